@@ -1,0 +1,65 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hangar-dev/hangar/sdk"
+)
+
+// Capture turns one raw record of a platform into events. It is the seam where platform plugins
+// plug in: the built-in ClaudeCode capture now, WASM plugins run by the host later.
+//
+// Capture may be called from many goroutines at once. It must not keep rec or its payload. The
+// events it returns must have deterministic ids derived from rec.ID (see EventID), so that a
+// replayed record yields the same ids. A capture error is retried with backoff unless it is
+// Permanent, in which case the record goes to the dead-letter queue.
+type Capture interface {
+	Capture(rec *RawRecord) ([]sdk.Event, error)
+}
+
+// EventID returns the id of the i-th event captured from rec.
+func EventID(rec *RawRecord, i int) sdk.ID {
+	return sdk.NewID("record", []byte(rec.Platform), rec.ID[:], []byte{byte(i >> 8), byte(i)})
+}
+
+// Errors of the intake.
+var (
+	// ErrBusy means the intake queue is full; the caller should spool and retry later.
+	ErrBusy = errors.New("pipeline: busy")
+	// ErrClosed means the intake or the consumers runner has shut down.
+	ErrClosed = errors.New("pipeline: closed")
+)
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as permanent: the record that caused it goes to the dead-letter queue
+// instead of being retried. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Captures maps platforms to their capture stage.
+type Captures map[string]Capture
+
+// Register adds the capture of a platform; registering a platform twice is an error.
+func (c Captures) Register(platform string, capture Capture) error {
+	if _, dup := c[platform]; dup {
+		return fmt.Errorf("register capture: platform %q registered twice", platform)
+	}
+	c[platform] = capture
+	return nil
+}

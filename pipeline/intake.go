@@ -1,0 +1,381 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/store"
+)
+
+// IntakeConfig configures an Intake. Zero fields take their defaults.
+type IntakeConfig struct {
+	// BatchMaxEvents closes a batch once it holds this many events and dead letters. Default 100.
+	BatchMaxEvents int
+	// BatchMaxDelay bounds how long a batch waits for more records while submitters are on their
+	// way; a batch never waits when nobody else is submitting. Default 10ms.
+	BatchMaxDelay time.Duration
+	// QueueSize bounds the events waiting to be committed; beyond it Submit returns ErrBusy.
+	// Default 10000.
+	QueueSize int
+	// CaptureRetries is how often a capture that failed with a retryable error is tried again
+	// before its record goes to the dead-letter queue. Default 3.
+	CaptureRetries int
+	// Logger receives the intake's logs. Nil discards them.
+	Logger *slog.Logger
+	// Metrics records self-metrics. Nil records none.
+	Metrics *Metrics
+	// ObserveCommit, if set, is called after each batch commits with its size and duration.
+	ObserveCommit func(items int, d time.Duration)
+}
+
+// Validate reports a configuration error.
+func (c *IntakeConfig) Validate() error {
+	switch {
+	case c.BatchMaxEvents < 0:
+		return fmt.Errorf("batch max events %d is negative", c.BatchMaxEvents)
+	case c.BatchMaxDelay < 0:
+		return fmt.Errorf("batch max delay %v is negative", c.BatchMaxDelay)
+	case c.QueueSize < 0:
+		return fmt.Errorf("queue size %d is negative", c.QueueSize)
+	case c.CaptureRetries < 0:
+		return fmt.Errorf("capture retries %d is negative", c.CaptureRetries)
+	}
+	return nil
+}
+
+func (c *IntakeConfig) setDefaults() {
+	if c.BatchMaxEvents == 0 {
+		c.BatchMaxEvents = 100
+	}
+	if c.BatchMaxDelay == 0 {
+		c.BatchMaxDelay = 10 * time.Millisecond
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 10000
+	}
+	if c.CaptureRetries == 0 {
+		c.CaptureRetries = 3
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Result counts what happened to the records of one Submit.
+type Result struct {
+	// Stored counts new events committed.
+	Stored int `json:"stored"`
+	// Duplicates counts events whose id was stored already.
+	Duplicates int `json:"duplicates"`
+	// DeadLettered counts records sent to the dead-letter queue.
+	DeadLettered int `json:"dead_lettered"`
+}
+
+// Intake is the pipeline's fast path: capture, then group commit. It is safe for concurrent use.
+type Intake struct {
+	st       *store.Store
+	captures Captures
+	cfg      IntakeConfig
+	log      *slog.Logger
+
+	queue     chan *request
+	depth     atomic.Int64 // items admitted and not yet committed
+	admitting atomic.Int64 // submitters between admission and enqueue
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+	done   chan struct{}
+}
+
+// request is one Submit's work for the committer.
+type request struct {
+	events  []sdk.Event
+	dead    []*store.DLQRecord
+	resolve []uint64 // dead letters to delete when the request commits (a replay)
+	items   int
+	res     Result
+	err     error
+	done    chan struct{}
+}
+
+// NewIntake returns an intake writing to st, capturing with captures, and starts its committer.
+// Close stops it.
+func NewIntake(st *store.Store, captures Captures, cfg IntakeConfig) (*Intake, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new intake: %w", err)
+	}
+	cfg.setDefaults()
+	in := &Intake{
+		st:       st,
+		captures: captures,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		queue:    make(chan *request, cfg.QueueSize),
+		done:     make(chan struct{}),
+	}
+	go in.commitLoop()
+	return in, nil
+}
+
+// QueueDepth returns how many events and dead letters wait to be committed.
+func (in *Intake) QueueDepth() int64 { return in.depth.Load() }
+
+// Submit captures recs and commits their events (and the dead letters of records that failed)
+// durably, then returns what happened. A record with a zero ID is given a random one. It returns
+// ErrBusy at once when the queue is full, and ErrClosed after Close. If ctx ends first it returns
+// ctx.Err(); the records may still be committed, and submitting them again is safe.
+func (in *Intake) Submit(ctx context.Context, recs []RawRecord) (Result, error) {
+	if m := in.cfg.Metrics; m != nil {
+		m.Records.Add(float64(len(recs)))
+	}
+	req := &request{done: make(chan struct{})}
+	for i := range recs {
+		rec := &recs[i]
+		if rec.ID.IsZero() {
+			rand.Read(rec.ID[:])
+		}
+		if rec.ReceivedAt.IsZero() {
+			rec.ReceivedAt = time.Now().UTC()
+		}
+		evs, err := in.capture(ctx, rec)
+		if err != nil {
+			req.dead = append(req.dead, deadLetter(rec, err))
+			continue
+		}
+		req.events = append(req.events, evs...)
+	}
+	return in.enqueue(ctx, req)
+}
+
+// capture runs the platform's capture with retries, and validates what it returns.
+func (in *Intake) capture(ctx context.Context, rec *RawRecord) ([]sdk.Event, error) {
+	c, ok := in.captures[rec.Platform]
+	if !ok {
+		in.cfg.Metrics.error("unknown_platform")
+		return nil, Permanent(fmt.Errorf("no capture for platform %q", rec.Platform))
+	}
+	backoff := 10 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		evs, err := safeCapture(c, rec)
+		if err == nil {
+			for i := range evs {
+				if verr := evs[i].Validate(); verr != nil {
+					in.cfg.Metrics.error("invalid_event")
+					return nil, Permanent(fmt.Errorf("capture produced an invalid event: %w", verr))
+				}
+			}
+			return evs, nil
+		}
+		if IsPermanent(err) || attempt >= in.cfg.CaptureRetries {
+			in.cfg.Metrics.error("capture")
+			return nil, Permanent(fmt.Errorf("capture: %w", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, Permanent(fmt.Errorf("capture: %w (gave up: %v)", err, ctx.Err()))
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+// safeCapture turns a panic in a capture into a permanent error: bad input never crashes the agent.
+func safeCapture(c Capture, rec *RawRecord) (evs []sdk.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			evs, err = nil, Permanent(fmt.Errorf("capture panicked: %v", r))
+		}
+	}()
+	return c.Capture(rec)
+}
+
+func deadLetter(rec *RawRecord, err error) *store.DLQRecord {
+	return &store.DLQRecord{
+		Stage:      "capture",
+		Reason:     err.Error(),
+		Source:     rec.Source,
+		Platform:   rec.Platform,
+		RecordID:   rec.ID,
+		ReceivedAt: rec.ReceivedAt,
+		Attempts:   1,
+		Payload:    rec.Payload,
+	}
+}
+
+// enqueue admits req to the queue, or refuses it when full, and waits for its commit.
+func (in *Intake) enqueue(ctx context.Context, req *request) (Result, error) {
+	req.items = len(req.events) + len(req.dead) + len(req.resolve)
+	if req.items == 0 {
+		return Result{}, nil
+	}
+	in.admitting.Add(1)
+	in.mu.RLock()
+	if in.closed {
+		in.mu.RUnlock()
+		in.admitting.Add(-1)
+		return Result{}, ErrClosed
+	}
+	if in.depth.Add(int64(req.items)) > int64(in.cfg.QueueSize) && in.depth.Load() != int64(req.items) {
+		// Full. (A single request larger than the queue is still admitted when the queue is empty.)
+		in.depth.Add(-int64(req.items))
+		in.mu.RUnlock()
+		in.admitting.Add(-1)
+		if m := in.cfg.Metrics; m != nil {
+			m.Busy.Inc()
+		}
+		return Result{}, ErrBusy
+	}
+	select {
+	case in.queue <- req:
+	default:
+		// The channel holds QueueSize requests of at least one item each, so admission above
+		// keeps it from filling; this is a guard, not a path.
+		in.depth.Add(-int64(req.items))
+		in.mu.RUnlock()
+		in.admitting.Add(-1)
+		return Result{}, ErrBusy
+	}
+	in.mu.RUnlock()
+	in.admitting.Add(-1)
+	select {
+	case <-req.done:
+		return req.res, req.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// Close stops taking submissions, commits what is queued, and stops the committer. It is safe to
+// call more than once; it returns when the queue is drained or ctx ends.
+func (in *Intake) Close(ctx context.Context) error {
+	in.mu.Lock()
+	if !in.closed {
+		in.closed = true
+		close(in.queue)
+	}
+	in.mu.Unlock()
+	select {
+	case <-in.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close intake: %w", ctx.Err())
+	}
+}
+
+// commitLoop is the single committer: it gathers requests into batches and commits each durably.
+func (in *Intake) commitLoop() {
+	defer close(in.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		first, ok := <-in.queue
+		if !ok {
+			return
+		}
+		batch := []*request{first}
+		items := first.items
+		timer.Reset(in.cfg.BatchMaxDelay)
+	gather:
+		for items < in.cfg.BatchMaxEvents {
+			select {
+			case r, ok := <-in.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+				items += r.items
+				continue
+			default:
+			}
+			if in.admitting.Load() == 0 {
+				break // nobody is on the way: do not make the batch wait
+			}
+			select {
+			case r, ok := <-in.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+				items += r.items
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		in.commit(batch, items)
+	}
+}
+
+// commit writes a batch, retrying retryable store errors with backoff, and answers its requests.
+func (in *Intake) commit(batch []*request, items int) {
+	start := time.Now()
+	backoff := 5 * time.Millisecond
+	var err error
+	for attempt := 0; attempt < 6; attempt++ {
+		if err = in.write(batch); err == nil || errors.Is(err, store.ErrClosed) {
+			break
+		}
+		in.log.Warn("commit failed, retrying", "err", err, "attempt", attempt+1)
+		in.cfg.Metrics.error("commit")
+		time.Sleep(backoff)
+		backoff *= 4
+	}
+	d := time.Since(start)
+	if err != nil {
+		in.log.Error("commit failed", "err", err, "items", items)
+	}
+	if m := in.cfg.Metrics; m != nil && err == nil {
+		m.CommitTime.Observe(d.Seconds())
+		m.BatchEvents.Observe(float64(items))
+		for _, r := range batch {
+			m.Events.WithLabelValues("stored").Add(float64(r.res.Stored))
+			m.Events.WithLabelValues("duplicate").Add(float64(r.res.Duplicates))
+			m.Events.WithLabelValues("dead_lettered").Add(float64(r.res.DeadLettered))
+		}
+	}
+	if in.cfg.ObserveCommit != nil && err == nil {
+		in.cfg.ObserveCommit(items, d)
+	}
+	for _, r := range batch {
+		in.depth.Add(-int64(r.items))
+		r.err = err
+		close(r.done)
+	}
+}
+
+// write builds and commits one store batch for the requests.
+func (in *Intake) write(batch []*request) error {
+	b := in.st.NewBatch()
+	defer b.Close()
+	for _, r := range batch {
+		r.res = Result{}
+		for i := range r.events {
+			added, err := b.AddEvent(&r.events[i])
+			if err != nil {
+				return err
+			}
+			if added {
+				r.res.Stored++
+			} else {
+				r.res.Duplicates++
+			}
+		}
+		for _, d := range r.dead {
+			if _, err := b.AddDLQ(d); err != nil {
+				return err
+			}
+			r.res.DeadLettered++
+		}
+		for _, seq := range r.resolve {
+			b.DeleteDLQ(seq)
+		}
+	}
+	return b.Commit()
+}

@@ -1,0 +1,355 @@
+package sdk
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Limits on what an event may carry. They keep events small and make it hard to smuggle text
+// through an attribute.
+const (
+	// MaxIdentLen is the longest identifier (platform, kind, session id, ident attribute) in bytes.
+	MaxIdentLen = 128
+	// MaxHashLen is the longest hash attribute in bytes.
+	MaxHashLen = 32
+	// MaxAttrs is the most attributes one event may have.
+	MaxAttrs = 64
+)
+
+// Event is one privacy-safe fact captured from an AI assistant. Events are values: the store and the
+// pipeline copy them and never share one between goroutines while changing it.
+type Event struct {
+	// ID is derived from the source record (see NewID); the store keeps one event per ID.
+	ID ID
+	// Platform names the assistant, such as "claude-code".
+	Platform string
+	// Kind names what happened, such as "hook.PostToolUse" or "transcript.assistant".
+	Kind string
+	// SessionID is the assistant's own session identifier, or empty.
+	SessionID string
+	// Time is when it happened, as the source says, or when it was received if the source has no
+	// time (hook payloads carry none).
+	Time time.Time
+	// IngestTime is when the store committed the event; the store sets it.
+	IngestTime time.Time
+	// Attrs are the event's typed attributes, in the order the capture produced them.
+	Attrs []Attr
+}
+
+// ValueKind is the type of an attribute value.
+type ValueKind uint8
+
+// The kinds of attribute value.
+const (
+	KindInvalid ValueKind = iota
+	// KindInt is a signed 64-bit integer: counts, sizes, durations in milliseconds, exit codes.
+	KindInt
+	// KindFloat is a 64-bit float: costs, ratios.
+	KindFloat
+	// KindBool is a flag: success, interrupted, sidechain.
+	KindBool
+	// KindIdent is a short identifier (at most MaxIdentLen bytes of printable ASCII, no spaces):
+	// a tool name, a model, a permission mode, a file extension.
+	KindIdent
+	// KindHash is an opaque hash of at most MaxHashLen bytes, such as a salted prompt hash.
+	KindHash
+)
+
+var kindNames = [...]string{"invalid", "int", "float", "bool", "ident", "hash"}
+
+// String returns the kind's name.
+func (k ValueKind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Value is a typed attribute value. The zero Value is invalid.
+type Value struct {
+	kind ValueKind
+	num  uint64 // int, float bits, bool
+	str  string // ident, hash bytes
+}
+
+// IntValue returns an integer value.
+func IntValue(v int64) Value { return Value{kind: KindInt, num: uint64(v)} }
+
+// FloatValue returns a float value.
+func FloatValue(v float64) Value { return Value{kind: KindFloat, num: math.Float64bits(v)} }
+
+// BoolValue returns a boolean value.
+func BoolValue(v bool) Value {
+	var n uint64
+	if v {
+		n = 1
+	}
+	return Value{kind: KindBool, num: n}
+}
+
+// IdentValue returns an identifier value. Event.Validate checks its length and characters.
+func IdentValue(v string) Value { return Value{kind: KindIdent, str: v} }
+
+// HashValue returns a hash value. Event.Validate checks its length.
+func HashValue(v []byte) Value { return Value{kind: KindHash, str: string(v)} }
+
+// Kind returns the value's kind.
+func (v Value) Kind() ValueKind { return v.kind }
+
+// Int returns the value of an int; it is 0 for other kinds.
+func (v Value) Int() int64 {
+	if v.kind != KindInt {
+		return 0
+	}
+	return int64(v.num)
+}
+
+// Float returns the value of a float; it is 0 for other kinds.
+func (v Value) Float() float64 {
+	if v.kind != KindFloat {
+		return 0
+	}
+	return math.Float64frombits(v.num)
+}
+
+// Bool returns the value of a bool; it is false for other kinds.
+func (v Value) Bool() bool { return v.kind == KindBool && v.num != 0 }
+
+// Ident returns the value of an ident; it is "" for other kinds.
+func (v Value) Ident() string {
+	if v.kind != KindIdent {
+		return ""
+	}
+	return v.str
+}
+
+// Hash returns the bytes of a hash; it is nil for other kinds.
+func (v Value) Hash() []byte {
+	if v.kind != KindHash {
+		return nil
+	}
+	return []byte(v.str)
+}
+
+// String formats the value for people: hashes in hex.
+func (v Value) String() string {
+	switch v.kind {
+	case KindInt:
+		return strconv.FormatInt(v.Int(), 10)
+	case KindFloat:
+		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
+	case KindBool:
+		return strconv.FormatBool(v.Bool())
+	case KindIdent:
+		return v.str
+	case KindHash:
+		return hex.EncodeToString([]byte(v.str))
+	}
+	return "<invalid>"
+}
+
+// Attr is a named attribute.
+type Attr struct {
+	Key   string
+	Value Value
+}
+
+// Int returns an int attribute.
+func Int(key string, v int64) Attr { return Attr{key, IntValue(v)} }
+
+// Float returns a float attribute.
+func Float(key string, v float64) Attr { return Attr{key, FloatValue(v)} }
+
+// Bool returns a bool attribute.
+func Bool(key string, v bool) Attr { return Attr{key, BoolValue(v)} }
+
+// Ident returns an identifier attribute.
+func Ident(key, v string) Attr { return Attr{key, IdentValue(v)} }
+
+// Hash returns a hash attribute.
+func Hash(key string, v []byte) Attr { return Attr{key, HashValue(v)} }
+
+// Attr returns the value of the attribute named key, and whether there is one.
+func (e *Event) Attr(key string) (Value, bool) {
+	for _, a := range e.Attrs {
+		if a.Key == key {
+			return a.Value, true
+		}
+	}
+	return Value{}, false
+}
+
+// The times an event can hold: those Unix nanoseconds in an int64 represent, except the lowest,
+// which encodes the zero time.
+var (
+	minTime = time.Unix(0, math.MinInt64+1).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// ErrInvalid is wrapped by every error Validate returns.
+var ErrInvalid = errors.New("sdk: invalid event")
+
+// Validate reports whether the event may be stored: a non-zero id, identifiers within limits,
+// at most MaxAttrs attributes with unique identifier keys, and values of a known kind within limits.
+func (e *Event) Validate() error {
+	if e.ID.IsZero() {
+		return fmt.Errorf("%w: zero id", ErrInvalid)
+	}
+	if e.Platform == "" || e.Kind == "" {
+		return fmt.Errorf("%w: platform and kind are required", ErrInvalid)
+	}
+	for _, f := range []struct{ name, v string }{{"platform", e.Platform}, {"kind", e.Kind}, {"session id", e.SessionID}} {
+		if err := checkIdent(f.v); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, f.name, err)
+		}
+	}
+	for _, t := range []struct {
+		name string
+		t    time.Time
+	}{{"time", e.Time}, {"ingest time", e.IngestTime}} {
+		if !t.t.IsZero() && (t.t.Before(minTime) || t.t.After(maxTime)) {
+			return fmt.Errorf("%w: %s %v outside %v to %v", ErrInvalid, t.name, t.t, minTime, maxTime)
+		}
+	}
+	if len(e.Attrs) > MaxAttrs {
+		return fmt.Errorf("%w: %d attributes, at most %d", ErrInvalid, len(e.Attrs), MaxAttrs)
+	}
+	for i, a := range e.Attrs {
+		if a.Key == "" {
+			return fmt.Errorf("%w: attribute %d has no key", ErrInvalid, i)
+		}
+		if err := checkIdent(a.Key); err != nil {
+			return fmt.Errorf("%w: attribute key: %v", ErrInvalid, err)
+		}
+		for _, b := range e.Attrs[:i] {
+			if b.Key == a.Key {
+				return fmt.Errorf("%w: attribute %q repeated", ErrInvalid, a.Key)
+			}
+		}
+		switch a.Value.kind {
+		case KindInt, KindBool:
+		case KindFloat:
+			if f := a.Value.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("%w: attribute %q: not a finite number", ErrInvalid, a.Key)
+			}
+		case KindIdent:
+			if err := checkIdent(a.Value.str); err != nil {
+				return fmt.Errorf("%w: attribute %q: %v", ErrInvalid, a.Key, err)
+			}
+		case KindHash:
+			if len(a.Value.str) == 0 || len(a.Value.str) > MaxHashLen {
+				return fmt.Errorf("%w: attribute %q: hash of %d bytes, want 1 to %d", ErrInvalid, a.Key, len(a.Value.str), MaxHashLen)
+			}
+		default:
+			return fmt.Errorf("%w: attribute %q: %v", ErrInvalid, a.Key, a.Value.kind)
+		}
+	}
+	return nil
+}
+
+// checkIdent allows printable ASCII without spaces, at most MaxIdentLen bytes: enough for tool
+// names, models and UUIDs, too narrow for sentences.
+func checkIdent(s string) error {
+	if len(s) > MaxIdentLen {
+		return fmt.Errorf("%d bytes, at most %d", len(s), MaxIdentLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("byte %#x at %d is not printable ASCII", c, i)
+		}
+	}
+	return nil
+}
+
+// jsonEvent is the JSON form of an Event, for the CLI and the local API.
+type jsonEvent struct {
+	ID         ID         `json:"id"`
+	Platform   string     `json:"platform"`
+	Kind       string     `json:"kind"`
+	SessionID  string     `json:"session_id,omitempty"`
+	Time       time.Time  `json:"time"`
+	IngestTime time.Time  `json:"ingest_time,omitzero"`
+	Attrs      []jsonAttr `json:"attrs,omitempty"`
+}
+
+type jsonAttr struct {
+	Key   string          `json:"key"`
+	Type  string          `json:"type"`
+	Value json.RawMessage `json:"value"`
+}
+
+// MarshalJSON encodes the event with each attribute's type named, so that it round-trips.
+func (e Event) MarshalJSON() ([]byte, error) {
+	j := jsonEvent{ID: e.ID, Platform: e.Platform, Kind: e.Kind, SessionID: e.SessionID, Time: e.Time, IngestTime: e.IngestTime}
+	for _, a := range e.Attrs {
+		var raw []byte
+		var err error
+		switch a.Value.kind {
+		case KindInt:
+			raw, err = json.Marshal(a.Value.Int())
+		case KindFloat:
+			raw, err = json.Marshal(a.Value.Float())
+		case KindBool:
+			raw, err = json.Marshal(a.Value.Bool())
+		case KindIdent, KindHash:
+			raw, err = json.Marshal(a.Value.String())
+		default:
+			return nil, fmt.Errorf("marshal attribute %q: %v", a.Key, a.Value.kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("marshal attribute %q: %w", a.Key, err)
+		}
+		j.Attrs = append(j.Attrs, jsonAttr{Key: a.Key, Type: a.Value.kind.String(), Value: raw})
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON decodes the form MarshalJSON writes.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var j jsonEvent
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("unmarshal event: %w", err)
+	}
+	*e = Event{ID: j.ID, Platform: j.Platform, Kind: j.Kind, SessionID: j.SessionID, Time: j.Time, IngestTime: j.IngestTime}
+	for _, a := range j.Attrs {
+		var v Value
+		var err error
+		switch a.Type {
+		case "int":
+			var n int64
+			err = json.Unmarshal(a.Value, &n)
+			v = IntValue(n)
+		case "float":
+			var f float64
+			err = json.Unmarshal(a.Value, &f)
+			v = FloatValue(f)
+		case "bool":
+			var t bool
+			err = json.Unmarshal(a.Value, &t)
+			v = BoolValue(t)
+		case "ident":
+			var s string
+			err = json.Unmarshal(a.Value, &s)
+			v = IdentValue(s)
+		case "hash":
+			var s string
+			if err = json.Unmarshal(a.Value, &s); err == nil {
+				var h []byte
+				h, err = hex.DecodeString(s)
+				v = HashValue(h)
+			}
+		default:
+			err = fmt.Errorf("unknown type %q", a.Type)
+		}
+		if err != nil {
+			return fmt.Errorf("unmarshal attribute %q: %w", a.Key, err)
+		}
+		e.Attrs = append(e.Attrs, Attr{Key: a.Key, Value: v})
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/hangar-dev/hangar/sdk"
+)
+
+// Batch is a set of writes committed atomically and durably by Commit. A Batch is not safe for
+// concurrent use. Every Batch must end with Commit or Close.
+//
+// The first AddEvent makes the batch the store's one event appender until it ends; another batch's
+// AddEvent waits until then.
+type Batch struct {
+	s        *Store
+	b        *pebble.Batch
+	deltas   map[string]int64
+	ids      map[sdk.ID]struct{}
+	appender bool
+	nextSeq  uint64
+	ingest   time.Time
+	lastDLQ  uint64
+	done     bool
+}
+
+// NewBatch starts a batch.
+func (s *Store) NewBatch() *Batch {
+	return &Batch{s: s, b: s.db.NewBatch(), deltas: map[string]int64{}}
+}
+
+// AddEvent appends ev to the event log unless an event with its id is stored already or earlier in
+// this batch, and reports whether it was added. It sets ev.IngestTime. ev must pass Validate.
+func (b *Batch) AddEvent(ev *sdk.Event) (bool, error) {
+	if b.done {
+		return false, fmt.Errorf("add event: batch already ended")
+	}
+	if err := ev.Validate(); err != nil {
+		return false, fmt.Errorf("add event: %w", err)
+	}
+	if !b.appender {
+		b.s.appendMu.Lock()
+		b.appender = true
+		b.ids = map[sdk.ID]struct{}{}
+		b.nextSeq = b.s.lastSeq.Load() + 1
+		b.ingest = time.Now().UTC()
+		if b.ingest.Before(b.s.lastIngest) {
+			b.ingest = b.s.lastIngest
+		}
+	}
+	if _, dup := b.ids[ev.ID]; dup {
+		return false, nil
+	}
+	if has, err := b.s.Has(ev.ID); err != nil {
+		return false, fmt.Errorf("add event: %w", err)
+	} else if has {
+		return false, nil
+	}
+	seq := b.nextSeq
+	ev.IngestTime = b.ingest
+	enc, err := ev.MarshalBinary()
+	if err != nil {
+		return false, fmt.Errorf("add event: %w", err)
+	}
+	b.b.Set(eventKey(seq), enc, nil)
+	b.b.Set(idKey(ev.ID), binary.BigEndian.AppendUint64(nil, seq), nil)
+	b.b.Set(timeKey(ev.Time, seq), nil, nil)
+	if ev.SessionID != "" {
+		b.b.Set(sessionKey(ev.SessionID, ev.Time, seq), nil, nil)
+	}
+	b.count(counterEvent+ev.Platform+"\x00"+ev.Kind, 1)
+	b.ids[ev.ID] = struct{}{}
+	b.nextSeq++
+	return true, nil
+}
+
+// Events returns how many events the batch adds.
+func (b *Batch) Events() int { return len(b.ids) }
+
+func (b *Batch) count(name string, delta int64) {
+	b.b.Merge(nameKey(prefixCounter, name), encodeDelta(delta), nil)
+	b.deltas[name] += delta
+}
+
+// AddDLQ adds a record to the dead-letter queue and returns its sequence number. It sets r.Seq,
+// and r.Time if it is zero.
+func (b *Batch) AddDLQ(r *DLQRecord) (uint64, error) {
+	if b.done {
+		return 0, fmt.Errorf("add dead letter: batch already ended")
+	}
+	r.Seq = b.s.nextDLQ.Add(1)
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	v, err := r.marshal()
+	if err != nil {
+		return 0, fmt.Errorf("add dead letter: %w", err)
+	}
+	b.b.Set(dlqKey(r.Seq), v, nil)
+	b.lastDLQ = max(b.lastDLQ, r.Seq)
+	b.count(counterDLQ, 1)
+	return r.Seq, nil
+}
+
+// DeleteDLQ removes the dead-letter record seq, which must exist (see Store.DLQ).
+func (b *Batch) DeleteDLQ(seq uint64) {
+	b.b.Delete(dlqKey(seq), nil)
+	b.count(counterDLQ, -1)
+}
+
+// SetCursor records that consumer has consumed the log up to and including seq.
+func (b *Batch) SetCursor(consumer string, seq uint64) {
+	b.b.Set(nameKey(prefixCursor, consumer), binary.BigEndian.AppendUint64(nil, seq), nil)
+}
+
+// PutState stores a value in a consumer's own keyspace.
+func (b *Batch) PutState(consumer string, key, value []byte) {
+	b.b.Set(stateKey(consumer, key), value, nil)
+}
+
+// DeleteState removes a key from a consumer's own keyspace.
+func (b *Batch) DeleteState(consumer string, key []byte) {
+	b.b.Delete(stateKey(consumer, key), nil)
+}
+
+// Commit writes the batch durably (a synced write) and ends it.
+func (b *Batch) Commit() error {
+	if b.done {
+		return fmt.Errorf("commit batch: already ended")
+	}
+	if b.lastDLQ > 0 {
+		b.b.Set(metaLastDLQ, binary.BigEndian.AppendUint64(nil, b.lastDLQ), nil)
+	}
+	err := b.b.Commit(pebble.Sync)
+	if err != nil {
+		b.end()
+		if errors.Is(err, pebble.ErrClosed) {
+			return fmt.Errorf("commit batch: %w", ErrClosed)
+		}
+		return fmt.Errorf("commit batch: %w", err)
+	}
+	var last uint64
+	if b.appender && len(b.ids) > 0 {
+		last = b.nextSeq - 1
+		b.s.lastIngest = b.ingest
+	}
+	b.s.commitNotify(last, b.deltas)
+	b.end()
+	return nil
+}
+
+// Close abandons the batch if it was not committed. It is safe after Commit.
+func (b *Batch) Close() {
+	if !b.done {
+		b.end()
+	}
+}
+
+func (b *Batch) end() {
+	b.done = true
+	b.b.Close()
+	if b.appender {
+		b.appender = false
+		b.s.appendMu.Unlock()
+	}
+}
