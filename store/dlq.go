@@ -78,3 +78,17 @@ func (s *Store) ScanDLQ(fn func(r DLQRecord) bool) error {
 	}
 	return it.Error()
 }
+
+// UpdateDLQ records another failed attempt of a dead-letter record, with its new reason.
+func (s *Store) UpdateDLQ(r DLQRecord, reason string) error {
+	r.Attempts++
+	r.Reason = reason
+	v, err := r.marshal()
+	if err != nil {
+		return fmt.Errorf("update dead letter %d: %w", r.Seq, err)
+	}
+	if err := s.db.Set(dlqKey(r.Seq), v, pebble.Sync); err != nil {
+		return fmt.Errorf("update dead letter %d: %w", r.Seq, err)
+	}
+	return nil
+}

@@ -11,35 +11,39 @@ import (
 // retentionChunk bounds how many events one retention batch deletes.
 const retentionChunk = 4096
 
-// RetentionResult says what DeleteBefore removed.
+// RetentionResult says what retention removed.
 type RetentionResult struct {
 	Events      int `json:"events"`
 	DeadLetters int `json:"dead_letters"`
 }
 
-// DeleteBefore removes the events ingested before cutoff, with their index entries, and the
-// dead-letter records queued before cutoff. Retention goes by ingest time, which never decreases
-// along the log, so what expires is always a prefix of the log and of the queue: each is removed
-// with a range delete, and the indexes of the removed events with point deletes. A consumer whose
-// cursor is behind the cutoff skips what expired.
-func (s *Store) DeleteBefore(cutoff time.Time) (RetentionResult, error) {
-	var res RetentionResult
+// DeleteEventsBefore removes the events ingested before cutoff, with their index entries, and
+// returns how many. Retention goes by ingest time, which never decreases along the log, so what
+// expires is always a prefix of the log: it is removed with a range delete, and the index entries
+// of the removed events with point deletes. A consumer whose cursor is behind the cutoff skips what
+// expired.
+func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
+	total := 0
 	for {
 		n, more, err := s.expireEvents(cutoff)
-		res.Events += n
+		total += n
 		if err != nil {
-			return res, fmt.Errorf("enforce retention: %w", err)
+			return total, fmt.Errorf("expire events: %w", err)
 		}
 		if !more {
-			break
+			return total, nil
 		}
 	}
+}
+
+// DeleteDLQBefore removes the dead-letter records queued before cutoff, with a range delete, and
+// returns how many.
+func (s *Store) DeleteDLQBefore(cutoff time.Time) (int, error) {
 	n, err := s.expireDLQ(cutoff)
-	res.DeadLetters = n
 	if err != nil {
-		return res, fmt.Errorf("enforce retention: %w", err)
+		return n, fmt.Errorf("expire dead letters: %w", err)
 	}
-	return res, nil
+	return n, nil
 }
 
 // expireEvents deletes up to retentionChunk expired events and reports whether there may be more.

@@ -1,0 +1,283 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/store"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// API paths and media types.
+const (
+	// FramesType is the media type of a POST /v1/events body: records framed by pipeline.AppendFrame.
+	FramesType = "application/x-hangar-frames"
+	// maxBody bounds a POST /v1/events body.
+	maxBody = 64 << 20
+)
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	// Running is true when a daemon serves the API; false when the CLI opened the store itself.
+	Running       bool                      `json:"running"`
+	PID           int                       `json:"pid,omitempty"`
+	StartedAt     time.Time                 `json:"started_at,omitzero"`
+	UptimeSeconds float64                   `json:"uptime_seconds,omitempty"`
+	Version       string                    `json:"version,omitempty"`
+	DataDir       string                    `json:"data_dir"`
+	EventsStored  int64                     `json:"events_stored"`
+	ByKind        []KindCount               `json:"by_kind"`
+	QueueDepth    int64                     `json:"queue_depth"`
+	DLQSize       int64                     `json:"dlq_size"`
+	StoreBytes    uint64                    `json:"store_bytes"`
+	Consumers     map[string]ConsumerStatus `json:"consumers"`
+	ResidentBytes uint64                    `json:"resident_bytes"`
+	SpoolPending  bool                      `json:"spool_pending"`
+}
+
+// KindCount is the number of stored events of one platform and kind.
+type KindCount struct {
+	Platform string `json:"platform"`
+	Kind     string `json:"kind"`
+	Count    int64  `json:"count"`
+}
+
+// ConsumerStatus is one consumer's progress.
+type ConsumerStatus struct {
+	Lag uint64 `json:"lag"`
+}
+
+// DLQRequest selects dead letters for POST /v1/dlq/replay and /v1/dlq/drop. An empty Seqs with
+// All selects every record; an empty Seqs without All is an error.
+type DLQRequest struct {
+	Seqs []uint64 `json:"seqs,omitempty"`
+	All  bool     `json:"all,omitempty"`
+}
+
+// DropResult is the answer of POST /v1/dlq/drop.
+type DropResult struct {
+	Dropped int `json:"dropped"`
+}
+
+// DLQEntry is a dead letter as listed: the record without its payload, and the payload's size.
+type DLQEntry struct {
+	store.DLQRecord
+	PayloadBytes int `json:"payload_bytes"`
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/events", d.postEvents)
+	mux.HandleFunc("GET /v1/status", d.getStatus)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/daily", d.getDaily)
+	mux.HandleFunc("GET /v1/dlq", d.listDLQ)
+	mux.HandleFunc("GET /v1/dlq/{seq}", d.getDLQ)
+	mux.HandleFunc("POST /v1/dlq/replay", d.replayDLQ)
+	mux.HandleFunc("POST /v1/dlq/drop", d.dropDLQ)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, apiError{Error: err.Error()})
+}
+
+// postEvents takes framed raw records and answers once they are durable (200 with a
+// pipeline.Result), busy (503 with Retry-After), or malformed (400: nothing was taken).
+func (d *Daemon) postEvents(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", maxBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, fmt.Errorf("read body: %w", err))
+		return
+	}
+	var recs []pipeline.RawRecord
+	if _, err := pipeline.DecodeFrames(body, false, func(rec pipeline.RawRecord) error {
+		if rec.Source == "" {
+			rec.Source = "api"
+		}
+		recs = append(recs, rec)
+		return nil
+	}); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := d.intake.Submit(r.Context(), recs)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, res)
+	case errors.Is(err, pipeline.ErrBusy), errors.Is(err, pipeline.ErrClosed):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, err)
+	default:
+		writeError(w, http.StatusInternalServerError, err)
+	}
+}
+
+// CurrentStatus returns the daemon's status.
+func (d *Daemon) CurrentStatus() Status {
+	s := Status{
+		Running:       d.serving,
+		Version:       d.cfg.Version,
+		DataDir:       d.cfg.DataDir,
+		EventsStored:  d.st.EventCount(),
+		QueueDepth:    d.intake.QueueDepth(),
+		DLQSize:       d.st.DLQCount(),
+		StoreBytes:    d.st.DiskSize(),
+		Consumers:     map[string]ConsumerStatus{},
+		ResidentBytes: residentBytes(),
+		SpoolPending:  d.spool.Pending(),
+		ByKind:        []KindCount{},
+	}
+	if d.serving {
+		s.PID = os.Getpid()
+		s.StartedAt = d.started.UTC()
+		s.UptimeSeconds = time.Since(d.started).Seconds()
+	}
+	for pk, n := range d.st.Counts() {
+		s.ByKind = append(s.ByKind, KindCount{Platform: pk.Platform, Kind: pk.Kind, Count: n})
+	}
+	slices.SortFunc(s.ByKind, func(a, b KindCount) int {
+		if a.Count != b.Count {
+			return int(b.Count - a.Count)
+		}
+		if a.Platform != b.Platform {
+			return strings.Compare(a.Platform, b.Platform)
+		}
+		return strings.Compare(a.Kind, b.Kind)
+	})
+	for name, lag := range d.consumers.Lag() {
+		s.Consumers[name] = ConsumerStatus{Lag: lag}
+	}
+	return s
+}
+
+func (d *Daemon) getStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, d.CurrentStatus())
+}
+
+// getDaily answers with the daily-counts consumer's rows, if that consumer runs.
+func (d *Daemon) getDaily(w http.ResponseWriter, _ *http.Request) {
+	rows, err := pipeline.NewDailyCounts(d.st).Days()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if rows == nil {
+		rows = []pipeline.DayCount{}
+	}
+	writeJSON(w, http.StatusOK, rows)
+}
+
+func (d *Daemon) listDLQ(w http.ResponseWriter, r *http.Request) {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bad limit %q", v))
+			return
+		}
+		limit = n
+	}
+	recs, err := d.dlq.List(limit)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := make([]DLQEntry, 0, len(recs))
+	for _, r := range recs {
+		e := DLQEntry{DLQRecord: r, PayloadBytes: len(r.Payload)}
+		e.Payload = nil
+		out = append(out, e)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *Daemon) getDLQ(w http.ResponseWriter, r *http.Request) {
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad dead letter number %q", r.PathValue("seq")))
+		return
+	}
+	rec, err := d.dlq.Get(seq)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no dead letter %d", seq))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+func decodeDLQRequest(w http.ResponseWriter, r *http.Request) (DLQRequest, bool) {
+	var req DLQRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("decode request: %w", err))
+		return req, false
+	}
+	if len(req.Seqs) == 0 && !req.All {
+		writeError(w, http.StatusBadRequest, errors.New("name dead letters by number, or select all"))
+		return req, false
+	}
+	return req, true
+}
+
+func (d *Daemon) replayDLQ(w http.ResponseWriter, r *http.Request) {
+	req, ok := decodeDLQRequest(w, r)
+	if !ok {
+		return
+	}
+	res, err := d.dlq.Replay(r.Context(), req.Seqs)
+	d.writeDLQResult(w, res, err)
+}
+
+func (d *Daemon) dropDLQ(w http.ResponseWriter, r *http.Request) {
+	req, ok := decodeDLQRequest(w, r)
+	if !ok {
+		return
+	}
+	n, err := d.dlq.Drop(req.Seqs)
+	d.writeDLQResult(w, DropResult{Dropped: n}, err)
+}
+
+func (d *Daemon) writeDLQResult(w http.ResponseWriter, res any, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case errors.Is(err, pipeline.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
+}

@@ -1,0 +1,325 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Config configures a Daemon.
+type Config struct {
+	// DataDir holds the store, the socket, the spool and the logs. Required.
+	DataDir string
+	// Intake configures the fast path.
+	Intake pipeline.IntakeConfig
+	// Retention is how long events are kept after ingest; 0 keeps them forever.
+	Retention time.Duration
+	// DLQRetention is how long dead letters (which hold raw payloads) are kept; 0 forever.
+	DLQRetention time.Duration
+	// Captures are the capture stages by platform.
+	Captures pipeline.Captures
+	// Consumers returns the consumers of the event log, given the open store.
+	Consumers func(*store.Store) []pipeline.Consumer
+	// Logger receives the daemon's logs. Nil discards them.
+	Logger *slog.Logger
+	// Version is reported by status.
+	Version string
+}
+
+// Validate reports a configuration error.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data dir is required")
+	}
+	if c.Retention < 0 || c.DLQRetention < 0 {
+		return errors.New("retention must not be negative")
+	}
+	return c.Intake.Validate()
+}
+
+// Paths inside the data directory.
+const (
+	SocketName = "agent.sock"
+	StoreName  = "store"
+	SpoolName  = "spool"
+	LogsName   = "logs"
+)
+
+// Daemon is the agent's core. Open starts its pipeline; Serve adds the socket and the background
+// loops; Close stops everything. It is safe for concurrent use.
+type Daemon struct {
+	cfg       Config
+	log       *slog.Logger
+	lock      *os.File
+	st        *store.Store
+	intake    *pipeline.Intake
+	consumers *pipeline.Consumers
+	dlq       *pipeline.DeadLetters
+	spool     *pipeline.Spool
+	reg       *prometheus.Registry
+	metrics   *pipeline.Metrics
+	started   time.Time
+	serving   bool
+	handler   http.Handler
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open takes the data directory's lock, opens the store and starts the pipeline. It returns an
+// *AlreadyRunningError if another process holds the directory.
+func Open(cfg Config) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open daemon: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("open daemon: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("open daemon: %w", err)
+	}
+	d := &Daemon{cfg: cfg, log: log, started: time.Now(), spool: pipeline.NewSpool(filepath.Join(cfg.DataDir, SpoolName))}
+	var err error
+	if d.lock, err = lockFile(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := d.open(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open daemon: %w", err)
+	}
+	return d, nil
+}
+
+func (d *Daemon) open() error {
+	var err error
+	if d.st, err = store.Open(filepath.Join(d.cfg.DataDir, StoreName), store.Options{Logger: d.log}); err != nil {
+		return err
+	}
+	d.reg = prometheus.NewRegistry()
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.metrics = pipeline.NewMetrics(d.reg)
+	d.registerGauges()
+	ic := d.cfg.Intake
+	ic.Logger, ic.Metrics = d.log.With("component", "intake"), d.metrics
+	if d.intake, err = pipeline.NewIntake(d.st, d.cfg.Captures, ic); err != nil {
+		return err
+	}
+	var consumers []pipeline.Consumer
+	if d.cfg.Consumers != nil {
+		consumers = d.cfg.Consumers(d.st)
+	}
+	if d.consumers, err = pipeline.NewConsumers(d.st, consumers, pipeline.ConsumersConfig{
+		Logger: d.log.With("component", "consumers"), Metrics: d.metrics,
+	}); err != nil {
+		return err
+	}
+	d.consumers.Start()
+	d.dlq = pipeline.NewDeadLetters(d.st, d.intake, d.consumers)
+	d.handler = d.routes()
+	return nil
+}
+
+func (d *Daemon) registerGauges() {
+	d.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hangar_queue_depth", Help: "Events and dead letters waiting to be committed."},
+			func() float64 { return float64(d.intake.QueueDepth()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hangar_dlq_records", Help: "Records in the dead-letter queue."},
+			func() float64 { return float64(d.st.DLQCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hangar_events_stored", Help: "Events in the store."},
+			func() float64 { return float64(d.st.EventCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hangar_store_disk_bytes", Help: "Bytes the store uses on disk."},
+			func() float64 { return float64(d.st.DiskSize()) }),
+	)
+}
+
+// Handler returns the local API handler.
+func (d *Daemon) Handler() http.Handler { return d.handler }
+
+// Store returns the daemon's store.
+func (d *Daemon) Store() *store.Store { return d.st }
+
+// Serve listens on <data-dir>/agent.sock (mode 0600), drains the spool, runs retention, and
+// serves the API until ctx ends; then it drains the pipeline, closes everything and returns.
+func (d *Daemon) Serve(ctx context.Context) error {
+	sock := filepath.Join(d.cfg.DataDir, SocketName)
+	// We hold the lock, so a socket file left here is stale.
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	ln, err := listenUnix(sock)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	d.serving = true
+	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 5 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	d.log.Info("agent started", "pid", os.Getpid(), "socket", sock, "events", d.st.EventCount())
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.drainLoop(bg) }()
+	go func() { defer wg.Done(); d.maintenanceLoop(bg) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-srvErr:
+	}
+	d.log.Info("agent stopping")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Stop taking connections and let requests in flight finish; they are answered after commit.
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		d.log.Warn("shutdown http", "err", err)
+	}
+	stopBG()
+	wg.Wait()
+	os.Remove(sock)
+	if err := d.Close(); err != nil {
+		return err
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	d.log.Info("agent stopped")
+	return nil
+}
+
+func listenUnix(path string) (net.Listener, error) {
+	// Create the socket with no permissions for others from the start, then set 0600.
+	old := umask(0o177)
+	ln, err := net.Listen("unix", path)
+	umask(old)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// drainLoop drains the spool at start and whenever it has something, checking every second.
+func (d *Daemon) drainLoop(ctx context.Context) {
+	for {
+		if d.spool.Pending() {
+			if err := d.DrainSpool(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("drain spool", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// DrainSpool stores every spooled record and deletes the drained spool files.
+func (d *Daemon) DrainSpool(ctx context.Context) error {
+	st, err := d.spool.Drain(func(recs []pipeline.RawRecord) error {
+		for {
+			_, err := d.intake.Submit(ctx, recs)
+			if !errors.Is(err, pipeline.ErrBusy) {
+				return err
+			}
+			select { // the live path has priority: wait and try again
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	if st.Records > 0 || st.SkippedBytes > 0 {
+		d.log.Info("spool drained", "records", st.Records, "files", st.Files, "skipped_bytes", st.SkippedBytes)
+		d.metrics.SpoolDrained.Add(float64(st.Records))
+		d.metrics.SpoolSkipped.Add(float64(st.SkippedBytes))
+	}
+	if st.SkippedBytes > 0 {
+		d.log.Warn("spool had torn or corrupt frames (from hooks killed mid-write); their bytes were skipped", "bytes", st.SkippedBytes)
+	}
+	return err
+}
+
+// maintenanceLoop enforces retention at start and hourly, and rotates the hook log.
+func (d *Daemon) maintenanceLoop(ctx context.Context) {
+	for {
+		if _, err := d.EnforceRetention(time.Now()); err != nil {
+			d.log.Error("retention", "err", err)
+		}
+		rotateHookLog(filepath.Join(d.cfg.DataDir, LogsName))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
+}
+
+// EnforceRetention deletes what is older than the configured retention, as of now.
+func (d *Daemon) EnforceRetention(now time.Time) (store.RetentionResult, error) {
+	var res store.RetentionResult
+	if d.cfg.Retention > 0 {
+		n, err := d.st.DeleteEventsBefore(now.Add(-d.cfg.Retention))
+		res.Events = n
+		if err != nil {
+			return res, err
+		}
+	}
+	if d.cfg.DLQRetention > 0 {
+		n, err := d.st.DeleteDLQBefore(now.Add(-d.cfg.DLQRetention))
+		res.DeadLetters = n
+		if err != nil {
+			return res, err
+		}
+	}
+	if res.Events > 0 || res.DeadLetters > 0 {
+		d.log.Info("retention", "events_deleted", res.Events, "dead_letters_deleted", res.DeadLetters)
+	}
+	return res, nil
+}
+
+// Close drains and stops the pipeline, closes the store and releases the lock. It is safe to call
+// more than once, and after a failed Open.
+func (d *Daemon) Close() error {
+	d.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if d.intake != nil {
+			if err := d.intake.Close(ctx); err != nil {
+				d.closeErr = err
+			}
+		}
+		if d.consumers != nil {
+			d.consumers.Close()
+		}
+		if d.st != nil {
+			if err := d.st.Close(); err != nil && d.closeErr == nil {
+				d.closeErr = err
+			}
+		}
+		if d.lock != nil {
+			d.lock.Close() // releases the flock
+		}
+	})
+	return d.closeErr
+}

@@ -1,0 +1,174 @@
+// Command agent is Hangar's one binary: the daemon (agent run), the hook the assistants call
+// (agent hook), and the CLI that reads what was captured (agent status, agent dlq, ...).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Globals are the flags every command takes.
+type Globals struct {
+	DataDir  string           `name:"data-dir" env:"HANGAR_DATA_DIR" type:"path" placeholder:"DIR" help:"Where Hangar keeps its data (default ~/.hangar)."`
+	LogLevel string           `name:"log-level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
+	Version  kong.VersionFlag `help:"Print the version and exit."`
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// CLI is the command line: one field per command group, each with a Run method in its own file.
+type CLI struct {
+	Globals
+
+	Run    RunCmd    `cmd:"" help:"Run the agent daemon in the foreground."`
+	Hook   HookCmd   `cmd:"" help:"Take one hook payload on stdin. Assistants run this; it always exits 0 and prints nothing."`
+	Status StatusCmd `cmd:"" help:"Show whether the daemon runs and what it has stored."`
+	DLQ    DLQCmd    `cmd:"" name:"dlq" help:"Inspect, replay or drop records that failed processing."`
+}
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// run is the testable main: it parses args, runs the command and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	isHook := len(args) > 0 && args[0] == "hook"
+	if isHook {
+		// The hook must never break the assistant: whatever happens, exit 0 with nothing on stdout.
+		stdout = io.Discard
+		defer func() {
+			if r := recover(); r != nil {
+				hookLog(defaultDataDir(args, os.Getenv), fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
+			}
+			code = 0
+		}()
+	}
+	cli := CLI{Globals: Globals{stdin: stdin, stdout: stdout, stderr: stderr}}
+	dataDir := defaultDataDir(args, os.Getenv)
+	exitCode := -1
+	parser, err := kong.New(&cli,
+		kong.Name("agent"),
+		kong.Description("Hangar: local-first, privacy-first telemetry for AI coding assistants."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { exitCode = c; panic(exitPanic{}) }),
+		kong.DefaultEnvars("HANGAR"),
+		kong.Vars{"version": version()},
+		kong.Resolvers(newConfigResolver(filepath.Join(dataDir, "config.toml"))),
+		kong.UsageOnError(),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 2
+	}
+	ctx, err := parseArgs(parser, args, &exitCode)
+	if exitCode >= 0 {
+		return exitCode // --help or --version
+	}
+	if err != nil {
+		if isHook {
+			hookLog(dataDir, fmt.Errorf("parse arguments: %w", err))
+			return 0
+		}
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 2
+	}
+	if cli.DataDir == "" {
+		cli.DataDir = dataDir
+	}
+	if err := ctx.Run(&cli.Globals); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintf(stderr, "agent: %v\n", ee.err)
+			return ee.code
+		}
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type exitPanic struct{}
+
+// parseArgs parses, turning kong's exit (after --help or --version) into a returned code.
+func parseArgs(p *kong.Kong, args []string, exitCode *int) (ctx *kong.Context, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(exitPanic); !ok {
+				panic(r)
+			}
+			err = nil
+		}
+	}()
+	return p.Parse(args)
+}
+
+// defaultDataDir finds the data directory before parsing, because the config file lives in it:
+// --data-dir, then HANGAR_DATA_DIR, then ~/.hangar.
+func defaultDataDir(args []string, getenv func(string) string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--data-dir="); ok {
+			return expandHome(v)
+		}
+		if a == "--data-dir" && i+1 < len(args) {
+			return expandHome(args[i+1])
+		}
+	}
+	if v := getenv("HANGAR_DATA_DIR"); v != "" {
+		return expandHome(v)
+	}
+	return expandHome("~/.hangar")
+}
+
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[1:])
+		}
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+
+// hookLog appends an error of the hook command to <data-dir>/logs/hook.log. It never fails.
+func hookLog(dataDir string, err error) {
+	dir := filepath.Join(dataDir, "logs")
+	if os.MkdirAll(dir, 0o700) != nil {
+		return
+	}
+	f, ferr := os.OpenFile(filepath.Join(dir, "hook.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if ferr != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s pid=%d %v\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), err)
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/pipeline"
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// RunCmd runs the daemon in the foreground until SIGTERM or SIGINT, then drains and exits 0.
+type RunCmd struct {
+	BatchMaxEvents   int           `default:"100" help:"Commit a batch once it holds this many events."`
+	BatchMaxDelay    time.Duration `default:"10ms" help:"Longest a batch waits for more events while producers are on their way."`
+	QueueSize        int           `default:"10000" help:"Events that may wait for commit; beyond, intake answers busy."`
+	RetentionDays    int           `default:"365" help:"Delete events this many days after they were stored; 0 keeps them forever."`
+	DLQRetentionDays int           `name:"dlq-retention-days" default:"14" help:"Delete dead letters (which hold raw payloads) after this many days; 0 keeps them."`
+}
+
+// Validate implements kong's validation hook.
+func (r *RunCmd) Validate() error {
+	if r.RetentionDays < 0 || r.DLQRetentionDays < 0 {
+		return errors.New("retention days must not be negative")
+	}
+	ic := r.intakeConfig()
+	return ic.Validate()
+}
+
+func (r *RunCmd) intakeConfig() pipeline.IntakeConfig {
+	return pipeline.IntakeConfig{BatchMaxEvents: r.BatchMaxEvents, BatchMaxDelay: r.BatchMaxDelay, QueueSize: r.QueueSize}
+}
+
+// Run implements the command.
+func (r *RunCmd) Run(g *Globals) error {
+	log, closeLog, err := g.daemonLogger(true)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	cfg, err := g.daemonConfig(log)
+	if err != nil {
+		return err
+	}
+	cfg.Intake = r.intakeConfig()
+	cfg.Retention = time.Duration(r.RetentionDays) * 24 * time.Hour
+	cfg.DLQRetention = time.Duration(r.DLQRetentionDays) * 24 * time.Hour
+	d, err := daemon.Open(cfg)
+	if err != nil {
+		var running *daemon.AlreadyRunningError
+		if errors.As(err, &running) {
+			return &exitError{code: 1, err: err}
+		}
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	fmt.Fprintf(g.stderr, "agent: running (pid %d), data in %s\n", os.Getpid(), g.DataDir)
+	return d.Serve(ctx)
+}
+
+// daemonConfig returns the configuration every daemon shares, whether `agent run` or the CLI
+// opening the store itself.
+func (g *Globals) daemonConfig(log *slog.Logger) (daemon.Config, error) {
+	caps, err := captures()
+	if err != nil {
+		return daemon.Config{}, err
+	}
+	return daemon.Config{
+		DataDir:   g.DataDir,
+		Captures:  caps,
+		Consumers: consumers,
+		Logger:    log,
+		Version:   version(),
+	}, nil
+}
+
+// daemonLogger logs JSON to <data-dir>/logs/agent.log, rotated, and with toStderr also text to
+// stderr.
+func (g *Globals) daemonLogger(toStderr bool) (*slog.Logger, func(), error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.LogLevel)); err != nil {
+		return nil, nil, fmt.Errorf("log level: %w", err)
+	}
+	dir := filepath.Join(g.DataDir, "logs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create log dir: %w", err)
+	}
+	file := &lumberjack.Logger{Filename: filepath.Join(dir, "agent.log"), MaxSize: 10, MaxBackups: 3}
+	handlers := []slog.Handler{slog.NewJSONHandler(file, &slog.HandlerOptions{Level: level})}
+	if toStderr {
+		handlers = append(handlers, slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: max(level, slog.LevelWarn)}))
+	}
+	return slog.New(slog.NewMultiHandler(handlers...)), func() { file.Close() }, nil
+}
+
+// withClient runs fn with a client of the running daemon, or, when none runs, of a daemon opened
+// in this process for the duration of fn.
+func (g *Globals) withClient(fn func(ctx context.Context, c *daemon.Client) error) error {
+	ctx := context.Background()
+	c := daemon.NewClient(g.DataDir)
+	_, err := c.Status(ctx)
+	if err == nil {
+		return fn(ctx, c)
+	}
+	if !errors.Is(err, daemon.ErrNoDaemon) {
+		return err
+	}
+	if _, statErr := os.Stat(g.DataDir); errors.Is(statErr, os.ErrNotExist) {
+		return fmt.Errorf("no data in %s yet: start the agent with `agent run`", g.DataDir)
+	}
+	log, closeLog, err := g.daemonLogger(false)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	cfg, err := g.daemonConfig(log)
+	if err != nil {
+		return err
+	}
+	d, err := daemon.Open(cfg)
+	if err != nil {
+		var running *daemon.AlreadyRunningError
+		if errors.As(err, &running) {
+			return fmt.Errorf("the store is in use by pid %d, but it does not answer on its socket yet; try again", running.PID)
+		}
+		return err
+	}
+	defer d.Close()
+	return fn(ctx, daemon.LocalClient(d))
+}
+

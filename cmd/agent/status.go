@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/jedib0t/go-pretty/v6/table"
+)
+
+// StatusCmd shows whether the daemon runs and what it has stored.
+type StatusCmd struct {
+	JSON bool `name:"json" help:"Print JSON (events_stored, by_kind, queue_depth, ...)."`
+}
+
+// Run implements the command.
+func (s *StatusCmd) Run(g *Globals) error {
+	return g.withClient(func(ctx context.Context, c *daemon.Client) error {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+		if s.JSON {
+			enc := json.NewEncoder(g.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
+		printStatus(g, st)
+		return nil
+	})
+}
+
+func printStatus(g *Globals, st daemon.Status) {
+	w := g.stdout
+	if st.Running {
+		fmt.Fprintf(w, "Daemon:      running (pid %d), up %s\n", st.PID, (time.Duration(st.UptimeSeconds) * time.Second).String())
+	} else {
+		fmt.Fprintf(w, "Daemon:      not running (read the store directly)\n")
+	}
+	fmt.Fprintf(w, "Data dir:    %s\n", st.DataDir)
+	fmt.Fprintf(w, "Events:      %s stored\n", humanize.Comma(st.EventsStored))
+	fmt.Fprintf(w, "Queue:       %d waiting\n", st.QueueDepth)
+	fmt.Fprintf(w, "Dead letters: %d", st.DLQSize)
+	if st.DLQSize > 0 {
+		fmt.Fprintf(w, " (see `agent dlq list`)")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Store:       %s on disk\n", humanize.IBytes(st.StoreBytes))
+	fmt.Fprintf(w, "Memory:      %s resident\n", humanize.IBytes(st.ResidentBytes))
+	if st.SpoolPending {
+		fmt.Fprintf(w, "Spool:       payloads waiting for the daemon\n")
+	}
+	for name, cs := range st.Consumers {
+		fmt.Fprintf(w, "Consumer:    %s, %d behind\n", name, cs.Lag)
+	}
+	if len(st.ByKind) > 0 {
+		t := table.NewWriter()
+		t.SetOutputMirror(w)
+		t.SetStyle(table.StyleLight)
+		t.AppendHeader(table.Row{"Platform", "Kind", "Events"})
+		for _, k := range st.ByKind {
+			t.AppendRow(table.Row{k.Platform, k.Kind, humanize.Comma(k.Count)})
+		}
+		t.Render()
+	}
+}

@@ -1,0 +1,243 @@
+//go:build unix
+
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Spool keeps raw records on disk while the daemon cannot take them. Hook processes append frames
+// (see AppendFrame) to one active file, each append under an exclusive flock and fsynced, so many
+// hooks can append at once. The daemon drains the spool: it renames the active file aside under the
+// same lock, feeds its records to the intake, and deletes it once they are durable in the store.
+// Records keep their ids, so draining a file twice stores nothing twice.
+//
+// Spool files are mode 0600 in a 0700 directory: they hold raw payloads, and only while the daemon
+// is down or busy.
+type Spool struct {
+	dir string
+}
+
+const (
+	spoolActive   = "active.spool"
+	spoolDraining = ".draining"
+	// spoolChunk is how many records one call of a Drain callback gets.
+	spoolChunk = 256
+)
+
+// NewSpool returns the spool in dir; the directory is created on first append.
+func NewSpool(dir string) *Spool { return &Spool{dir: dir} }
+
+// Dir returns the spool's directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// Append adds rec to the spool durably: when it returns nil, the record survives a crash.
+func (s *Spool) Append(rec *RawRecord) error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("spool record: %w", err)
+	}
+	frame := AppendFrame(nil, rec)
+	path := filepath.Join(s.dir, spoolActive)
+	for attempt := 0; attempt < 100; attempt++ {
+		ok, err := appendLocked(path, frame)
+		if err != nil {
+			return fmt.Errorf("spool record: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		// The daemon renamed the file between our open and our lock: open the new one.
+	}
+	return fmt.Errorf("spool record: %s kept being renamed", path)
+}
+
+// appendLocked appends frame to the file at path while holding its lock, unless the file was
+// renamed away before the lock was taken (then it reports false).
+func appendLocked(path string, frame []byte) (bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if err := flock(f, syscall.LOCK_EX); err != nil {
+		return false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !os.SameFile(held, now)) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := f.Write(frame); err != nil {
+		return false, fmt.Errorf("append to %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return false, fmt.Errorf("sync %s: %w", path, err)
+	}
+	if held.Size() == 0 {
+		// A new file: make its directory entry durable too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Pending reports whether the spool holds anything to drain.
+func (s *Spool) Pending() bool {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.Name() == spoolActive || strings.HasSuffix(e.Name(), spoolDraining) {
+			if info, err := e.Info(); err == nil && info.Size() > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// DrainStats says what a Drain did.
+type DrainStats struct {
+	// Records is how many records were handed over.
+	Records int
+	// Files is how many spool files were drained and deleted.
+	Files int
+	// SkippedBytes counts bytes of torn or corrupt frames that were passed over. A torn frame
+	// comes from a hook killed mid-append, before it was acknowledged.
+	SkippedBytes int
+}
+
+// Drain hands every spooled record to fn, in chunks, oldest file first, and deletes each file
+// once fn has accepted all of its records. If fn fails, the file stays for the next Drain, and
+// records of it that fn already accepted are handed over again then (fn must be idempotent; the
+// intake is, by record id).
+func (s *Spool) Drain(fn func(recs []RawRecord) error) (DrainStats, error) {
+	var st DrainStats
+	if err := s.rotate(); err != nil {
+		return st, fmt.Errorf("drain spool: %w", err)
+	}
+	entries, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("drain spool: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), spoolDraining) {
+			files = append(files, e.Name())
+		}
+	}
+	slices.Sort(files) // names are zero-padded times: oldest first
+	for _, name := range files {
+		path := filepath.Join(s.dir, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return st, fmt.Errorf("drain spool: %w", err)
+		}
+		chunk := make([]RawRecord, 0, spoolChunk)
+		flush := func() error {
+			if len(chunk) == 0 {
+				return nil
+			}
+			if err := fn(chunk); err != nil {
+				return err
+			}
+			st.Records += len(chunk)
+			chunk = chunk[:0]
+			return nil
+		}
+		skipped, err := DecodeFrames(data, true, func(rec RawRecord) error {
+			rec.Source = "spool"
+			chunk = append(chunk, rec)
+			if len(chunk) == spoolChunk {
+				return flush()
+			}
+			return nil
+		})
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
+			return st, fmt.Errorf("drain spool %s: %w", name, err)
+		}
+		st.SkippedBytes += skipped
+		if err := os.Remove(path); err != nil {
+			return st, fmt.Errorf("drain spool: %w", err)
+		}
+		st.Files++
+	}
+	if st.Files > 0 {
+		if err := syncDir(s.dir); err != nil {
+			return st, fmt.Errorf("drain spool: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// rotate renames the active file aside, under its lock, so that appends go to a new file.
+func (s *Spool) rotate() error {
+	path := filepath.Join(s.dir, spoolActive)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := flock(f, syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if info.Size() == 0 {
+		return nil
+	}
+	aside := filepath.Join(s.dir, fmt.Sprintf("%020d%s", time.Now().UnixNano(), spoolDraining))
+	if err := os.Rename(path, aside); err != nil {
+		return err
+	}
+	return syncDir(s.dir)
+}
+
