@@ -240,4 +240,3 @@ func (s *Spool) rotate() error {
 	}
 	return syncDir(s.dir)
 }
-

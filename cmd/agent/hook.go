@@ -43,7 +43,7 @@ func (h *HookCmd) Run(g *Globals) error {
 		rec.Payload = payload
 	}
 	frame := pipeline.AppendFrame(nil, &rec)
-	_, postErr := daemon.NewClient(g.DataDir).PostFrames(ctx, frame)
+	_, postErr := daemon.PostFramesOnce(ctx, g.DataDir, frame)
 	if postErr == nil {
 		return nil
 	}

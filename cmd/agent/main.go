@@ -50,7 +50,7 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // run is the testable main: it parses args, runs the command and returns the exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
-	isHook := len(args) > 0 && args[0] == "hook"
+	isHook := commandOf(args) == "hook"
 	if isHook {
 		// The hook must never break the assistant: whatever happens, exit 0 with nothing on stdout.
 		stdout = io.Discard
@@ -61,8 +61,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			code = 0
 		}()
 	}
-	cli := CLI{Globals: Globals{stdin: stdin, stdout: stdout, stderr: stderr}}
 	dataDir := defaultDataDir(args, os.Getenv)
+	if isHook {
+		if platform, ok := plainHookArgs(args); ok {
+			// The hot path: every assistant event runs it, so skip building the CLI model.
+			g := Globals{DataDir: dataDir, stdin: stdin, stdout: stdout, stderr: stderr}
+			(&HookCmd{Platform: platform}).Run(&g)
+			return 0
+		}
+	}
+	cli := CLI{Globals: Globals{stdin: stdin, stdout: stdout, stderr: stderr}}
 	exitCode := -1
 	parser, err := kong.New(&cli,
 		kong.Name("agent"),
@@ -118,6 +126,41 @@ func parseArgs(p *kong.Kong, args []string, exitCode *int) (ctx *kong.Context, e
 		}
 	}()
 	return p.Parse(args)
+}
+
+// positional returns the arguments that are not flags, skipping --data-dir and its value.
+func positional(args []string) (pos []string, onlyDataDir bool) {
+	onlyDataDir = true
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--data-dir":
+			i++
+		case strings.HasPrefix(a, "--data-dir="):
+		case strings.HasPrefix(a, "-"):
+			onlyDataDir = false
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return pos, onlyDataDir
+}
+
+// commandOf returns the command named by args, "" if none.
+func commandOf(args []string) string {
+	if pos, _ := positional(args); len(pos) > 0 {
+		return pos[0]
+	}
+	return ""
+}
+
+// plainHookArgs recognizes `hook PLATFORM` with at most a --data-dir flag, the form installed
+// hooks use, and returns the platform.
+func plainHookArgs(args []string) (string, bool) {
+	pos, onlyDataDir := positional(args)
+	if !onlyDataDir || len(pos) != 2 || pos[0] != "hook" {
+		return "", false
+	}
+	return pos[1], true
 }
 
 // defaultDataDir finds the data directory before parsing, because the config file lives in it:

@@ -136,4 +136,3 @@ func (g *Globals) withClient(fn func(ctx context.Context, c *daemon.Client) erro
 	defer d.Close()
 	return fn(ctx, daemon.LocalClient(d))
 }
-

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -190,4 +191,45 @@ func (c *Client) DropDLQ(ctx context.Context, req DLQRequest) (DropResult, error
 	var res DropResult
 	err := c.postJSON(ctx, "/v1/dlq/drop", req, &res)
 	return res, err
+}
+
+// PostFramesOnce sends framed records to the daemon whose socket is in dataDir over one
+// short-lived connection and returns once they are durable. It is the hook's path: it skips
+// http.Client's connection pool and its goroutines, which a process that makes one request and
+// exits pays for without using. It speaks the same HTTP/1.1 as the API.
+func PostFramesOnce(ctx context.Context, dataDir string, frames []byte) (pipeline.Result, error) {
+	var res pipeline.Result
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", filepath.Join(dataDir, SocketName))
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrNoDaemon, err)
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	req := make([]byte, 0, 160+len(frames))
+	req = fmt.Appendf(req, "POST /v1/events HTTP/1.1\r\nHost: agent\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", FramesType, len(frames))
+	req = append(req, frames...)
+	if _, err := conn.Write(req); err != nil {
+		return res, fmt.Errorf("post events: %w", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return res, fmt.Errorf("post events: read answer: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return res, fmt.Errorf("post events: read answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e apiError
+		json.Unmarshal(body, &e)
+		return res, &StatusError{Code: resp.StatusCode, Message: e.Error}
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		return res, fmt.Errorf("post events: decode answer: %w", err)
+	}
+	return res, nil
 }
