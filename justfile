@@ -1,0 +1,43 @@
+# Hangar's recipes. Install just with: npm install -g rust-just
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Build the static agent binary into ./bin.
+build:
+    CGO_ENABLED=0 go build -trimpath -o bin/agent ./cmd/agent
+
+# Run every test.
+test:
+    go test ./...
+
+# Run the race detector on the packages with concurrency.
+race:
+    go test -race ./store/... ./pipeline/... ./cmd/agent/internal/...
+
+# Check formatting and vet.
+lint:
+    test -z "$(gofmt -l $(git ls-files '*.go'))" || (gofmt -l $(git ls-files '*.go'); exit 1)
+    go vet ./...
+    CGO_ENABLED=0 go build ./...
+
+# Run the Go benchmarks.
+bench:
+    go test -run '^$' -bench . -benchtime 2s ./sdk/ ./store/ ./pipeline/
+
+# Time the whole hook process (spawn to exit) with the daemon up.
+bench-hook:
+    go test -run '^$' -bench 'HookProcess|IdleRSS' -benchtime 300x -count 3 ./cmd/agent/
+
+# Crash-test with 1000 SIGKILL cycles instead of 20 (long).
+soak:
+    HANGAR_CRASH_CYCLES=1000 go test -run Crash -timeout 3h -v ./cmd/agent/
+
+# Fuzz every decoder of untrusted bytes for a while each.
+fuzz seconds="30":
+    go test -run '^$' -fuzz FuzzUnmarshalBinary -fuzztime {{seconds}}s ./sdk/
+    go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{seconds}}s ./pipeline/
+    go test -run '^$' -fuzz FuzzClaudeCodeCapture -fuzztime {{seconds}}s ./pipeline/
