@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
@@ -36,6 +37,8 @@ const (
 	MaxPayload = 16 << 20
 	// maxFrame bounds a frame: a MaxPayload payload plus its header.
 	maxFrame = MaxPayload + 1024
+	// zeroTimeNanos encodes the zero ReceivedAt.
+	zeroTimeNanos = math.MinInt64
 )
 
 // frameMagic starts every frame, so a reader can find the next frame after a torn write.
@@ -53,13 +56,19 @@ var (
 //
 //	version (1) | id (16) | platform | source | received-at (varint Unix ns) | oversize (uvarint) | payload
 //
-// with strings and the payload as a uvarint length then bytes.
+// with strings and the payload as a uvarint length then bytes. A zero ReceivedAt, which UnixNano
+// cannot represent, is written as math.MinInt64 (as sdk.Event's encoding does), so that it decodes
+// as zero again.
 func (r *RawRecord) AppendBinary(b []byte) []byte {
 	b = append(b, recordVersion)
 	b = append(b, r.ID[:]...)
 	b = appendBytes(b, []byte(r.Platform))
 	b = appendBytes(b, []byte(r.Source))
-	b = binary.AppendVarint(b, r.ReceivedAt.UnixNano())
+	ns := int64(zeroTimeNanos)
+	if !r.ReceivedAt.IsZero() {
+		ns = r.ReceivedAt.UnixNano()
+	}
+	b = binary.AppendVarint(b, ns)
 	b = binary.AppendUvarint(b, uint64(max(r.Oversize, 0)))
 	return appendBytes(b, r.Payload)
 }
@@ -103,7 +112,9 @@ func (r *RawRecord) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("decode record: %w: payload", ErrCorruptRecord)
 	}
 	out.Platform, out.Source = string(platform), string(source)
-	out.ReceivedAt = time.Unix(0, ns).UTC()
+	if ns != zeroTimeNanos {
+		out.ReceivedAt = time.Unix(0, ns).UTC()
+	}
 	out.Oversize = int64(over)
 	*r = out
 	return nil
