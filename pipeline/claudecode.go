@@ -34,7 +34,8 @@ var claudeEnums = []struct {
 	{"notification_type", map[string]bool{"permission_prompt": true, "idle_prompt": true, "auth_success": true, "elicitation_dialog": true}},
 }
 
-// claudeSizes are the payload fields whose size in bytes ClaudeCode keeps, by attribute name.
+// claudeSizes are the payload fields whose size in bytes ClaudeCode keeps, by attribute name: a
+// string's unescaped UTF-8 bytes, or the JSON of an object or array.
 var claudeSizes = [][2]string{
 	{"tool_input", "tool_input_bytes"},
 	{"tool_response", "tool_response_bytes"},
@@ -68,10 +69,11 @@ func (ClaudeCode) Capture(rec *RawRecord) ([]sdk.Event, error) {
 	if name.Type != gjson.String || name.Str == "" {
 		return nil, Permanent(errors.New("payload has no hook_event_name"))
 	}
-	if !isIdent(name.Str) {
+	// The kind, prefix and all, must be an identifier: a name that is one but too long for the
+	// prefix would make an event that Validate rejects.
+	if ev.Kind = "hook." + name.Str; !isIdent(ev.Kind) {
 		return nil, Permanent(errors.New("hook_event_name is not an identifier"))
 	}
-	ev.Kind = "hook." + name.Str
 	if s := fields["session_id"]; s.Type == gjson.String && s.Str != "" {
 		ev.SessionID = s.Str
 		if !isIdent(s.Str) {
@@ -93,7 +95,7 @@ func (ClaudeCode) Capture(rec *RawRecord) ([]sdk.Event, error) {
 	}
 	for _, f := range claudeSizes {
 		if v, ok := fields[f[0]]; ok && v.Type != gjson.Null {
-			attrs = append(attrs, sdk.Int(f[1], int64(len(v.Raw))))
+			attrs = append(attrs, sdk.Int(f[1], int64(textSize(v))))
 		}
 	}
 	if v := fields["stop_hook_active"]; v.IsBool() {
@@ -111,6 +113,15 @@ func (ClaudeCode) Capture(rec *RawRecord) ([]sdk.Event, error) {
 	}
 	ev.Attrs = attrs
 	return []sdk.Event{ev}, nil
+}
+
+// textSize is the size of a value as text: a string's UTF-8 bytes once unescaped, and the JSON of
+// anything else.
+func textSize(v gjson.Result) int {
+	if v.Type == gjson.String {
+		return len(v.Str)
+	}
+	return len(v.Raw)
 }
 
 func jsonType(r gjson.Result) string {

@@ -255,7 +255,8 @@ func consumerStage(name string) string { return "consumer:" + name }
 
 // Replay gives a dead-lettered event back to its consumer. On success the record leaves the queue
 // in the same commit as the consumer's writes; on failure it stays, with the new reason.
-// It reports whether the replay succeeded.
+// It reports whether the replay succeeded. The entry has the event's sequence number, or 0 if
+// retention has removed the event from the log.
 func (r *Consumers) Replay(ctx context.Context, rec store.DLQRecord) (bool, error) {
 	name, ok := strings.CutPrefix(rec.Stage, "consumer:")
 	cs := r.byName[name]
@@ -266,11 +267,15 @@ func (r *Consumers) Replay(ctx context.Context, rec store.DLQRecord) (bool, erro
 	if err := ev.UnmarshalBinary(rec.Payload); err != nil {
 		return false, fmt.Errorf("replay dead letter %d: %w", rec.Seq, err)
 	}
+	entry := Entry{Event: ev}
+	if seq, _, err := r.st.EventByID(ev.ID); err == nil {
+		entry.Seq = seq // its place in the log, unless retention has removed it
+	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	b := r.st.NewBatch()
 	defer b.Close()
-	if err := safeConsume(ctx, cs.c, []Entry{{Event: ev}}, b); err != nil {
+	if err := safeConsume(ctx, cs.c, []Entry{entry}, b); err != nil {
 		b.Close()
 		return false, r.st.UpdateDLQ(rec, err.Error())
 	}

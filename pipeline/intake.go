@@ -16,7 +16,8 @@ import (
 
 // IntakeConfig configures an Intake. Zero fields take their defaults.
 type IntakeConfig struct {
-	// BatchMaxEvents closes a batch once it holds this many events and dead letters. Default 100.
+	// BatchMaxEvents bounds the events and dead letters of a batch; a single larger request is
+	// committed in a batch of its own. Default 100.
 	BatchMaxEvents int
 	// BatchMaxDelay bounds how long a batch waits for more records while submitters are on their
 	// way; a batch never waits when nobody else is submitting. Default 10ms.
@@ -222,7 +223,7 @@ func (in *Intake) enqueue(ctx context.Context, req *request) (Result, error) {
 		in.admitting.Add(-1)
 		return Result{}, ErrClosed
 	}
-	if in.depth.Add(int64(req.items)) > int64(in.cfg.QueueSize) && in.depth.Load() != int64(req.items) {
+	if n := in.depth.Add(int64(req.items)); n > int64(in.cfg.QueueSize) && n != int64(req.items) {
 		// Full. (A single request larger than the queue is still admitted when the queue is empty.)
 		in.depth.Add(-int64(req.items))
 		in.mu.RUnlock()
@@ -232,6 +233,8 @@ func (in *Intake) enqueue(ctx context.Context, req *request) (Result, error) {
 		}
 		return Result{}, ErrBusy
 	}
+	// No longer on the way once sent: the committer that takes req must not wait for its submitter.
+	in.admitting.Add(-1)
 	select {
 	case in.queue <- req:
 	default:
@@ -239,11 +242,9 @@ func (in *Intake) enqueue(ctx context.Context, req *request) (Result, error) {
 		// keeps it from filling; this is a guard, not a path.
 		in.depth.Add(-int64(req.items))
 		in.mu.RUnlock()
-		in.admitting.Add(-1)
 		return Result{}, ErrBusy
 	}
 	in.mu.RUnlock()
-	in.admitting.Add(-1)
 	select {
 	case <-req.done:
 		return req.res, req.err
@@ -274,23 +275,36 @@ func (in *Intake) commitLoop() {
 	defer close(in.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var next *request // taken from the queue but too large for the batch it came to: starts the next
 	for {
-		first, ok := <-in.queue
-		if !ok {
-			return
+		first := next
+		next = nil
+		if first == nil {
+			var ok bool
+			if first, ok = <-in.queue; !ok {
+				return
+			}
 		}
 		batch := []*request{first}
 		items := first.items
+		// add adds r to the batch, or keeps it for the next batch if it would overfill this one.
+		add := func(r *request) bool {
+			if items+r.items > in.cfg.BatchMaxEvents {
+				next = r
+				return false
+			}
+			batch = append(batch, r)
+			items += r.items
+			return true
+		}
 		timer.Reset(in.cfg.BatchMaxDelay)
 	gather:
 		for items < in.cfg.BatchMaxEvents {
 			select {
 			case r, ok := <-in.queue:
-				if !ok {
+				if !ok || !add(r) {
 					break gather
 				}
-				batch = append(batch, r)
-				items += r.items
 				continue
 			default:
 			}
@@ -299,11 +313,9 @@ func (in *Intake) commitLoop() {
 			}
 			select {
 			case r, ok := <-in.queue:
-				if !ok {
+				if !ok || !add(r) {
 					break gather
 				}
-				batch = append(batch, r)
-				items += r.items
 			case <-timer.C:
 				break gather
 			}

@@ -98,12 +98,12 @@ func (r *RawRecord) UnmarshalBinary(data []byte) error {
 	if source, rest, ok = cutBytes(rest); !ok {
 		return fmt.Errorf("decode record: %w: source", ErrCorruptRecord)
 	}
-	ns, n := binary.Varint(rest)
+	ns, n := readVarint(rest)
 	if n <= 0 {
 		return fmt.Errorf("decode record: %w: time", ErrCorruptRecord)
 	}
 	rest = rest[n:]
-	over, n := binary.Uvarint(rest)
+	over, n := readUvarint(rest)
 	if n <= 0 || over > 1<<62 {
 		return fmt.Errorf("decode record: %w: size", ErrCorruptRecord)
 	}
@@ -120,8 +120,28 @@ func (r *RawRecord) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
+// readUvarint is binary.Uvarint, but it also refuses (n == 0) an overlong encoding, which
+// AppendUvarint never writes: a record has one encoding, so that re-encoding what a frame held
+// gives back the frame.
+func readUvarint(b []byte) (v uint64, n int) {
+	var buf [binary.MaxVarintLen64]byte
+	if v, n = binary.Uvarint(b); n > 0 && binary.PutUvarint(buf[:], v) != n {
+		return 0, 0
+	}
+	return v, n
+}
+
+// readVarint is binary.Varint refusing overlong encodings, as readUvarint.
+func readVarint(b []byte) (v int64, n int) {
+	var buf [binary.MaxVarintLen64]byte
+	if v, n = binary.Varint(b); n > 0 && binary.PutVarint(buf[:], v) != n {
+		return 0, 0
+	}
+	return v, n
+}
+
 func cutBytes(b []byte) (field, rest []byte, ok bool) {
-	n, k := binary.Uvarint(b)
+	n, k := readUvarint(b)
 	if k <= 0 || n > uint64(len(b)-k) {
 		return nil, nil, false
 	}

@@ -147,7 +147,7 @@ type DrainStats struct {
 // Drain hands every spooled record to fn, in chunks, oldest file first, and deletes each file
 // once fn has accepted all of its records. If fn fails, the file stays for the next Drain, and
 // records of it that fn already accepted are handed over again then (fn must be idempotent; the
-// intake is, by record id).
+// intake is, by record id). fn must not keep recs after it returns: the slice is reused.
 func (s *Spool) Drain(fn func(recs []RawRecord) error) (DrainStats, error) {
 	var st DrainStats
 	if err := s.rotate(); err != nil {

@@ -131,8 +131,19 @@ func (b *Batch) Commit() error {
 	if b.done {
 		return fmt.Errorf("commit batch: already ended")
 	}
+	if b.s.closed.Load() { // Pebble panics on a commit after Close
+		b.end()
+		return fmt.Errorf("commit batch: %w", ErrClosed)
+	}
 	if b.lastDLQ > 0 {
-		b.b.Set(metaLastDLQ, binary.BigEndian.AppendUint64(nil, b.lastDLQ), nil)
+		// Batches take DLQ numbers when they add records but may commit in another order: record
+		// the highest number handed out so far, with commits serialized so that it only grows.
+		b.s.dlqMu.Lock()
+		defer b.s.dlqMu.Unlock()
+		b.b.Set(metaLastDLQ, binary.BigEndian.AppendUint64(nil, b.s.nextDLQ.Load()), nil)
+	}
+	if b.appender && len(b.ids) > 0 {
+		b.b.Set(metaLastSeq, binary.BigEndian.AppendUint64(nil, b.nextSeq-1), nil)
 	}
 	err := b.b.Commit(pebble.Sync)
 	if err != nil {

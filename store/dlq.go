@@ -49,6 +49,9 @@ func unmarshalDLQ(v []byte) (DLQRecord, error) {
 
 // DLQ returns the dead-letter record seq, or ErrNotFound.
 func (s *Store) DLQ(seq uint64) (DLQRecord, error) {
+	if s.closed.Load() {
+		return DLQRecord{}, fmt.Errorf("read dead letter %d: %w", seq, ErrClosed)
+	}
 	v, closer, err := s.db.Get(dlqKey(seq))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return DLQRecord{}, fmt.Errorf("read dead letter %d: %w", seq, ErrNotFound)
@@ -62,6 +65,9 @@ func (s *Store) DLQ(seq uint64) (DLQRecord, error) {
 
 // ScanDLQ calls fn for each dead-letter record in order, stopping early if fn returns false.
 func (s *Store) ScanDLQ(fn func(r DLQRecord) bool) error {
+	if s.closed.Load() {
+		return fmt.Errorf("scan dead letters: %w", ErrClosed)
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDLQ}, UpperBound: []byte{prefixDLQ + 1}})
 	if err != nil {
 		return fmt.Errorf("scan dead letters: %w", err)
@@ -81,6 +87,9 @@ func (s *Store) ScanDLQ(fn func(r DLQRecord) bool) error {
 
 // UpdateDLQ records another failed attempt of a dead-letter record, with its new reason.
 func (s *Store) UpdateDLQ(r DLQRecord, reason string) error {
+	if s.closed.Load() {
+		return fmt.Errorf("update dead letter %d: %w", r.Seq, ErrClosed)
+	}
 	r.Attempts++
 	r.Reason = reason
 	v, err := r.marshal()

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
@@ -30,14 +31,28 @@ func dlqKey(seq uint64) []byte   { return seqKey(prefixDLQ, seq) }
 
 func idKey(id sdk.ID) []byte { return append([]byte{prefixID}, id[:]...) }
 
-// sortableTime maps a time to a uint64 that sorts in time order, negative times included.
+// sortableTime maps a time to a uint64 that sorts in time order, negative times included. The zero
+// time sorts first, as math.MinInt64 (the sdk encodes it so too); other times outside what Unix
+// nanoseconds in an int64 represent are clamped to that range.
 func sortableTime(t time.Time) uint64 {
 	var n int64
-	if !t.IsZero() {
+	switch {
+	case t.IsZero():
+		n = math.MinInt64
+	case t.Before(minSortableTime):
+		n = math.MinInt64 + 1
+	case t.After(maxSortableTime):
+		n = math.MaxInt64
+	default:
 		n = t.UnixNano()
 	}
 	return uint64(n) ^ (1 << 63)
 }
+
+var (
+	minSortableTime = time.Unix(0, math.MinInt64+1)
+	maxSortableTime = time.Unix(0, math.MaxInt64)
+)
 
 func sessionKey(session string, t time.Time, seq uint64) []byte {
 	k := make([]byte, 0, 2+len(session)+16)

@@ -119,6 +119,9 @@ var errStop = fmt.Errorf("store: stop scan")
 
 // Compact asks Pebble to compact the whole store, reclaiming space that deletions freed.
 func (s *Store) Compact() error {
+	if s.closed.Load() {
+		return fmt.Errorf("compact store: %w", ErrClosed)
+	}
 	if err := s.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true); err != nil {
 		return fmt.Errorf("compact store: %w", err)
 	}

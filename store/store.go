@@ -29,6 +29,7 @@ const formatVersion = 1
 var (
 	metaFormat   = nameKey(prefixMeta, "format")
 	metaLastDLQ  = nameKey(prefixMeta, "dlq.last")
+	metaLastSeq  = nameKey(prefixMeta, "events.last")
 	counterDLQ   = "dlq"
 	counterEvent = "events\x00" // followed by platform 0x00 kind
 )
@@ -50,12 +51,13 @@ type Store struct {
 
 	lastSeq    atomic.Uint64 // highest committed event sequence number
 	nextDLQ    atomic.Uint64
-	lastIngest time.Time // guarded by appendMu: ingest times never go backwards
+	dlqMu      sync.Mutex // held while a batch that adds dead letters records metaLastDLQ and commits
+	lastIngest time.Time  // guarded by appendMu: ingest times never go backwards
 
 	mu       sync.Mutex
 	counters map[string]int64 // guarded by mu; mirrors the n keyspace
 	notify   chan struct{}    // guarded by mu; closed and replaced on every event commit
-	closed   bool
+	closed   atomic.Bool      // set under mu; checked before every use of db, which panics once closed
 }
 
 // PlatformKind names a pair of event platform and kind, for counts.
@@ -111,9 +113,17 @@ func (s *Store) load() error {
 		}
 	}
 
-	last, err := s.lastKeySeq(prefixEvent)
+	lastKey, err := s.lastKeySeq(prefixEvent)
 	if err != nil {
 		return err
+	}
+	// Event sequence numbers are never reused either, even after retention expired the whole log.
+	last := lastKey
+	if v, closer, err := s.db.Get(metaLastSeq); err == nil {
+		if len(v) == 8 {
+			last = max(last, binary.BigEndian.Uint64(v))
+		}
+		closer.Close()
 	}
 	s.lastSeq.Store(last)
 	// DLQ sequence numbers are never reused, even after the newest record is dropped.
@@ -128,9 +138,9 @@ func (s *Store) load() error {
 		closer.Close()
 	}
 	s.nextDLQ.Store(lastDLQ)
-	if last > 0 {
+	if lastKey > 0 {
 		var ev sdk.Event
-		if err := s.getEvent(last, &ev); err != nil {
+		if err := s.getEvent(lastKey, &ev); err != nil {
 			return err
 		}
 		s.lastIngest = ev.IngestTime
@@ -167,11 +177,11 @@ func (s *Store) lastKeySeq(prefix byte) (uint64, error) {
 // Close closes the store. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed.Load() {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed = true
+	s.closed.Store(true)
 	close(s.notify)
 	s.mu.Unlock()
 	if err := s.db.Close(); err != nil {
@@ -226,7 +236,13 @@ func (s *Store) DLQCount() int64 {
 }
 
 // DiskSize returns the bytes the store uses on disk.
-func (s *Store) DiskSize() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+// It is 0 once the store is closed.
+func (s *Store) DiskSize() uint64 {
+	if s.closed.Load() {
+		return 0
+	}
+	return s.db.Metrics().DiskSpaceUsage()
+}
 
 // Event returns the event with the given sequence number.
 func (s *Store) Event(seq uint64) (sdk.Event, error) {
@@ -236,6 +252,9 @@ func (s *Store) Event(seq uint64) (sdk.Event, error) {
 }
 
 func (s *Store) getEvent(seq uint64, ev *sdk.Event) error {
+	if s.closed.Load() {
+		return fmt.Errorf("read event %d: %w", seq, ErrClosed)
+	}
 	v, closer, err := s.db.Get(eventKey(seq))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return fmt.Errorf("read event %d: %w", seq, ErrNotFound)
@@ -261,6 +280,9 @@ func (s *Store) EventByID(id sdk.ID) (uint64, sdk.Event, error) {
 }
 
 func (s *Store) seqOfID(id sdk.ID) (uint64, error) {
+	if s.closed.Load() {
+		return 0, fmt.Errorf("look up event %s: %w", id, ErrClosed)
+	}
 	v, closer, err := s.db.Get(idKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, fmt.Errorf("look up event %s: %w", id, ErrNotFound)
@@ -288,6 +310,9 @@ func (s *Store) Has(id sdk.ID) (bool, error) {
 // not keep ev beyond the call. It returns the sequence number of the last event passed to fn, or
 // after if there was none.
 func (s *Store) ReadLog(after uint64, max int, fn func(seq uint64, ev *sdk.Event) error) (uint64, error) {
+	if s.closed.Load() {
+		return after, fmt.Errorf("read event log: %w", ErrClosed)
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(after + 1), UpperBound: []byte{prefixEvent + 1}})
 	if err != nil {
 		return after, fmt.Errorf("read event log: %w", err)
@@ -321,6 +346,9 @@ func (s *Store) EventsBetween(from, to time.Time, fn func(seq uint64, ev *sdk.Ev
 }
 
 func (s *Store) scanIndex(lower, upper []byte, fn func(seq uint64, ev *sdk.Event) error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("scan index: %w", ErrClosed)
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("scan index: %w", err)
@@ -329,7 +357,9 @@ func (s *Store) scanIndex(lower, upper []byte, fn func(seq uint64, ev *sdk.Event
 	var ev sdk.Event
 	for ok := it.First(); ok; ok = it.Next() {
 		seq := seqOf(it.Key())
-		if err := s.getEvent(seq, &ev); err != nil {
+		if err := s.getEvent(seq, &ev); errors.Is(err, ErrNotFound) {
+			continue // expired by retention since the iterator opened: the index reads an older state
+		} else if err != nil {
 			return fmt.Errorf("scan index: %w", err)
 		}
 		if err := fn(seq, &ev); err != nil {
@@ -342,6 +372,9 @@ func (s *Store) scanIndex(lower, upper []byte, fn func(seq uint64, ev *sdk.Event
 // Cursor returns a consumer's cursor: the sequence number of the last event it has consumed, 0
 // if it has none yet.
 func (s *Store) Cursor(consumer string) (uint64, error) {
+	if s.closed.Load() {
+		return 0, fmt.Errorf("read cursor %q: %w", consumer, ErrClosed)
+	}
 	v, closer, err := s.db.Get(nameKey(prefixCursor, consumer))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, nil
@@ -358,6 +391,9 @@ func (s *Store) Cursor(consumer string) (uint64, error) {
 
 // State returns the value a consumer stored under key, or ErrNotFound.
 func (s *Store) State(consumer string, key []byte) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("read state %q: %w", consumer, ErrClosed)
+	}
 	v, closer, err := s.db.Get(stateKey(consumer, key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("read state %q: %w", consumer, ErrNotFound)
@@ -372,6 +408,9 @@ func (s *Store) State(consumer string, key []byte) ([]byte, error) {
 // ScanState calls fn for each key (without the consumer prefix) and value a consumer stored whose
 // key starts with prefix, in key order. fn must not keep key or value beyond the call.
 func (s *Store) ScanState(consumer string, prefix []byte, fn func(key, value []byte) error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("scan state %q: %w", consumer, ErrClosed)
+	}
 	lower := stateKey(consumer, prefix)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
 	if err != nil {
@@ -394,7 +433,7 @@ func (s *Store) commitNotify(seq uint64, deltas map[string]int64) {
 	for k, d := range deltas {
 		s.counters[k] += d
 	}
-	if seq > 0 && !s.closed {
+	if seq > 0 && !s.closed.Load() {
 		s.lastSeq.Store(seq)
 		close(s.notify)
 		s.notify = make(chan struct{})

@@ -53,7 +53,7 @@ func (r *configResolver) Validate(app *kong.Application) error {
 	known := map[string]bool{}
 	_ = kong.Visit(app.Node, func(n kong.Visitable, next kong.Next) error {
 		if f, ok := n.(*kong.Flag); ok && !slices.Contains(notInConfig, f.Name) {
-			known[f.Name] = true
+			known[configKey(f.Name)] = true
 		}
 		return next(nil)
 	})
@@ -63,7 +63,7 @@ func (r *configResolver) Validate(app *kong.Application) error {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if _, isTable := r.values[k].(map[string]any); isTable || !known[flagName(k)] {
+		if _, isTable := r.values[k].(map[string]any); isTable || !known[k] {
 			return fmt.Errorf("config %s: unknown key %q", r.path, k)
 		}
 	}
@@ -75,11 +75,13 @@ func (r *configResolver) Resolve(_ *kong.Context, _ *kong.Path, f *kong.Flag) (a
 	if slices.Contains(notInConfig, f.Name) {
 		return nil, nil
 	}
-	v, ok := r.values[strings.ReplaceAll(f.Name, "-", "_")]
+	v, ok := r.values[configKey(f.Name)]
 	if !ok {
 		return nil, nil
 	}
 	return v, nil
 }
 
-func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+// configKey is the config file's key of a flag: its name with underscores. (A key spelled with
+// dashes is unknown: Resolve would never look it up.)
+func configKey(flag string) string { return strings.ReplaceAll(flag, "-", "_") }

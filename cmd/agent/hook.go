@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
@@ -60,27 +62,39 @@ func (h *HookCmd) Run(g *Globals) error {
 // readPayload reads stdin up to pipeline.MaxPayload bytes and counts (but discards) the rest. If
 // stdin is not closed by the deadline, it returns what it has with an error.
 func readPayload(ctx context.Context, r io.Reader) ([]byte, int64, error) {
-	type result struct {
+	var (
+		mu   sync.Mutex // guards data and size, which the reader grows while we may give up
 		data []byte
 		size int64
-		err  error
-	}
-	done := make(chan result, 1)
+	)
+	done := make(chan error, 1)
 	go func() {
-		data, err := io.ReadAll(io.LimitReader(r, pipeline.MaxPayload+1))
-		size := int64(len(data))
-		if err == nil && size > pipeline.MaxPayload {
-			var rest int64
-			rest, err = io.Copy(io.Discard, r)
-			size += rest
-			data = nil
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(buf)
+			mu.Lock()
+			size += int64(n)
+			if size > pipeline.MaxPayload {
+				data = nil // oversized: only its size is kept
+			} else {
+				data = append(data, buf[:n]...)
+			}
+			mu.Unlock()
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				done <- err
+				return
+			}
 		}
-		done <- result{data, size, err}
 	}()
 	select {
-	case res := <-done:
-		return res.data, res.size, res.err
+	case err := <-done:
+		return data, size, err
 	case <-ctx.Done():
-		return nil, 0, errors.New("stdin was not closed in time")
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(data), size, errors.New("stdin was not closed in time")
 	}
 }

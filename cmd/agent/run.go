@@ -45,6 +45,9 @@ func (r *RunCmd) Run(g *Globals) error {
 		return err
 	}
 	defer closeLog()
+	// The effective settings, after flags, config file, HANGAR_* environment and defaults.
+	log.Debug("effective config", "batch_max_events", r.BatchMaxEvents, "batch_max_delay", r.BatchMaxDelay.String(),
+		"queue_size", r.QueueSize, "retention_days", r.RetentionDays, "dlq_retention_days", r.DLQRetentionDays)
 	cfg, err := g.daemonConfig(log)
 	if err != nil {
 		return err

@@ -88,10 +88,7 @@ func Open(cfg Config) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("open daemon: %w", err)
-	}
-	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+	if err := privateDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("open daemon: %w", err)
 	}
 	d := &Daemon{cfg: cfg, log: log, started: time.Now(), spool: pipeline.NewSpool(filepath.Join(cfg.DataDir, SpoolName))}
@@ -104,6 +101,36 @@ func Open(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("open daemon: %w", err)
 	}
 	return d, nil
+}
+
+// dataDirEntries are the names Hangar keeps in its data directory.
+var dataDirEntries = map[string]bool{
+	"agent.lock": true, SocketName: true, StoreName: true, SpoolName: true, LogsName: true, "config.toml": true,
+}
+
+// privateDir creates dir with mode 0700, or makes an existing one 0700 if it holds nothing but
+// Hangar's files. It refuses a shared directory (say, --data-dir /tmp) rather than change its mode.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if info.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !dataDirEntries[e.Name()] {
+			return fmt.Errorf("data dir %s is open to other users (mode %v) and holds %q: use a directory of Hangar's own", dir, info.Mode().Perm(), e.Name())
+		}
+	}
+	return os.Chmod(dir, 0o700)
 }
 
 func (d *Daemon) open() error {

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// Targets of the hook and the idle daemon; the benchmarks log when a figure misses one.
+const (
+	targetHookMedian = 5 * time.Millisecond
+	targetHookP99    = 15 * time.Millisecond
+	targetIdleRSS    = 40 << 20
+)
+
+// BenchmarkHookProcess spawns `agent hook claude-code` with a real ~1 KB payload on stdin, one
+// after the other, against a running daemon, and reports the median and p99 wall time of a spawn.
+// Run it with -benchtime 300x.
+func BenchmarkHookProcess(b *testing.B) {
+	var payload []byte
+	for _, f := range fixtures {
+		if len(f.payload) >= 900 && len(f.payload) <= 1200 {
+			payload = f.payload
+			break
+		}
+	}
+	if payload == nil {
+		b.Fatal("no fixture of about 1 KB")
+	}
+	dataDir := newDataDir(b)
+	startDaemon(b, dataDir, nil)
+	stdinPath := filepath.Join(b.TempDir(), "payload.json")
+	if err := os.WriteFile(stdinPath, payload, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	stdin, err := os.Open(stdinPath) // a file: the child reads it directly, no copying goroutine
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stdin.Close()
+	env := childEnv()
+
+	times := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := stdin.Seek(0, 0); err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(agentBin, "hook", "claude-code", "--data-dir", dataDir)
+		cmd.Stdin, cmd.Env = stdin, env
+		start := time.Now()
+		err := cmd.Run()
+		times = append(times, time.Since(start))
+		if err != nil {
+			b.Fatalf("hook: %v", err)
+		}
+	}
+	b.StopTimer()
+
+	// Every spawn posted its event; none fell back to the spool.
+	if st := waitEvents(b, dataDir, int64(b.N), 30*time.Second); st.DLQSize != 0 {
+		b.Errorf("dlq_size = %d, want 0", st.DLQSize)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "logs", "hook.log")); err == nil {
+		log, _ := os.ReadFile(filepath.Join(dataDir, "logs", "hook.log"))
+		b.Errorf("hooks logged errors (spooled?):\n%s", clipString(string(log), 2000))
+	}
+
+	slices.Sort(times)
+	median := times[len(times)/2]
+	p99 := times[min(len(times)-1, len(times)*99/100)]
+	b.ReportMetric(float64(median)/float64(time.Millisecond), "median-ms")
+	b.ReportMetric(float64(p99)/float64(time.Millisecond), "p99-ms")
+	if b.N >= 100 && (median > targetHookMedian || p99 > targetHookP99) {
+		b.Logf("over target: median %v (target %v), p99 %v (target %v), payload %d bytes", median, targetHookMedian, p99, targetHookP99, len(payload))
+	}
+}
+
+// BenchmarkDaemonIdleRSS reports the daemon's resident memory after some traffic and a second
+// idle, as status --json reports it (resident_bytes). Its ns/op is the latency of /v1/status.
+func BenchmarkDaemonIdleRSS(b *testing.B) {
+	dataDir := newDataDir(b)
+	startDaemon(b, dataDir, nil)
+	for i := range 20 {
+		runHook(b, dataDir, fixtures[i*37].payload)
+	}
+	waitEvents(b, dataDir, 20, 30*time.Second)
+	time.Sleep(time.Second) // the measurement: memory after a second of idling, not a sync
+	st := cliStatus(b, dataDir)
+	if st.ResidentBytes == 0 {
+		b.Fatal("status --json reports resident_bytes 0")
+	}
+	b.ResetTimer()
+	for range b.N {
+		apiStatus(b, dataDir)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(st.ResidentBytes)/(1<<20), "idle-rss-MB")
+	if st.ResidentBytes > targetIdleRSS {
+		b.Logf("over target: idle RSS %.1f MB (target %d MB)", float64(st.ResidentBytes)/(1<<20), targetIdleRSS>>20)
+	}
+}

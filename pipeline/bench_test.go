@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hookPayloads returns n realistic Claude Code PostToolUse payloads (about 350 to 400 bytes) of
+// sessions different sessions.
+func hookPayloads(n, sessions int) [][]byte {
+	tools := []struct{ name, input, response string }{
+		{"Bash", `{"command":"go test ./pipeline","description":"Run tests"}`,
+			`{"stdout":"ok  \tpipeline\t1.292s","stderr":"","interrupted":false}`},
+		{"Read", `{"file_path":"/home/dev/hangar/intake.go","limit":80}`,
+			`{"type":"text","file":{"numLines":80}}`},
+		{"Edit", `{"file_path":"/home/dev/hangar/batch.go","old_string":"x++","new_string":"x+=1"}`,
+			`{"success":true,"durationMs":12}`},
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		t := tools[i%len(tools)]
+		out[i] = fmt.Appendf(nil, `{"session_id":"%08x-3f1d-4e2a-9c6b-8d4f2a1e7b30","transcript_path":"/home/dev/.claude/projects/hangar/s.jsonl",`+
+			`"cwd":"/home/dev/hangar","hook_event_name":"PostToolUse","tool_name":"%s",`+
+			`"tool_input":%s,"tool_response":%s,"tool_use_id":"toolu_01%016x"}`, i%sessions, t.name, t.input, t.response, i)
+	}
+	return out
+}
+
+func TestHookPayloads(t *testing.T) {
+	for i, p := range hookPayloads(6, 3) {
+		if len(p) < 300 || len(p) > 450 {
+			t.Errorf("payload %d is %d bytes, want a realistic 300 to 450", i, len(p))
+		}
+		rec := RawRecord{ID: testRec(fmt.Sprint(i), "").ID, Platform: PlatformClaudeCode, Payload: p}
+		evs, err := ClaudeCode{}.Capture(&rec)
+		if err != nil || len(evs) != 1 || evs[0].Kind != "hook.PostToolUse" || evs[0].SessionID == "" {
+			t.Errorf("payload %d captures to %+v, %v; want one PostToolUse event with a session", i, evs, err)
+		}
+	}
+}
+
+// BenchmarkIngestDurable measures the durable ingest path: intake, ClaudeCode capture, group
+// commit, synced Pebble batch. Many producers submit at once, each Submit carrying one record (as
+// the hook does) or ten (as a batching API client does). b.N counts events. It reports events/s,
+// the 95th percentile of the commit latency (build and synced write of one batch) and the mean
+// batch size.
+func BenchmarkIngestDurable(b *testing.B) {
+	for _, bc := range []struct {
+		perSubmit, producers int
+	}{
+		{1, 64},
+		{10, 64},
+	} {
+		b.Run(fmt.Sprintf("records=%d/producers=%d", bc.perSubmit, bc.producers), func(b *testing.B) {
+			benchIngest(b, bc.perSubmit, bc.producers)
+		})
+	}
+}
+
+func benchIngest(b *testing.B, perSubmit, producers int) {
+	st := openPebble(b)
+	var lat []time.Duration // written by the committer only, read after Close
+	items := 0
+	in, err := NewIntake(st, Captures{PlatformClaudeCode: ClaudeCode{}}, IntakeConfig{
+		ObserveCommit: func(n int, d time.Duration) {
+			lat = append(lat, d)
+			items += n
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	payloads := hookPayloads(4096, 97)
+	submits := (b.N + perSubmit - 1) / perSubmit
+	var next, busy atomic.Int64
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs := make([]RawRecord, perSubmit)
+			for {
+				s := next.Add(1) - 1
+				if s >= int64(submits) {
+					return
+				}
+				for j := range recs {
+					k := int(s)*perSubmit + j
+					recs[j] = RawRecord{Platform: PlatformClaudeCode, Source: "hook", Payload: payloads[k%len(payloads)]}
+					binary.BigEndian.PutUint64(recs[j].ID[:], uint64(k)+1) // the hook mints a random id
+				}
+				for {
+					res, err := in.Submit(context.Background(), recs)
+					if errors.Is(err, ErrBusy) {
+						busy.Add(1)
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					if err != nil || res.Stored != perSubmit {
+						b.Errorf("Submit = %+v, %v", res, err)
+						return
+					}
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err := in.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	events := submits * perSubmit
+	if n := st.EventCount(); n != int64(events) {
+		b.Fatalf("EventCount = %d, want %d", n, events)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(events)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(lat[(len(lat)-1)*95/100])/float64(time.Millisecond), "p95-ms")
+	b.ReportMetric(float64(items)/float64(len(lat)), "events/batch")
+	b.ReportMetric(float64(busy.Load()), "busy")
+}
