@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -256,7 +257,7 @@ func sessionEvents(t testing.TB, s *store.Store, sid string) int {
 // spoolBytes returns the bytes waiting in the spool.
 func spoolBytes(t testing.TB, dataDir string) int64 {
 	t.Helper()
-	entries, err := os.ReadDir(dataDir + "/" + daemon.SpoolName)
+	entries, err := os.ReadDir(filepath.Join(dataDir, daemon.SpoolName))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0
 	}

@@ -242,7 +242,7 @@ func (d *daemonProc) waitReady() {
 	d.t.Fatalf("agent run not ready after 20s: %v\n%s", lastErr, d.stderr.String())
 }
 
-// signal sends sig and waits for the process to exit; it returns the exit code.
+// stop sends sig and waits for the process to exit; it returns the exit code.
 func (d *daemonProc) stop(sig syscall.Signal) int {
 	d.t.Helper()
 	if err := d.cmd.Process.Signal(sig); err != nil && !d.exited() {
@@ -424,7 +424,11 @@ func waitEvents(t testing.TB, dataDir string, want int64, timeout time.Duration)
 		}
 		return ""
 	})
-	return waitSettled(t, dataDir, timeout)
+	st := waitSettled(t, dataDir, timeout)
+	if st.EventsStored != want { // say, a spooled duplicate stored as a second event
+		t.Fatalf("events_stored = %d once settled, want %d", st.EventsStored, want)
+	}
+	return st
 }
 
 // byKind maps "platform/kind" to counts.
