@@ -120,6 +120,9 @@ func (d *DeadLetters) pick(seqs []uint64) ([]store.DLQRecord, error) {
 func (in *Intake) replay(ctx context.Context, rec store.DLQRecord) (bool, error) {
 	raw := RawRecord{ID: rec.RecordID, Platform: rec.Platform, Source: rec.Source, ReceivedAt: rec.ReceivedAt, Payload: rec.Payload}
 	evs, err := in.capture(ctx, &raw)
+	if err != nil && !IsPermanent(err) {
+		return false, fmt.Errorf("replay dead letter %d: %w", rec.Seq, err) // ctx ended: no attempt
+	}
 	if err != nil {
 		return false, in.st.UpdateDLQ(rec, err.Error())
 	}

@@ -380,3 +380,32 @@ func TestDeadLettersNotFound(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayCanceled checks that a replay the caller gives up on, while the capture is being
+// retried, is no failed attempt: the record stays as it was.
+func TestReplayCanceled(t *testing.T) {
+	st := openPebble(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var flaky atomic.Bool
+	in := startIntake(t, st, Captures{testPlatform: capFunc(func(*RawRecord) ([]sdk.Event, error) {
+		if flaky.Load() {
+			cancel()
+			return nil, errors.New("flaky")
+		}
+		return nil, Permanent(errors.New("rejected"))
+	})}, IntakeConfig{CaptureRetries: 10})
+	submit(t, in, []RawRecord{testRec("r", "")})
+	seqs := dlqSeqs(t, st)
+	if len(seqs) != 1 {
+		t.Fatalf("dead letters %v, want 1", seqs)
+	}
+	flaky.Store(true)
+	dl := NewDeadLetters(st, in, nil)
+	if res, err := dl.Replay(ctx, seqs); !errors.Is(err, context.Canceled) {
+		t.Errorf("Replay = %+v, %v; want context.Canceled", res, err)
+	}
+	if d, err := dl.Get(seqs[0]); err != nil || d.Attempts != 1 || !strings.Contains(d.Reason, "rejected") {
+		t.Errorf("record after a canceled replay = %+v, %v; want it unchanged", d, err)
+	}
+}

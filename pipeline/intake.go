@@ -146,6 +146,9 @@ func (in *Intake) Submit(ctx context.Context, recs []RawRecord) (Result, error) 
 			rec.ReceivedAt = time.Now().UTC()
 		}
 		evs, err := in.capture(ctx, rec)
+		if err != nil && !IsPermanent(err) {
+			return Result{}, err // ctx ended during a retry: the record is not at fault, nothing is taken
+		}
 		if err != nil {
 			req.dead = append(req.dead, deadLetter(rec, err))
 			continue
@@ -155,7 +158,8 @@ func (in *Intake) Submit(ctx context.Context, recs []RawRecord) (Result, error) 
 	return in.enqueue(ctx, req)
 }
 
-// capture runs the platform's capture with retries, and validates what it returns.
+// capture runs the platform's capture with retries, and validates what it returns. Its errors are
+// Permanent, except when ctx ends while it waits to retry: then it returns ctx.Err().
 func (in *Intake) capture(ctx context.Context, rec *RawRecord) ([]sdk.Event, error) {
 	c, ok := in.captures[rec.Platform]
 	if !ok {
@@ -180,7 +184,7 @@ func (in *Intake) capture(ctx context.Context, rec *RawRecord) ([]sdk.Event, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, Permanent(fmt.Errorf("capture: %w (gave up: %v)", err, ctx.Err()))
+			return nil, ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff *= 2

@@ -693,3 +693,59 @@ func TestIntakeConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmitCanceledDuringCapture checks that a caller giving up while a capture is being retried
+// does not dead-letter the record: the record is not at fault, and the caller (or the spool)
+// submits it again.
+func TestSubmitCanceledDuringCapture(t *testing.T) {
+	st := openPebble(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := startIntake(t, st, Captures{
+		testPlatform: capFunc(payloadEvents),
+		"flaky": capFunc(func(*RawRecord) ([]sdk.Event, error) {
+			cancel() // the caller leaves during the first attempt
+			return nil, errors.New("flaky")
+		}),
+	}, IntakeConfig{CaptureRetries: 10})
+	flaky := testRec("f", "")
+	flaky.Platform = "flaky"
+	res, err := in.Submit(ctx, []RawRecord{testRec("a", ""), flaky})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Submit = %+v, %v; want context.Canceled", res, err)
+	}
+	// The committer is first in, first out: once a later request is answered, the earlier one is in.
+	if res := submit(t, in, []RawRecord{testRec("later", "")}); res != (Result{Stored: 1}) {
+		t.Errorf("later Submit = %+v, want 1 stored", res)
+	}
+	if dead := dlqList(t, st); len(dead) != 0 {
+		t.Errorf("dead letters %+v, want none", dead)
+	}
+	// Submitting again is safe.
+	if res, err := in.Submit(context.Background(), []RawRecord{testRec("a", "")}); err != nil || res.Stored+res.Duplicates != 1 {
+		t.Errorf("Submit again = %+v, %v; want the event stored once", res, err)
+	}
+}
+
+func TestEventID(t *testing.T) {
+	rec := testRec("r", "")
+	other := testRec("other", "")
+	seen := map[sdk.ID]int{}
+	for i := range 70000 { // past what two bytes of index hold
+		id := EventID(&rec, i)
+		if j, dup := seen[id]; dup {
+			t.Fatalf("events %d and %d of a record have the same id %s", j, i, id)
+		}
+		seen[id] = i
+		if id == EventID(&other, i) {
+			t.Fatalf("event %d of two records have the same id %s", i, id)
+		}
+		// Ids of stored events must not change: replays must dedup against them.
+		if old := sdk.NewID("record", []byte(rec.Platform), rec.ID[:], []byte{byte(i >> 8), byte(i)}); i < 1<<16 && id != old {
+			t.Fatalf("event %d: id %s, want %s as before", i, id, old)
+		}
+	}
+	if EventID(&rec, 3) != EventID(&rec, 3) {
+		t.Error("EventID is not deterministic")
+	}
+}
