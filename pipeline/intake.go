@@ -92,7 +92,16 @@ type Intake struct {
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
+	built  chan *builtBatch // from the builder to the syncer
 	done   chan struct{}
+}
+
+// builtBatch is a store batch built for some requests, on its way to be committed.
+type builtBatch struct {
+	reqs  []*request
+	items int
+	b     *store.Batch // nil if building failed with err
+	err   error
 }
 
 // request is one Submit's work for the committer.
@@ -119,9 +128,11 @@ func NewIntake(st *store.Store, captures Captures, cfg IntakeConfig) (*Intake, e
 		cfg:      cfg,
 		log:      cfg.Logger,
 		queue:    make(chan *request, cfg.QueueSize),
+		built:    make(chan *builtBatch, 1),
 		done:     make(chan struct{}),
 	}
 	go in.commitLoop()
+	go in.syncLoop()
 	return in, nil
 }
 
@@ -274,9 +285,11 @@ func (in *Intake) Close(ctx context.Context) error {
 	}
 }
 
-// commitLoop is the single committer: it gathers requests into batches and commits each durably.
+// commitLoop is the single builder: it gathers requests into batches and builds each into a store
+// batch, which syncLoop commits. The store lets the next batch be built while the previous one
+// syncs, and keeps commits in build order.
 func (in *Intake) commitLoop() {
-	defer close(in.done)
+	defer close(in.built)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var next *request // taken from the queue but too large for the batch it came to: starts the next
@@ -325,23 +338,31 @@ func (in *Intake) commitLoop() {
 			}
 		}
 		timer.Stop()
-		in.commit(batch, items)
+		bb := &builtBatch{reqs: batch, items: items}
+		bb.b, bb.err = in.build(batch)
+		in.built <- bb
 	}
 }
 
-// commit writes a batch, retrying retryable store errors with backoff, and answers its requests.
-func (in *Intake) commit(batch []*request, items int) {
-	start := time.Now()
-	backoff := 5 * time.Millisecond
-	var err error
-	for attempt := 0; attempt < 6; attempt++ {
-		if err = in.write(batch); err == nil || errors.Is(err, store.ErrClosed) {
-			break
-		}
-		in.log.Warn("commit failed, retrying", "err", err, "attempt", attempt+1)
+// syncLoop commits built batches in order and answers their requests.
+func (in *Intake) syncLoop() {
+	defer close(in.done)
+	for bb := range in.built {
+		in.commit(bb)
+	}
+}
+
+// commit commits a built batch and answers its requests. A failed commit is not retried here: a
+// later batch may already hold the store's append slot, and the failure is an I/O error that the
+// callers' own retries handle (the hook spools, the spool drainer tries again every second).
+func (in *Intake) commit(bb *builtBatch) {
+	batch, items, start := bb.reqs, bb.items, time.Now()
+	err := bb.err
+	if err == nil {
+		err = bb.b.Commit()
+	}
+	if err != nil && !errors.Is(err, store.ErrClosed) {
 		in.cfg.Metrics.error("commit")
-		time.Sleep(backoff)
-		backoff *= 4
 	}
 	d := time.Since(start)
 	if err != nil {
@@ -366,16 +387,21 @@ func (in *Intake) commit(batch []*request, items int) {
 	}
 }
 
-// write builds and commits one store batch for the requests.
-func (in *Intake) write(batch []*request) error {
+// build builds one store batch for the requests, for the caller to commit. On error it has
+// closed the batch.
+func (in *Intake) build(batch []*request) (_ *store.Batch, err error) {
 	b := in.st.NewBatch()
-	defer b.Close()
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
 	for _, r := range batch {
 		r.res = Result{}
 		for i := range r.events {
 			added, err := b.AddEvent(&r.events[i])
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if added {
 				r.res.Stored++
@@ -385,7 +411,7 @@ func (in *Intake) write(batch []*request) error {
 		}
 		for _, d := range r.dead {
 			if _, err := b.AddDLQ(d); err != nil {
-				return err
+				return nil, err
 			}
 			r.res.DeadLettered++
 		}
@@ -393,5 +419,5 @@ func (in *Intake) write(batch []*request) error {
 			b.DeleteDLQ(seq)
 		}
 	}
-	return b.Commit()
+	return b, nil
 }

@@ -22,9 +22,13 @@ type Batch struct {
 	ids      map[sdk.ID]struct{}
 	appender bool
 	nextSeq  uint64
-	ingest   time.Time
-	lastDLQ  uint64
-	done     bool
+	// pendingDup is set when an event was a duplicate of one in the batch being committed.
+	pendingDup bool
+	ingest     time.Time
+	lastDLQ    uint64
+	done       bool
+	// committed is set once Commit succeeded.
+	committed bool
 }
 
 // NewBatch starts a batch.
@@ -41,11 +45,14 @@ func (b *Batch) AddEvent(ev *sdk.Event) (bool, error) {
 	if err := ev.Validate(); err != nil {
 		return false, fmt.Errorf("add event: %w", err)
 	}
+	if b.s.closed.Load() {
+		return false, fmt.Errorf("add event: %w", ErrClosed)
+	}
 	if !b.appender {
 		b.s.appendMu.Lock()
 		b.appender = true
 		b.ids = map[sdk.ID]struct{}{}
-		b.nextSeq = b.s.lastSeq.Load() + 1
+		b.nextSeq = b.s.nextSeq
 		b.ingest = time.Now().UTC()
 		if b.ingest.Before(b.s.lastIngest) {
 			b.ingest = b.s.lastIngest
@@ -54,10 +61,18 @@ func (b *Batch) AddEvent(ev *sdk.Event) (bool, error) {
 	if _, dup := b.ids[ev.ID]; dup {
 		return false, nil
 	}
-	if has, err := b.s.Has(ev.ID); err != nil {
-		return false, fmt.Errorf("add event: %w", err)
-	} else if has {
+	if b.s.isPending(ev.ID) {
+		// Stored by the batch being committed now: this batch's commit, which comes after it,
+		// fails if that one does, so the duplicate is never acknowledged without the original.
+		b.pendingDup = true
 		return false, nil
+	}
+	if b.s.ids.mayContain(ev.ID) {
+		if has, err := b.s.Has(ev.ID); err != nil {
+			return false, fmt.Errorf("add event: %w", err)
+		} else if has {
+			return false, nil
+		}
 	}
 	seq := b.nextSeq
 	ev.IngestTime = b.ingest
@@ -73,6 +88,7 @@ func (b *Batch) AddEvent(ev *sdk.Event) (bool, error) {
 	}
 	b.count(counterEvent+ev.Platform+"\x00"+ev.Kind, 1)
 	b.ids[ev.ID] = struct{}{}
+	b.s.ids.add(ev.ID) // if the batch is abandoned, a false positive: one lookup later
 	b.nextSeq++
 	return true, nil
 }
@@ -80,10 +96,8 @@ func (b *Batch) AddEvent(ev *sdk.Event) (bool, error) {
 // Events returns how many events the batch adds.
 func (b *Batch) Events() int { return len(b.ids) }
 
-func (b *Batch) count(name string, delta int64) {
-	b.b.Merge(nameKey(prefixCounter, name), encodeDelta(delta), nil)
-	b.deltas[name] += delta
-}
+// count adds delta to a counter; Commit writes one merge operand per counter it touched.
+func (b *Batch) count(name string, delta int64) { b.deltas[name] += delta }
 
 // AddDLQ adds a record to the dead-letter queue and returns its sequence number. It sets r.Seq,
 // and r.Time if it is zero.
@@ -142,8 +156,32 @@ func (b *Batch) Commit() error {
 		defer b.s.dlqMu.Unlock()
 		b.b.Set(metaLastDLQ, binary.BigEndian.AppendUint64(nil, b.s.nextDLQ.Load()), nil)
 	}
-	if b.appender && len(b.ids) > 0 {
+	if len(b.ids) > 0 {
 		b.b.Set(metaLastSeq, binary.BigEndian.AppendUint64(nil, b.nextSeq-1), nil)
+	}
+	for name, d := range b.deltas {
+		if d != 0 {
+			b.b.Merge(nameKey(prefixCounter, name), encodeDelta(d), nil)
+		}
+	}
+	if b.appender {
+		// Take our place in the commit order, publish what the next batch builds on, and let it
+		// be built while this one syncs.
+		b.s.commitMu.Lock()
+		defer b.s.commitMu.Unlock()
+		b.s.nextSeq = b.nextSeq
+		b.s.lastIngest = b.ingest
+		b.s.setPending(b.ids)
+		defer b.s.setPending(nil)
+		b.appender = false
+		b.s.appendMu.Unlock()
+		if b.pendingDup && b.s.prevFailed {
+			b.end()
+			return fmt.Errorf("commit batch: an event it found stored was in a batch that failed to commit")
+		}
+		if len(b.ids) > 0 {
+			defer func() { b.s.prevFailed = !b.committed }()
+		}
 	}
 	err := b.b.Commit(pebble.Sync)
 	if err != nil {
@@ -154,10 +192,10 @@ func (b *Batch) Commit() error {
 		return fmt.Errorf("commit batch: %w", err)
 	}
 	var last uint64
-	if b.appender && len(b.ids) > 0 {
+	if len(b.ids) > 0 {
 		last = b.nextSeq - 1
-		b.s.lastIngest = b.ingest
 	}
+	b.committed = true
 	b.s.commitNotify(last, b.deltas)
 	b.end()
 	return nil

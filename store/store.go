@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/hangar-dev/hangar/sdk"
 )
 
@@ -47,7 +48,18 @@ type Store struct {
 	db  *pebble.DB
 	dir string
 
-	appendMu sync.Mutex // held by the one Batch that appends events, from first AddEvent to Commit/Close
+	// Event batches are built one at a time and committed in log order, and the next batch can be
+	// built while the previous one syncs: appendMu is held by the batch being built, from its first
+	// AddEvent until its Commit starts; commitMu by the batch being committed. A batch takes
+	// commitMu before it lets go of appendMu (hand over hand), so commits keep the build order.
+	appendMu   sync.Mutex
+	commitMu   sync.Mutex
+	ids        *idFilter // guarded by appendMu
+	nextSeq    uint64    // guarded by appendMu: the next event sequence number to hand out
+	prevFailed bool      // guarded by commitMu: the last event batch failed to commit
+
+	pendingMu sync.Mutex
+	pending   map[sdk.ID]struct{} // guarded by pendingMu: ids of the event batch being committed
 
 	lastSeq    atomic.Uint64 // highest committed event sequence number
 	nextDLQ    atomic.Uint64
@@ -70,7 +82,7 @@ type PlatformKind struct {
 func Open(dir string, opts Options) (*Store, error) {
 	cacheSize := opts.CacheSize
 	if cacheSize <= 0 {
-		cacheSize = 8 << 20
+		cacheSize = 16 << 20
 	}
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref()
@@ -80,6 +92,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{opts.Logger},
 	}
+	// Every appended event looks its id up first (dedup), and nearly all are new: bloom filters let
+	// such a miss skip the tables instead of reading their blocks. Later levels inherit L0's.
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	po.L0CompactionThreshold, po.L0StopWritesThreshold = 16, 64
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -126,6 +142,7 @@ func (s *Store) load() error {
 		closer.Close()
 	}
 	s.lastSeq.Store(last)
+	s.nextSeq = last + 1
 	// DLQ sequence numbers are never reused, even after the newest record is dropped.
 	lastDLQ, err := s.lastKeySeq(prefixDLQ)
 	if err != nil {
@@ -146,6 +163,9 @@ func (s *Store) load() error {
 		s.lastIngest = ev.IngestTime
 	}
 
+	if err := s.loadIDFilter(); err != nil {
+		return err
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCounter}, UpperBound: []byte{prefixCounter + 1}})
 	if err != nil {
 		return fmt.Errorf("read counters: %w", err)
