@@ -13,8 +13,9 @@ import (
 // Batch is a set of writes committed atomically and durably by Commit. A Batch is not safe for
 // concurrent use. Every Batch must end with Commit or Close.
 //
-// The first AddEvent makes the batch the store's one event appender until it ends; another batch's
-// AddEvent waits until then.
+// The first AddEvent makes the batch the store's one event appender until its Commit begins (or it
+// is closed); another batch's AddEvent waits until then, so the next batch can be built while this
+// one syncs. Event batches commit in the order they were built.
 type Batch struct {
 	s        *Store
 	b        *pebble.Batch

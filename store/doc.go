@@ -4,8 +4,9 @@
 // One process owns a store at a time (Pebble locks its directory); in Hangar that is the daemon, or
 // the CLI when no daemon runs. A [Store] is safe for concurrent use. Events are appended through a
 // [Batch], committed with a synced write: when Commit returns, the batch is durable. Only one batch
-// appends events at a time (the pipeline's committer); other batches (consumers writing their state
-// and cursors, the dead-letter queue) may commit concurrently.
+// appends events at a time, from its first event until its commit begins, and event batches commit
+// in that order; other batches (consumers writing their state and cursors, the dead-letter queue)
+// may commit concurrently.
 //
 // # Key layout
 //

@@ -39,7 +39,7 @@ var (
 type Options struct {
 	// Logger receives Pebble's own messages at debug level (errors at error level). Nil discards them.
 	Logger *slog.Logger
-	// CacheSize is Pebble's block cache in bytes; 0 means 8 MiB.
+	// CacheSize is Pebble's block cache in bytes; 0 means 16 MiB.
 	CacheSize int64
 }
 
