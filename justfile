@@ -16,7 +16,7 @@ test:
 
 # Run the race detector on the packages with concurrency.
 race:
-    go test -race ./store/... ./pipeline/... ./cmd/agent/internal/...
+    go test -race ./store/... ./pipeline/... ./cmd/agent/...
 
 # Check formatting and vet.
 lint:
