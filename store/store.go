@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hangar-dev/hangar/sdk"
 )
 
@@ -45,8 +47,9 @@ type Options struct {
 
 // Store is an open Hangar database. It is safe for concurrent use.
 type Store struct {
-	db  *pebble.DB
-	dir string
+	db       *pebble.DB
+	dir      string
+	fsCloser io.Closer // stops the disk-health checker
 
 	// Event batches are built one at a time and committed in log order, and the next batch can be
 	// built while the previous one syncs: appendMu is held by the batch being built, from its first
@@ -86,7 +89,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref()
+	// Pebble wraps the filesystem with disk-health checks itself, but leaks the checker's goroutine
+	// when Open fails; owning the wrapper lets a failed Open (and Close) stop it.
+	fs, fsCloser := vfs.WithDiskHealthChecks(vfs.Default, 5*time.Second, nil, func(info vfs.DiskSlowInfo) {
+		if opts.Logger != nil {
+			opts.Logger.Warn("slow disk", "op", info.OpType.String(), "path", info.Path, "duration", info.Duration)
+		}
+	})
 	po := &pebble.Options{
+		FS:                 fs,
 		Cache:              cache,
 		Merger:             counterMerger,
 		FormatMajorVersion: pebble.FormatNewest,
@@ -98,11 +109,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	po.L0CompactionThreshold, po.L0StopWritesThreshold = 16, 64
 	db, err := pebble.Open(dir, po)
 	if err != nil {
+		fsCloser.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, counters: map[string]int64{}, notify: make(chan struct{})}
+	s := &Store{db: db, dir: dir, fsCloser: fsCloser, counters: map[string]int64{}, notify: make(chan struct{})}
 	if err := s.load(); err != nil {
 		db.Close()
+		fsCloser.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	return s, nil
@@ -204,7 +217,9 @@ func (s *Store) Close() error {
 	s.closed.Store(true)
 	close(s.notify)
 	s.mu.Unlock()
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	s.fsCloser.Close()
+	if err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
