@@ -1,9 +1,12 @@
-// Package host will own the plugin runtime: loading platform, enrichment and insight plugins as
-// sandboxed WASM modules (Extism on wazero), their manifests, and the capabilities a user grants
-// them. A plugin will see only the data fields and host functions its manifest asks for and the
-// user granted, and the host will check every emission against the event schema and the content the
-// plugin was shown.
+// Package host owns the plugin runtime: plugin manifests ([Manifest], plugin.toml), the
+// capabilities a plugin asks for and a user grants ([Capability], [Grants]), and running plugins as
+// sandboxed WASM modules (Extism on wazero) under those grants.
 //
-// Until it lands, the pipeline's capture stage (pipeline.Capture) is served by the built-in
-// pipeline.ClaudeCode capture; the host will plug in behind the same interface.
+// Everything is denied unless granted. A plugin sees only the record fields it was granted
+// (projected before each call), calls only the host functions it was granted, and gets no network,
+// no files but those granted, no environment and no arguments. The host checks every emission
+// against the event schema and refuses any that carries content the plugin was shown.
+//
+// Until capture plugins are installed, the pipeline's capture stage (pipeline.Capture) is served by
+// the built-in pipeline.ClaudeCode capture; plugins plug in behind the same interface.
 package host

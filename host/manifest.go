@@ -1,0 +1,227 @@
+package host
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// ManifestName is the file name of a plugin's manifest inside its folder.
+const ManifestName = "plugin.toml"
+
+// Kind is what a plugin does.
+type Kind string
+
+// The kinds of plugin.
+const (
+	// KindCapture turns a platform's raw records into events (needs a platform and emit:events).
+	KindCapture Kind = "capture"
+	// KindEnrich reads events and emits derived records.
+	KindEnrich Kind = "enrich"
+	// KindInsight reads derived records and emits insights; it can never read content.
+	KindInsight Kind = "insight"
+)
+
+// ABIVersion is the batch ABI version this host speaks (package sdk/abi).
+const ABIVersion = 1
+
+// Manifest is a plugin's plugin.toml.
+type Manifest struct {
+	Name        string   `toml:"name"`
+	Version     string   `toml:"version"`
+	Kind        Kind     `toml:"kind"`
+	ABI         int      `toml:"abi"`
+	Platform    string   `toml:"platform,omitempty"`
+	Description string   `toml:"description,omitempty"`
+	Authors     []string `toml:"authors,omitempty"`
+	// Wasm is the module's file name in the plugin folder; SHA256 its hex digest.
+	Wasm   string `toml:"wasm"`
+	SHA256 string `toml:"sha256"`
+	// Capabilities are what the plugin asks for; see ParseCapability.
+	Capabilities []string `toml:"capabilities"`
+	Limits       Limits   `toml:"limits"`
+}
+
+// Limits bound one plugin call. Zero fields take the defaults below.
+type Limits struct {
+	// MemoryPages bounds the module's linear memory, in 64 KiB pages.
+	MemoryPages uint32 `toml:"memory_pages,omitempty"`
+	// CallTimeout bounds one call, e.g. "2s".
+	CallTimeout Duration `toml:"call_timeout,omitempty"`
+	// OutputBytes bounds one call's output.
+	OutputBytes int64 `toml:"output_bytes,omitempty"`
+}
+
+// Default and maximum limits.
+const (
+	DefaultMemoryPages = 512     // 32 MiB
+	MaxMemoryPages     = 4096    // 256 MiB
+	DefaultCallTimeout = 2 * time.Second
+	MaxCallTimeout     = 60 * time.Second
+	DefaultOutputBytes = 8 << 20 // 8 MiB
+	MaxOutputBytes     = 64 << 20
+)
+
+// WithDefaults returns the limits with zero fields set to their defaults.
+func (l Limits) WithDefaults() Limits {
+	if l.MemoryPages == 0 {
+		l.MemoryPages = DefaultMemoryPages
+	}
+	if l.CallTimeout == 0 {
+		l.CallTimeout = Duration(DefaultCallTimeout)
+	}
+	if l.OutputBytes == 0 {
+		l.OutputBytes = DefaultOutputBytes
+	}
+	return l
+}
+
+// Duration is a time.Duration written as a string ("500ms", "2s") in TOML.
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// ErrManifest is wrapped by every manifest decoding and validation error.
+var ErrManifest = errors.New("host: bad manifest")
+
+// DecodeManifest decodes a plugin.toml strictly: an unknown key is an error naming it.
+func DecodeManifest(data []byte) (Manifest, error) {
+	var m Manifest
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			var keys []string
+			for _, e := range strict.Errors {
+				keys = append(keys, strings.Join(e.Key(), "."))
+			}
+			return m, fmt.Errorf("%w: unknown key %s", ErrManifest, strings.Join(keys, ", "))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return m, fmt.Errorf("%w: line %d column %d: %v", ErrManifest, row, col, de)
+		}
+		return m, fmt.Errorf("%w: %v", ErrManifest, err)
+	}
+	return m, nil
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}[a-z0-9]$`)
+	semverRE  = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$`)
+	sha256RE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	wasmRE    = regexp.MustCompile(`^[A-Za-z0-9._-]+\.wasm$`)
+	platformRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+)
+
+// Validate reports the first problem with the manifest, in words a plugin author can act on.
+func (m *Manifest) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrManifest, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case !nameRE.MatchString(m.Name):
+		return bad("name %q: use 2 to 64 lowercase letters, digits and dashes, starting with a letter", m.Name)
+	case !semverRE.MatchString(m.Version):
+		return bad("version %q is not semantic (like 1.2.3)", m.Version)
+	case m.ABI != ABIVersion:
+		return bad("abi %d: this host speaks abi %d", m.ABI, ABIVersion)
+	case !wasmRE.MatchString(m.Wasm):
+		return bad("wasm %q: name a .wasm file in the plugin folder", m.Wasm)
+	case !sha256RE.MatchString(m.SHA256):
+		return bad("sha256 %q: want 64 lowercase hex digits (sha256sum %s)", m.SHA256, m.Wasm)
+	}
+	switch m.Kind {
+	case KindCapture:
+		if !platformRE.MatchString(m.Platform) {
+			return bad("a capture plugin needs a platform, like \"claude-code\"")
+		}
+	case KindEnrich, KindInsight:
+		if m.Platform != "" {
+			return bad("platform is only for capture plugins")
+		}
+	default:
+		return bad("kind %q: want capture, enrich or insight", m.Kind)
+	}
+	seen := map[string]bool{}
+	for _, s := range m.Capabilities {
+		c, err := ParseCapability(s)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrManifest, err)
+		}
+		if seen[c.String()] {
+			return bad("capability %q listed twice", s)
+		}
+		seen[c.String()] = true
+		if err := c.allowedFor(m.Kind); err != nil {
+			return fmt.Errorf("%w: %w", ErrManifest, err)
+		}
+	}
+	if m.Kind == KindCapture && !seen["emit:events"] {
+		return bad("a capture plugin needs the capability \"emit:events\"")
+	}
+	l := m.Limits
+	switch {
+	case l.MemoryPages > MaxMemoryPages:
+		return bad("limits.memory_pages %d: at most %d (256 MiB)", l.MemoryPages, MaxMemoryPages)
+	case l.CallTimeout < 0 || time.Duration(l.CallTimeout) > MaxCallTimeout:
+		return bad("limits.call_timeout %v: between 0 and %v", time.Duration(l.CallTimeout), MaxCallTimeout)
+	case l.OutputBytes < 0 || l.OutputBytes > MaxOutputBytes:
+		return bad("limits.output_bytes %d: between 0 and %d", l.OutputBytes, MaxOutputBytes)
+	}
+	return nil
+}
+
+// ID returns name@version.
+func (m *Manifest) ID() string { return m.Name + "@" + m.Version }
+
+// CompareVersions compares two semantic versions by major, minor and patch (a pre-release sorts
+// before its release). It returns -1, 0 or 1.
+func CompareVersions(a, b string) int {
+	pa, pb := splitVersion(a), splitVersion(b)
+	for i := 0; i < 3; i++ {
+		if pa[i] != pb[i] {
+			if pa[i] < pb[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	ra, rb := strings.Contains(a, "-"), strings.Contains(b, "-")
+	switch {
+	case ra && !rb:
+		return -1
+	case !ra && rb:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func splitVersion(v string) [3]int {
+	var out [3]int
+	core, _, _ := strings.Cut(v, "-")
+	core, _, _ = strings.Cut(core, "+")
+	for i, p := range strings.SplitN(core, ".", 3) {
+		out[i], _ = strconv.Atoi(p)
+	}
+	return out
+}

@@ -1,0 +1,117 @@
+//go:build wasip1
+
+package pdk
+
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
+// The Extism guest ABI: the host keeps input, output and allocations in its own memory, addressed
+// by 64-bit offsets.
+
+//go:wasmimport extism:host/env input_length
+func extismInputLength() uint64
+
+//go:wasmimport extism:host/env input_load_u8
+func extismInputLoadU8(offset uint64) uint32
+
+//go:wasmimport extism:host/env input_load_u64
+func extismInputLoadU64(offset uint64) uint64
+
+//go:wasmimport extism:host/env alloc
+func extismAlloc(length uint64) uint64
+
+//go:wasmimport extism:host/env free
+func extismFree(offset uint64)
+
+//go:wasmimport extism:host/env length
+func extismLength(offset uint64) uint64
+
+//go:wasmimport extism:host/env load_u8
+func extismLoadU8(offset uint64) uint32
+
+//go:wasmimport extism:host/env load_u64
+func extismLoadU64(offset uint64) uint64
+
+//go:wasmimport extism:host/env store_u8
+func extismStoreU8(offset uint64, v uint32)
+
+//go:wasmimport extism:host/env store_u64
+func extismStoreU64(offset uint64, v uint64)
+
+//go:wasmimport extism:host/env output_set
+func extismOutputSet(offset, length uint64)
+
+//go:wasmimport extism:host/env error_set
+func extismErrorSet(offset uint64)
+
+// input returns the call's input.
+func input() []byte {
+	n := extismInputLength()
+	buf := make([]byte, n)
+	i := uint64(0)
+	for ; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(buf[i:], extismInputLoadU64(i))
+	}
+	for ; i < n; i++ {
+		buf[i] = byte(extismInputLoadU8(i))
+	}
+	return buf
+}
+
+// store copies data into host memory and returns its offset.
+func store(data []byte) uint64 {
+	n := uint64(len(data))
+	off := extismAlloc(n)
+	i := uint64(0)
+	for ; i+8 <= n; i += 8 {
+		extismStoreU64(off+i, binary.LittleEndian.Uint64(data[i:]))
+	}
+	for ; i < n; i++ {
+		extismStoreU8(off+i, uint32(data[i]))
+	}
+	return off
+}
+
+// load copies a block of host memory and frees it.
+func load(off uint64) []byte {
+	if off == 0 {
+		return nil
+	}
+	n := extismLength(off)
+	buf := make([]byte, n)
+	i := uint64(0)
+	for ; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(buf[i:], extismLoadU64(off+i))
+	}
+	for ; i < n; i++ {
+		buf[i] = byte(extismLoadU8(off + i))
+	}
+	extismFree(off)
+	return buf
+}
+
+func output(data []byte) { extismOutputSet(store(data), uint64(len(data))) }
+
+func setError(msg string) { extismErrorSet(store(unsafe.Slice(unsafe.StringData(msg), len(msg)))) }
+
+// call runs an export: 0 on success, 1 with Extism's error set on failure.
+func call(export string) int32 {
+	out, err := process(export, input())
+	if err != nil {
+		setError(err.Error())
+		return 1
+	}
+	output(out)
+	return 0
+}
+
+//go:wasmexport capture
+func exportCapture() int32 { return call("capture") }
+
+//go:wasmexport enrich
+func exportEnrich() int32 { return call("enrich") }
+
+//go:wasmexport insight
+func exportInsight() int32 { return call("insight") }
