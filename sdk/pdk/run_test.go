@@ -1,0 +1,60 @@
+package pdk
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/abi"
+)
+
+// TestProcess runs the guest's batch loop natively: records in, results out, one per record.
+func TestProcess(t *testing.T) {
+	HandleCapture(func(rec Record) ([]sdk.Event, error) {
+		switch name := rec.Get("hook_event_name").String(); name {
+		case "":
+			return nil, errors.New("no hook_event_name")
+		case "Boom":
+			panic("boom")
+		default:
+			return []sdk.Event{{Kind: "hook." + name, Attrs: []sdk.Attr{sdk.Ident("tool_name", rec.Get("tool_name").String())}}}, nil
+		}
+	})
+	t.Cleanup(func() { delete(handlers, "capture") })
+	in := abi.AppendInput(nil, [][]byte{
+		[]byte(`{"hook_event_name":"PreToolUse","tool_name":"Bash"}`),
+		[]byte(`{}`),
+		[]byte(`{"hook_event_name":"Boom"}`),
+	})
+	out, err := process("capture", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []abi.Result
+	if err := abi.DecodeOutput(out, 3, func(_ int, evs []sdk.Event, msg string) error {
+		got = append(got, abi.Result{Events: evs, Err: msg})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []abi.Result{
+		{Events: []sdk.Event{{Kind: "hook.PreToolUse", Attrs: []sdk.Attr{sdk.Ident("tool_name", "Bash")}}}},
+		{Err: "no hook_event_name"},
+		{Err: "panic: boom"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestProcessErrors(t *testing.T) {
+	if _, err := process("enrich", abi.AppendInput(nil, nil)); err == nil {
+		t.Fatal("process without an enrich handler succeeded")
+	}
+	HandleInsight(func(Record) ([]sdk.Event, error) { return nil, nil })
+	t.Cleanup(func() { delete(handlers, "insight") })
+	if _, err := process("insight", []byte{9}); !errors.Is(err, abi.ErrMalformed) {
+		t.Fatalf("process of a malformed input = %v, want abi.ErrMalformed", err)
+	}
+}
