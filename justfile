@@ -41,3 +41,4 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzUnmarshalBinary -fuzztime {{seconds}}s ./sdk/
     go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{seconds}}s ./pipeline/
     go test -run '^$' -fuzz FuzzClaudeCodeCapture -fuzztime {{seconds}}s ./pipeline/
+    go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{seconds}}s ./sdk/abi/
