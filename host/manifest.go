@@ -60,8 +60,8 @@ type Limits struct {
 
 // Default and maximum limits.
 const (
-	DefaultMemoryPages = 512     // 32 MiB
-	MaxMemoryPages     = 4096    // 256 MiB
+	DefaultMemoryPages = 512  // 32 MiB
+	MaxMemoryPages     = 4096 // 256 MiB
 	DefaultCallTimeout = 2 * time.Second
 	MaxCallTimeout     = 60 * time.Second
 	DefaultOutputBytes = 8 << 20 // 8 MiB
@@ -126,10 +126,10 @@ func DecodeManifest(data []byte) (Manifest, error) {
 }
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}[a-z0-9]$`)
-	semverRE  = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$`)
-	sha256RE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	wasmRE    = regexp.MustCompile(`^[A-Za-z0-9._-]+\.wasm$`)
+	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}[a-z0-9]$`)
+	semverRE   = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$`)
+	sha256RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	wasmRE     = regexp.MustCompile(`^[A-Za-z0-9._-]+\.wasm$`)
 	platformRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 )
 
@@ -175,6 +175,9 @@ func (m *Manifest) Validate() error {
 		if err := c.allowedFor(m.Kind); err != nil {
 			return fmt.Errorf("%w: %w", ErrManifest, err)
 		}
+	}
+	if err := checkContentReads(m.Platform, m.Capabilities); err != nil {
+		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
 	if m.Kind == KindCapture && !seen["emit:events"] {
 		return bad("a capture plugin needs the capability \"emit:events\"")
@@ -224,4 +227,30 @@ func splitVersion(v string) [3]int {
 		out[i], _ = strconv.Atoi(p)
 	}
 	return out
+}
+
+// contentFields are, by platform, the payload fields that hold content: text, code, paths,
+// commands and their output. A plugin reaches them only with a content: grant, which install
+// shows for what it is and the leak check guards; a read:payload grant of one is refused.
+var contentFields = map[string][]string{
+	"claude-code": {
+		"prompt", "tool_input", "tool_response", "message", "last_assistant_message",
+		"custom_instructions", "cwd", "transcript_path", "agent_transcript_path", "permission_suggestions",
+	},
+}
+
+// checkContentReads refuses read:payload grants that reach a content field, or a parent of one.
+func checkContentReads(platform string, caps []string) error {
+	for _, s := range caps {
+		c, err := ParseCapability(s)
+		if err != nil || c.Class != ClassReadField {
+			continue
+		}
+		for _, f := range contentFields[platform] {
+			if c.Arg == f || strings.HasPrefix(c.Arg, f+".") || strings.HasPrefix(f, c.Arg+".") {
+				return fmt.Errorf("%w: %q reaches %s content: ask for \"content:%s\" (shown to the user as reading it)", ErrCapability, s, platform, f)
+			}
+		}
+	}
+	return nil
 }

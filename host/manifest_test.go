@@ -101,6 +101,11 @@ func TestManifestValidate(t *testing.T) {
 			m.Kind, m.Platform = KindEnrich, ""
 			m.Capabilities = []string{"emit:events"}
 		}, "not for enrich"},
+		{"field read of content", func(m *Manifest) { m.Capabilities = append(m.Capabilities, "read:payload.prompt") }, "content:prompt"},
+		{"field read inside content", func(m *Manifest) {
+			m.Capabilities = append(m.Capabilities, "read:payload.tool_input.command")
+		}, "content:tool_input"},
+		{"field read of a safe field", func(m *Manifest) { m.Capabilities = append(m.Capabilities, "read:payload.tool_use_id") }, ""},
 		{"memory too large", func(m *Manifest) { m.Limits.MemoryPages = MaxMemoryPages + 1 }, "memory_pages"},
 		{"timeout too long", func(m *Manifest) { m.Limits.CallTimeout = Duration(2 * MaxCallTimeout) }, "call_timeout"},
 		{"negative output", func(m *Manifest) { m.Limits.OutputBytes = -1 }, "output_bytes"},
