@@ -19,6 +19,14 @@ type Capture interface {
 	Capture(rec *RawRecord) ([]sdk.Event, error)
 }
 
+// BatchCapture is an optional ability of a Capture: capturing many records of its platform in one
+// go (a WASM plugin does it in one call). It returns one event slice and one error per record, in
+// order, with the same meaning as Capture's. The intake uses it when a Submit carries several
+// records of the platform, and retries a record with a retryable error through Capture.
+type BatchCapture interface {
+	CaptureBatch(recs []*RawRecord) ([][]sdk.Event, []error)
+}
+
 // EventID returns the id of the i-th event captured from rec.
 func EventID(rec *RawRecord, i int) sdk.ID {
 	idx := []byte{byte(i >> 8), byte(i)}

@@ -156,7 +156,17 @@ func (in *Intake) Submit(ctx context.Context, recs []RawRecord) (Result, error) 
 		if rec.ReceivedAt.IsZero() {
 			rec.ReceivedAt = time.Now().UTC()
 		}
-		evs, err := in.capture(ctx, rec)
+	}
+	batched := in.captureBatch(recs)
+	for i := range recs {
+		rec := &recs[i]
+		var evs []sdk.Event
+		var err error
+		if b := batched[i]; b.done {
+			evs, err = b.evs, b.err
+		} else {
+			evs, err = in.capture(ctx, rec)
+		}
 		if err != nil && !IsPermanent(err) {
 			return Result{}, err // ctx ended during a retry: the record is not at fault, nothing is taken
 		}
@@ -167,6 +177,79 @@ func (in *Intake) Submit(ctx context.Context, recs []RawRecord) (Result, error) 
 		req.events = append(req.events, evs...)
 	}
 	return in.enqueue(ctx, req)
+}
+
+// batchOutcome is what a BatchCapture made of one record; done is false when the record still
+// needs the one-record path.
+type batchOutcome struct {
+	evs  []sdk.Event
+	err  error
+	done bool
+}
+
+// captureBatch captures, in one CaptureBatch call per platform, the records whose platform's
+// capture is a BatchCapture, when a platform has several records. Events are validated as
+// capture does; a record with a retryable error is left for the one-record path and its retries.
+func (in *Intake) captureBatch(recs []RawRecord) []batchOutcome {
+	out := make([]batchOutcome, len(recs))
+	if len(recs) < 2 {
+		return out
+	}
+	by := map[string][]int{}
+	for i := range recs {
+		if _, ok := in.captures[recs[i].Platform].(BatchCapture); ok {
+			by[recs[i].Platform] = append(by[recs[i].Platform], i)
+		}
+	}
+	for platform, idx := range by {
+		if len(idx) < 2 {
+			continue
+		}
+		batch := make([]*RawRecord, len(idx))
+		for k, i := range idx {
+			batch[k] = &recs[i]
+		}
+		evs, errs := safeCaptureBatch(in.captures[platform].(BatchCapture), batch)
+		for k, i := range idx {
+			o := &out[i]
+			switch err := errs[k]; {
+			case err == nil:
+				o.evs, o.done = evs[k], true
+				for j := range o.evs {
+					if verr := o.evs[j].Validate(); verr != nil {
+						in.cfg.Metrics.error("invalid_event")
+						o.evs, o.err = nil, Permanent(fmt.Errorf("capture produced an invalid event: %w", verr))
+						break
+					}
+				}
+			case IsPermanent(err):
+				in.cfg.Metrics.error("capture")
+				o.err, o.done = Permanent(fmt.Errorf("capture: %w", err)), true
+			}
+		}
+	}
+	return out
+}
+
+// safeCaptureBatch turns a panic in a batch capture into a permanent error for every record, and
+// a result of the wrong length into retryable errors (the one-record path then decides).
+func safeCaptureBatch(c BatchCapture, recs []*RawRecord) (evs [][]sdk.Event, errs []error) {
+	defer func() {
+		if r := recover(); r != nil {
+			evs, errs = make([][]sdk.Event, len(recs)), make([]error, len(recs))
+			for i := range errs {
+				errs[i] = Permanent(fmt.Errorf("capture panicked: %v", r))
+			}
+		}
+	}()
+	evs, errs = c.CaptureBatch(recs)
+	if len(evs) != len(recs) || len(errs) != len(recs) {
+		evs, errs = make([][]sdk.Event, len(recs)), make([]error, len(recs))
+		for i := range errs {
+			errs[i] = errors.New("batch capture returned the wrong number of results")
+		}
+	}
+	return evs, errs
 }
 
 // capture runs the platform's capture with retries, and validates what it returns. Its errors are

@@ -1,14 +1,21 @@
 package main
 
 import (
+	"path/filepath"
+
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/plugins"
 	"github.com/hangar-dev/hangar/store"
 )
 
 // captures lists the built-in capture stages, by platform. This is the one place they are wired.
+// Each is wrapped so that an enabled capture plugin for its platform can take its place while the
+// daemon runs (see pluginLoader).
 func captures() (pipeline.Captures, error) {
 	c := pipeline.Captures{}
-	if err := c.Register(pipeline.PlatformClaudeCode, pipeline.ClaudeCode{}); err != nil {
+	if err := c.Register(pipeline.PlatformClaudeCode, newSwapCapture(pipeline.ClaudeCode{})); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -17,4 +24,39 @@ func captures() (pipeline.Captures, error) {
 // consumers lists the built-in consumers of the event log.
 func consumers(st *store.Store) []pipeline.Consumer {
 	return []pipeline.Consumer{pipeline.NewDailyCounts(st)}
+}
+
+// openRegistry opens the data directory's plugin registry, with the first-party plugins embedded
+// in the binary as its built-in ones.
+func openRegistry(dataDir string, audit host.Auditor) (*host.Registry, error) {
+	return host.OpenRegistry(filepath.Join(dataDir, host.PluginsDir), host.RegistryOptions{Builtin: plugins.FS(), Auditor: audit})
+}
+
+// pluginCacheDir is wazero's compilation cache of the data directory, shared by `plugins install`
+// (which warms it) and the daemon.
+func pluginCacheDir(dataDir string) string {
+	return filepath.Join(dataDir, daemon.CacheName, "wasm")
+}
+
+// precompile compiles a plugin about to be installed once, through the data directory's
+// compilation cache, so that a module that does not compile is refused and the daemon's first
+// load is warm.
+func precompile(dataDir string, m host.Manifest, wasm []byte, grants ...[]string) error {
+	var all []string
+	for _, g := range grants {
+		all = append(all, g...)
+	}
+	g, err := host.NewGrants(all)
+	if err != nil {
+		return err
+	}
+	h, err := host.New(host.Config{CacheDir: pluginCacheDir(dataDir)})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if _, err := h.Load(m, wasm, g); err != nil {
+		return err
+	}
+	return nil
 }

@@ -42,8 +42,9 @@ func newConfigResolver(path string) *configResolver {
 	return r
 }
 
-// notInConfig are flags that cannot come from the config file.
-var notInConfig = []string{"data-dir", "help", "version"}
+// notInConfig are flags that cannot come from the config file. ("yes" is consent to a plugin's
+// capabilities, given per install, never by default.)
+var notInConfig = []string{"data-dir", "help", "version", "yes"}
 
 // Validate implements kong.Resolver: every key must name a flag of some command.
 func (r *configResolver) Validate(app *kong.Application) error {

@@ -33,10 +33,12 @@ type Globals struct {
 type CLI struct {
 	Globals
 
-	Run    RunCmd    `cmd:"" help:"Run the agent daemon in the foreground."`
-	Hook   HookCmd   `cmd:"" help:"Take one hook payload on stdin. Assistants run this; it always exits 0 and prints nothing."`
-	Status StatusCmd `cmd:"" help:"Show whether the daemon runs and what it has stored."`
-	DLQ    DLQCmd    `cmd:"" name:"dlq" help:"Inspect, replay or drop records that failed processing."`
+	Run     RunCmd     `cmd:"" help:"Run the agent daemon in the foreground."`
+	Hook    HookCmd    `cmd:"" help:"Take one hook payload on stdin. Assistants run this; it always exits 0 and prints nothing."`
+	Status  StatusCmd  `cmd:"" help:"Show whether the daemon runs and what it has stored."`
+	DLQ     DLQCmd     `cmd:"" name:"dlq" help:"Inspect, replay or drop records that failed processing."`
+	Plugins PluginsCmd `cmd:"" help:"Install and manage plugins, and what they may do."`
+	Audit   AuditCmd   `cmd:"" help:"Show the plugin audit log: installs, grants, quarantines, refused emissions, content reads."`
 }
 
 // exitError carries an exit code out of a command.

@@ -82,6 +82,7 @@ func (g *Globals) daemonConfig(log *slog.Logger) (daemon.Config, error) {
 		Consumers: consumers,
 		Logger:    log,
 		Version:   version(),
+		Plugins:   newPluginLoader(g.DataDir, caps, log),
 	}, nil
 }
 

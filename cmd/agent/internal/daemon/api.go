@@ -89,6 +89,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/dlq/{seq}", d.getDLQ)
 	mux.HandleFunc("POST /v1/dlq/replay", d.replayDLQ)
 	mux.HandleFunc("POST /v1/dlq/drop", d.dropDLQ)
+	mux.HandleFunc("POST /v1/plugins/reload", d.postReloadPlugins)
 	return mux
 }
 
@@ -280,4 +281,36 @@ func (d *Daemon) writeDLQResult(w http.ResponseWriter, res any, err error) {
 	default:
 		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+// PluginsReloaded is the answer of POST /v1/plugins/reload.
+type PluginsReloaded struct {
+	// Enabled are the enabled plugins, as name@version.
+	Enabled []string `json:"enabled"`
+	// Captures says what serves each platform's capture: "builtin" or a plugin's name@version.
+	Captures map[string]string `json:"captures"`
+}
+
+// reloadPlugins runs the configured plugin loader, one reload at a time.
+func (d *Daemon) reloadPlugins() (PluginsReloaded, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if d.cfg.Plugins == nil {
+		return PluginsReloaded{Enabled: []string{}, Captures: map[string]string{}}, nil
+	}
+	res, err := d.cfg.Plugins.Reload()
+	if err != nil {
+		return res, fmt.Errorf("reload plugins: %w", err)
+	}
+	d.log.Info("plugins loaded", "enabled", res.Enabled, "captures", res.Captures)
+	return res, nil
+}
+
+func (d *Daemon) postReloadPlugins(w http.ResponseWriter, _ *http.Request) {
+	res, err := d.reloadPlugins()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }

@@ -193,6 +193,13 @@ func (c *Client) DropDLQ(ctx context.Context, req DLQRequest) (DropResult, error
 	return res, err
 }
 
+// ReloadPlugins asks the daemon to reload its plugins from the registry.
+func (c *Client) ReloadPlugins(ctx context.Context) (PluginsReloaded, error) {
+	var res PluginsReloaded
+	err := c.postJSON(ctx, "/v1/plugins/reload", struct{}{}, &res)
+	return res, err
+}
+
 // PostFramesOnce sends framed records to the daemon whose socket is in dataDir over one
 // short-lived connection and returns once they are durable. It is the hook's path: it skips
 // http.Client's connection pool and its goroutines, which a process that makes one request and

@@ -36,6 +36,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by status.
 	Version string
+	// Plugins (re)loads the enabled plugins from the plugin registry. The daemon reloads when it
+	// starts serving and on POST /v1/plugins/reload (after `agent plugins` changed something),
+	// and closes it after the pipeline. Nil: the daemon runs no plugins.
+	Plugins PluginLoader
+}
+
+// PluginLoader loads the enabled plugins into the pipeline. Reload and Close are never called at
+// once; Close is called once, after the pipeline stopped, whether or not Reload was.
+type PluginLoader interface {
+	Reload() (PluginsReloaded, error)
+	Close() error
 }
 
 // Validate reports a configuration error.
@@ -55,6 +66,8 @@ const (
 	StoreName  = "store"
 	SpoolName  = "spool"
 	LogsName   = "logs"
+	// CacheName holds caches that can be rebuilt, like compiled plugins.
+	CacheName = "cache"
 )
 
 // Daemon is the agent's core. Open starts its pipeline; Serve adds the socket and the background
@@ -74,6 +87,7 @@ type Daemon struct {
 	serving   bool
 	handler   http.Handler
 
+	reloadMu  sync.Mutex
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -106,6 +120,7 @@ func Open(cfg Config) (*Daemon, error) {
 // dataDirEntries are the names Hangar keeps in its data directory.
 var dataDirEntries = map[string]bool{
 	"agent.lock": true, SocketName: true, StoreName: true, SpoolName: true, LogsName: true, "config.toml": true,
+	"plugins": true, "audit.log": true, CacheName: true,
 }
 
 // privateDir creates dir with mode 0700, or makes an existing one 0700 if it holds nothing but
@@ -198,6 +213,10 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	d.log.Info("agent started", "pid", os.Getpid(), "socket", sock, "events", d.st.EventCount())
+
+	if _, err := d.reloadPlugins(); err != nil {
+		d.log.Error("load plugins", "err", err)
+	}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -338,6 +357,13 @@ func (d *Daemon) Close() error {
 		}
 		if d.consumers != nil {
 			d.consumers.Close()
+		}
+		if d.cfg.Plugins != nil {
+			d.reloadMu.Lock()
+			if err := d.cfg.Plugins.Close(); err != nil {
+				d.log.Warn("close plugins", "err", err)
+			}
+			d.reloadMu.Unlock()
 		}
 		if d.st != nil {
 			if err := d.st.Close(); err != nil && d.closeErr == nil {

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/host"
+	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/sdk"
+)
+
+// swapCapture is a platform's capture stage: its built-in capture, or an enabled capture plugin
+// that replaced it. Swapping is atomic; calls in flight finish on the stage they started with.
+type swapCapture struct {
+	builtin pipeline.Capture
+	cur     atomic.Pointer[servingCapture]
+}
+
+type servingCapture struct {
+	c  pipeline.Capture
+	by string // "builtin" or the plugin's name@version
+}
+
+var (
+	_ pipeline.Capture      = (*swapCapture)(nil)
+	_ pipeline.BatchCapture = (*swapCapture)(nil)
+)
+
+func newSwapCapture(builtin pipeline.Capture) *swapCapture {
+	s := &swapCapture{builtin: builtin}
+	s.set(nil, "")
+	return s
+}
+
+// set makes c (nil: the built-in capture) serve the platform.
+func (s *swapCapture) set(c pipeline.Capture, by string) {
+	if c == nil {
+		c, by = s.builtin, "builtin"
+	}
+	s.cur.Store(&servingCapture{c: c, by: by})
+}
+
+// Capture implements pipeline.Capture.
+func (s *swapCapture) Capture(rec *pipeline.RawRecord) ([]sdk.Event, error) {
+	return s.cur.Load().c.Capture(rec)
+}
+
+// CaptureBatch implements pipeline.BatchCapture, record by record when the serving capture
+// cannot batch.
+func (s *swapCapture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []error) {
+	c := s.cur.Load().c
+	if b, ok := c.(pipeline.BatchCapture); ok {
+		return b.CaptureBatch(recs)
+	}
+	evs, errs := make([][]sdk.Event, len(recs)), make([]error, len(recs))
+	for i, rec := range recs {
+		evs[i], errs[i] = c.Capture(rec)
+	}
+	return evs, errs
+}
+
+// pluginLoader loads the enabled plugins of the registry into the daemon: an enabled capture
+// plugin replaces the built-in capture of its platform; without one, the built-in capture serves.
+// The plugin host (and its audit log) is made on the first load that needs it. Enrich and insight
+// plugins are listed but not run yet.
+type pluginLoader struct {
+	dataDir string
+	log     *slog.Logger
+	swaps   map[string]*swapCapture // by platform
+
+	mu    sync.Mutex
+	h     *host.Host
+	audit *host.AuditLog
+}
+
+var _ daemon.PluginLoader = (*pluginLoader)(nil)
+
+func newPluginLoader(dataDir string, caps pipeline.Captures, log *slog.Logger) *pluginLoader {
+	l := &pluginLoader{dataDir: dataDir, log: log.With("component", "plugins"), swaps: map[string]*swapCapture{}}
+	for platform, c := range caps {
+		if s, ok := c.(*swapCapture); ok {
+			l.swaps[platform] = s
+		}
+	}
+	return l
+}
+
+// Reload implements daemon.PluginLoader.
+func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res := daemon.PluginsReloaded{Enabled: []string{}, Captures: map[string]string{}}
+	reg, err := openRegistry(l.dataDir, nil)
+	if err != nil {
+		return res, err
+	}
+	list, err := reg.List()
+	if err != nil {
+		return res, err
+	}
+	serving := map[string]*servingCapture{}
+	loaded := map[string]bool{}
+	for i := range list {
+		p := &list[i]
+		if !p.Enabled {
+			continue
+		}
+		res.Enabled = append(res.Enabled, p.Manifest.ID())
+		m := p.Manifest
+		if m.Kind != host.KindCapture {
+			l.log.Info("plugin enabled but not run: only capture plugins run so far", "plugin", m.ID(), "kind", m.Kind)
+			continue
+		}
+		if _, ok := l.swaps[m.Platform]; !ok {
+			l.log.Warn("capture plugin for a platform the agent does not take", "plugin", m.ID(), "platform", m.Platform)
+			continue
+		}
+		if prev, dup := serving[m.Platform]; dup {
+			l.log.Warn("two capture plugins for one platform; the first serves", "platform", m.Platform, "serving", prev.by, "ignored", m.ID())
+			continue
+		}
+		c, err := l.load(p)
+		if err != nil {
+			l.log.Error("load plugin; the built-in capture serves its platform", "plugin", m.ID(), "err", err)
+			continue
+		}
+		serving[m.Platform] = &servingCapture{c: c, by: m.ID()}
+		loaded[m.Name] = true
+	}
+	for platform, s := range l.swaps {
+		if sc, ok := serving[platform]; ok {
+			s.set(sc.c, sc.by)
+		} else {
+			s.set(nil, "")
+		}
+		res.Captures[platform] = s.cur.Load().by
+	}
+	if l.h != nil {
+		for _, hp := range l.h.Plugins() {
+			if !loaded[hp.Manifest().Name] {
+				hp.Close()
+			}
+		}
+	}
+	slices.Sort(res.Enabled)
+	return res, nil
+}
+
+// load compiles (through the cache) and loads one capture plugin.
+func (l *pluginLoader) load(p *host.PluginEntry) (pipeline.Capture, error) {
+	if l.h == nil {
+		audit, err := host.OpenAuditLog(filepath.Join(l.dataDir, host.AuditName))
+		if err != nil {
+			return nil, err
+		}
+		h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit})
+		if err != nil {
+			audit.Close()
+			return nil, err
+		}
+		l.h, l.audit = h, audit
+	}
+	wasm, err := p.Wasm()
+	if err != nil {
+		return nil, err
+	}
+	g, err := p.Grants()
+	if err != nil {
+		return nil, err
+	}
+	hp, err := l.h.Load(p.Manifest, wasm, g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := host.NewCapture(hp)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", p.Manifest.ID(), err)
+	}
+	return c, nil
+}
+
+// Close implements daemon.PluginLoader: it closes the host, which flushes the plugins' content
+// access counts to the audit log.
+func (l *pluginLoader) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	if l.h != nil {
+		err = l.h.Close()
+		l.h = nil
+	}
+	if l.audit != nil {
+		l.audit.Close()
+		l.audit = nil
+	}
+	return err
+}

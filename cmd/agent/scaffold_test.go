@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	extism "github.com/extism/go-sdk"
+
+	"github.com/hangar-dev/hangar/host"
+	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/abi"
+)
+
+// TestPluginsNewBuilds scaffolds a plugin in each language against this checkout, builds it with
+// its one command, and checks that the folder is a valid plugin whose module captures real hook
+// payloads.
+func TestPluginsNewBuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds WASM modules")
+	}
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"go", "assemblyscript"} {
+		t.Run(lang, func(t *testing.T) {
+			if lang == "assemblyscript" {
+				if _, err := exec.LookPath("npm"); err != nil {
+					t.Skip("npm is not on PATH")
+				}
+			}
+			t.Parallel()
+			name := "my-" + lang + "-plugin"
+			dir := filepath.Join(t.TempDir(), name)
+			var out bytes.Buffer
+			g := &Globals{stdout: &out, stderr: &out}
+			if err := (&PluginsNewCmd{Lang: lang, Name: name, Dir: dir, SDK: repo, Platform: "claude-code"}).Run(g); err != nil {
+				t.Fatalf("plugins new: %v", err)
+			}
+			if !strings.Contains(out.String(), "./build") {
+				t.Errorf("output does not say how to build:\n%s", out.String())
+			}
+
+			// Before the build the manifest decodes but is not valid: no digest yet.
+			m := readManifest(t, dir)
+			if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "sha256") {
+				t.Errorf("unbuilt manifest: Validate() = %v, want a sha256 error", err)
+			}
+
+			build := exec.Command("./build")
+			build.Dir = dir
+			if msg, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("./build: %v\n%s", err, msg)
+			}
+
+			m = readManifest(t, dir)
+			if err := m.Validate(); err != nil {
+				t.Fatalf("built manifest: %v", err)
+			}
+			wasm, err := os.ReadFile(filepath.Join(dir, m.Wasm))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != m.SHA256 {
+				t.Errorf("plugin.toml sha256 %s, module's %x", m.SHA256, sum)
+			}
+			checkCaptures(t, wasm)
+		})
+	}
+}
+
+func readManifest(t *testing.T, dir string) host.Manifest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, host.ManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := host.DecodeManifest(data)
+	if err != nil {
+		t.Fatalf("decode %s: %v", host.ManifestName, err)
+	}
+	return m
+}
+
+// checkCaptures runs the module's capture export over real payloads under Extism directly.
+func checkCaptures(t *testing.T, wasm []byte) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := extism.NewPlugin(ctx, extism.Manifest{Wasm: []extism.Wasm{extism.WasmData{Data: wasm}}}, extism.PluginConfig{EnableWasi: true}, nil)
+	if err != nil {
+		t.Fatalf("load module: %v", err)
+	}
+	defer p.Close(ctx)
+	n := min(len(fixtures), 100)
+	records := make([][]byte, n)
+	for i := range records {
+		records[i] = fixtures[i].payload
+	}
+	_, out, err := p.Call("capture", abi.AppendInput(nil, records))
+	if err != nil {
+		t.Fatalf("call capture: %v", err)
+	}
+	err = abi.DecodeOutput(out, n, func(i int, evs []sdk.Event, errMsg string) error {
+		if errMsg != "" || len(evs) != 1 || evs[0].Kind != "hook."+fixtures[i].event {
+			t.Errorf("record %d (%s): events %v, error %q; want one hook.%s", i, fixtures[i].file, evs, errMsg, fixtures[i].event)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("decode output: %v", err)
+	}
+}
+
+func TestPluginsNewRefuses(t *testing.T) {
+	tmp := t.TempDir()
+	full := filepath.Join(tmp, "full")
+	if err := os.MkdirAll(full, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(full, "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cmd  PluginsNewCmd
+		want string
+	}{
+		{"bad name", PluginsNewCmd{Lang: "go", Name: "My_Plugin", Platform: "claude-code"}, "name"},
+		{"bad platform", PluginsNewCmd{Lang: "go", Name: "ok-name", Platform: "Claude Code"}, "platform"},
+		{"bad lang", PluginsNewCmd{Lang: "rust", Name: "ok-name", Platform: "claude-code"}, "language"},
+		{"not a checkout", PluginsNewCmd{Lang: "go", Name: "ok-name", Platform: "claude-code", SDK: tmp}, "not a checkout"},
+		{"folder not empty", PluginsNewCmd{Lang: "go", Name: "ok-name", Platform: "claude-code", Dir: full}, "not empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.cmd.Dir == "" {
+				tt.cmd.Dir = filepath.Join(tmp, tt.name)
+			}
+			var out bytes.Buffer
+			err := tt.cmd.Run(&Globals{stdout: &out, stderr: &out})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error about %s", err, tt.want)
+			}
+			if tt.cmd.Dir != full {
+				if _, err := os.Stat(tt.cmd.Dir); err == nil {
+					t.Errorf("%s was created", tt.cmd.Dir)
+				}
+			}
+		})
+	}
+}
+
+func TestPluginsNewWithoutSDK(t *testing.T) {
+	for _, lang := range []string{"go", "assemblyscript"} {
+		files, err := (&PluginsNewCmd{Lang: lang, Name: "x-plugin", Platform: "claude-code"}).render()
+		if err != nil {
+			t.Fatalf("%s: %v", lang, err)
+		}
+		for _, f := range files {
+			if f.path != "README.md" && strings.Contains(string(f.data), "replace ") || f.path != "README.md" && strings.Contains(string(f.data), "file:") {
+				t.Errorf("%s %s names a local SDK without --sdk:\n%s", lang, f.path, f.data)
+			}
+			if f.path == "README.md" && !strings.Contains(string(f.data), "--sdk") {
+				t.Errorf("%s README does not explain how to find the SDK", lang)
+			}
+		}
+	}
+}

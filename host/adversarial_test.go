@@ -1,0 +1,235 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hangar-dev/hangar/pipeline"
+)
+
+// advTimeout is the call deadline of adversarial plugins; advMargin what containment may add.
+const (
+	advTimeout = 250 * time.Millisecond
+	advMargin  = 750 * time.Millisecond
+)
+
+// TestAdversarial runs each adversarial plugin beside the well-behaved echo plugin and shows
+// that it is contained, that every record gets an outcome saying why, that repeated offences
+// quarantine it, that echo keeps its throughput, and that the host stays usable.
+func TestAdversarial(t *testing.T) {
+	prompt := `{"hook_event_name":"UserPromptSubmit","session_id":"s-1","prompt":"Please refactor the payment module so that refunds are idempotent and logged"}`
+	tests := []struct {
+		name    string
+		plugin  string
+		caps    []string
+		lim     Limits
+		payload string
+		// callErr is the whole-call error wanted, or nil when the call succeeds and each record
+		// fails with recErr (or, with recErr nil too, succeeds).
+		callErr error
+		recErr  error
+		recMsg  string
+		check   func(t *testing.T, p *Plugin, audit *auditSink)
+	}{
+		{name: "infinite loop", plugin: "loop", callErr: ErrDeadline},
+		// The Go runtime either dies of a failed memory.grow or thrashes its GC until the deadline.
+		{name: "memory bomb", plugin: "membomb", lim: Limits{MemoryPages: 256}, callErr: errTrapOrDeadline},
+		{name: "output flood", plugin: "flood", lim: Limits{OutputBytes: 64 << 10}, callErr: ErrOutputTooLarge},
+		{name: "trap", plugin: "trap", caps: []string{"read:payload.mode"}, payload: `{"mode":"trap"}`, callErr: ErrTrap},
+		{name: "handler panic", plugin: "trap", caps: []string{"read:payload.mode"}, payload: `{"mode":"panic"}`, recErr: ErrRecordFailed, recMsg: "handler panic"},
+		{name: "filesystem escape", plugin: "fsescape", recErr: ErrRecordFailed, recMsg: "/etc/passwd"},
+		{name: "host function not granted", plugin: "kvnogrant", callErr: ErrDenied, check: func(t *testing.T, p *Plugin, a *auditSink) {
+			if a.count(p.m.Name, AuditDeniedHostCall) == 0 {
+				t.Error("denied host call not audited")
+			}
+		}},
+		{name: "content leak", plugin: "leak", caps: []string{"content:prompt", "read:payload.session_id"}, payload: prompt, recErr: ErrRefusedEmission, recMsg: "content \"prompt\"", check: func(t *testing.T, p *Plugin, a *auditSink) {
+			if a.count(p.m.Name, AuditRefusedEmission) == 0 {
+				t.Error("refused emission not audited")
+			}
+			for _, e := range a.entries {
+				if strings.Contains(e.Detail, "Pleaserefactor") {
+					t.Errorf("audit entry carries the content: %+v", e)
+				}
+			}
+			if s := p.Status(); s.ContentReads["prompt"] == 0 {
+				t.Errorf("content reads not counted: %+v", s)
+			}
+		}},
+		{name: "malformed output", plugin: "malformed", callErr: ErrMalformedOutput},
+		{name: "sleep", plugin: "sleep", caps: []string{"read:payload.mode"}, payload: `{"mode":"sleep"}`, callErr: ErrDeadline},
+		{name: "busy wait", plugin: "sleep", caps: []string{"read:payload.mode", "clock"}, payload: `{"mode":"busy"}`, callErr: ErrDeadline},
+		{name: "log spam", plugin: "logspam", caps: []string{"log"}, check: func(t *testing.T, p *Plugin, _ *auditSink) {
+			if s := p.Status(); s.LogsDropped == 0 || s.LogsWritten > 200 {
+				t.Errorf("log spam not bounded: written %d, dropped %d", s.LogsWritten, s.LogsDropped)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			audit := &auditSink{}
+			h := newTestHost(t, Config{Audit: audit, PoolSize: 1})
+			tt.lim.CallTimeout = Duration(advTimeout)
+			p := loadTest(t, h, tt.plugin, tt.caps, tt.lim)
+			payload := tt.payload
+			if payload == "" {
+				payload = `{"hook_event_name":"Stop"}`
+			}
+			capture, err := NewCapture(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := []*pipeline.RawRecord{
+				{ID: [16]byte{1}, Platform: "claude-code", Payload: []byte(payload)},
+				{ID: [16]byte{2}, Platform: "claude-code", Payload: []byte(payload)},
+			}
+			// Contained, nothing lost, quarantined after three failed calls.
+			calls := 3
+			if tt.callErr == nil {
+				calls = 1
+			}
+			for c := range calls {
+				start := time.Now()
+				evs, errs := capture.CaptureBatch(recs)
+				if d := time.Since(start); d > advTimeout+advMargin {
+					t.Errorf("call %d took %v, want at most %v", c, d, advTimeout+advMargin)
+				}
+				for i := range recs {
+					err := errs[i]
+					switch {
+					case tt.callErr != nil && !isCallErr(err, tt.callErr):
+						t.Errorf("call %d record %d: got %v, want %v", c, i, err, tt.callErr)
+					case tt.recErr != nil && !errors.Is(err, tt.recErr):
+						t.Errorf("call %d record %d: got %v, want %v", c, i, err, tt.recErr)
+					case tt.recMsg != "" && (err == nil || !strings.Contains(err.Error(), tt.recMsg)):
+						t.Errorf("call %d record %d: got %v, want it to mention %q", c, i, err, tt.recMsg)
+					case tt.callErr == nil && tt.recErr == nil && (err != nil || len(evs[i]) == 0):
+						t.Errorf("call %d record %d: got %v, %v, want events", c, i, evs[i], err)
+					case err != nil && !pipeline.IsPermanent(err):
+						t.Errorf("call %d record %d: %v is not permanent: the record would not reach the DLQ", c, i, err)
+					}
+					if err != nil && strings.Contains(err.Error(), "root:") {
+						t.Errorf("the record's error carries /etc/passwd: %v", err)
+					}
+				}
+			}
+			if tt.callErr != nil {
+				s := p.Status()
+				if !s.Quarantined || s.Failures != 3 || audit.count(p.m.Name, AuditQuarantine) != 1 {
+					t.Errorf("after 3 failed calls: status %+v, %d quarantine entries", s, audit.count(p.m.Name, AuditQuarantine))
+				}
+				_, errs := capture.CaptureBatch(recs)
+				if !errors.Is(errs[0], ErrQuarantined) || !pipeline.IsPermanent(errs[0]) || !strings.Contains(errs[0].Error(), "plugin quarantined") {
+					t.Errorf("quarantined plugin: got %v, want a permanent ErrQuarantined", errs[0])
+				}
+				if s.Instances != 0 {
+					t.Errorf("%d instances left after failed calls, want 0 (discarded)", s.Instances)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, p, audit)
+			}
+			// The host stays usable: echo works on the same host.
+			echo := loadTest(t, h, "echo", echoCaps, Limits{})
+			if outs, err := echo.Call(context.Background(), "capture", [][]byte{[]byte(`{"hook_event_name":"Stop"}`)}); err != nil || outs[0].Err != nil {
+				t.Errorf("echo after %s: %v %v", tt.name, err, outs)
+			}
+		})
+	}
+}
+
+// errTrapOrDeadline matches ErrTrap or ErrDeadline.
+var errTrapOrDeadline = trapOrDeadline{}
+
+type trapOrDeadline struct{}
+
+func (trapOrDeadline) Error() string { return "trap or deadline" }
+
+// Is makes errors.Is(err, errTrapOrDeadline) hold for both.
+func (trapOrDeadline) Is(error) bool { return false }
+
+func isCallErr(err, want error) bool {
+	if want == errTrapOrDeadline {
+		return errors.Is(err, ErrTrap) || errors.Is(err, ErrDeadline)
+	}
+	return errors.Is(err, want)
+}
+
+// TestAdversarialThroughput shows that echo keeps at least half its solo throughput while each
+// adversarial plugin runs beside it, nonstop (never quarantined here), on the same host.
+func TestAdversarialThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures throughput")
+	}
+	adversaries := []struct {
+		plugin  string
+		caps    []string
+		lim     Limits
+		payload string
+	}{
+		{"loop", nil, Limits{}, ""},
+		{"membomb", nil, Limits{MemoryPages: 256}, ""},
+		{"flood", nil, Limits{OutputBytes: 64 << 10}, ""},
+		{"trap", []string{"read:payload.mode"}, Limits{}, `{"mode":"trap"}`},
+		{"malformed", nil, Limits{}, ""},
+		{"sleep", []string{"read:payload.mode"}, Limits{}, `{"mode":"sleep"}`},
+		{"logspam", []string{"log"}, Limits{}, ""},
+	}
+	h := newTestHost(t, Config{QuarantineAfter: 1 << 30, PoolSize: 1})
+	echo := loadTest(t, h, "echo", echoCaps, Limits{})
+	batch := make([][]byte, 50)
+	for i := range batch {
+		batch[i] = []byte(`{"hook_event_name":"PostToolUse","session_id":"s","tool_name":"Read"}`)
+	}
+	const window = 300 * time.Millisecond
+	rate := func() float64 {
+		n := 0
+		start := time.Now()
+		for time.Since(start) < window {
+			if _, err := echo.Call(context.Background(), "capture", batch); err != nil {
+				t.Fatal(err)
+			}
+			n += len(batch)
+		}
+		return float64(n) / time.Since(start).Seconds()
+	}
+	rate() // warm up
+	for _, adv := range adversaries {
+		t.Run(adv.plugin, func(t *testing.T) {
+			adv.lim.CallTimeout = Duration(100 * time.Millisecond)
+			p := loadTest(t, h, adv.plugin, adv.caps, adv.lim)
+			payload := adv.payload
+			if payload == "" {
+				payload = `{}`
+			}
+			// Best of three windows each way, so a GC or a scheduler hiccup does not decide.
+			var solo, beside float64
+			for range 3 {
+				solo = max(solo, rate())
+			}
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !stop.Load() {
+					p.Call(context.Background(), "capture", [][]byte{[]byte(payload)})
+				}
+			}()
+			for range 3 {
+				beside = max(beside, rate())
+			}
+			stop.Store(true)
+			wg.Wait()
+			t.Logf("echo: %.0f records/s solo, %.0f beside %s (%.0f%%)", solo, beside, adv.plugin, 100*beside/solo)
+			if beside < solo/2 {
+				t.Errorf("echo ran at %.0f records/s beside %s, under half its solo %.0f", beside, adv.plugin, solo)
+			}
+		})
+	}
+}

@@ -1,0 +1,89 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/sdk"
+)
+
+// Capture is the pipeline's capture stage served by a capture plugin. It is safe for concurrent
+// use.
+type Capture struct {
+	p *Plugin
+	// Timeout bounds the wait for an instance and the call, beyond the plugin's own deadline;
+	// zero waits as long as the plugin's limits allow.
+	Timeout time.Duration
+}
+
+var (
+	_ pipeline.Capture      = (*Capture)(nil)
+	_ pipeline.BatchCapture = (*Capture)(nil)
+)
+
+// NewCapture returns the capture stage of a capture plugin.
+func NewCapture(p *Plugin) (*Capture, error) {
+	if p.m.Kind != KindCapture {
+		return nil, fmt.Errorf("new capture: plugin %s is a %s plugin", p.m.Name, p.m.Kind)
+	}
+	return &Capture{p: p}, nil
+}
+
+// Capture implements pipeline.Capture: one record in one call.
+func (c *Capture) Capture(rec *pipeline.RawRecord) ([]sdk.Event, error) {
+	evs, errs := c.CaptureBatch([]*pipeline.RawRecord{rec})
+	return evs[0], errs[0]
+}
+
+// CaptureBatch implements pipeline.BatchCapture: all records in one call. Each record's error is
+// pipeline.Permanent (so the record goes to the dead-letter queue with the reason) when the plugin
+// failed the record, the host refused its emissions, the call failed (trap, deadline, output) or
+// the plugin is quarantined; it is retryable only when the host or plugin was closed.
+func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []error) {
+	evs := make([][]sdk.Event, len(recs))
+	errs := make([]error, len(recs))
+	in := make([]Record, 0, len(recs))
+	idx := make([]int, 0, len(recs))
+	for i, r := range recs {
+		switch {
+		case r.Platform != c.p.m.Platform:
+			errs[i] = pipeline.Permanent(fmt.Errorf("plugin %s captures %q, not %q", c.p.m.Name, c.p.m.Platform, r.Platform))
+		case r.Oversize > 0 || len(r.Payload) == 0:
+			errs[i] = pipeline.Permanent(fmt.Errorf("plugin %s: record has no payload (oversize %d)", c.p.m.Name, r.Oversize))
+		default:
+			in = append(in, Record{ID: r.ID, Received: r.ReceivedAt, Payload: r.Payload})
+			idx = append(idx, i)
+		}
+	}
+	if len(in) == 0 {
+		return evs, errs
+	}
+	ctx := context.Background()
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	outs, err := c.p.CallRecords(ctx, string(KindCapture), in)
+	if err != nil {
+		if !errors.Is(err, ErrClosed) {
+			err = pipeline.Permanent(err)
+		}
+		for _, i := range idx {
+			errs[i] = err
+		}
+		return evs, errs
+	}
+	for k, o := range outs {
+		i := idx[k]
+		if o.Err != nil {
+			errs[i] = pipeline.Permanent(o.Err)
+			continue
+		}
+		evs[i] = o.Events
+	}
+	return evs, errs
+}

@@ -1,0 +1,251 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	extism "github.com/extism/go-sdk"
+)
+
+// KV is the store behind the kv host functions: a keyspace per plugin. Implementations must be
+// safe for concurrent use. The daemon backs it with the store's consumer-state keyspace.
+type KV interface {
+	// Get returns the value under key in plugin's keyspace, or nil and no error if there is none.
+	Get(plugin string, key []byte) ([]byte, error)
+	// Set stores value under key in plugin's keyspace.
+	Set(plugin string, key, value []byte) error
+}
+
+// Limits of the kv host functions.
+const (
+	MaxKVKey   = 256
+	MaxKVValue = 64 << 10
+	// maxLogLine bounds one plugin log line.
+	maxLogLine = 1024
+)
+
+// MemKV is a KV in memory, for tests and tools. The zero value is ready to use.
+type MemKV struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+var _ KV = (*MemKV)(nil)
+
+// Get implements KV.
+func (kv *MemKV) Get(plugin string, key []byte) ([]byte, error) {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	v, ok := kv.m[plugin+"\x00"+string(key)]
+	if !ok {
+		return nil, nil
+	}
+	return append([]byte{}, v...), nil
+}
+
+// Set implements KV.
+func (kv *MemKV) Set(plugin string, key, value []byte) error {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	if kv.m == nil {
+		kv.m = map[string][]byte{}
+	}
+	kv.m[plugin+"\x00"+string(key)] = append([]byte{}, value...)
+	return nil
+}
+
+// callKey is the context key of the callState of a call.
+type callKey struct{}
+
+// callState is what host functions know of the call they serve.
+type callState struct {
+	p     *Plugin
+	views []recordView // the records' content, when the plugin holds content grants
+	// denied is set by a host function that refused to run; the call then fails with it.
+	denied error
+}
+
+func (cs *callState) view(i int) *recordView {
+	if cs.views == nil {
+		return nil
+	}
+	return &cs.views[i]
+}
+
+// ErrDenied is wrapped by the error of a call that used a host function it was not granted.
+var ErrDenied = errors.New("host: host function not granted")
+
+// hostFunctions returns the "hangar" module's functions, as sdk/pdk imports them. Each checks the
+// plugin's grant when called; a denied call traps the guest, fails the call and is audited.
+func (p *Plugin) hostFunctions() []extism.HostFunction {
+	i64 := extism.ValueTypeI64
+	fns := []extism.HostFunction{
+		extism.NewHostFunctionWithStack("log", p.hostLog, []extism.ValueType{i64, i64}, nil),
+		extism.NewHostFunctionWithStack("kv_get", p.hostKVGet, []extism.ValueType{i64}, []extism.ValueType{i64}),
+		extism.NewHostFunctionWithStack("kv_set", p.hostKVSet, []extism.ValueType{i64, i64}, nil),
+	}
+	for i := range fns {
+		fns[i].SetNamespace("hangar")
+	}
+	return fns
+}
+
+// state returns the call's state; a host function called outside a call (impossible through
+// Extism) traps.
+func state(ctx context.Context) *callState {
+	cs, ok := ctx.Value(callKey{}).(*callState)
+	if !ok {
+		panic("hangar host function called outside a call")
+	}
+	return cs
+}
+
+// deny records a refused host call and traps the guest.
+func (cs *callState) deny(format string, args ...any) {
+	err := fmt.Errorf("%w: %s", ErrDenied, fmt.Sprintf(format, args...))
+	if cs.denied == nil {
+		cs.denied = err
+	}
+	cs.p.deniedHostCalls.Add(1)
+	cs.p.audit(AuditDeniedHostCall, err.Error(), 0)
+	panic(err)
+}
+
+// fail traps the guest with err, as a failed (not denied) host call.
+func (cs *callState) fail(err error) {
+	if cs.denied == nil {
+		cs.denied = err
+	}
+	panic(err)
+}
+
+func readBlock(cp *extism.CurrentPlugin, cs *callState, off uint64, limit uint64, what string) []byte {
+	n, err := cp.Length(off)
+	if err != nil {
+		cs.fail(fmt.Errorf("read %s: %w", what, err))
+	}
+	if n > limit {
+		cs.fail(fmt.Errorf("%s of %d bytes, at most %d", what, n, limit))
+	}
+	b, err := cp.ReadBytes(off)
+	if err != nil {
+		cs.fail(fmt.Errorf("read %s: %w", what, err))
+	}
+	return b
+}
+
+// hostLog is log(level, msg): a line in the agent's log under the plugin's name (capability
+// "log"). Lines beyond the host's rate are dropped and counted; long lines are cut; a line that
+// carries content the plugin was shown is withheld.
+func (p *Plugin) hostLog(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
+	cs := state(ctx)
+	if !p.g.Has(ClassLog, "") {
+		cs.deny("log")
+	}
+	if !p.logLimit.allow() {
+		p.logsDropped.Add(1)
+		return
+	}
+	n, err := cp.Length(stack[1])
+	if err != nil {
+		cs.fail(fmt.Errorf("read log line: %w", err))
+	}
+	buf, ok := cp.Memory().Read(uint32(stack[1]), uint32(min(n, maxLogLine)))
+	if !ok {
+		cs.fail(errors.New("read log line: out of bounds"))
+	}
+	msg := string(buf)
+	if cs.views != nil && leaksText(cs.views, msg) {
+		msg = "(line withheld: it carried content the plugin was shown)"
+	}
+	p.logsWritten.Add(1)
+	level := slog.LevelInfo
+	switch stack[0] {
+	case 0:
+		level = slog.LevelDebug
+	case 2:
+		level = slog.LevelWarn
+	case 3:
+		level = slog.LevelError
+	}
+	p.log.Log(ctx, level, msg, "source", "plugin")
+}
+
+// hostKVGet is kv_get(key) -> offset of the value, or 0 if there is none (capability "kv").
+func (p *Plugin) hostKVGet(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
+	cs := state(ctx)
+	if !p.g.Has(ClassKV, "") {
+		cs.deny("kv_get")
+	}
+	kv := p.h.cfg.KV
+	if kv == nil {
+		cs.fail(errors.New("kv_get: no kv store"))
+	}
+	key := readBlock(cp, cs, stack[0], MaxKVKey, "kv key")
+	v, err := kv.Get(p.m.Name, key)
+	if err != nil {
+		cs.fail(fmt.Errorf("kv_get: %w", err))
+	}
+	if v == nil {
+		stack[0] = 0
+		return
+	}
+	off, err := cp.WriteBytes(v)
+	if err != nil {
+		cs.fail(fmt.Errorf("kv_get: %w", err))
+	}
+	stack[0] = off
+}
+
+// hostKVSet is kv_set(key, value) (capability "kv"). A key or value that carries content the
+// plugin was shown is refused: the keyspace is at rest.
+func (p *Plugin) hostKVSet(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
+	cs := state(ctx)
+	if !p.g.Has(ClassKV, "") {
+		cs.deny("kv_set")
+	}
+	kv := p.h.cfg.KV
+	if kv == nil {
+		cs.fail(errors.New("kv_set: no kv store"))
+	}
+	key := readBlock(cp, cs, stack[0], MaxKVKey, "kv key")
+	value := readBlock(cp, cs, stack[1], MaxKVValue, "kv value")
+	if cs.views != nil && (leaksText(cs.views, string(key)) || leaksText(cs.views, string(value))) {
+		p.refused.Add(1)
+		p.audit(AuditRefusedEmission, "kv_set: the key or value carries content the plugin was shown", 0)
+		cs.fail(fmt.Errorf("%w: kv_set carries content the plugin was shown", ErrRefusedEmission))
+	}
+	if err := kv.Set(p.m.Name, key, value); err != nil {
+		cs.fail(fmt.Errorf("kv_set: %w", err))
+	}
+}
+
+// rateLimiter is a token bucket: rate tokens a second, bursts of rate.
+type rateLimiter struct {
+	mu     sync.Mutex
+	rate   float64
+	tokens float64
+	last   time.Time
+	now    func() time.Time
+}
+
+func newRateLimiter(rate int, now func() time.Time) *rateLimiter {
+	return &rateLimiter{rate: float64(rate), tokens: float64(rate), now: now, last: now()}
+}
+
+func (r *rateLimiter) allow() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.now()
+	r.tokens = min(r.rate, r.tokens+t.Sub(r.last).Seconds()*r.rate)
+	r.last = t
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
+}

@@ -1,0 +1,223 @@
+package host
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"github.com/tidwall/gjson"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// testWasm holds the test plugins, built once per test binary from testdata/.
+var (
+	testWasm     = map[string][]byte{}
+	testCacheDir string
+)
+
+// testPlugins maps a test plugin's name to its source folder under testdata/.
+var testPlugins = map[string]string{
+	"echo":          "echo",
+	"capture-bench": "capture-bench",
+	"kv":            "kv",
+	"loop":          "adversarial/loop",
+	"membomb":       "adversarial/membomb",
+	"flood":         "adversarial/flood",
+	"trap":          "adversarial/trap",
+	"fsescape":      "adversarial/fsescape",
+	"kvnogrant":     "adversarial/kvnogrant",
+	"leak":          "adversarial/leak",
+	"malformed":     "adversarial/malformed",
+	"sleep":         "adversarial/sleep",
+	"logspam":       "adversarial/logspam",
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hangar-host-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testCacheDir = filepath.Join(dir, "cache")
+	if err := buildTestPlugins(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// buildTestPlugins compiles every test plugin with the Go toolchain (GOOS=wasip1), two at a time.
+func buildTestPlugins(dir string) error {
+	var mu sync.Mutex
+	var errs []string
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for name, src := range testPlugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out := filepath.Join(dir, name+".wasm")
+			cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./testdata/"+src)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			msg, err := cmd.CombinedOutput()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("build %s: %v\n%s", name, err, msg))
+				return
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				errs = append(errs, err.Error())
+				return
+			}
+			testWasm[name] = b
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("build test plugins:\n%s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// testManifest returns a valid capture manifest for a test plugin with the given capabilities
+// (emit:events is added) and limits.
+func testManifest(name string, caps []string, lim Limits) Manifest {
+	sum := sha256.Sum256(testWasm[name])
+	return Manifest{
+		Name: name, Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
+		Wasm: name + ".wasm", SHA256: hex.EncodeToString(sum[:]),
+		Capabilities: append([]string{"emit:events"}, caps...), Limits: lim,
+	}
+}
+
+// newTestHost returns a host over the test binary's shared compilation cache, closed with the test.
+func newTestHost(t testing.TB, cfg Config) *Host {
+	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = testCacheDir
+	}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+// loadTest loads a test plugin granted its manifest's capabilities.
+func loadTest(t testing.TB, h *Host, name string, caps []string, lim Limits) *Plugin {
+	t.Helper()
+	m := testManifest(name, caps, lim)
+	g, err := NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, testWasm[name], g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// auditSink is an Auditor in memory.
+type auditSink struct {
+	mu      sync.Mutex
+	entries []AuditEntry
+}
+
+func (a *auditSink) Record(e AuditEntry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+// count returns the occurrences of an action for a plugin.
+func (a *auditSink) count(plugin, action string) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var n int64
+	for _, e := range a.entries {
+		if e.Plugin == plugin && e.Action == action {
+			n += e.N()
+		}
+	}
+	return n
+}
+
+var _ Auditor = (*auditSink)(nil)
+
+// hookPayloads returns the real Claude Code hook payloads of the shared fixtures.
+func hookPayloads(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	root := "../../shared/fixtures/claude-code/hooks/"
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, r := range splitJSONArray(b) {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 100 {
+		t.Fatalf("%d fixture payloads, want at least 100", len(out))
+	}
+	return out
+}
+
+// splitJSONArray returns the elements of a JSON array, or the value itself if it is not one,
+// compacted.
+func splitJSONArray(b []byte) [][]byte {
+	r := gjson.ParseBytes(b)
+	if !r.IsArray() {
+		return [][]byte{compact(b)}
+	}
+	var out [][]byte
+	r.ForEach(func(_, v gjson.Result) bool {
+		out = append(out, compact([]byte(v.Raw)))
+		return true
+	})
+	return out
+}
+
+func compact(b []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return b
+	}
+	return buf.Bytes()
+}

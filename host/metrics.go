@@ -1,0 +1,63 @@
+package host
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Collector exposes the plugins' Stats as Prometheus metrics, labelled by plugin. It reads the
+// host at each scrape.
+type Collector struct {
+	h     *Host
+	descs map[string]*prometheus.Desc
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a collector over the host's plugins.
+func NewCollector(h *Host) *Collector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("hangar_plugin_"+name, help, []string{"plugin"}, nil)
+	}
+	return &Collector{h: h, descs: map[string]*prometheus.Desc{
+		"calls":        d("calls_total", "WASM calls (batches) made."),
+		"failures":     d("call_failures_total", "Calls that failed as a whole (trap, deadline, output)."),
+		"records":      d("records_total", "Records of successful calls."),
+		"record_err":   d("record_errors_total", "Records the plugin failed."),
+		"refused":      d("refused_emissions_total", "Records whose emissions the host refused."),
+		"guest":        d("guest_seconds_total", "Time spent in calls."),
+		"instances":    d("instances", "Instances alive."),
+		"memory":       d("instance_memory_max_bytes", "Most linear memory one instance has held."),
+		"quarantined":  d("quarantined", "1 if the plugin is quarantined."),
+		"logs_dropped": d("logs_dropped_total", "Plugin log lines dropped by the rate limit."),
+		"denied":       d("denied_host_calls_total", "Calls to host functions not granted."),
+	}}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.h.Stats() {
+		m := func(key string, t prometheus.ValueType, v float64) {
+			ch <- prometheus.MustNewConstMetric(c.descs[key], t, v, s.Name)
+		}
+		q := 0.0
+		if s.Quarantined {
+			q = 1
+		}
+		m("calls", prometheus.CounterValue, float64(s.Calls))
+		m("failures", prometheus.CounterValue, float64(s.Failures))
+		m("records", prometheus.CounterValue, float64(s.Records))
+		m("record_err", prometheus.CounterValue, float64(s.RecordErrors))
+		m("refused", prometheus.CounterValue, float64(s.Refused))
+		m("guest", prometheus.CounterValue, s.GuestTime.Seconds())
+		m("instances", prometheus.GaugeValue, float64(s.Instances))
+		m("memory", prometheus.GaugeValue, float64(s.MaxMemoryBytes))
+		m("quarantined", prometheus.GaugeValue, q)
+		m("logs_dropped", prometheus.CounterValue, float64(s.LogsDropped))
+		m("denied", prometheus.CounterValue, float64(s.DeniedHostCalls))
+	}
+}

@@ -1,0 +1,58 @@
+package host
+
+import (
+	"testing"
+)
+
+func TestProject(t *testing.T) {
+	payload := []byte(`{"session_id":"s1","tool_name":"Read","tool_input":{"file_path":"/a/b.go","limit":10},"prompt":"hi there","n":3}`)
+	tests := []struct {
+		name string
+		caps []string
+		want string
+	}{
+		{"nothing granted", nil, `{}`},
+		{"one field", []string{"read:payload.tool_name"}, `{"tool_name":"Read"}`},
+		{"nested keeps nesting", []string{"read:payload.tool_input.file_path", "read:payload.session_id"}, `{"tool_input":{"file_path":"/a/b.go"},"session_id":"s1"}`},
+		{"missing omitted", []string{"read:payload.nope", "read:payload.tool_input.nope", "read:payload.n"}, `{"n":3}`},
+		{"content and read", []string{"read:payload.tool_input.limit", "content:tool_input", "content:prompt"}, `{"tool_input":{"file_path":"/a/b.go","limit":10},"prompt":"hi there"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := NewGrants(tt.caps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(newProjector(g).project(nil, payload)); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLeakCheck(t *testing.T) {
+	view := &recordView{
+		content: []contentValue{{"prompt", []byte("Please refactor the payment module")}},
+		reads:   []string{"UserPromptSubmit-session"},
+	}
+	tests := []struct {
+		name string
+		s    string
+		want bool
+	}{
+		{"verbatim", "ref:the payment module", true},
+		{"spaces removed", "Pleaserefactorthepayment", true},
+		{"short overlap", "payment_mod", false},
+		{"unrelated", "Read", false},
+		{"granted read value", "hook.UserPromptSubmit-session", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var idx leakIndex
+			idx.add(view, tt.s, func() string { return "s" })
+			if _, _, got := idx.scan(view.content); got != tt.want {
+				t.Errorf("leak(%q) = %v, want %v", tt.s, got, tt.want)
+			}
+		})
+	}
+}

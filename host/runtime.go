@@ -1,0 +1,384 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	extism "github.com/extism/go-sdk"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// Errors of the runtime. Call errors wrap one of them, so that callers can tell a plugin's fault
+// (a trap, a deadline, bad output) from their own (a cancelled context).
+var (
+	// ErrClosed means the host or the plugin was closed.
+	ErrClosed = errors.New("host: closed")
+	// ErrQuarantined means the plugin failed too many calls in a row and is disabled.
+	ErrQuarantined = errors.New("host: plugin quarantined")
+	// ErrRefusedModule means a module was refused at load: a wrong hash, or an import of Extism's
+	// HTTP functions.
+	ErrRefusedModule = errors.New("host: module refused")
+	// ErrTrap means the plugin trapped (a panic, a fatal runtime error, an exit, a denied host
+	// call) or reported a whole-call error.
+	ErrTrap = errors.New("host: plugin trapped")
+	// ErrDeadline means the call ran past the plugin's call timeout.
+	ErrDeadline = errors.New("host: plugin call deadline exceeded")
+	// ErrOutputTooLarge means the call's output exceeded the plugin's output limit.
+	ErrOutputTooLarge = errors.New("host: plugin output too large")
+	// ErrMalformedOutput means the call's output is not a well-formed batch (package abi).
+	ErrMalformedOutput = errors.New("host: malformed plugin output")
+)
+
+// DefaultQuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
+const DefaultQuarantineAfter = 3
+
+// Config configures a Host. Zero fields take their defaults.
+type Config struct {
+	// CacheDir holds wazero's compilation cache, shared by all plugins, so that a plugin compiles
+	// once per host version and machine. Empty keeps the cache in memory only.
+	CacheDir string
+	// Logger receives the host's logs and the plugins' own (capability "log"). Nil discards them.
+	Logger *slog.Logger
+	// Audit records quarantines, refused emissions, denied host calls and content accesses. Nil
+	// records nothing.
+	Audit Auditor
+	// KV backs the host function kv_get/kv_set (capability "kv"). Nil makes every kv call fail.
+	KV KV
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+	// PoolSize bounds the instances of each plugin, so the calls it runs at once. Default
+	// GOMAXPROCS.
+	PoolSize int
+	// QuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
+	// Default DefaultQuarantineAfter.
+	QuarantineAfter int
+	// LogRate bounds the log lines a plugin may write per second; the rest are dropped and
+	// counted. Default 100.
+	LogRate int
+	// NoCloseOnDeadline turns off wazero's WithCloseOnContextDone. Guests then run faster, but a
+	// guest stuck in a loop can no longer be interrupted. Only benchmarks set it; see
+	// docs/RATIONALE.md.
+	NoCloseOnDeadline bool
+}
+
+// Validate reports a configuration error.
+func (c *Config) Validate() error {
+	switch {
+	case c.PoolSize < 0:
+		return fmt.Errorf("pool size %d is negative", c.PoolSize)
+	case c.QuarantineAfter < 0:
+		return fmt.Errorf("quarantine after %d is negative", c.QuarantineAfter)
+	case c.LogRate < 0:
+		return fmt.Errorf("log rate %d is negative", c.LogRate)
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.PoolSize == 0 {
+		c.PoolSize = runtime.GOMAXPROCS(0)
+	}
+	if c.QuarantineAfter == 0 {
+		c.QuarantineAfter = DefaultQuarantineAfter
+	}
+	if c.LogRate == 0 {
+		c.LogRate = 100
+	}
+}
+
+// Host runs plugins: it compiles them (through a compilation cache shared by all), keeps a pool
+// of instances per plugin, and enforces their grants and limits. It is safe for concurrent use.
+type Host struct {
+	cfg   Config
+	cache wazero.CompilationCache
+
+	mu      sync.Mutex
+	plugins map[string]*Plugin // by name
+	closed  bool
+}
+
+// New returns a host. Close releases it.
+func New(cfg Config) (*Host, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new host: %w", err)
+	}
+	cfg.setDefaults()
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("new host: open compilation cache: %w", err)
+		}
+		cache = c
+	} else {
+		cache = wazero.NewCompilationCache()
+	}
+	return &Host{cfg: cfg, cache: cache, plugins: map[string]*Plugin{}}, nil
+}
+
+// Close closes every plugin, flushes their content-access counts to the audit log, and releases
+// the compilation cache. It is safe to call more than once.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	ps := make([]*Plugin, 0, len(h.plugins))
+	for _, p := range h.plugins {
+		ps = append(ps, p)
+	}
+	h.plugins = nil
+	h.mu.Unlock()
+	var errs []error
+	for _, p := range ps {
+		errs = append(errs, p.Close())
+	}
+	errs = append(errs, h.cache.Close(context.Background()))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close host: %w", err)
+	}
+	return nil
+}
+
+// Plugins returns the loaded plugins, in no particular order.
+func (h *Host) Plugins() []*Plugin {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*Plugin, 0, len(h.plugins))
+	for _, p := range h.plugins {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Plugin returns the loaded plugin of a name, or nil.
+func (h *Host) Plugin(name string) *Plugin {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.plugins[name]
+}
+
+// FlushAudit writes each plugin's content-access counts since the last flush to the audit log,
+// one aggregated entry per plugin and field. The daemon calls it periodically; Close calls it.
+func (h *Host) FlushAudit() error {
+	var errs []error
+	for _, p := range h.Plugins() {
+		errs = append(errs, p.flushContentAccess())
+	}
+	return errors.Join(errs...)
+}
+
+// httpImports are Extism's HTTP host functions: a module importing any of them is refused, since
+// plugins get no network (and AllowedHosts can be bypassed by a redirect).
+var httpImports = []string{"http_request", "http_status_code", "http_headers"}
+
+// Load checks a plugin's module against its manifest, compiles it and returns the plugin, ready to
+// call under grants. A plugin of the same name loaded before is replaced (and closed). The module
+// must hash to m.SHA256 and must not import Extism's HTTP functions. Load does not instantiate
+// the module: instances are made on first use, up to the pool size.
+func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("load plugin %s: %w", m.Name, err)
+	}
+	sum := sha256.Sum256(wasm)
+	if got := hex.EncodeToString(sum[:]); got != m.SHA256 {
+		return nil, fmt.Errorf("load plugin %s: %w: sha256 %s, manifest says %s", m.Name, ErrRefusedModule, got, m.SHA256)
+	}
+	imports, err := moduleImports(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("load plugin %s: %w: %w", m.Name, ErrRefusedModule, err)
+	}
+	for _, im := range imports {
+		if im.module != "extism:host/env" {
+			continue
+		}
+		for _, name := range httpImports {
+			if im.name == name {
+				return nil, fmt.Errorf("load plugin %s: %w: it imports extism:host/env %s, and plugins get no network", m.Name, ErrRefusedModule, name)
+			}
+		}
+	}
+	lim := m.Limits.WithDefaults()
+	p := &Plugin{
+		h:     h,
+		m:     m,
+		g:     g,
+		lim:   lim,
+		proj:  newProjector(g),
+		idle:  make(chan *instance, h.cfg.PoolSize),
+		slots: make(chan struct{}, h.cfg.PoolSize),
+		log:   h.cfg.Logger.With("plugin", m.Name),
+	}
+	p.logLimit = newRateLimiter(h.cfg.LogRate, h.cfg.Now)
+	p.contentReads = make([]atomic.Int64, len(p.proj.content))
+	p.contentFlushed = make([]int64, len(p.proj.content))
+
+	rc := wazero.NewRuntimeConfig().
+		WithCompilationCache(h.cache).
+		WithMemoryLimitPages(lim.MemoryPages).
+		WithCloseOnContextDone(!h.cfg.NoCloseOnDeadline)
+	start := time.Now()
+	compiled, err := extism.NewCompiledPlugin(context.Background(), extism.Manifest{
+		Wasm: []extism.Wasm{extism.WasmData{Data: wasm, Name: "main"}},
+		// No AllowedHosts, no AllowedPaths, no Config, no Timeout: the host sets its own deadline
+		// on each call (see Call) and the runtime config above decides how it is enforced.
+	}, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, p.hostFunctions())
+	if err != nil {
+		return nil, fmt.Errorf("load plugin %s: compile: %w", m.Name, err)
+	}
+	p.compiled = compiled
+	p.compileTime = time.Since(start)
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		compiled.Close(context.Background())
+		return nil, fmt.Errorf("load plugin %s: %w", m.Name, ErrClosed)
+	}
+	old := h.plugins[m.Name]
+	h.plugins[m.Name] = p
+	h.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return p, nil
+}
+
+// instance is one instantiated module of a plugin. It serves one call at a time.
+type instance struct {
+	x *extism.Plugin
+	// mem is the bytes of linear memory the instance holds (its module's and Extism's kernel's).
+	mem atomic.Int64
+}
+
+// moduleConfig is the environment of every instance: no arguments, no environment variables, no
+// preopened directories, stdout and stderr discarded, and wazero's fake clock (fixed, advancing
+// 1ms per reading) unless the plugin was granted "clock". Sleeping never blocks: a guest that
+// sleeps spins on its clock until its deadline ends the call.
+func (p *Plugin) moduleConfig() wazero.ModuleConfig {
+	mc := wazero.NewModuleConfig()
+	if p.g.Has(ClassClock, "") {
+		mc = mc.WithSysWalltime().WithSysNanotime()
+	}
+	return mc
+}
+
+// newInstance instantiates the module once.
+func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+	in := &instance{}
+	start := time.Now()
+	ctx = experimental.WithMemoryAllocator(ctx, trackingAllocator{&in.mem})
+	x, err := p.compiled.Instance(ctx, extism.PluginInstanceConfig{ModuleConfig: p.moduleConfig()})
+	if err != nil {
+		return nil, fmt.Errorf("instantiate plugin %s: %w", p.m.Name, err)
+	}
+	x.SetLogger(func(extism.LogLevel, string) {}) // Extism's own logging is not a plugin capability
+	in.x = x
+	d := time.Since(start)
+	p.instances.Add(1)
+	p.instantiations.Add(1)
+	p.instantiateNanos.Add(int64(d))
+	p.coldStart.CompareAndSwap(0, int64(p.compileTime+d))
+	return in, nil
+}
+
+func (in *instance) close() { in.x.Close(context.Background()) }
+
+// acquire takes an idle instance or makes one, waiting while the pool is busy.
+func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case in := <-p.idle:
+		return in, nil
+	default:
+	}
+	in, err := p.newInstance(ctx)
+	if err != nil {
+		<-p.slots
+		return nil, err
+	}
+	return in, nil
+}
+
+// release returns an instance to the pool, or closes it if it must not be reused (after a trap,
+// a deadline or any failed call) or the plugin was closed.
+func (p *Plugin) release(in *instance, reuse bool) {
+	if reuse && !p.closed.Load() {
+		p.idle <- in // never blocks: at most PoolSize instances exist
+	} else {
+		p.instances.Add(-1)
+		in.close()
+	}
+	<-p.slots
+	if p.closed.Load() {
+		p.drainIdle()
+	}
+}
+
+func (p *Plugin) drainIdle() {
+	for {
+		select {
+		case in := <-p.idle:
+			p.instances.Add(-1)
+			in.close()
+		default:
+			return
+		}
+	}
+}
+
+// trackingAllocator backs linear memories with Go slices and counts their bytes, so that the
+// host can report each instance's memory.
+type trackingAllocator struct{ n *atomic.Int64 }
+
+func (a trackingAllocator) Allocate(capacity, maxBytes uint64) experimental.LinearMemory {
+	return &trackedMemory{buf: make([]byte, 0, min(capacity, maxBytes)), max: maxBytes, n: a.n}
+}
+
+type trackedMemory struct {
+	buf []byte
+	max uint64
+	n   *atomic.Int64
+}
+
+func (m *trackedMemory) Reallocate(size uint64) []byte {
+	if size > m.max {
+		return nil
+	}
+	old := len(m.buf)
+	if size > uint64(cap(m.buf)) {
+		nb := make([]byte, size, min(max(size, 2*uint64(cap(m.buf))), m.max))
+		copy(nb, m.buf)
+		m.buf = nb
+	} else {
+		m.buf = m.buf[:size]
+	}
+	m.n.Add(int64(size) - int64(old))
+	return m.buf
+}
+
+func (m *trackedMemory) Free() {
+	m.n.Add(-int64(len(m.buf)))
+	m.buf = nil
+}

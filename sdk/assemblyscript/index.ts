@@ -1,0 +1,2 @@
+// The package entry asc resolves ("@hangar-dev/as-sdk" → node_modules/@hangar-dev/as-sdk/index.ts).
+export * from "./assembly/index";
