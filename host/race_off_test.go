@@ -1,0 +1,6 @@
+//go:build !race
+
+package host
+
+// raceEnabled reports whether the race detector is on: it distorts timings.
+const raceEnabled = false
