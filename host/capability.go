@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -51,8 +50,8 @@ var ErrCapability = errors.New("host: capability refused")
 var (
 	// fieldPathRE allows plain gjson paths: names separated by dots, without gjson's wildcards,
 	// queries or modifiers, so that a grant names exactly the data it reaches.
-	fieldPathRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$`)
-	derivedRE   = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,62}$`)
+	fieldPathRE = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$`)
+	derivedRE   = lazyRegexp(`^[a-z][a-z0-9_.-]{0,62}$`)
 )
 
 // ParseCapability parses a capability string. Network capabilities ("net:...") and anything
@@ -76,25 +75,25 @@ func ParseCapability(s string) (Capability, error) {
 		return refuse("plugins get no network access")
 	}
 	if p, ok := strings.CutPrefix(s, "read:payload."); ok {
-		if !fieldPathRE.MatchString(p) {
+		if !fieldPathRE().MatchString(p) {
 			return refuse("a field path is names separated by dots, like tool_input.file_path")
 		}
 		return Capability{Class: ClassReadField, Arg: p}, nil
 	}
 	if p, ok := strings.CutPrefix(s, "content:"); ok {
-		if !fieldPathRE.MatchString(p) {
+		if !fieldPathRE().MatchString(p) {
 			return refuse("a content path is names separated by dots, like prompt or tool_input")
 		}
 		return Capability{Class: ClassContent, Arg: p}, nil
 	}
 	if k, ok := strings.CutPrefix(s, "read:derived:"); ok {
-		if !derivedRE.MatchString(k) {
+		if !derivedRE().MatchString(k) {
 			return refuse("a derived kind is lowercase letters, digits, dots, dashes and underscores")
 		}
 		return Capability{Class: ClassReadDerived, Arg: k}, nil
 	}
 	if k, ok := strings.CutPrefix(s, "emit:derived:"); ok {
-		if !derivedRE.MatchString(k) {
+		if !derivedRE().MatchString(k) {
 			return refuse("a derived kind is lowercase letters, digits, dots, dashes and underscores")
 		}
 		return Capability{Class: ClassEmitDerived, Arg: k}, nil

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +27,7 @@ const leakWindow = 12
 const maxRecordErr = 256
 
 // attrKeyRE is what an attribute key must be: a lowercase snake_case identifier of at most 64 bytes.
-var attrKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+var attrKeyRE = lazyRegexp(`^[a-z][a-z0-9_]{0,63}$`)
 
 // enforce checks and completes the events of each successful record, in place. Every emitted
 // event must be allowed by the plugin's grants (emit:events for capture, emit:derived:<kind> for
@@ -88,7 +87,7 @@ func (p *Plugin) checkRecord(rec *Record, view *recordView, evs []sdk.Event) err
 		}
 		ev.IngestTime = time.Time{} // the store sets it
 		for k, a := range ev.Attrs {
-			if !attrKeyRE.MatchString(a.Key) {
+			if !attrKeyRE().MatchString(a.Key) {
 				return fmt.Errorf("event %d attribute %d: key must be a lowercase snake_case identifier of at most 64 bytes", j, k)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
@@ -126,11 +127,11 @@ func DecodeManifest(data []byte) (Manifest, error) {
 }
 
 var (
-	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}[a-z0-9]$`)
-	semverRE   = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$`)
-	sha256RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	wasmRE     = regexp.MustCompile(`^[A-Za-z0-9._-]+\.wasm$`)
-	platformRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	nameRE     = lazyRegexp(`^[a-z][a-z0-9-]{0,62}[a-z0-9]$`)
+	semverRE   = lazyRegexp(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$`)
+	sha256RE   = lazyRegexp(`^[0-9a-f]{64}$`)
+	wasmRE     = lazyRegexp(`^[A-Za-z0-9._-]+\.wasm$`)
+	platformRE = lazyRegexp(`^[a-z][a-z0-9-]{0,62}$`)
 )
 
 // Validate reports the first problem with the manifest, in words a plugin author can act on.
@@ -139,20 +140,20 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("%w: %s", ErrManifest, fmt.Sprintf(format, args...))
 	}
 	switch {
-	case !nameRE.MatchString(m.Name):
+	case !nameRE().MatchString(m.Name):
 		return bad("name %q: use 2 to 64 lowercase letters, digits and dashes, starting with a letter", m.Name)
-	case !semverRE.MatchString(m.Version):
+	case !semverRE().MatchString(m.Version):
 		return bad("version %q is not semantic (like 1.2.3)", m.Version)
 	case m.ABI != ABIVersion:
 		return bad("abi %d: this host speaks abi %d", m.ABI, ABIVersion)
-	case !wasmRE.MatchString(m.Wasm):
+	case !wasmRE().MatchString(m.Wasm):
 		return bad("wasm %q: name a .wasm file in the plugin folder", m.Wasm)
-	case !sha256RE.MatchString(m.SHA256):
+	case !sha256RE().MatchString(m.SHA256):
 		return bad("sha256 %q: want 64 lowercase hex digits (sha256sum %s)", m.SHA256, m.Wasm)
 	}
 	switch m.Kind {
 	case KindCapture:
-		if !platformRE.MatchString(m.Platform) {
+		if !platformRE().MatchString(m.Platform) {
 			return bad("a capture plugin needs a platform, like \"claude-code\"")
 		}
 	case KindEnrich, KindInsight:
@@ -253,4 +254,10 @@ func checkContentReads(platform string, caps []string) error {
 		}
 	}
 	return nil
+}
+
+// lazyRegexp compiles a pattern on first use: package initialization runs in every process of the
+// agent, the hook's included, and most never validate a manifest.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
