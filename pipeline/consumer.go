@@ -261,7 +261,7 @@ func (r *Consumers) Replay(ctx context.Context, rec store.DLQRecord) (bool, erro
 	name, ok := strings.CutPrefix(rec.Stage, "consumer:")
 	cs := r.byName[name]
 	if !ok || cs == nil {
-		return false, fmt.Errorf("replay dead letter %d: no consumer %q", rec.Seq, name)
+		return false, fmt.Errorf("replay dead letter %d: %w: no consumer %q", rec.Seq, ErrStageNotRunning, name)
 	}
 	var ev sdk.Event
 	if err := ev.UnmarshalBinary(rec.Payload); err != nil {

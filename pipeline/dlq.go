@@ -44,7 +44,13 @@ type ReplayResult struct {
 	Replayed int `json:"replayed"`
 	// Failed records failed again and stayed, with their new reason.
 	Failed int `json:"failed"`
+	// Skipped records stayed untouched because the stage that failed them is not running.
+	Skipped int `json:"skipped"`
 }
+
+// ErrStageNotRunning means a dead letter's stage (a consumer, a plugin) is not running, so it
+// cannot be replayed now.
+var ErrStageNotRunning = errors.New("pipeline: stage not running")
 
 // Replay runs the records seqs (every record when seqs is empty) through their stage again.
 func (d *DeadLetters) Replay(ctx context.Context, seqs []uint64) (ReplayResult, error) {
@@ -63,7 +69,11 @@ func (d *DeadLetters) Replay(ctx context.Context, seqs []uint64) (ReplayResult, 
 		case strings.HasPrefix(rec.Stage, "consumer:") && d.consumers != nil:
 			ok, err = d.consumers.Replay(ctx, rec)
 		default:
-			err = fmt.Errorf("replay dead letter %d: unknown stage %q", rec.Seq, rec.Stage)
+			err = fmt.Errorf("replay dead letter %d: %w: %q", rec.Seq, ErrStageNotRunning, rec.Stage)
+		}
+		if errors.Is(err, ErrStageNotRunning) {
+			res.Skipped++ // its stage (say, a disabled plugin) is not running: it stays for later
+			continue
 		}
 		if err != nil {
 			return res, err

@@ -97,7 +97,7 @@ func (r *DLQReplayCmd) Run(g *Globals) error {
 		if err != nil {
 			return fmt.Errorf("replay dead letters: %w", err)
 		}
-		fmt.Fprintf(g.stdout, "Replayed %d; %d failed again and stay in the queue.\n", res.Replayed, res.Failed)
+		fmt.Fprintf(g.stdout, "Replayed %d; %d failed again and stay in the queue; %d skipped (their stage is not running).\n", res.Replayed, res.Failed, res.Skipped)
 		return nil
 	})
 }
