@@ -73,7 +73,13 @@ func TestAdversarial(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			audit := &auditSink{}
-			h := newTestHost(t, Config{Audit: audit, PoolSize: 1})
+			var qmu sync.Mutex
+			var quarantines []string
+			h := newTestHost(t, Config{Audit: audit, PoolSize: 1, OnQuarantine: func(name, reason string) {
+				qmu.Lock()
+				defer qmu.Unlock()
+				quarantines = append(quarantines, name+": "+reason)
+			}})
 			if tt.lim.CallTimeout == 0 {
 				tt.lim.CallTimeout = Duration(advTimeout)
 			}
@@ -132,6 +138,13 @@ func TestAdversarial(t *testing.T) {
 				if s.Instances != 0 {
 					t.Errorf("%d instances left after failed calls, want 0 (discarded)", s.Instances)
 				}
+				qmu.Lock()
+				if len(quarantines) != 1 || !strings.HasPrefix(quarantines[0], p.m.Name+": 3 calls in a row failed") {
+					t.Errorf("OnQuarantine calls = %q, want one for %s", quarantines, p.m.Name)
+				}
+				qmu.Unlock()
+			} else if len(quarantines) != 0 {
+				t.Errorf("OnQuarantine called for a plugin that was not quarantined: %q", quarantines)
 			}
 			if tt.check != nil {
 				tt.check(t, p, audit)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,6 +38,7 @@ func runParallel(b *testing.B, p *Plugin, payloads [][]byte, batch int) {
 	n := 0
 	b.ResetTimer()
 	start := time.Now()
+	cpu0 := cpuTime()
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -67,6 +69,17 @@ func runParallel(b *testing.B, p *Plugin, payloads [][]byte, batch int) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "records/s")
+	// CPU time per record: steadier than records/s on a machine shared with other work.
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e3/float64(b.N*batch), "cpu-µs/record")
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPluginBatch runs the capture-bench plugin over real Claude Code hook payloads, in

@@ -38,10 +38,18 @@ func (c *Capture) Capture(rec *pipeline.RawRecord) ([]sdk.Event, error) {
 	return evs[0], errs[0]
 }
 
-// CaptureBatch implements pipeline.BatchCapture: all records in one call. Each record's error is
-// pipeline.Permanent (so the record goes to the dead-letter queue with the reason) when the plugin
-// failed the record, the host refused its emissions, the call failed (trap, deadline, output) or
-// the plugin is quarantined; it is retryable only when the host or plugin was closed.
+// CaptureBatch implements pipeline.BatchCapture: all records in one call.
+//
+// The host gives what the plugin, seeing only its projection, cannot: an oversized record (its
+// payload too large to keep) becomes pipeline.OversizedEvent without calling the plugin, and every
+// event the plugin emits gets the pipeline.AttrPayloadBytes attribute, first, unless the plugin set
+// it (or the event has no room left for it). A capture plugin thus yields what a built-in capture
+// does.
+//
+// Each record's error is pipeline.Permanent (so the record goes to the dead-letter queue with the
+// reason) when the plugin failed the record, the host refused its emissions, the call failed
+// (trap, deadline, output) or the plugin is quarantined; it is retryable only when the host or
+// plugin was closed.
 func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []error) {
 	evs := make([][]sdk.Event, len(recs))
 	errs := make([]error, len(recs))
@@ -51,8 +59,10 @@ func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []err
 		switch {
 		case r.Platform != c.p.m.Platform:
 			errs[i] = pipeline.Permanent(fmt.Errorf("plugin %s captures %q, not %q", c.p.m.Name, c.p.m.Platform, r.Platform))
-		case r.Oversize > 0 || len(r.Payload) == 0:
-			errs[i] = pipeline.Permanent(fmt.Errorf("plugin %s: record has no payload (oversize %d)", c.p.m.Name, r.Oversize))
+		case r.Oversize > 0:
+			evs[i] = []sdk.Event{pipeline.OversizedEvent(r)}
+		case len(r.Payload) == 0:
+			errs[i] = pipeline.Permanent(errors.New("empty payload"))
 		default:
 			in = append(in, Record{ID: r.ID, Received: r.ReceivedAt, Payload: r.Payload})
 			idx = append(idx, i)
@@ -83,7 +93,27 @@ func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []err
 			errs[i] = pipeline.Permanent(o.Err)
 			continue
 		}
-		evs[i] = o.Events
+		evs[i] = withPayloadBytes(o.Events, recs[i])
 	}
 	return evs, errs
+}
+
+// withPayloadBytes puts the record's payload size first in each event that lacks it.
+func withPayloadBytes(evs []sdk.Event, rec *pipeline.RawRecord) []sdk.Event {
+	size := pipeline.PayloadBytes(rec)
+next:
+	for j := range evs {
+		ev := &evs[j]
+		if len(ev.Attrs) >= sdk.MaxAttrs {
+			continue
+		}
+		for _, a := range ev.Attrs {
+			if a.Key == pipeline.AttrPayloadBytes {
+				continue next
+			}
+		}
+		attrs := make([]sdk.Attr, 0, len(ev.Attrs)+1)
+		ev.Attrs = append(append(attrs, size), ev.Attrs...)
+	}
+	return evs
 }

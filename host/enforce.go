@@ -31,9 +31,10 @@ var attrKeyRE = lazyRegexp(`^[a-z][a-z0-9_]{0,63}$`)
 
 // enforce checks and completes the events of each successful record, in place. Every emitted
 // event must be allowed by the plugin's grants (emit:events for capture, emit:derived:<kind> for
-// enrich), have lowercase snake_case attribute keys, pass sdk.Event.Validate once the host has set
-// its id (pipeline.EventID of the record), platform (the manifest's) and time (the record's
-// received time, if zero), and carry no content the plugin was shown. A record with any refused
+// enrich, and no insight kind), have lowercase snake_case attribute keys, pass sdk.Event.Validate
+// once the host has set its id (pipeline.EventID of the record for capture, DerivedID for enrich
+// and insight), platform (the manifest's, or the record's for enrich and insight) and time (the
+// record's received time, if zero), and carry no content the plugin was shown. A record with any refused
 // event fails as a whole with ErrRefusedEmission; the refusals of one call are audited in one
 // entry. Refusal messages never quote the emission.
 func (p *Plugin) enforce(recs []Record, cs *callState, outcomes []Outcome) {
@@ -70,7 +71,7 @@ func (p *Plugin) checkRecord(rec *Record, view *recordView, evs []sdk.Event) err
 		}
 	case KindEnrich:
 		for j := range evs {
-			if !p.g.Has(ClassEmitDerived, evs[j].Kind) {
+			if !p.g.Has(ClassEmitDerived, evs[j].Kind) || strings.HasPrefix(evs[j].Kind, InsightKindPrefix) {
 				return fmt.Errorf("event %d: the plugin was not granted emit:derived:<its kind>", j)
 			}
 		}
@@ -78,7 +79,13 @@ func (p *Plugin) checkRecord(rec *Record, view *recordView, evs []sdk.Event) err
 	raw := &pipeline.RawRecord{ID: rec.ID, Platform: p.m.Platform}
 	for j := range evs {
 		ev := &evs[j]
-		ev.ID = pipeline.EventID(raw, j)
+		if p.m.Kind == KindCapture {
+			ev.ID = pipeline.EventID(raw, j)
+		} else {
+			// Derived records take their source's platform and an id derived from it.
+			ev.ID = DerivedID(p.m.Name, rec.ID, j)
+			ev.Platform = rec.Platform
+		}
 		if p.m.Platform != "" {
 			ev.Platform = p.m.Platform
 		}

@@ -61,6 +61,21 @@ func (kv *MemKV) Set(plugin string, key, value []byte) error {
 // callKey is the context key of the callState of a call.
 type callKey struct{}
 
+// kvKey is the context key of a call's own KV (withKV), which replaces the host's for that call.
+type kvKey struct{}
+
+// withKV returns ctx carrying kv for the kv host functions of a call made with it: an enrich or
+// insight consumer so writes the plugin's keyspace into the batch that commits its cursor.
+func withKV(ctx context.Context, kv KV) context.Context { return context.WithValue(ctx, kvKey{}, kv) }
+
+// kvOf returns the KV of a call: the call's own (withKV), else the host's.
+func (p *Plugin) kvOf(ctx context.Context) KV {
+	if kv, ok := ctx.Value(kvKey{}).(KV); ok {
+		return kv
+	}
+	return p.h.cfg.KV
+}
+
 // callState is what host functions know of the call they serve.
 type callState struct {
 	p     *Plugin
@@ -181,7 +196,7 @@ func (p *Plugin) hostKVGet(ctx context.Context, cp *extism.CurrentPlugin, stack 
 	if !p.g.Has(ClassKV, "") {
 		cs.deny("kv_get")
 	}
-	kv := p.h.cfg.KV
+	kv := p.kvOf(ctx)
 	if kv == nil {
 		cs.fail(errors.New("kv_get: no kv store"))
 	}
@@ -208,7 +223,7 @@ func (p *Plugin) hostKVSet(ctx context.Context, cp *extism.CurrentPlugin, stack 
 	if !p.g.Has(ClassKV, "") {
 		cs.deny("kv_set")
 	}
-	kv := p.h.cfg.KV
+	kv := p.kvOf(ctx)
 	if kv == nil {
 		cs.fail(errors.New("kv_set: no kv store"))
 	}

@@ -11,7 +11,10 @@ type Collector struct {
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-// NewCollector returns a collector over the host's plugins.
+// pageSize is the size of a WASM memory page.
+const pageSize = 65536
+
+// NewCollector returns a collector over the host's plugins. Its Describe does not read the host.
 func NewCollector(h *Host) *Collector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("hangar_plugin_"+name, help, []string{"plugin"}, nil)
@@ -28,6 +31,10 @@ func NewCollector(h *Host) *Collector {
 		"quarantined":  d("quarantined", "1 if the plugin is quarantined."),
 		"logs_dropped": d("logs_dropped_total", "Plugin log lines dropped by the rate limit."),
 		"denied":       d("denied_host_calls_total", "Calls to host functions not granted."),
+		"mem_limit":    d("memory_limit_bytes", "Linear memory an instance may hold."),
+		"cold_start":   d("cold_start_seconds", "Time to compile (or load from the cache) and make the first instance."),
+		"content": prometheus.NewDesc("hangar_plugin_content_reads_total", "Records whose content field the plugin was shown.",
+			[]string{"plugin", "field"}, nil),
 	}}
 }
 
@@ -59,5 +66,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		m("quarantined", prometheus.GaugeValue, q)
 		m("logs_dropped", prometheus.CounterValue, float64(s.LogsDropped))
 		m("denied", prometheus.CounterValue, float64(s.DeniedHostCalls))
+		m("mem_limit", prometheus.GaugeValue, float64(s.MemoryLimitPages)*pageSize)
+		m("cold_start", prometheus.GaugeValue, s.ColdStart.Seconds())
+		for field, n := range s.ContentReads {
+			ch <- prometheus.MustNewConstMetric(c.descs["content"], prometheus.CounterValue, float64(n), s.Name, field)
+		}
 	}
 }

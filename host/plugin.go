@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,12 +56,18 @@ func (p *Plugin) Manifest() Manifest { return p.m }
 // Grants returns what the plugin was granted.
 func (p *Plugin) Grants() Grants { return p.g }
 
-// Close closes the plugin's instances and compiled module. Calls in flight finish first with an
-// error; later calls return ErrClosed. It is safe to call more than once.
+// Close closes the plugin's instances and compiled module and unloads it from its host (Plugins
+// and Stats no longer list it). Calls in flight finish first with an error; later calls return
+// ErrClosed. It is safe to call more than once.
 func (p *Plugin) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
+	p.h.mu.Lock()
+	if p.h.plugins[p.m.Name] == p {
+		delete(p.h.plugins, p.m.Name)
+	}
+	p.h.mu.Unlock()
 	// Wait for the calls in flight by taking every slot.
 	for range cap(p.slots) {
 		p.slots <- struct{}{}
@@ -81,6 +88,9 @@ type Record struct {
 	Received time.Time
 	// Payload is the record's raw JSON. The host projects it to the plugin's grants.
 	Payload []byte
+	// Platform is, for enrich and insight calls, the platform of the source event or derived
+	// record; the host sets it on what the plugin emits for the record.
+	Platform string
 }
 
 // Outcome is what became of one record of a call: its events, or why it failed.
@@ -200,6 +210,9 @@ func trapReason(err error) string {
 		return fmt.Sprintf("exited with code %d", exit.ExitCode())
 	}
 	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 { // wazero appends the guest's stack trace
+		msg = msg[:i]
+	}
 	if len(msg) > 200 {
 		msg = msg[:200] + "..."
 	}
@@ -222,6 +235,9 @@ func (p *Plugin) failed(err error) {
 	if quarantine {
 		p.log.Error("plugin quarantined", "reason", reason)
 		p.audit(AuditQuarantine, reason, 0)
+		if fn := p.h.cfg.OnQuarantine; fn != nil {
+			fn(p.m.Name, reason)
+		}
 	}
 }
 

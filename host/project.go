@@ -62,6 +62,11 @@ func newProjector(g Grants) *projector {
 		pr.content = append(pr.content, c.Arg)
 		add(c.Arg)
 	}
+	// Enrich and insight plugins read stored events and derived records, which hold metadata
+	// only (the capture kept no content): they get them whole (enrich.go).
+	if g.Has(ClassReadEvents, "") || g.Has(ClassReadDerived, "") {
+		pr.whole = true
+	}
 	return pr
 }
 

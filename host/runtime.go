@@ -64,6 +64,11 @@ type Config struct {
 	// LogRate bounds the log lines a plugin may write per second; the rest are dropped and
 	// counted. Default 100.
 	LogRate int
+	// OnQuarantine, if set, is called once each time a plugin is quarantined, with the plugin's
+	// name and the reason, after the audit entry is written. It runs in the goroutine of the call
+	// that failed last, which has returned its instance, and must not call the plugin. The daemon
+	// uses it to persist the quarantine in the registry and hand the plugin's work back.
+	OnQuarantine func(name, reason string)
 	// NoCloseOnDeadline turns off wazero's WithCloseOnContextDone. Guests then run faster, but a
 	// guest stuck in a loop can no longer be interrupted. Only benchmarks set it; see
 	// docs/RATIONALE.md.

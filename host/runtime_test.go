@@ -198,3 +198,23 @@ func TestCallerCancelIsNotAFailure(t *testing.T) {
 		t.Error("the caller's cancellations quarantined the plugin")
 	}
 }
+
+// TestCloseUnloads checks that a closed plugin leaves its host's list (and so status and
+// /metrics), and that closing a replaced plugin leaves its successor loaded.
+func TestCloseUnloads(t *testing.T) {
+	h := newTestHost(t, Config{})
+	old := loadTest(t, h, "echo", echoCaps, Limits{})
+	cur := loadTest(t, h, "echo", echoCaps, Limits{}) // replaces and closes old
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h.Plugin("echo") != cur || len(h.Stats()) != 1 {
+		t.Fatalf("closing a replaced plugin unloaded its successor: %v", h.Stats())
+	}
+	if err := cur.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h.Plugin("echo") != nil || len(h.Plugins()) != 0 || len(h.Stats()) != 0 {
+		t.Errorf("a closed plugin is still listed: %v", h.Stats())
+	}
+}

@@ -78,3 +78,29 @@ func (c Captures) Register(platform string, capture Capture) error {
 	c[platform] = capture
 	return nil
 }
+
+// AttrPayloadBytes is the attribute every captured event carries: the size in bytes of the raw
+// payload it was captured from (of the payload as received, when it was too large to keep).
+const AttrPayloadBytes = "payload_bytes"
+
+// KindOversized is the kind of the one event an oversized record becomes.
+const KindOversized = "hook.oversized"
+
+// PayloadBytes returns the AttrPayloadBytes attribute of rec: its payload's size, or its
+// Oversize when the payload was too large to keep.
+func PayloadBytes(rec *RawRecord) sdk.Attr {
+	if rec.Oversize > 0 {
+		return sdk.Int(AttrPayloadBytes, rec.Oversize)
+	}
+	return sdk.Int(AttrPayloadBytes, int64(len(rec.Payload)))
+}
+
+// OversizedEvent returns the event that a record whose payload was too large to keep
+// (rec.Oversize > 0) becomes, whatever captures its platform: the first event of the record, of
+// kind KindOversized, at the record's received time, with its size and nothing else.
+func OversizedEvent(rec *RawRecord) sdk.Event {
+	return sdk.Event{
+		ID: EventID(rec, 0), Platform: rec.Platform, Time: rec.ReceivedAt,
+		Kind: KindOversized, Attrs: []sdk.Attr{PayloadBytes(rec)},
+	}
+}

@@ -47,12 +47,10 @@ var claudeSizes = [][2]string{
 
 // Capture implements Capture for one hook payload.
 func (ClaudeCode) Capture(rec *RawRecord) ([]sdk.Event, error) {
-	ev := sdk.Event{ID: EventID(rec, 0), Platform: rec.Platform, Time: rec.ReceivedAt}
 	if rec.Oversize > 0 {
-		ev.Kind = "hook.oversized"
-		ev.Attrs = []sdk.Attr{sdk.Int("payload_bytes", rec.Oversize)}
-		return []sdk.Event{ev}, nil
+		return []sdk.Event{OversizedEvent(rec)}, nil
 	}
+	ev := sdk.Event{ID: EventID(rec, 0), Platform: rec.Platform, Time: rec.ReceivedAt}
 	p := rec.Payload
 	if len(bytes.TrimSpace(p)) == 0 {
 		return nil, Permanent(errors.New("empty payload"))
@@ -82,7 +80,7 @@ func (ClaudeCode) Capture(rec *RawRecord) ([]sdk.Event, error) {
 			ev.SessionID = "h-" + hex.EncodeToString(sum[:12])
 		}
 	}
-	attrs := []sdk.Attr{sdk.Int("payload_bytes", int64(len(p)))}
+	attrs := []sdk.Attr{PayloadBytes(rec)}
 	for _, f := range []string{"tool_name", "tool_use_id", "permission_mode", "model"} {
 		if v := fields[f]; v.Type == gjson.String && isIdent(v.Str) {
 			attrs = append(attrs, sdk.Ident(f, v.Str))

@@ -30,6 +30,8 @@ type Batch struct {
 	done       bool
 	// committed is set once Commit succeeded.
 	committed bool
+	// derived are the derived records the batch adds (AddDerived); Commit numbers them.
+	derived []pendingDerived
 }
 
 // NewBatch starts a batch.
@@ -159,6 +161,18 @@ func (b *Batch) Commit() error {
 	}
 	if len(b.ids) > 0 {
 		b.b.Set(metaLastSeq, binary.BigEndian.AppendUint64(nil, b.nextSeq-1), nil)
+	}
+	if len(b.derived) > 0 {
+		// Number the derived records and commit with derived.mu held, so that they commit in
+		// sequence order and a reader's cursor never skips one (derived.go).
+		b.s.derived.mu.Lock()
+		defer b.s.derived.mu.Unlock()
+		last := b.setDerived()
+		defer func() {
+			if b.committed {
+				b.s.derivedCommitted(last)
+			}
+		}()
 	}
 	for name, d := range b.deltas {
 		if d != 0 {

@@ -30,11 +30,13 @@ var (
 const formatVersion = 1
 
 var (
-	metaFormat   = nameKey(prefixMeta, "format")
-	metaLastDLQ  = nameKey(prefixMeta, "dlq.last")
-	metaLastSeq  = nameKey(prefixMeta, "events.last")
-	counterDLQ   = "dlq"
-	counterEvent = "events\x00" // followed by platform 0x00 kind
+	metaFormat  = nameKey(prefixMeta, "format")
+	metaLastDLQ = nameKey(prefixMeta, "dlq.last")
+	metaLastSeq = nameKey(prefixMeta, "events.last")
+	// metaLastDerived holds the highest committed derived-record sequence number (derived.go).
+	metaLastDerived = nameKey(prefixMeta, "derived.last")
+	counterDLQ      = "dlq"
+	counterEvent    = "events\x00" // followed by platform 0x00 kind
 )
 
 // Options configure Open. The zero value is usable.
@@ -73,6 +75,8 @@ type Store struct {
 	counters map[string]int64 // guarded by mu; mirrors the n keyspace
 	notify   chan struct{}    // guarded by mu; closed and replaced on every event commit
 	closed   atomic.Bool      // set under mu; checked before every use of db, which panics once closed
+
+	derived derivedState // derived records' sequence numbers and notification; see derived.go
 }
 
 // PlatformKind names a pair of event platform and kind, for counts.
@@ -113,6 +117,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, dir: dir, fsCloser: fsCloser, counters: map[string]int64{}, notify: make(chan struct{})}
+	s.derived.notify = make(chan struct{})
 	if err := s.load(); err != nil {
 		db.Close()
 		fsCloser.Close()
@@ -168,6 +173,9 @@ func (s *Store) load() error {
 		closer.Close()
 	}
 	s.nextDLQ.Store(lastDLQ)
+	if err := s.loadDerived(); err != nil {
+		return err
+	}
 	if lastKey > 0 {
 		var ev sdk.Event
 		if err := s.getEvent(lastKey, &ev); err != nil {
@@ -216,6 +224,7 @@ func (s *Store) Close() error {
 	}
 	s.closed.Store(true)
 	close(s.notify)
+	close(s.derived.notify)
 	s.mu.Unlock()
 	err := s.db.Close()
 	s.fsCloser.Close()

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,8 +65,8 @@ func (s *swapCapture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, [
 
 // pluginLoader loads the enabled plugins of the registry into the daemon: an enabled capture
 // plugin replaces the built-in capture of its platform; without one, the built-in capture serves.
-// The plugin host (and its audit log) is made on the first load that needs it. Enrich and insight
-// plugins are listed but not run yet.
+// Enabled enrich and insight plugins run as consumers (pluginconsumers.go). The plugin host (and
+// its audit log) is made on the first load that needs it.
 type pluginLoader struct {
 	dataDir string
 	log     *slog.Logger
@@ -76,6 +75,11 @@ type pluginLoader struct {
 	mu    sync.Mutex
 	h     *host.Host
 	audit *host.AuditLog
+	// cur is h, for status and metrics, which must not wait for a reload (see pluginstate.go).
+	cur atomic.Pointer[host.Host]
+	// reg is the registry without an auditor, opened once, for status and quarantines.
+	reg atomic.Pointer[host.Registry]
+	pc  pluginConsumers // enrich and insight plugins (pluginconsumers.go)
 }
 
 var _ daemon.PluginLoader = (*pluginLoader)(nil)
@@ -113,8 +117,7 @@ func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 		res.Enabled = append(res.Enabled, p.Manifest.ID())
 		m := p.Manifest
 		if m.Kind != host.KindCapture {
-			l.log.Info("plugin enabled but not run: only capture plugins run so far", "plugin", m.ID(), "kind", m.Kind)
-			continue
+			continue // enrich and insight plugins: reloadPluginConsumers
 		}
 		if _, ok := l.swaps[m.Platform]; !ok {
 			l.log.Warn("capture plugin for a platform the agent does not take", "plugin", m.ID(), "platform", m.Platform)
@@ -140,6 +143,7 @@ func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 		}
 		res.Captures[platform] = s.cur.Load().by
 	}
+	l.reloadPluginConsumers(list, loaded)
 	if l.h != nil {
 		for _, hp := range l.h.Plugins() {
 			if !loaded[hp.Manifest().Name] {
@@ -153,17 +157,8 @@ func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 
 // load compiles (through the cache) and loads one capture plugin.
 func (l *pluginLoader) load(p *host.PluginEntry) (pipeline.Capture, error) {
-	if l.h == nil {
-		audit, err := host.OpenAuditLog(filepath.Join(l.dataDir, host.AuditName))
-		if err != nil {
-			return nil, err
-		}
-		h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit})
-		if err != nil {
-			audit.Close()
-			return nil, err
-		}
-		l.h, l.audit = h, audit
+	if err := l.ensureHost(); err != nil {
+		return nil, err
 	}
 	wasm, err := p.Wasm()
 	if err != nil {
@@ -187,10 +182,12 @@ func (l *pluginLoader) load(p *host.PluginEntry) (pipeline.Capture, error) {
 // Close implements daemon.PluginLoader: it closes the host, which flushes the plugins' content
 // access counts to the audit log.
 func (l *pluginLoader) Close() error {
+	l.stopPluginConsumers()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var err error
 	if l.h != nil {
+		l.cur.Store(nil)
 		err = l.h.Close()
 		l.h = nil
 	}

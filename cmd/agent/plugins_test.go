@@ -261,7 +261,12 @@ func TestPluginsDaemonReload(t *testing.T) {
 	}
 	// The plugin captures real hook payloads.
 	runHook(t, dataDir, fixtures[0].payload)
-	waitEvents(t, dataDir, 1, 20*time.Second)
+	st := waitEvents(t, dataDir, 1, 20*time.Second)
+	// Status shows its resource use.
+	if p := pluginStatusOf(t, st, "counter"); !p.Running || !p.Enabled || p.Quarantined || p.Calls != 1 || p.Records != 1 ||
+		p.Failures != 0 || p.GuestMS <= 0 || p.ColdStartMS <= 0 || p.InstanceMemoryBytes <= 0 || p.Instances != 1 {
+		t.Errorf("status of counter = %+v", p)
+	}
 
 	agentOK(t, dataDir, "plugins", "disable", "counter")
 	reloaded, err = d.client().ReloadPlugins(ctx)

@@ -76,13 +76,14 @@ func (g *Globals) daemonConfig(log *slog.Logger) (daemon.Config, error) {
 	if err != nil {
 		return daemon.Config{}, err
 	}
+	plugins := newPluginLoader(g.DataDir, caps, log)
 	return daemon.Config{
 		DataDir:   g.DataDir,
 		Captures:  caps,
-		Consumers: consumers,
+		Consumers: plugins.withStore(consumers),
 		Logger:    log,
 		Version:   version(),
-		Plugins:   newPluginLoader(g.DataDir, caps, log),
+		Plugins:   plugins,
 	}, nil
 }
 

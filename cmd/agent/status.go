@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -65,5 +66,50 @@ func printStatus(g *Globals, st daemon.Status) {
 			t.AppendRow(table.Row{k.Platform, k.Kind, humanize.Comma(k.Count)})
 		}
 		t.Render()
+	}
+	printPluginStatus(w, st.Plugins)
+}
+
+// printPluginStatus shows the plugins that run, ran or are quarantined, with their resource use;
+// disabled ones are in `agent plugins list`.
+func printPluginStatus(w io.Writer, plugins []daemon.PluginStatus) {
+	var shown []daemon.PluginStatus
+	for _, p := range plugins {
+		if p.Enabled || p.Running || p.Quarantined || p.Calls > 0 {
+			shown = append(shown, p)
+		}
+	}
+	if len(shown) == 0 {
+		fmt.Fprintf(w, "Plugins:     none enabled (see `agent plugins list`)\n")
+		return
+	}
+	t := table.NewWriter()
+	t.SetOutputMirror(w)
+	t.SetStyle(table.StyleLight)
+	t.AppendHeader(table.Row{"Plugin", "Kind", "State", "Calls", "Records", "Failures", "Refused", "Guest ms", "Memory / limit", "Content reads", "Cold start ms"})
+	for _, p := range shown {
+		state := "enabled, not loaded"
+		switch {
+		case p.Quarantined:
+			state = "QUARANTINED"
+		case p.Running:
+			state = "running"
+		case !p.Enabled:
+			state = "disabled"
+		}
+		var reads int64
+		for _, n := range p.ContentReads {
+			reads += n
+		}
+		t.AppendRow(table.Row{p.Name + "@" + p.Version, p.Kind, state, humanize.Comma(p.Calls), humanize.Comma(p.Records), humanize.Comma(p.Failures),
+			humanize.Comma(p.RefusedEmissions), fmt.Sprintf("%.1f", p.GuestMS),
+			humanize.IBytes(uint64(p.InstanceMemoryBytes)) + " / " + humanize.IBytes(uint64(p.MemoryLimitBytes)),
+			humanize.Comma(reads), fmt.Sprintf("%.1f", p.ColdStartMS)})
+	}
+	t.Render()
+	for _, p := range shown {
+		if p.Quarantined {
+			fmt.Fprintf(w, "Quarantined: %s: %s (`agent plugins enable %s` lifts it)\n", p.Name, p.QuarantineReason, p.Name)
+		}
 	}
 }

@@ -38,7 +38,10 @@ func project(payload []byte, fields []string) []byte {
 
 // TestMirrorsBuiltinCapture runs the plugin's capture over every real hook payload, projected to
 // the fields its manifest asks for, and checks that it yields what the built-in capture does
-// (less payload_bytes, which is the host's to add).
+// (less payload_bytes, which is the host's to add). The committed module, run by the host's
+// capture stage, must yield exactly what the built-in capture does, payload_bytes and oversized
+// records included: host.TestCaptureMirrorsBuiltin checks that (this package cannot import the
+// host).
 func TestMirrorsBuiltinCapture(t *testing.T) {
 	data, err := os.ReadFile("plugin.toml")
 	if err != nil {

@@ -1,6 +1,8 @@
 package pdk
 
 import (
+	"unsafe"
+
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/tidwall/gjson"
 )
@@ -11,8 +13,24 @@ type Record struct {
 	JSON []byte
 }
 
-// Get returns the value at a gjson path of the record.
-func (r Record) Get(path string) gjson.Result { return gjson.GetBytes(r.JSON, path) }
+// Get returns the value at a gjson path of the record. Each Get scans the record from its start:
+// to read several fields, ForEach reads them all in one pass.
+//
+// The result's strings alias the call's input, which is never written again, so a handler may
+// keep them (keeping one keeps the whole input alive).
+func (r Record) Get(path string) gjson.Result { return gjson.Get(r.str(), path) }
+
+// Root returns the record's JSON object, parsed lazily like Get's results (Result.Get,
+// Result.ForEach).
+func (r Record) Root() gjson.Result { return gjson.Parse(r.str()) }
+
+// ForEach calls fn with each member of the record's object, in order, until fn returns false: one
+// pass over the record, the cheapest way to read several fields (a guest pays for every loop
+// iteration, see the package documentation). Values alias the input, as Get's do.
+func (r Record) ForEach(fn func(key, value gjson.Result) bool) { r.Root().ForEach(fn) }
+
+// str is the record's bytes as a string, without a copy: they are never written.
+func (r Record) str() string { return unsafe.String(unsafe.SliceData(r.JSON), len(r.JSON)) }
 
 // Handler turns one record into events. An error fails that record only; the host sends it to
 // the dead-letter queue with the message.

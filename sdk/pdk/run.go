@@ -1,31 +1,92 @@
 package pdk
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/sdk/abi"
 )
 
-// process runs the handler of an export over one batch and returns the output bytes.
+// Result statuses of the batch output, as package abi writes them.
+const (
+	statusOK    = 0
+	statusError = 1
+)
+
+// outBuf is the output buffer, reused from call to call: the output is copied to the host before
+// the next call starts.
+var outBuf []byte
+
+// maxKeptOutput is the largest output buffer kept for the next call.
+const maxKeptOutput = 1 << 20
+
+// process runs the handler of an export over one batch and returns the output bytes, which are
+// valid until the next call. It writes the output as package abi's AppendOutput does, encoding
+// each record's events as soon as its handler returns.
 func process(export string, input []byte) ([]byte, error) {
 	h := handlers[export]
 	if h == nil {
 		return nil, fmt.Errorf("plugin has no %s handler", export)
 	}
-	var results []abi.Result
-	if _, err := abi.DecodeInput(input, func(_ int, rec []byte) error {
+	b := append(outBuf[:0], abi.Version)
+	if len(input) > 1 {
+		// The record count; if it is malformed, DecodeInput says so below.
+		n, _ := binary.Uvarint(input[1:])
+		b = binary.AppendUvarint(b, n)
+	}
+	var encErr error
+	if _, err := abi.DecodeInput(input, func(i int, rec []byte) error {
 		evs, err := safeCall(h, Record{JSON: rec})
 		if err != nil {
-			results = append(results, abi.Result{Err: err.Error()})
-		} else {
-			results = append(results, abi.Result{Events: evs})
+			if msg := err.Error(); msg != "" {
+				b = append(b, statusError)
+				b = binary.AppendUvarint(b, uint64(len(msg)))
+				b = append(b, msg...)
+				return nil
+			}
+			evs = nil
+		}
+		b = append(b, statusOK)
+		b = binary.AppendUvarint(b, uint64(len(evs)))
+		for j := range evs {
+			if b, encErr = appendEvent(b, &evs[j]); encErr != nil {
+				encErr = fmt.Errorf("encode result %d event %d: %w", i, j, encErr)
+				return encErr
+			}
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	return abi.AppendOutput(nil, results)
+	if cap(b) <= maxKeptOutput {
+		outBuf = b
+	}
+	return b, nil
+}
+
+// appendEvent appends an event's encoding, preceded by its length as a uvarint.
+func appendEvent(b []byte, ev *sdk.Event) ([]byte, error) {
+	const room = 2 // the length of an encoding under 16 KiB, the usual case
+	start := len(b)
+	b = append(b, 0, 0)
+	b, err := ev.AppendBinary(b)
+	if err != nil {
+		return nil, err
+	}
+	n := uint64(len(b) - start - room)
+	var lb [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(lb[:], n)
+	switch {
+	case k < room:
+		copy(b[start+k:], b[start+room:])
+		b = b[:len(b)-(room-k)]
+	case k > room:
+		b = append(b, lb[:k-room]...)
+		copy(b[start+k:], b[start+room:len(b)-(k-room)])
+	}
+	copy(b[start:], lb[:k])
+	return b, nil
 }
 
 // safeCall turns a handler's panic into that record's error.

@@ -1,8 +1,10 @@
 package pdk
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hangar-dev/hangar/sdk"
@@ -56,5 +58,48 @@ func TestProcessErrors(t *testing.T) {
 	t.Cleanup(func() { delete(handlers, "insight") })
 	if _, err := process("insight", []byte{9}); !errors.Is(err, abi.ErrMalformed) {
 		t.Fatalf("process of a malformed input = %v, want abi.ErrMalformed", err)
+	}
+}
+
+// TestProcessMatchesAppendOutput checks that process writes what abi.AppendOutput writes, for
+// events whose encodings take one, two and three bytes of length.
+func TestProcessMatchesAppendOutput(t *testing.T) {
+	kinds := []string{"k", strings.Repeat("m", 200), strings.Repeat("l", 20000)}
+	HandleCapture(func(rec Record) ([]sdk.Event, error) {
+		if rec.Get("fail").Bool() {
+			return nil, errors.New("failed")
+		}
+		var evs []sdk.Event
+		for _, k := range kinds {
+			evs = append(evs, sdk.Event{Kind: k, SessionID: rec.Get("s").Str})
+		}
+		return evs, nil
+	})
+	t.Cleanup(func() { delete(handlers, "capture") })
+	recs := [][]byte{[]byte(`{"s":"a"}`), []byte(`{"fail":true}`), []byte(`{"s":"b"}`)}
+	var want []abi.Result
+	for _, s := range []string{"a", "", "b"} {
+		if s == "" {
+			want = append(want, abi.Result{Err: "failed"})
+			continue
+		}
+		var evs []sdk.Event
+		for _, k := range kinds {
+			evs = append(evs, sdk.Event{Kind: k, SessionID: s})
+		}
+		want = append(want, abi.Result{Events: evs})
+	}
+	wantOut, err := abi.AppendOutput(nil, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second call reuses the output buffer
+		out, err := process("capture", abi.AppendInput(nil, recs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, wantOut) {
+			t.Fatalf("process output differs from abi.AppendOutput:\n got %x\nwant %x", out[:min(64, len(out))], wantOut[:min(64, len(wantOut))])
+		}
 	}
 }

@@ -42,6 +42,46 @@ type Status struct {
 	Consumers     map[string]ConsumerStatus `json:"consumers"`
 	ResidentBytes uint64                    `json:"resident_bytes"`
 	SpoolPending  bool                      `json:"spool_pending"`
+	// Plugins are the known plugins, by name, with their resource use in this daemon.
+	Plugins []PluginStatus `json:"plugins"`
+}
+
+// PluginStatus is one plugin's state and its resource use since the daemon last loaded it (zero
+// when it does not run).
+type PluginStatus struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Kind     string `json:"kind"`
+	Platform string `json:"platform,omitempty"`
+	Source   string `json:"source"`
+	Enabled  bool   `json:"enabled"`
+	// Running is true when the daemon has the plugin loaded and not quarantined.
+	Running          bool      `json:"running"`
+	Quarantined      bool      `json:"quarantined"`
+	QuarantineReason string    `json:"quarantine_reason,omitempty"`
+	QuarantinedAt    time.Time `json:"quarantined_at,omitzero"`
+	// Calls counts WASM calls (batches); Failures those that failed as a whole (trap, deadline,
+	// output). Records counts the records of successful calls; RecordErrors those the plugin
+	// failed; RefusedEmissions those whose emissions the host refused.
+	Calls            int64 `json:"calls"`
+	Failures         int64 `json:"failures"`
+	Records          int64 `json:"records"`
+	RecordErrors     int64 `json:"record_errors"`
+	RefusedEmissions int64 `json:"refused_emissions"`
+	// GuestMS is the time spent in the plugin's calls; ColdStartMS the time to compile it (or
+	// load it from the cache) and make its first instance.
+	GuestMS     float64 `json:"guest_ms"`
+	ColdStartMS float64 `json:"cold_start_ms"`
+	// Instances is how many instances exist; InstanceMemoryBytes the most linear memory one has
+	// held; MemoryLimitBytes what one may hold.
+	Instances           int64 `json:"instances"`
+	InstanceMemoryBytes int64 `json:"instance_memory_bytes"`
+	MemoryLimitBytes    int64 `json:"memory_limit_bytes"`
+	// ContentReads counts, per content field ("prompt"), the records whose field the plugin was
+	// shown.
+	ContentReads    map[string]int64 `json:"content_reads"`
+	DeniedHostCalls int64            `json:"denied_host_calls"`
+	LogsDropped     int64            `json:"logs_dropped"`
 }
 
 // KindCount is the number of stored events of one platform and kind.
@@ -153,6 +193,7 @@ func (d *Daemon) CurrentStatus() Status {
 		ResidentBytes: residentBytes(),
 		SpoolPending:  d.spool.Pending(),
 		ByKind:        []KindCount{},
+		Plugins:       d.pluginStatus(),
 	}
 	if d.serving {
 		s.PID = os.Getpid()

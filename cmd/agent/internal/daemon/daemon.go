@@ -49,6 +49,13 @@ type PluginLoader interface {
 	Close() error
 }
 
+// PluginReporter is an optional ability of a PluginLoader: reporting every plugin's state and
+// resource use, for GET /v1/status. It may be called at any time, concurrently with Reload. A
+// PluginLoader that is also a prometheus.Collector has its metrics in /metrics.
+type PluginReporter interface {
+	PluginStatus() []PluginStatus
+}
+
 // Validate reports a configuration error.
 func (c *Config) Validate() error {
 	if c.DataDir == "" {
@@ -157,6 +164,11 @@ func (d *Daemon) open() error {
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = pipeline.NewMetrics(d.reg)
 	d.registerGauges()
+	if c, ok := d.cfg.Plugins.(prometheus.Collector); ok {
+		if err := d.reg.Register(c); err != nil {
+			return fmt.Errorf("register plugin metrics: %w", err)
+		}
+	}
 	ic := d.cfg.Intake
 	ic.Logger, ic.Metrics = d.log.With("component", "intake"), d.metrics
 	if d.intake, err = pipeline.NewIntake(d.st, d.cfg.Captures, ic); err != nil {
@@ -188,6 +200,16 @@ func (d *Daemon) registerGauges() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hangar_store_disk_bytes", Help: "Bytes the store uses on disk."},
 			func() float64 { return float64(d.st.DiskSize()) }),
 	)
+}
+
+// pluginStatus returns the plugins' status, if the plugin loader reports it.
+func (d *Daemon) pluginStatus() []PluginStatus {
+	if r, ok := d.cfg.Plugins.(PluginReporter); ok {
+		if ps := r.PluginStatus(); ps != nil {
+			return ps
+		}
+	}
+	return []PluginStatus{}
 }
 
 // Handler returns the local API handler.

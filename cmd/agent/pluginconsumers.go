@@ -1,0 +1,123 @@
+package main
+
+// Enrich and insight plugins in the daemon: each enabled enrich plugin runs as a consumer of the
+// event log (host.Enrich, named "plugin:<name>"), each enabled insight plugin over the derived
+// records it was granted (host.Insight). A reload stops them all and starts the enabled ones
+// again; their cursors are in the store, so they resume where they stopped.
+
+import (
+	"github.com/hangar-dev/hangar/host"
+	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/store"
+)
+
+// pluginConsumers are the running enrich and insight plugins. Guarded by pluginLoader.mu.
+type pluginConsumers struct {
+	st       *store.Store
+	runner   *pipeline.Consumers
+	insights []*host.Insight
+}
+
+// withStore wraps the daemon's Consumers function so that the loader learns the store the
+// daemon opened, which its enrich and insight plugins read and write.
+func (l *pluginLoader) withStore(builtin func(*store.Store) []pipeline.Consumer) func(*store.Store) []pipeline.Consumer {
+	return func(st *store.Store) []pipeline.Consumer {
+		l.mu.Lock()
+		l.pc.st = st
+		l.mu.Unlock()
+		return builtin(st)
+	}
+}
+
+// stop stops the runners. The caller must not hold pluginLoader.mu: a plugin call in flight may
+// end in a quarantine, whose handler (onQuarantine) takes it.
+func (pc *pluginConsumers) stop(runner *pipeline.Consumers, insights []*host.Insight) {
+	if runner != nil {
+		runner.Close()
+	}
+	for _, in := range insights {
+		in.Close()
+	}
+}
+
+// stopPluginConsumers stops the enrich and insight plugins; pluginLoader.Close calls it first.
+func (l *pluginLoader) stopPluginConsumers() {
+	l.mu.Lock()
+	runner, insights := l.pc.runner, l.pc.insights
+	l.pc.runner, l.pc.insights = nil, nil
+	l.mu.Unlock()
+	l.pc.stop(runner, insights)
+}
+
+// reloadPluginConsumers stops the running enrich and insight plugins, loads the enabled ones of
+// list, marks them in loaded (so that Reload keeps them) and starts them. l.mu is held; it is
+// released while the old runners stop (see stop).
+func (l *pluginLoader) reloadPluginConsumers(list []host.PluginEntry, loaded map[string]bool) {
+	runner, insights := l.pc.runner, l.pc.insights
+	l.pc.runner, l.pc.insights = nil, nil
+	l.mu.Unlock()
+	l.pc.stop(runner, insights)
+	l.mu.Lock()
+
+	var enrich []pipeline.Consumer
+	for i := range list {
+		p := &list[i]
+		m := p.Manifest
+		if !p.Enabled || (m.Kind != host.KindEnrich && m.Kind != host.KindInsight) {
+			continue
+		}
+		if l.pc.st == nil {
+			l.log.Warn("plugin not run: no store", "plugin", m.ID())
+			continue
+		}
+		hp, err := l.loadPlugin(p)
+		if err != nil {
+			l.log.Error("load plugin", "plugin", m.ID(), "err", err)
+			continue
+		}
+		if m.Kind == host.KindEnrich {
+			c, err := host.NewEnrich(hp, l.pc.st)
+			if err != nil {
+				l.log.Error("plugin not run", "plugin", m.ID(), "err", err)
+				continue
+			}
+			enrich = append(enrich, c)
+		} else {
+			in, err := host.NewInsight(hp, l.pc.st, host.InsightConfig{Logger: l.log})
+			if err != nil {
+				l.log.Error("plugin not run", "plugin", m.ID(), "err", err)
+				continue
+			}
+			l.pc.insights = append(l.pc.insights, in)
+		}
+		loaded[m.Name] = true
+	}
+	if len(enrich) > 0 {
+		r, err := pipeline.NewConsumers(l.pc.st, enrich, pipeline.ConsumersConfig{Logger: l.log.With("component", "plugin-consumers")})
+		if err != nil {
+			l.log.Error("enrich plugins not run", "err", err)
+		} else {
+			l.pc.runner = r
+			r.Start()
+		}
+	}
+	for _, in := range l.pc.insights {
+		in.Start()
+	}
+}
+
+// loadPlugin compiles (through the cache) and loads one plugin under its grants. l.mu is held.
+func (l *pluginLoader) loadPlugin(p *host.PluginEntry) (*host.Plugin, error) {
+	if err := l.ensureHost(); err != nil {
+		return nil, err
+	}
+	wasm, err := p.Wasm()
+	if err != nil {
+		return nil, err
+	}
+	g, err := p.Grants()
+	if err != nil {
+		return nil, err
+	}
+	return l.h.Load(p.Manifest, wasm, g)
+}

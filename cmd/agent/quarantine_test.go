@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/host"
+)
+
+// writeTrapPlugin builds the adversarial trap plugin of the host's suite (a record with
+// "mode": "trap" makes it trap; any other yields one trap.ok event) into a plugin folder: a
+// capture plugin for claude-code named trapper.
+func writeTrapPlugin(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "trapper")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wasm := filepath.Join(dir, "trapper.wasm")
+	build := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", wasm, "../../host/testdata/adversarial/trap")
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the trap plugin: %v\n%s", err, out)
+	}
+	m := host.Manifest{Name: "trapper", Version: "1.0.0", Kind: host.KindCapture, ABI: host.ABIVersion, Platform: "claude-code", Wasm: "trapper.wasm"}
+	data, err := os.ReadFile(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	m.SHA256 = hex.EncodeToString(sum[:])
+	manifest := fmt.Sprintf(`name = %q
+version = %q
+kind = "capture"
+abi = %d
+platform = "claude-code"
+wasm = %q
+sha256 = %q
+capabilities = ["read:payload.mode", "emit:events"]
+`, m.Name, m.Version, m.ABI, m.Wasm, m.SHA256)
+	if err := os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// withMode returns a hook payload (a JSON object) with "mode" set.
+func withMode(t *testing.T, payload []byte, mode string) []byte {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["mode"], _ = json.Marshal(mode)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func readState(t *testing.T, dataDir string) host.State {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dataDir, host.PluginsDir, host.StateName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st host.State
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatalf("state.json: %v\n%s", err, data)
+	}
+	return st
+}
+
+func pluginStatusOf(t *testing.T, st daemon.Status, name string) daemon.PluginStatus {
+	t.Helper()
+	for _, p := range st.Plugins {
+		if p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("status lists no plugin %s: %+v", name, st.Plugins)
+	return daemon.PluginStatus{}
+}
+
+// TestPluginQuarantine runs a capture plugin that traps until the host quarantines it: the
+// quarantine is recorded in state.json and the audit log, shows in `plugins list`, `plugins info`,
+// `status` and /metrics, and the built-in capture takes the platform back at once, so later
+// payloads are stored, not dead-lettered. `plugins enable` lifts the quarantine.
+func TestPluginQuarantine(t *testing.T) {
+	dataDir := newDataDir(t)
+	agentOK(t, dataDir, "plugins", "install", writeTrapPlugin(t), "--yes")
+	d := startDaemon(t, dataDir, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	reloaded, err := d.client().ReloadPlugins(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reloaded.Captures["claude-code"]; got != "trapper@1.0.0" {
+		t.Fatalf("claude-code is served by %q, want trapper@1.0.0", got)
+	}
+
+	// The plugin serves: a payload without "mode" becomes its trap.ok event.
+	runHook(t, dataDir, fixtures[0].payload)
+	waitEvents(t, dataDir, 1, 20*time.Second)
+	// Three calls in a row trap: their records are dead-lettered, and the plugin is quarantined.
+	for i := range host.DefaultQuarantineAfter {
+		runHook(t, dataDir, withMode(t, fixtures[1+i].payload, "trap"))
+	}
+	waitFor(t, 20*time.Second, func() string {
+		if st := apiStatus(t, dataDir); st.DLQSize != int64(host.DefaultQuarantineAfter) {
+			return fmt.Sprintf("dlq_size %d, want %d", st.DLQSize, host.DefaultQuarantineAfter)
+		}
+		return ""
+	})
+	for _, e := range dlqList(t, dataDir) {
+		if e.Stage != "capture" || !strings.Contains(e.Reason, "trapper") || !strings.Contains(e.Reason, "trapped") {
+			t.Errorf("dead letter %d: stage %q reason %q, want the plugin's trap", e.Seq, e.Stage, e.Reason)
+		}
+	}
+
+	// Later payloads, traps included, are captured by the built-in capture.
+	later := withMode(t, fixtures[10].payload, "trap")
+	runHook(t, dataDir, later)
+	runHook(t, dataDir, fixtures[11].payload)
+	st := waitEvents(t, dataDir, 3, 20*time.Second)
+	kinds := byKind(st)
+	if kinds["claude-code/trap.ok"] != 1 || kinds["claude-code/hook."+fixtures[10].event]+kinds["claude-code/hook."+fixtures[11].event] < 2 ||
+		st.DLQSize != int64(host.DefaultQuarantineAfter) {
+		t.Errorf("after the quarantine: events by kind %v, dlq %d; want trap.ok from the plugin, then the built-in's hook events and no new dead letters", kinds, st.DLQSize)
+	}
+
+	// state.json, plugins list and info, the audit log.
+	ps := readState(t, dataDir).Plugins["trapper"]
+	if ps == nil || ps.Enabled || ps.Quarantined == nil || !strings.Contains(ps.Quarantined.Reason, "3 calls in a row failed") ||
+		time.Since(ps.Quarantined.Time) > time.Minute {
+		t.Errorf("state.json trapper = %+v, want disabled and quarantined with the reason and time", ps)
+	}
+	if p := listPlugins(t, dataDir)["trapper"]; !p.Quarantined || p.Enabled || !strings.Contains(p.QuarantineReason, "calls in a row failed") {
+		t.Errorf("plugins list --json: trapper = %+v, want quarantined with its reason", p)
+	}
+	if out := agentOK(t, dataDir, "plugins", "list").stdout; !strings.Contains(out, "yes: 3 calls in a row") {
+		t.Errorf("plugins list does not show the quarantine:\n%s", out)
+	}
+	if out := agentOK(t, dataDir, "plugins", "info", "trapper").stdout; !strings.Contains(out, "Quarantined: since") || !strings.Contains(out, "trapped") {
+		t.Errorf("plugins info does not show the quarantine:\n%s", out)
+	}
+	var audit auditJSON
+	if err := json.Unmarshal([]byte(agentOK(t, dataDir, "audit", "--json", "--limit", "0").stdout), &audit); err != nil {
+		t.Fatal(err)
+	}
+	quarantines := 0
+	for _, e := range audit.Entries {
+		if e.Plugin == "trapper" && e.Action == host.AuditQuarantine {
+			quarantines++
+		}
+	}
+	if quarantines != 1 {
+		t.Errorf("%d quarantine entries for trapper in the audit log, want 1: %+v", quarantines, audit.Entries)
+	}
+
+	// Status, JSON and text, and /metrics.
+	p := pluginStatusOf(t, cliStatus(t, dataDir), "trapper")
+	if !p.Quarantined || p.Running || p.Enabled || p.Calls != 4 || p.Failures != 3 || p.Records != 1 || p.Kind != "capture" || p.Version != "1.0.0" ||
+		p.GuestMS <= 0 || p.ColdStartMS <= 0 || p.InstanceMemoryBytes <= 0 || p.MemoryLimitBytes != host.DefaultMemoryPages*64<<10 ||
+		!strings.Contains(p.QuarantineReason, "trapped") {
+		t.Errorf("status of trapper = %+v", p)
+	}
+	if cc := pluginStatusOf(t, cliStatus(t, dataDir), "claude-code"); cc.Enabled || cc.Running || cc.Calls != 0 || cc.Source != host.SourceBuiltin {
+		t.Errorf("status of the disabled built-in claude-code = %+v", cc)
+	}
+	text := agentOK(t, dataDir, "status").stdout
+	for _, want := range []string{"trapper@1.0.0", "QUARANTINED", "Quarantined: trapper: 3 calls in a row failed, the last with: host: plugin trapped: wasm error: unreachable (`agent plugins enable trapper` lifts it)\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("agent status lacks %q:\n%s", want, text)
+		}
+	}
+	metrics, err := d.client().Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := parseMetrics(t, metrics)
+	for sample, want := range map[string]float64{
+		`hangar_plugin_quarantined{plugin="trapper"}`:             1,
+		`hangar_plugin_calls_total{plugin="trapper"}`:             4,
+		`hangar_plugin_call_failures_total{plugin="trapper"}`:     3,
+		`hangar_plugin_records_total{plugin="trapper"}`:           1,
+		`hangar_plugin_memory_limit_bytes{plugin="trapper"}`:      host.DefaultMemoryPages * 64 << 10,
+		`hangar_plugin_refused_emissions_total{plugin="trapper"}`: 0,
+	} {
+		if got, ok := samples[sample]; !ok || got != want {
+			t.Errorf("/metrics %s = %v (present %v), want %v", sample, got, ok, want)
+		}
+	}
+	for _, sample := range []string{`hangar_plugin_guest_seconds_total{plugin="trapper"}`, `hangar_plugin_cold_start_seconds{plugin="trapper"}`} {
+		if samples[sample] <= 0 {
+			t.Errorf("/metrics %s = %v, want > 0", sample, samples[sample])
+		}
+	}
+
+	// A reload keeps the built-in capture: the registry says quarantined.
+	if reloaded, err = d.client().ReloadPlugins(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := reloaded.Captures["claude-code"]; got != "builtin" {
+		t.Errorf("after a reload, claude-code is served by %q, want builtin", got)
+	}
+	// Enabling lifts the quarantine, and the plugin serves again, afresh.
+	agentOK(t, dataDir, "plugins", "enable", "trapper")
+	if p := listPlugins(t, dataDir)["trapper"]; p.Quarantined || !p.Enabled {
+		t.Errorf("after enable: %+v, want enabled and not quarantined", p)
+	}
+	if reloaded, err = d.client().ReloadPlugins(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := reloaded.Captures["claude-code"]; got != "trapper@1.0.0" {
+		t.Errorf("after enable, claude-code is served by %q, want trapper@1.0.0", got)
+	}
+	runHook(t, dataDir, fixtures[12].payload)
+	st = waitEvents(t, dataDir, 4, 20*time.Second)
+	if n := byKind(st)["claude-code/trap.ok"]; n != 2 {
+		t.Errorf("%d trap.ok events after enable, want 2", n)
+	}
+	if p := pluginStatusOf(t, st, "trapper"); p.Quarantined || !p.Running || p.Calls != 1 || p.Failures != 0 {
+		t.Errorf("status of trapper after enable = %+v", p)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("daemon exit %d\n%s", code, d.stderr.String())
+	}
+}

@@ -1,0 +1,163 @@
+package host
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/sdk"
+)
+
+// loadClaudeCode loads the committed first-party Claude Code plugin, granted its manifest. (Its
+// own tests in plugins/claude-code cannot reach the host: plugins never import it.)
+func loadClaudeCode(t testing.TB, h *Host) *Capture {
+	t.Helper()
+	m, wasm, err := ReadPluginDir("../plugins/claude-code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, wasm, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCapture(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// eventsDiff describes how got differs from want, or returns "".
+func eventsDiff(got, want []sdk.Event) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d events, want %d", len(got), len(want))
+	}
+	for j := range got {
+		g, w := &got[j], &want[j]
+		if g.ID != w.ID || g.Platform != w.Platform || g.Kind != w.Kind || g.SessionID != w.SessionID ||
+			!g.Time.Equal(w.Time) || !g.IngestTime.Equal(w.IngestTime) || len(g.Attrs) != len(w.Attrs) {
+			return fmt.Sprintf("event %d:\n got  %+v\n want %+v", j, *g, *w)
+		}
+		for k := range g.Attrs {
+			if g.Attrs[k] != w.Attrs[k] {
+				return fmt.Sprintf("event %d attribute %d: got %s=%v, want %s=%v", j, k, g.Attrs[k].Key, g.Attrs[k].Value, w.Attrs[k].Key, w.Attrs[k].Value)
+			}
+		}
+	}
+	return ""
+}
+
+// TestCaptureMirrorsBuiltin runs the first-party Claude Code plugin through host.Capture over
+// every real hook payload, in batches, and checks that its events are exactly the built-in
+// capture's: ids, times, kinds, session ids and every attribute in order, payload_bytes (which
+// the host adds) included. Oversized records and bad payloads are covered too.
+func TestCaptureMirrorsBuiltin(t *testing.T) {
+	h := newTestHost(t, Config{})
+	c := loadClaudeCode(t, h)
+	received := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	var recs []*pipeline.RawRecord
+	for i, p := range hookPayloads(t) {
+		recs = append(recs, &pipeline.RawRecord{ID: sdk.NewID("rec", fmt.Appendf(nil, "%d", i)), Platform: pipeline.PlatformClaudeCode,
+			Source: "hook", ReceivedAt: received.Add(time.Duration(i) * time.Millisecond), Payload: p})
+	}
+	n := len(recs)
+	for i, bad := range []string{`{`, `[]`, `"x"`, `{}`, `{"hook_event_name":""}`, `{"hook_event_name":"a b"}`, ` `, ``} {
+		recs = append(recs, &pipeline.RawRecord{ID: sdk.NewID("bad", []byte{byte(i)}), Platform: pipeline.PlatformClaudeCode, ReceivedAt: received, Payload: []byte(bad)})
+	}
+	recs = append(recs, &pipeline.RawRecord{ID: sdk.NewID("big"), Platform: pipeline.PlatformClaudeCode, ReceivedAt: received, Oversize: 20 << 20})
+	calls := c.p.Status().Calls
+	const batch = 100
+	compared, oversized := 0, 0
+	for lo := 0; lo < len(recs); lo += batch {
+		chunk := recs[lo:min(lo+batch, len(recs))]
+		evs, errs := c.CaptureBatch(chunk)
+		for k, rec := range chunk {
+			want, werr := pipeline.ClaudeCode{}.Capture(rec)
+			if (werr != nil) != (errs[k] != nil) {
+				t.Errorf("record %d (%.60q): built-in error %v, plugin error %v", lo+k, rec.Payload, werr, errs[k])
+				continue
+			}
+			if werr != nil {
+				if !pipeline.IsPermanent(errs[k]) {
+					t.Errorf("record %d (%.60q): plugin error %v is not permanent", lo+k, rec.Payload, errs[k])
+				}
+				continue
+			}
+			if d := eventsDiff(evs[k], want); d != "" {
+				t.Errorf("record %d (%.80q): %s", lo+k, rec.Payload, d)
+			}
+			if rec.Oversize > 0 {
+				oversized++
+			}
+			compared++
+		}
+	}
+	if compared < n || n < 1000 || oversized != 1 {
+		t.Errorf("compared %d records (%d oversized) of %d fixtures, want all of at least 1000 and the oversized one", compared, oversized, n)
+	}
+	// The oversized record never reached the plugin: one call per batch that had other records.
+	if got, want := c.p.Status().Calls-calls, int64((len(recs)-1+batch-1)/batch); got != want {
+		t.Errorf("%d plugin calls, want %d", got, want)
+	}
+}
+
+// TestCaptureOversizedAlone checks that a batch of oversized records calls no plugin, and that a
+// record of another platform is refused.
+func TestCaptureOversizedAlone(t *testing.T) {
+	h := newTestHost(t, Config{})
+	c := loadClaudeCode(t, h)
+	recs := []*pipeline.RawRecord{
+		{ID: sdk.NewID("a"), Platform: pipeline.PlatformClaudeCode, ReceivedAt: time.Unix(10, 0), Oversize: 17 << 20},
+		{ID: sdk.NewID("b"), Platform: "other", Payload: []byte(`{"hook_event_name":"Stop"}`)},
+	}
+	evs, errs := c.CaptureBatch(recs)
+	if errs[0] != nil || len(evs[0]) != 1 || evs[0][0].Kind != pipeline.KindOversized {
+		t.Fatalf("oversized record: %v, %v", evs[0], errs[0])
+	}
+	if v, ok := evs[0][0].Attr(pipeline.AttrPayloadBytes); !ok || v.Int() != 17<<20 {
+		t.Errorf("oversized payload_bytes = %v (%v), want %d", v, ok, 17<<20)
+	}
+	if errs[1] == nil || !pipeline.IsPermanent(errs[1]) {
+		t.Errorf("record of another platform: %v, want a permanent error", errs[1])
+	}
+	if s := c.p.Status(); s.Calls != 0 {
+		t.Errorf("%d plugin calls, want none", s.Calls)
+	}
+}
+
+// TestCapturePayloadBytes checks that the host adds payload_bytes to every event of a record,
+// first, and keeps the plugin's own when it set one.
+func TestCapturePayloadBytes(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []sdk.Attr
+		want []sdk.Attr
+	}{
+		{"none", nil, []sdk.Attr{sdk.Int("payload_bytes", 5)}},
+		{"prepended", []sdk.Attr{sdk.Ident("tool_name", "Bash")}, []sdk.Attr{sdk.Int("payload_bytes", 5), sdk.Ident("tool_name", "Bash")}},
+		{"plugin's own", []sdk.Attr{sdk.Ident("a", "b"), sdk.Int("payload_bytes", 9)}, []sdk.Attr{sdk.Ident("a", "b"), sdk.Int("payload_bytes", 9)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := []sdk.Event{{Kind: "x", Attrs: tt.in}, {Kind: "y", Attrs: tt.in}}
+			got := withPayloadBytes(in, &pipeline.RawRecord{Payload: []byte("12345")})
+			for j := range got {
+				if d := eventsDiff([]sdk.Event{{Kind: "k", Attrs: got[j].Attrs}}, []sdk.Event{{Kind: "k", Attrs: tt.want}}); d != "" {
+					t.Errorf("event %d: %s", j, d)
+				}
+			}
+		})
+	}
+	full := make([]sdk.Attr, sdk.MaxAttrs)
+	for i := range full {
+		full[i] = sdk.Int(fmt.Sprintf("a%d", i), 1)
+	}
+	if got := withPayloadBytes([]sdk.Event{{Attrs: full}}, &pipeline.RawRecord{Payload: []byte("1")}); len(got[0].Attrs) != sdk.MaxAttrs {
+		t.Errorf("an event with %d attributes got %d, want no more", sdk.MaxAttrs, len(got[0].Attrs))
+	}
+}
