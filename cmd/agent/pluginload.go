@@ -157,18 +157,7 @@ func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 
 // load compiles (through the cache) and loads one capture plugin.
 func (l *pluginLoader) load(p *host.PluginEntry) (pipeline.Capture, error) {
-	if err := l.ensureHost(); err != nil {
-		return nil, err
-	}
-	wasm, err := p.Wasm()
-	if err != nil {
-		return nil, err
-	}
-	g, err := p.Grants()
-	if err != nil {
-		return nil, err
-	}
-	hp, err := l.h.Load(p.Manifest, wasm, g)
+	hp, err := l.loadPlugin(p)
 	if err != nil {
 		return nil, err
 	}
