@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	extism "github.com/extism/go-sdk"
 
@@ -54,9 +57,7 @@ func TestPluginsNewBuilds(t *testing.T) {
 				t.Errorf("unbuilt manifest: Validate() = %v, want a sha256 error", err)
 			}
 
-			build := exec.Command("./build")
-			build.Dir = dir
-			if msg, err := build.CombinedOutput(); err != nil {
+			if msg, err := runBuild(dir); err != nil {
 				t.Fatalf("./build: %v\n%s", err, msg)
 			}
 
@@ -171,5 +172,20 @@ func TestPluginsNewWithoutSDK(t *testing.T) {
 				t.Errorf("%s README does not explain how to find the SDK", lang)
 			}
 		}
+	}
+}
+
+// runBuild runs a scaffolded plugin's ./build. The script was written moments ago by this process,
+// so a fork by a parallel test can briefly hold it open for writing and exec fails with ETXTBSY
+// (golang.org/issue/22315): try again a few times.
+func runBuild(dir string) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		build := exec.Command("./build")
+		build.Dir = dir
+		msg, err := build.CombinedOutput()
+		if !errors.Is(err, syscall.ETXTBSY) || attempt == 20 {
+			return msg, err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
