@@ -162,7 +162,10 @@ func OpenRegistry(dir string, opts RegistryOptions) (*Registry, error) {
 			if err != nil {
 				return nil, err
 			}
-			m, _, err := readPlugin(sub)
+			// The module is read and its checksum verified when it is loaded (PluginEntry.Wasm):
+			// reading every built-in module here would cost each process that opens the registry
+			// megabytes for nothing.
+			m, err := readManifest(sub)
 			if err != nil {
 				return nil, fmt.Errorf("open plugin registry: built-in plugin %s: %w", e.Name(), err)
 			}
@@ -188,16 +191,22 @@ func ReadPluginDir(dir string) (Manifest, []byte, error) {
 	return m, wasm, nil
 }
 
-func readPlugin(fsys fs.FS) (Manifest, []byte, error) {
+// readManifest reads, decodes and validates a plugin folder's manifest.
+func readManifest(fsys fs.FS) (Manifest, error) {
 	data, err := fs.ReadFile(fsys, ManifestName)
 	if err != nil {
-		return Manifest{}, nil, fmt.Errorf("read manifest: %w", err)
+		return Manifest{}, fmt.Errorf("read manifest: %w", err)
 	}
 	m, err := DecodeManifest(data)
 	if err != nil {
-		return m, nil, err
+		return m, err
 	}
-	if err := m.Validate(); err != nil {
+	return m, m.Validate()
+}
+
+func readPlugin(fsys fs.FS) (Manifest, []byte, error) {
+	m, err := readManifest(fsys)
+	if err != nil {
 		return m, nil, err
 	}
 	wasm, err := fs.ReadFile(fsys, m.Wasm)

@@ -396,10 +396,24 @@ func TestRegistryBuiltin(t *testing.T) {
 	if p.Source != SourceBuiltin || p.Manifest.Version != "1.0.0" || p.Enabled {
 		t.Errorf("after removing the installed copy: %s %s enabled=%v", p.Manifest.ID(), p.Source, p.Enabled)
 	}
-	// A malformed built-in plugin is a programming error, caught at open.
+	// A built-in module that does not match its manifest is refused when it is loaded (opening a
+	// registry reads only manifests; plugins/ tests the committed modules' checksums).
 	builtin["claude-code/plugin.wasm"] = &fstest.MapFile{Data: []byte("other")}
-	if _, err := OpenRegistry(t.TempDir(), RegistryOptions{Builtin: builtin}); !errors.Is(err, ErrChecksum) {
-		t.Errorf("open with a bad built-in: %v", err)
+	r2, err := OpenRegistry(t.TempDir(), RegistryOptions{Builtin: builtin})
+	if err != nil {
+		t.Fatalf("open with a bad built-in module: %v", err)
+	}
+	bad, err := r2.Get("claude-code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Wasm(); !errors.Is(err, ErrChecksum) {
+		t.Errorf("load a bad built-in module: %v, want ErrChecksum", err)
+	}
+	// A malformed built-in manifest is a programming error, caught at open.
+	builtin["claude-code/plugin.toml"] = &fstest.MapFile{Data: []byte("name = 1")}
+	if _, err := OpenRegistry(t.TempDir(), RegistryOptions{Builtin: builtin}); !errors.Is(err, ErrManifest) {
+		t.Errorf("open with a bad built-in manifest: %v, want ErrManifest", err)
 	}
 }
 
