@@ -123,12 +123,15 @@ func leakCheck(view *recordView, evs []sdk.Event) (what, path string, leaked boo
 		ev := &evs[j]
 		idx.add(view, ev.Kind, func() string { return fmt.Sprintf("event %d kind", j) })
 		idx.add(view, ev.SessionID, func() string { return fmt.Sprintf("event %d session id", j) })
-		for _, a := range ev.Attrs {
+		// Attributes are named by position, never by key: a key is plugin-chosen text too, and the
+		// refusal's message goes to the audit log and the dead-letter queue.
+		for k, a := range ev.Attrs {
+			idx.add(view, a.Key, func() string { return fmt.Sprintf("event %d attribute %d key", j, k) })
 			switch a.Value.Kind() {
 			case sdk.KindIdent:
-				idx.add(view, a.Value.Ident(), func() string { return fmt.Sprintf("event %d attribute %q", j, a.Key) })
+				idx.add(view, a.Value.Ident(), func() string { return fmt.Sprintf("event %d attribute %d", j, k) })
 			case sdk.KindHash:
-				idx.add(view, string(a.Value.Hash()), func() string { return fmt.Sprintf("event %d attribute %q", j, a.Key) })
+				idx.add(view, string(a.Value.Hash()), func() string { return fmt.Sprintf("event %d attribute %d", j, k) })
 			}
 		}
 	}

@@ -1,6 +1,9 @@
 package host
 
 import (
+	"strings"
+
+	"github.com/hangar-dev/hangar/sdk"
 	"testing"
 )
 
@@ -52,6 +55,33 @@ func TestLeakCheck(t *testing.T) {
 			idx.add(view, tt.s, func() string { return "s" })
 			if _, _, got := idx.scan(view.content); got != tt.want {
 				t.Errorf("leak(%q) = %v, want %v", tt.s, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestLeakCheckEvents: content is refused wherever an event carries it, attribute keys included,
+// and the refusal names the place by position, never by the (plugin-chosen) key.
+func TestLeakCheckEvents(t *testing.T) {
+	view := &recordView{content: []contentValue{{"prompt", []byte("fix the login_handler_timeout please")}}}
+	tests := []struct {
+		name  string
+		attrs []sdk.Attr
+		want  string // "" for no leak
+	}{
+		{"clean", []sdk.Attr{sdk.Int("prompt_bytes", 36), sdk.Ident("tool_name", "Bash")}, ""},
+		{"in a value", []sdk.Attr{sdk.Ident("word", "login_handler_timeout")}, "event 0 attribute 0"},
+		{"in a key", []sdk.Attr{sdk.Int("prompt_bytes", 1), sdk.Int("login_handler_timeout", 1)}, "event 0 attribute 1 key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			evs := []sdk.Event{{Kind: "hook.UserPromptSubmit", Attrs: tt.attrs}}
+			what, path, leaked := leakCheck(view, evs)
+			if got := map[bool]string{true: what, false: ""}[leaked]; got != tt.want {
+				t.Fatalf("leakCheck = %q (leaked %v), want %q", what, leaked, tt.want)
+			}
+			if leaked && (path != "prompt" || strings.Contains(what, "login")) {
+				t.Fatalf("leakCheck = %q in %q: must name the place, not quote content", what, path)
 			}
 		})
 	}

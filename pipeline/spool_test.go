@@ -398,23 +398,7 @@ func TestSpoolConcurrentAppendDrain(t *testing.T) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
-	drains, drained := 0, 0
-	for finished := false; !finished; {
-		select {
-		case <-done:
-			finished = true
-		default:
-		}
-		st, err := s.Drain(c.take)
-		if err != nil {
-			t.Fatalf("Drain %d: %v", drains, err)
-		}
-		drains++
-		drained += st.Records
-		if st.SkippedBytes != 0 {
-			t.Errorf("Drain %d skipped %d bytes", drains, st.SkippedBytes)
-		}
-	}
+	drained := drainUntil(t, s, c, done)
 	close(errs)
 	for err := range errs {
 		t.Error(err)
@@ -432,7 +416,6 @@ func TestSpoolConcurrentAppendDrain(t *testing.T) {
 	if s.Pending() {
 		t.Errorf("Pending() after the final Drain = true; spool holds %q", spoolFiles(t, s.Dir()))
 	}
-	t.Logf("%d drains", drains)
 }
 
 // The environment variables of TestSpoolHelperProcess.
@@ -502,22 +485,7 @@ func TestSpoolMultiProcess(t *testing.T) {
 		close(done)
 	}()
 
-	drains := 0
-	for finished := false; !finished; {
-		select {
-		case <-done:
-			finished = true
-		default:
-		}
-		st, err := s.Drain(c.take)
-		if err != nil {
-			t.Fatalf("Drain %d: %v", drains, err)
-		}
-		drains++
-		if st.SkippedBytes != 0 {
-			t.Errorf("Drain %d skipped %d bytes", drains, st.SkippedBytes)
-		}
-	}
+	drainUntil(t, s, c, done)
 	for w, err := range waitErrs {
 		if err != nil {
 			t.Errorf("writer %d: %v\n%s", w, err, procs[w].out.String())
@@ -530,7 +498,6 @@ func TestSpoolMultiProcess(t *testing.T) {
 	if names := spoolFiles(t, dir); len(names) != 0 {
 		t.Errorf("after the final Drain the spool holds %q, want nothing", names)
 	}
-	t.Logf("%d drains", drains)
 }
 
 func TestSpoolDrainMissingDir(t *testing.T) {
@@ -546,4 +513,28 @@ func TestSpoolDrainMissingDir(t *testing.T) {
 	if _, err := os.Stat(s.Dir()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Drain created the spool dir: %v", err)
 	}
+}
+
+// drainUntil drains the spool into c over and over until done is closed (and once more after),
+// failing on an error or on skipped bytes, and returns how many records the drains handed over.
+func drainUntil(t *testing.T, s *Spool, c *collector, done <-chan struct{}) int {
+	t.Helper()
+	drains, drained := 0, 0
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		st, err := s.Drain(c.take)
+		if err != nil {
+			t.Fatalf("Drain %d: %v", drains, err)
+		}
+		drains++
+		drained += st.Records
+		if st.SkippedBytes != 0 {
+			t.Errorf("Drain %d skipped %d bytes", drains, st.SkippedBytes)
+		}
+	}
+	return drained
 }
