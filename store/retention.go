@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/hangar-dev/hangar/sdk"
 )
 
@@ -17,10 +20,11 @@ type RetentionResult struct {
 	DeadLetters int `json:"dead_letters"`
 }
 
-// DeleteEventsBefore removes the events ingested before cutoff, with their index entries, and
-// returns how many. Retention goes by ingest time, which never decreases along the log, so what
-// expires is always a prefix of the log: it is removed with a range delete, and the index entries
-// of the removed events with point deletes. A consumer whose cursor is behind the cutoff skips what
+// DeleteEventsBefore removes the events ingested before cutoff, with their index entries, then the
+// derived records stored before cutoff (DeleteDerivedBefore), and returns how many events it
+// removed. Retention goes by ingest time, which never decreases along the log, so what expires is
+// always a prefix of the log: it is removed with a range delete, and the index entries of the
+// removed events with point deletes. A consumer whose cursor is behind the cutoff skips what
 // expired.
 func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
 	total := 0
@@ -31,9 +35,45 @@ func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
 			return total, fmt.Errorf("expire events: %w", err)
 		}
 		if !more {
-			return total, nil
+			break
 		}
 	}
+	if _, err := s.DeleteDerivedBefore(cutoff); err != nil {
+		return total, err
+	}
+	return total, nil
+}
+
+// DeleteDerivedBefore removes the derived records, of every kind, stored before cutoff, and returns
+// how many. DeleteEventsBefore calls it with its own cutoff: derived records are kept as long as
+// events, counted from when each was stored (its IngestTime, set by AddDerived), whatever the age
+// of what it was derived from.
+//
+// A derived key is r <kind> 0x00 <seq>, where seq is the derived sequence, one across all kinds,
+// handed out at commit; it is not the sequence number of a source event (a record may summarize
+// many events, or other derived records), so the first event the log retains says nothing about
+// which derived records expire. But within a kind keys sort by seq, which is commit order, and a
+// record is stamped when it is added to its batch, shortly before that batch commits: what expires
+// of a kind is a prefix of it. Retention finds each kind with one seek, reads its records from the
+// first while they are older than cutoff, and removes that prefix with one range delete; all
+// kinds' deletes commit in one batch. The cost is reading the expired records once plus one seek
+// per kind: no point deletes, and no counters to update (none count derived records).
+//
+// Stamps are nearly, not strictly, ordered by seq: AddDerived stamps a record when it is added and
+// Commit numbers it, so a batch built before another but committed after it puts older stamps after
+// newer ones (as does a wall clock stepped back). Retention stops at a kind's first record that is
+// not expired, so such a record is never removed early: it goes with the first run after the
+// records before it expire, late by at most the gap between the stamps.
+//
+// A reader whose ScanDerived cursor is behind what expired continues at the first record retained.
+// Sequence numbers are not reused, even if every derived record expires. It is safe concurrently
+// with commits of derived records, which take higher sequence numbers than any it reads.
+func (s *Store) DeleteDerivedBefore(cutoff time.Time) (int, error) {
+	n, err := s.expireDerived(cutoff)
+	if err != nil {
+		return n, fmt.Errorf("expire derived records: %w", err)
+	}
+	return n, nil
 }
 
 // DeleteDLQBefore removes the dead-letter records queued before cutoff, with a range delete, and
@@ -112,6 +152,70 @@ func (s *Store) expireDLQ(cutoff time.Time) (int, error) {
 	}
 	b.count(counterDLQ, int64(-n))
 	return n, b.Commit()
+}
+
+// expireDerived range-deletes the expired prefix of each derived kind, in one batch.
+func (s *Store) expireDerived(cutoff time.Time) (int, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDerived}, UpperBound: []byte{prefixDerived + 1}})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	b := s.NewBatch()
+	defer b.Close()
+	n := 0
+	var ev sdk.Event
+	for ok := it.First(); ok; {
+		// Kinds are printable ASCII, so the first 0x00 ends the kind.
+		end := bytes.IndexByte(it.Key(), 0)
+		if end < 2 {
+			return 0, fmt.Errorf("bad derived key %q", it.Key())
+		}
+		kind := string(it.Key()[1:end])
+		prefix := derivedPrefix(kind)
+		expired := 0
+		var last uint64
+		for ; ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
+			k := it.Key()
+			if len(k) != len(prefix)+8 {
+				return 0, fmt.Errorf("bad derived key %q", k)
+			}
+			if err := ev.UnmarshalBinary(it.Value()); err != nil {
+				return 0, fmt.Errorf("read derived %q record %d: %w", kind, seqOf(k), err)
+			}
+			if !ev.IngestTime.Before(cutoff) {
+				break
+			}
+			last = seqOf(k)
+			expired++
+		}
+		if expired > 0 {
+			upper := prefixEnd(prefix)
+			if last < math.MaxUint64 {
+				upper = derivedKey(kind, last+1)
+			}
+			if err := b.b.DeleteRange(prefix, upper, nil); err != nil {
+				return 0, fmt.Errorf("delete derived %q records to %d: %w", kind, last, err)
+			}
+			n += expired
+		}
+		if ok && bytes.HasPrefix(it.Key(), prefix) {
+			ok = it.SeekGE(prefixEnd(prefix)) // the rest of this kind is kept: on to the next kind
+		}
+	}
+	if err := it.Error(); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := b.Commit(); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // errStop ends a scan early without an error.

@@ -973,6 +973,7 @@ func TestClose(t *testing.T) {
 		{"UpdateDLQ", func() error { return s.UpdateDLQ(store.DLQRecord{Seq: 1}, "again") }},
 		{"DeleteEventsBefore", func() error { _, err := s.DeleteEventsBefore(time.Now()); return err }},
 		{"DeleteDLQBefore", func() error { _, err := s.DeleteDLQBefore(time.Now()); return err }},
+		{"DeleteDerivedBefore", func() error { _, err := s.DeleteDerivedBefore(time.Now()); return err }},
 		{"Compact", s.Compact},
 		{"AddEvent", func() error {
 			b := s.NewBatch()
