@@ -172,15 +172,22 @@ func BenchmarkInstanceMemory(b *testing.B) {
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/8/(1<<20), "MiB-heap/instance")
 }
 
-// BenchmarkCloseOnContextDone measures a loop-heavy guest (capture-bench over a batch of 1000)
-// with and without wazero's WithCloseOnContextDone.
-func BenchmarkCloseOnContextDone(b *testing.B) {
+// BenchmarkInterruptModes measures a loop-heavy guest (capture-bench over batches of 100 and
+// 1000) under each way of stopping calls past their deadline: the host's instrumented interrupt
+// global (the default), wazero's WithCloseOnContextDone, and nothing (the floor).
+func BenchmarkInterruptModes(b *testing.B) {
 	payloads := hookPayloads(b)
-	for _, off := range []bool{false, true} {
-		b.Run(fmt.Sprintf("close=%v", !off), func(b *testing.B) {
-			h := newTestHost(b, Config{NoCloseOnDeadline: off, CacheDir: b.TempDir()})
-			p := loadTest(b, h, "capture-bench", benchCaps, Limits{})
-			runParallel(b, p, payloads, 1000)
-		})
+	modes := []struct {
+		name string
+		mode InterruptMode
+	}{{"instrument", InterruptInstrument}, {"close", InterruptClose}, {"none", InterruptNone}}
+	for _, m := range modes {
+		for _, n := range []int{100, 1000} {
+			b.Run(fmt.Sprintf("mode=%s/batch=%d", m.name, n), func(b *testing.B) {
+				h := newTestHost(b, Config{Interrupt: m.mode, CacheDir: testCacheDir})
+				p := loadTest(b, h, "capture-bench", benchCaps, Limits{MemoryPages: 4096})
+				runParallel(b, p, payloads, n)
+			})
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	extism "github.com/extism/go-sdk"
+	"github.com/tetratelabs/wazero/api"
 )
 
 // KV is the store behind the kv host functions: a keyspace per plugin. Implementations must be
@@ -82,6 +83,12 @@ type callState struct {
 	views []recordView // the records' content, when the plugin holds content grants
 	// denied is set by a host function that refused to run; the call then fails with it.
 	denied error
+	// mem is the guest's linear memory. input is the call's input, for input_read; output is
+	// what output_write set, if outputSet.
+	mem       api.Memory
+	input     []byte
+	output    []byte
+	outputSet bool
 }
 
 func (cs *callState) view(i int) *recordView {
@@ -103,6 +110,7 @@ func (p *Plugin) hostFunctions() []extism.HostFunction {
 		extism.NewHostFunctionWithStack("kv_get", p.hostKVGet, []extism.ValueType{i64}, []extism.ValueType{i64}),
 		extism.NewHostFunctionWithStack("kv_set", p.hostKVSet, []extism.ValueType{i64, i64}, nil),
 	}
+	fns = append(fns, p.fsFunctions()...) // fs_read, fs_stat (fsread.go)
 	for i := range fns {
 		fns[i].SetNamespace("hangar")
 	}

@@ -38,6 +38,7 @@ var testPlugins = map[string]string{
 	"malformed":     "adversarial/malformed",
 	"sleep":         "adversarial/sleep",
 	"logspam":       "adversarial/logspam",
+	"fsread":        "fsread",
 }
 
 func TestMain(m *testing.M) {

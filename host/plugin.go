@@ -32,6 +32,7 @@ type Plugin struct {
 	slots  chan struct{}
 	closed atomic.Bool
 
+	interrupt   InterruptMode // how calls are stopped: the host's mode, or InterruptClose as a fallback
 	compileTime time.Duration
 	coldStart   atomic.Int64 // nanoseconds to compile and make the first instance
 
@@ -132,6 +133,7 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	cs := &callState{p: p}
 	input := make([]byte, 0, 64*len(recs)+16)
 	input, cs.views = p.proj.appendInput(input, recs, p.contentReads)
+	cs.input = input
 	in, err := p.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, err)
@@ -140,9 +142,15 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 		p.release(in, false)
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, ErrClosed)
 	}
+	cs.mem = in.mod.Memory()
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, cs), time.Duration(p.lim.CallTimeout))
 	start := time.Now()
+	disarm := in.arm(cctx)
 	rc, out, err := in.x.CallWithContext(cctx, export, input)
+	interrupted := disarm()
+	if cs.outputSet {
+		out = cs.output
+	}
 	d := time.Since(start)
 	deadline := cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
 	cancel()
@@ -186,7 +194,7 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 			outcomes = nil
 		}
 	}
-	p.release(in, callErr == nil)
+	p.release(in, callErr == nil && !interrupted)
 	if callErr != nil {
 		p.failed(callErr)
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, callErr)

@@ -14,6 +14,7 @@ import (
 
 	extism "github.com/extism/go-sdk"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 )
 
@@ -69,11 +70,26 @@ type Config struct {
 	// that failed last, which has returned its instance, and must not call the plugin. The daemon
 	// uses it to persist the quarantine in the registry and hand the plugin's work back.
 	OnQuarantine func(name, reason string)
-	// NoCloseOnDeadline turns off wazero's WithCloseOnContextDone. Guests then run faster, but a
-	// guest stuck in a loop can no longer be interrupted. Only benchmarks set it; see
-	// docs/RATIONALE.md.
-	NoCloseOnDeadline bool
+	// Interrupt is how a call past its deadline is stopped. The default, InterruptInstrument, is
+	// the only one for production; the others exist to measure it (docs/RATIONALE.md).
+	Interrupt InterruptMode
 }
+
+// InterruptMode is how the host stops a guest that runs past its call's deadline.
+type InterruptMode int
+
+const (
+	// InterruptInstrument rewrites each module at load so that every function and loop body
+	// begins by testing a global, which the host sets when the call's context ends (interrupt.go).
+	// A module the rewrite cannot handle falls back to InterruptClose.
+	InterruptInstrument InterruptMode = iota
+	// InterruptClose uses wazero's WithCloseOnContextDone: every loop iteration exits to Go to
+	// test the module's state, several times slower.
+	InterruptClose
+	// InterruptNone never stops a guest: one stuck in a loop holds its goroutine forever. Only
+	// benchmarks use it, as the floor the other modes are measured against.
+	InterruptNone
+)
 
 // Validate reports a configuration error.
 func (c *Config) Validate() error {
@@ -84,6 +100,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("quarantine after %d is negative", c.QuarantineAfter)
 	case c.LogRate < 0:
 		return fmt.Errorf("log rate %d is negative", c.LogRate)
+	case c.Interrupt < InterruptInstrument || c.Interrupt > InterruptNone:
+		return fmt.Errorf("interrupt mode %d is unknown", c.Interrupt)
 	}
 	return nil
 }
@@ -235,16 +253,24 @@ func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
 	p.contentReads = make([]atomic.Int64, len(p.proj.content))
 	p.contentFlushed = make([]int64, len(p.proj.content))
 
+	start := time.Now()
+	code := wasm
+	p.interrupt = h.cfg.Interrupt
+	if p.interrupt == InterruptInstrument {
+		if code, err = instrumentInterrupts(wasm); err != nil || !moduleLayoutOK {
+			p.log.Warn("plugin cannot be instrumented for deadlines; it runs under wazero's slower close-on-deadline", "err", err)
+			code, p.interrupt = wasm, InterruptClose
+		}
+	}
 	rc := wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
 		WithMemoryLimitPages(lim.MemoryPages).
-		WithCloseOnContextDone(!h.cfg.NoCloseOnDeadline)
-	start := time.Now()
+		WithCloseOnContextDone(p.interrupt == InterruptClose)
 	compiled, err := extism.NewCompiledPlugin(context.Background(), extism.Manifest{
-		Wasm: []extism.Wasm{extism.WasmData{Data: wasm, Name: "main"}},
+		Wasm: []extism.Wasm{extism.WasmData{Data: code, Name: "main"}},
 		// No AllowedHosts, no AllowedPaths, no Config, no Timeout: the host sets its own deadline
 		// on each call (see Call) and the runtime config above decides how it is enforced.
-	}, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, p.hostFunctions())
+	}, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, append(p.hostFunctions(), p.abiFunctions()...))
 	if err != nil {
 		return nil, fmt.Errorf("load plugin %s: compile: %w", m.Name, err)
 	}
@@ -269,6 +295,13 @@ func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
 // instance is one instantiated module of a plugin. It serves one call at a time.
 type instance struct {
 	x *extism.Plugin
+	// mod is x's wazero module: its memory is the guest's own (mainModule).
+	mod api.Module
+	// stop is the module's interrupt global (InterruptInstrument), set to end a call. mu guards
+	// running, set while a call runs, and fired, set when stop was set during it.
+	stop           api.MutableGlobal
+	mu             sync.Mutex
+	running, fired bool
 	// mem is the bytes of linear memory the instance holds (its module's and Extism's kernel's).
 	mem atomic.Int64
 }
@@ -295,7 +328,19 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("instantiate plugin %s: %w", p.m.Name, err)
 	}
 	x.SetLogger(func(extism.LogLevel, string) {}) // Extism's own logging is not a plugin capability
-	in.x = x
+	in.x, in.mod = x, mainModule(x)
+	if in.mod == nil || in.mod.Memory() == nil {
+		x.Close(context.Background())
+		return nil, fmt.Errorf("instantiate plugin %s: the module has no memory, or this Extism version hides it", p.m.Name)
+	}
+	if p.interrupt == InterruptInstrument {
+		g, ok := in.mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+		if !ok {
+			x.Close(context.Background())
+			return nil, fmt.Errorf("instantiate plugin %s: the instrumented module has no interrupt global", p.m.Name)
+		}
+		in.stop = g
+	}
 	d := time.Since(start)
 	p.instances.Add(1)
 	p.instantiations.Add(1)
@@ -305,6 +350,34 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 }
 
 func (in *instance) close() { in.x.Close(context.Background()) }
+
+// arm marks a call as running and returns a function that disarms it and reports whether the
+// call was interrupted. Until then, ctx ending sets the instance's interrupt global (if it has
+// one), which traps the guest at its next loop or function entry. An interrupted instance must
+// not be reused: the guest stopped at an arbitrary point.
+func (in *instance) arm(ctx context.Context) (disarm func() (fired bool)) {
+	if in.stop == nil {
+		return func() bool { return false }
+	}
+	in.mu.Lock()
+	in.running, in.fired = true, false
+	in.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		in.mu.Lock()
+		if in.running {
+			in.stop.Set(1)
+			in.fired = true
+		}
+		in.mu.Unlock()
+	})
+	return func() bool {
+		stop()
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		in.running = false
+		return in.fired
+	}
+}
 
 // acquire takes an idle instance or makes one, waiting while the pool is busy.
 func (p *Plugin) acquire(ctx context.Context) (*instance, error) {

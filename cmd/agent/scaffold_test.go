@@ -14,11 +14,8 @@ import (
 	"testing"
 	"time"
 
-	extism "github.com/extism/go-sdk"
 
 	"github.com/hangar-dev/hangar/host"
-	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/sdk/abi"
 )
 
 // TestPluginsNewBuilds scaffolds a plugin in each language against this checkout, builds it with
@@ -75,7 +72,7 @@ func TestPluginsNewBuilds(t *testing.T) {
 			if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != m.SHA256 {
 				t.Errorf("plugin.toml sha256 %s, module's %x", m.SHA256, sum)
 			}
-			checkCaptures(t, wasm)
+			checkCaptures(t, m, wasm)
 		})
 	}
 }
@@ -93,32 +90,36 @@ func readManifest(t *testing.T, dir string) host.Manifest {
 	return m
 }
 
-// checkCaptures runs the module's capture export over real payloads under Extism directly.
-func checkCaptures(t *testing.T, wasm []byte) {
+// checkCaptures runs the module's capture export over real payloads through the plugin host,
+// granted what its manifest asks.
+func checkCaptures(t *testing.T, m host.Manifest, wasm []byte) {
 	t.Helper()
-	ctx := context.Background()
-	p, err := extism.NewPlugin(ctx, extism.Manifest{Wasm: []extism.Wasm{extism.WasmData{Data: wasm}}}, extism.PluginConfig{EnableWasi: true}, nil)
+	h, err := host.New(host.Config{})
 	if err != nil {
-		t.Fatalf("load module: %v", err)
+		t.Fatal(err)
 	}
-	defer p.Close(ctx)
+	defer h.Close()
+	g, err := host.NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, wasm, g)
+	if err != nil {
+		t.Fatalf("load plugin: %v", err)
+	}
 	n := min(len(fixtures), 100)
 	records := make([][]byte, n)
 	for i := range records {
 		records[i] = fixtures[i].payload
 	}
-	_, out, err := p.Call("capture", abi.AppendInput(nil, records))
+	outs, err := p.Call(context.Background(), "capture", records)
 	if err != nil {
 		t.Fatalf("call capture: %v", err)
 	}
-	err = abi.DecodeOutput(out, n, func(i int, evs []sdk.Event, errMsg string) error {
-		if errMsg != "" || len(evs) != 1 || evs[0].Kind != "hook."+fixtures[i].event {
-			t.Errorf("record %d (%s): events %v, error %q; want one hook.%s", i, fixtures[i].file, evs, errMsg, fixtures[i].event)
+	for i, o := range outs {
+		if o.Err != nil || len(o.Events) != 1 || o.Events[0].Kind != "hook."+fixtures[i].event {
+			t.Errorf("record %d (%s): events %v, error %v; want one hook.%s", i, fixtures[i].file, o.Events, o.Err, fixtures[i].event)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("decode output: %v", err)
 	}
 }
 

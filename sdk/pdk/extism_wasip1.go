@@ -13,12 +13,6 @@ import (
 //go:wasmimport extism:host/env input_length
 func extismInputLength() uint64
 
-//go:wasmimport extism:host/env input_load_u8
-func extismInputLoadU8(offset uint64) uint32
-
-//go:wasmimport extism:host/env input_load_u64
-func extismInputLoadU64(offset uint64) uint64
-
 //go:wasmimport extism:host/env alloc
 func extismAlloc(length uint64) uint64
 
@@ -40,36 +34,32 @@ func extismStoreU8(offset uint64, v uint32)
 //go:wasmimport extism:host/env store_u64
 func extismStoreU64(offset uint64, v uint64)
 
-//go:wasmimport extism:host/env output_set
-func extismOutputSet(offset, length uint64)
-
 //go:wasmimport extism:host/env error_set
 func extismErrorSet(offset uint64)
 
+// Hangar's batch-ABI host functions move a call's whole input and output in one copy each;
+// Extism's kernel functions would take one host call per 8 bytes.
+
+//go:wasmimport hangar input_read
+func hangarInputRead(dst unsafe.Pointer, n uint32)
+
+//go:wasmimport hangar output_write
+func hangarOutputWrite(src unsafe.Pointer, n uint32)
+
 // input returns the call's input, in a new buffer: records alias it, and so may the strings a
-// handler keeps, so it is never reused. Under wazero's WithCloseOnContextDone every loop
-// iteration costs a trip to the host's Go code, so the copy loops move 32 bytes per iteration.
+// handler keeps, so it is never reused.
 func input() []byte {
 	n := extismInputLength()
 	buf := make([]byte, n)
-	i := uint64(0)
-	for ; i+32 <= n; i += 32 {
-		b := buf[i : i+32 : i+32]
-		binary.LittleEndian.PutUint64(b[0:], extismInputLoadU64(i))
-		binary.LittleEndian.PutUint64(b[8:], extismInputLoadU64(i+8))
-		binary.LittleEndian.PutUint64(b[16:], extismInputLoadU64(i+16))
-		binary.LittleEndian.PutUint64(b[24:], extismInputLoadU64(i+24))
-	}
-	for ; i+8 <= n; i += 8 {
-		binary.LittleEndian.PutUint64(buf[i:], extismInputLoadU64(i))
-	}
-	for ; i < n; i++ {
-		buf[i] = byte(extismInputLoadU8(i))
+	if n > 0 {
+		hangarInputRead(unsafe.Pointer(&buf[0]), uint32(n))
 	}
 	return buf
 }
 
-// store copies data into host memory and returns its offset.
+// store copies data into Extism's memory and returns its offset. Under wazero's
+// WithCloseOnContextDone every loop iteration would cost a trip to the host's Go code, so the copy
+// loops move 32 bytes per iteration.
 func store(data []byte) uint64 {
 	n := uint64(len(data))
 	off := extismAlloc(n)
@@ -108,7 +98,13 @@ func load(off uint64) []byte {
 	return buf
 }
 
-func output(data []byte) { extismOutputSet(store(data), uint64(len(data))) }
+func output(data []byte) {
+	var p unsafe.Pointer
+	if len(data) > 0 {
+		p = unsafe.Pointer(&data[0])
+	}
+	hangarOutputWrite(p, uint32(len(data)))
+}
 
 func setError(msg string) { extismErrorSet(store(unsafe.Slice(unsafe.StringData(msg), len(msg)))) }
 

@@ -1,0 +1,350 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"weak"
+
+	extism "github.com/extism/go-sdk"
+)
+
+// The fs:read host functions, fs_read and fs_stat in the "hangar" module, are a capture plugin's
+// only access to files: WASI gets no preopened directories. Every call checks the path against the
+// plugin's fs:read grants twice, as asked and with its symlinks resolved, and reaches regular files
+// only.
+//
+// A path is accepted when:
+//   - it is absolute ("/…"), or "~/…" for the user's home directory, and clean: filepath.Clean
+//     leaves it unchanged and no element is "..";
+//   - it matches one of the plugin's fs:read globs (fsGlobMatch);
+//   - its resolved form (filepath.EvalSymlinks) matches one too, so that a symlink inside a granted
+//     folder cannot reach a file outside it. The literal folder part of a glob (before its first
+//     wildcard, without its last element) is resolved as well, so a glob written through a
+//     symlinked folder (macOS's /var, a moved ~/.cursor) matches the files it names;
+//   - the file is a regular file: a directory, device, socket or fifo is refused (a fifo would
+//     block the call). The file is opened non-blocking and checked again once open.
+//
+// A path that fails one of these is denied (the call traps, is audited and counted as a denied host
+// call); an I/O error fails the call. Another local process swapping a folder for a symlink between
+// the check and the open is outside what this guards: plugins cannot write files.
+
+// Limits of the fs host functions.
+const (
+	// MaxFSRead is the most bytes one fs_read call returns; a larger max_len is capped to it.
+	MaxFSRead = 1 << 20
+	// maxFSPath bounds the path a plugin passes.
+	maxFSPath = 4096
+)
+
+// fsFunctions returns the fs:read host functions: fs_read(path, offset, max_len) -> block and
+// fs_stat(path) -> size. hostFunctions adds them to the "hangar" module.
+func (p *Plugin) fsFunctions() []extism.HostFunction {
+	i64 := extism.ValueTypeI64
+	return []extism.HostFunction{
+		extism.NewHostFunctionWithStack("fs_read", p.hostFSRead, []extism.ValueType{i64, i64, i64}, []extism.ValueType{i64}),
+		extism.NewHostFunctionWithStack("fs_stat", p.hostFSStat, []extism.ValueType{i64}, []extism.ValueType{i64}),
+	}
+}
+
+// hostFSRead is fs_read(path, offset, max_len) -> the offset of a new block holding up to max_len
+// bytes (at most MaxFSRead) of the file at path from byte offset, or 0, Extism's empty block, at
+// or after its end (capability "fs:read:<glob>"). The plugin frees the block. The bytes returned
+// are counted per plugin (FSReads).
+func (p *Plugin) hostFSRead(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
+	cs := state(ctx)
+	globs := p.fsGlobs(cs, "fs_read")
+	name := string(readBlock(cp, cs, stack[0], maxFSPath, "fs_read path"))
+	offset, maxLen := int64(stack[1]), int64(stack[2])
+	if offset < 0 || maxLen < 0 {
+		cs.fail(fmt.Errorf("fs_read %q: negative offset %d or max_len %d", name, offset, maxLen))
+	}
+	resolved := p.fsCheck(cs, "fs_read", name, globs)
+	if resolved == "" {
+		cs.fail(fmt.Errorf("fs_read %q: %w", name, fs.ErrNotExist))
+	}
+	b := p.fsReadAt(cs, name, resolved, offset, min(maxLen, MaxFSRead))
+	c := p.fsCounter()
+	c.reads.Add(1)
+	c.bytes.Add(int64(len(b)))
+	if len(b) == 0 {
+		stack[0] = 0
+		return
+	}
+	off, err := cp.Alloc(uint64(len(b)))
+	if err == nil && off == 0 {
+		err = errors.New("out of memory")
+	}
+	if err == nil && !cp.Memory().Write(uint32(off), b) {
+		err = errors.New("block out of bounds")
+	}
+	if err != nil {
+		cs.fail(fmt.Errorf("fs_read %q: write block: %w", name, err))
+	}
+	stack[0] = off
+}
+
+// hostFSStat is fs_stat(path) -> the size in bytes of the file at path, or -1 if there is none
+// (capability "fs:read:<glob>"), so that a plugin can tail a file or poll a database.
+func (p *Plugin) hostFSStat(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
+	cs := state(ctx)
+	globs := p.fsGlobs(cs, "fs_stat")
+	name := string(readBlock(cp, cs, stack[0], maxFSPath, "fs_stat path"))
+	resolved := p.fsCheck(cs, "fs_stat", name, globs)
+	if resolved == "" {
+		stack[0] = ^uint64(0) // -1
+		return
+	}
+	fi, err := os.Stat(resolved)
+	if errors.Is(err, fs.ErrNotExist) { // removed since fsCheck looked
+		stack[0] = ^uint64(0)
+		return
+	}
+	if err != nil {
+		cs.fail(fmt.Errorf("fs_stat %q: %w", name, err))
+	}
+	if !fi.Mode().IsRegular() {
+		cs.deny("fs_stat %q: not a regular file (%s)", name, fi.Mode().Type())
+	}
+	stack[0] = uint64(fi.Size())
+}
+
+// fsGlobs returns the plugin's fs:read globs, with "~/" expanded, or denies fn when it holds none.
+func (p *Plugin) fsGlobs(cs *callState, fn string) []string {
+	caps := p.g.Of(ClassFSRead)
+	if len(caps) == 0 {
+		cs.deny("%s: no fs:read grant", fn)
+	}
+	home, _ := os.UserHomeDir()
+	globs := make([]string, 0, len(caps))
+	for _, c := range caps {
+		g, ok := expandHomeGlob(c.Arg, home)
+		if ok {
+			globs = append(globs, g)
+		}
+	}
+	return globs
+}
+
+// fsCheck applies the path rules (see the top of this file) to name, denying fn when it breaks
+// one, and returns the resolved path, or "" when there is no such file (and nothing was found to
+// deny).
+func (p *Plugin) fsCheck(cs *callState, fn, name string, globs []string) string {
+	abs, ok := cleanFSPath(name)
+	if !ok {
+		cs.deny("%s %q: not a clean absolute path", fn, name)
+	}
+	globs = withResolvedPrefixes(globs)
+	if !fsGlobsMatch(globs, abs) {
+		cs.deny("%s %q: no fs:read grant matches it", fn, name)
+	}
+	resolved, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, lerr := os.Lstat(abs); lerr == nil {
+			// A dangling symlink: say nothing about whether its target exists.
+			cs.deny("%s %q: a symlink to no file", fn, name)
+		}
+		return ""
+	}
+	if err != nil {
+		cs.fail(fmt.Errorf("%s %q: resolve: %w", fn, name, err))
+	}
+	if !fsGlobsMatch(globs, resolved) {
+		cs.deny("%s %q: resolves to %q, which no fs:read grant matches", fn, name, resolved)
+	}
+	return resolved
+}
+
+// fsReadAt reads up to n bytes of the regular file at resolved from offset, denying a file of any
+// other type.
+func (p *Plugin) fsReadAt(cs *callState, name, resolved string, offset, n int64) []byte {
+	fi, err := os.Stat(resolved)
+	if err != nil {
+		cs.fail(fmt.Errorf("fs_read %q: %w", name, err))
+	}
+	if !fi.Mode().IsRegular() {
+		cs.deny("fs_read %q: not a regular file (%s)", name, fi.Mode().Type())
+	}
+	// Non-blocking, so that a file swapped for a fifo since the Stat cannot hang the call.
+	f, err := os.OpenFile(resolved, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		cs.fail(fmt.Errorf("fs_read %q: %w", name, err))
+	}
+	defer f.Close()
+	fi, err = f.Stat()
+	if err != nil {
+		cs.fail(fmt.Errorf("fs_read %q: %w", name, err))
+	}
+	if !fi.Mode().IsRegular() {
+		cs.deny("fs_read %q: not a regular file (%s)", name, fi.Mode().Type())
+	}
+	if offset >= fi.Size() || n == 0 {
+		return nil
+	}
+	buf := make([]byte, min(n, fi.Size()-offset))
+	k, err := f.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		cs.fail(fmt.Errorf("fs_read %q: %w", name, err))
+	}
+	return buf[:k]
+}
+
+// cleanFSPath returns the absolute path a plugin named: name itself if it is absolute, or "~/…"
+// in the home directory. It reports false unless name is one of those and clean (filepath.Clean
+// leaves it unchanged, no ".." element, no NUL).
+func cleanFSPath(name string) (string, bool) {
+	if strings.IndexByte(name, 0) >= 0 || filepath.Clean(name) != name || slices.Contains(strings.Split(name, "/"), "..") {
+		return "", false
+	}
+	if filepath.IsAbs(name) {
+		return name, true
+	}
+	if rest, ok := strings.CutPrefix(name, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil || !filepath.IsAbs(home) {
+			return "", false
+		}
+		return filepath.Join(home, rest), true
+	}
+	return "", false
+}
+
+// expandHomeGlob returns glob with a leading "~/" replaced by home, its wildcards escaped; it
+// reports false for a "~/" glob when home is unknown.
+func expandHomeGlob(glob, home string) (string, bool) {
+	rest, ok := strings.CutPrefix(glob, "~/")
+	if !ok {
+		return glob, true
+	}
+	if home == "" || !filepath.IsAbs(home) {
+		return "", false
+	}
+	return escapeGlob(filepath.Clean(home)) + "/" + rest, true
+}
+
+// escapeGlob escapes path.Match's special characters in a literal path.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// withResolvedPrefixes returns globs and, for each glob whose literal folder part (the elements
+// before the first one with a wildcard, never the last element) resolves to another path through
+// symlinks, the glob with that folder part resolved: the same files, named as EvalSymlinks names
+// them.
+func withResolvedPrefixes(globs []string) []string {
+	out := slices.Clone(globs)
+	for _, g := range globs {
+		elems := strings.Split(strings.TrimPrefix(g, "/"), "/")
+		n := 0
+		for n < len(elems)-1 && !strings.ContainsAny(elems[n], `*?[\`) {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		dir := "/" + strings.Join(elems[:n], "/")
+		resolved, err := filepath.EvalSymlinks(dir)
+		if err != nil || resolved == dir {
+			continue
+		}
+		out = append(out, strings.TrimSuffix(escapeGlob(resolved), "/")+"/"+strings.Join(elems[n:], "/"))
+	}
+	return out
+}
+
+// fsGlobsMatch reports whether name matches one of globs (fsGlobMatch).
+func fsGlobsMatch(globs []string, name string) bool {
+	return slices.ContainsFunc(globs, func(g string) bool { return fsGlobMatch(g, name) })
+}
+
+// fsGlobMatch reports whether the absolute path name matches an fs:read glob. A glob is matched
+// with path.Match's syntax (ParseCapability accepts exactly the globs path.Match can parse): '*'
+// and '?' never match '/'. In addition, an element that is exactly "**" matches any number of
+// whole elements: zero or more in the middle ("/a/**/b" matches /a/b and /a/x/y/b), one or more at
+// the end ("/a/**" matches every file below /a, not /a itself). "**" inside an element is
+// path.Match's '*'. A glob without a "**" element is matched by path.Match alone.
+func fsGlobMatch(glob, name string) bool {
+	pat := strings.Split(glob, "/")
+	if !slices.Contains(pat, "**") {
+		ok, err := path.Match(glob, name)
+		return err == nil && ok
+	}
+	elems := strings.Split(name, "/")
+	// reach[j] reports whether the glob's elements so far match elems[:j].
+	reach := make([]bool, len(elems)+1)
+	reach[0] = true
+	next := make([]bool, len(elems)+1)
+	for i, pe := range pat {
+		clear(next)
+		switch {
+		case pe == "**" && i == len(pat)-1: // one or more elements
+			seen := false
+			for j := range reach {
+				next[j] = seen
+				seen = seen || reach[j]
+			}
+		case pe == "**": // zero or more elements
+			seen := false
+			for j := range reach {
+				seen = seen || reach[j]
+				next[j] = seen
+			}
+		default:
+			for j := 1; j <= len(elems); j++ {
+				if reach[j-1] {
+					ok, err := path.Match(pe, elems[j-1])
+					next[j] = err == nil && ok
+				}
+			}
+		}
+		reach, next = next, reach
+	}
+	return reach[len(elems)]
+}
+
+// fsCounter counts a plugin's successful fs_read calls and the bytes they returned.
+type fsCounter struct {
+	reads, bytes atomic.Int64
+}
+
+// fsCounters holds each plugin's fsCounter (weak.Pointer[Plugin] -> *fsCounter). The key is weak
+// and a cleanup deletes the entry, so a counter never keeps an unloaded plugin alive.
+var fsCounters sync.Map
+
+// fsCounter returns the plugin's fs_read counter, made on first use.
+func (p *Plugin) fsCounter() *fsCounter {
+	k := weak.Make(p)
+	if c, ok := fsCounters.Load(k); ok {
+		return c.(*fsCounter)
+	}
+	c, loaded := fsCounters.LoadOrStore(k, &fsCounter{})
+	if !loaded {
+		runtime.AddCleanup(p, func(k weak.Pointer[Plugin]) { fsCounters.Delete(k) }, k)
+	}
+	return c.(*fsCounter)
+}
+
+// FSReads returns how many fs_read calls of the plugin succeeded and how many bytes of files they
+// returned in all. It is safe for concurrent use.
+func (p *Plugin) FSReads() (calls, bytes int64) {
+	c := p.fsCounter()
+	return c.reads.Load(), c.bytes.Load()
+}

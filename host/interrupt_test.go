@@ -1,0 +1,927 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// The asm* helpers assemble test modules byte by byte, in the binary format.
+
+// asmModule returns a module of the given sections.
+func asmModule(sections ...[]byte) []byte {
+	return asmCat(append([][]byte{[]byte("\x00asm\x01\x00\x00\x00")}, sections...)...)
+}
+
+// asmSection returns a section: its id, its size, its payload.
+func asmSection(id byte, payload ...[]byte) []byte {
+	p := asmCat(payload...)
+	return asmCat([]byte{id}, asmULEB(uint64(len(p))), p)
+}
+
+// asmVec returns a vector: its length, its items.
+func asmVec(items ...[]byte) []byte {
+	return asmCat(append([][]byte{asmULEB(uint64(len(items)))}, items...)...)
+}
+
+// asmName returns a name.
+func asmName(s string) []byte { return asmCat(asmULEB(uint64(len(s))), []byte(s)) }
+
+// asmExport returns an export entry.
+func asmExport(name string, kind byte, index uint64) []byte {
+	return asmCat(asmName(name), []byte{kind}, asmULEB(index))
+}
+
+// asmBody returns a function body with its size: local declarations (a vector), then code.
+func asmBody(locals []byte, code ...[]byte) []byte {
+	b := asmCat(append([][]byte{locals}, code...)...)
+	return asmCat(asmULEB(uint64(len(b))), b)
+}
+
+// asmCustom returns a custom section.
+func asmCustom(name string, data []byte) []byte { return asmSection(0, asmName(name), data) }
+
+// asmULEB returns v in unsigned LEB128.
+func asmULEB(v uint64) []byte { return binary.AppendUvarint(nil, v) }
+
+// asmSLEB returns v in signed LEB128.
+func asmSLEB(v int64) []byte {
+	var b []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// asmCat concatenates byte slices.
+func asmCat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// asmI32 returns i32.const v; asmI64 i64.const v.
+func asmI32(v int64) []byte { return asmCat([]byte{0x41}, asmSLEB(v)) }
+func asmI64(v int64) []byte { return asmCat([]byte{0x42}, asmSLEB(v)) }
+
+// asmSpinModule returns a module exporting spin (an infinite `loop br 0 end`), sum(n) (1+...+n
+// in a loop, n >= 1) and countdown(n) (7, after a loop with a parameter, typed by index).
+func asmSpinModule() []byte {
+	return asmModule(
+		asmSection(1, asmVec([]byte{0x60, 0, 0}, []byte{0x60, 1, 0x7f, 1, 0x7f})),
+		asmSection(3, asmVec([]byte{0}, []byte{1}, []byte{1})),
+		asmSection(7, asmVec(asmExport("spin", 0, 0), asmExport("sum", 0, 1), asmExport("countdown", 0, 2))),
+		asmSection(10, asmVec(
+			asmBody(asmVec(), asmSpinBody),
+			asmBody(asmVec([]byte{1, 0x7f}), asmSumBody),
+			asmBody(asmVec(), asmCountdownBody),
+		)),
+	)
+}
+
+// Bodies of asmSpinModule, without local declarations.
+var (
+	// loop br 0 end end
+	asmSpinBody = []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}
+	// loop  acc += n; n--; br_if n  end; acc
+	asmSumBody = []byte{0x03, 0x40, 0x20, 0x01, 0x20, 0x00, 0x6a, 0x21, 0x01, 0x20, 0x00, 0x41, 0x01,
+		0x6b, 0x22, 0x00, 0x0d, 0x00, 0x0b, 0x20, 0x01, 0x0b}
+	// n; loop (type 1: i32 -> i32)  1; sub; tee n; n; br_if 0  end; 7; add
+	asmCountdownBody = []byte{0x20, 0x00, 0x03, 0x01, 0x41, 0x01, 0x6b, 0x22, 0x00, 0x20, 0x00, 0x0d,
+		0x00, 0x0b, 0x41, 0x07, 0x6a, 0x0b}
+)
+
+// asmRecModule returns a module exporting rec, which calls itself forever with return_call.
+func asmRecModule() []byte {
+	return asmModule(
+		asmSection(1, asmVec([]byte{0x60, 0, 0})),
+		asmSection(3, asmVec([]byte{0})),
+		asmSection(7, asmVec(asmExport("rec", 0, 0))),
+		asmSection(10, asmVec(asmBody(asmVec(), []byte{0x12, 0x00, 0x0b}))),
+	)
+}
+
+// asmProviderModule returns a module exporting an immutable i32 global "g" = 42, to be
+// instantiated as "env" for asmSinkModule.
+func asmProviderModule() []byte {
+	return asmModule(
+		asmSection(6, asmVec([]byte{0x7f, 0x00, 0x41, 42, 0x0b})),
+		asmSection(7, asmVec(asmExport("g", 3, 0))),
+	)
+}
+
+// asmSinkModule returns a module whose function run uses an instruction of nearly every
+// immediate kind instrumentInterrupts decodes (core 2.0, SIMD, threads), with loops in blocks,
+// ifs and elses, and returns a value that depends on them all. It imports the global env.g,
+// defines one global, and has two functions and two loops: four checks. Its features are
+// api.CoreFeaturesV2 and experimental.CoreFeaturesThreads.
+func asmSinkModule() []byte {
+	add := []byte{0x20, 0x00, 0x6a, 0x21, 0x00} // local.get 0; i32.add; local.set 0
+	f32 := binary.LittleEndian.AppendUint32([]byte{0x43}, math.Float32bits(2.5))
+	f64 := binary.LittleEndian.AppendUint64([]byte{0x44}, math.Float64bits(3.75))
+	v128 := func(a, b, c, d uint32) []byte {
+		out := []byte{0xfd, 0x0c}
+		for _, v := range []uint32{a, b, c, d} {
+			out = binary.LittleEndian.AppendUint32(out, v)
+		}
+		return out
+	}
+	identity := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	run := asmCat(
+		asmI32(-100000), []byte{0x21, 0x00},
+		asmI64(-5000000000), []byte{0xa7}, add, // i32.wrap_i64
+		f32, []byte{0xa8}, add, // i32.trunc_f32_s
+		f64, []byte{0xfc, 0x02}, add, // i32.trunc_sat_f64_s
+		[]byte{0x23, 0x00, 0x23, 0x01, 0x6a}, add, // imported + defined global
+		[]byte{0x23, 0x01}, asmI32(1), []byte{0x6a, 0x24, 0x01}, // global.set
+		asmI32(0), asmI32(0x01020304), []byte{0x36, 0x02, 0xc8, 0x01}, // i32.store offset=200
+		asmI32(0), []byte{0x28, 0x02, 0xc8, 0x01}, add, // i32.load offset=200
+		asmI32(8), asmI64(7), []byte{0x37, 0x03, 0x08}, // i64.store offset=8
+		asmI32(8), []byte{0x29, 0x03, 0x08, 0xa7}, add, // i64.load offset=8
+		asmI32(200), []byte{0x2d, 0x00, 0x00}, add, // i32.load8_u
+		[]byte{0x3f, 0x00}, add, // memory.size
+		asmI32(300), asmI32(0), asmI32(4), []byte{0xfc, 0x08, 0x00, 0x00}, // memory.init 0 0
+		[]byte{0xfc, 0x09, 0x00},                                            // data.drop 0
+		asmI32(400), asmI32(300), asmI32(4), []byte{0xfc, 0x0a, 0x00, 0x00}, // memory.copy
+		asmI32(500), asmI32(7), asmI32(4), []byte{0xfc, 0x0b, 0x00}, // memory.fill
+		asmI32(400), []byte{0x2d, 0x00, 0x00}, add,
+		asmI32(503), []byte{0x2d, 0x00, 0x00}, add,
+		asmI32(2), asmI32(0), []byte{0x11, 0x01, 0x00}, add, // call_indirect type 1 table 0
+		[]byte{0xd0, 0x70, 0xd1}, add, // ref.null func; ref.is_null
+		asmI32(1), []byte{0xd2, 0x01, 0x26, 0x00}, // ref.func 1; table.set 0
+		asmI32(1), []byte{0x25, 0x00, 0xd1}, add, // table.get 0
+		[]byte{0xfc, 0x10, 0x00}, add, // table.size 0
+		[]byte{0xd0, 0x70}, asmI32(1), []byte{0xfc, 0x0f, 0x00}, add, // table.grow 0
+		asmI32(2), []byte{0xd0, 0x70}, asmI32(1), []byte{0xfc, 0x11, 0x00}, // table.fill 0
+		asmI32(10), asmI32(20), asmI32(0), []byte{0x1c, 0x01, 0x7f}, add, // select (result i32)
+		asmI32(11), asmI32(21), asmI32(1), []byte{0x1b}, add, // select
+		// block block block  br_table 0 1 2 (l0 & 3)  end +1000 end +2000 end
+		[]byte{0x02, 0x40, 0x02, 0x40, 0x02, 0x40, 0x20, 0x00}, asmI32(3),
+		[]byte{0x71, 0x0e, 0x02, 0x00, 0x01, 0x02, 0x0b},
+		asmI32(1000), add, []byte{0x0b},
+		asmI32(2000), add, []byte{0x0b},
+		// loop (result i32)  l1++; br_if (l1 < 10)  l1  end
+		[]byte{0x03, 0x7f, 0x20, 0x01}, asmI32(1), []byte{0x6a, 0x22, 0x01}, asmI32(10),
+		[]byte{0x48, 0x0d, 0x00, 0x20, 0x01, 0x0b}, add,
+		// if (result i32)  l1 = 0; block loop l1++; br_if 1 (l1 >= 5); br 0 end end; l1  else -1 end
+		[]byte{0x20, 0x01, 0x04, 0x7f}, asmI32(0), []byte{0x21, 0x01, 0x02, 0x40, 0x03, 0x40, 0x20, 0x01},
+		asmI32(1), []byte{0x6a, 0x22, 0x01}, asmI32(5),
+		[]byte{0x4e, 0x0d, 0x01, 0x0c, 0x00, 0x0b, 0x0b, 0x20, 0x01, 0x05}, asmI32(-1), []byte{0x0b}, add,
+		asmI32(0x80), []byte{0xc0}, add, // i32.extend8_s
+		asmI32(4), []byte{0x10, 0x01}, add, // call 1
+		v128(1, 2, 3, 4), v128(10, 20, 30, 40), []byte{0xfd, 0xae, 0x01, 0x21, 0x03}, // i32x4.add
+		[]byte{0x20, 0x03, 0xfd, 0x1b, 0x02}, add, // i32x4.extract_lane 2
+		[]byte{0x20, 0x03, 0x20, 0x03, 0xfd, 0x0d}, identity, []byte{0xfd, 0x1b, 0x00}, add, // shuffle
+		asmI32(600), []byte{0x20, 0x03, 0xfd, 0x0b, 0x04, 0x00}, // v128.store
+		asmI32(600), []byte{0xfd, 0x00, 0x04, 0x00, 0xfd, 0x1b, 0x03}, add, // v128.load
+		asmI32(600), []byte{0x20, 0x03, 0xfd, 0x56, 0x02, 0x00, 0x01, 0xfd, 0x1b, 0x01}, add, // load32_lane
+		asmI32(700), asmI32(5), []byte{0xfe, 0x1e, 0x02, 0x00, 0x1a}, // i32.atomic.rmw.add; drop
+		[]byte{0xfe, 0x03, 0x00},                         // atomic.fence
+		asmI32(700), []byte{0xfe, 0x10, 0x02, 0x00}, add, // i32.atomic.load
+		asmI32(0), []byte{0x40, 0x00}, add, // memory.grow
+		[]byte{0x20, 0x00, 0x0b},
+	)
+	return asmModule(
+		asmSection(1, asmVec([]byte{0x60, 0, 1, 0x7f}, []byte{0x60, 1, 0x7f, 1, 0x7f})),
+		asmCustom(".debug_info", []byte("dropped")),
+		asmSection(2, asmVec(asmCat(asmName("env"), asmName("g"), []byte{0x03, 0x7f, 0x00}))),
+		asmSection(3, asmVec([]byte{0}, []byte{1})),
+		asmSection(4, asmVec([]byte{0x70, 0x00, 0x02})),          // funcref table, min 2
+		asmSection(5, asmVec([]byte{0x03, 0x01, 0x01})),          // shared memory 1..1
+		asmSection(6, asmVec([]byte{0x7f, 0x01, 0x41, 5, 0x0b})), // mutable i32 = 5
+		asmSection(7, asmVec(asmExport("run", 0, 0))),
+		asmSection(9, asmVec([]byte{0x00, 0x41, 0x00, 0x0b, 0x01, 0x01})), // table 0 at 0: func 1
+		asmSection(12, []byte{1}),
+		asmCustom("hangar.kept", []byte("kept")),
+		asmSection(10, asmVec(
+			asmBody(asmVec([]byte{2, 0x7f}, []byte{1, 0x7e}, []byte{1, 0x7b}), run),
+			asmBody(asmVec(), []byte{0x20, 0x00, 0x41, 0x03, 0x6c, 0x0b}), // l0 * 3
+		)),
+		asmSection(11, asmVec(asmCat([]byte{0x01}, asmName("abcd")))), // passive "abcd"
+		asmCustom(".debug_line", []byte("dropped")),
+	)
+}
+
+// asmSinkFeatures are the features asmSinkModule needs.
+const asmSinkFeatures = api.CoreFeaturesV2 | experimental.CoreFeaturesThreads
+
+// mustInstrument instruments a module or fails the test.
+func mustInstrument(t testing.TB, wasm []byte) []byte {
+	t.Helper()
+	out, err := instrumentInterrupts(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// wasmSectionIDs returns the ids of a module's sections, and the names of its custom sections.
+func wasmSectionIDs(t testing.TB, wasm []byte) (ids []byte, customs []string) {
+	t.Helper()
+	r := wasmReader{b: wasm, off: 8}
+	for r.off < len(wasm) && r.err == nil {
+		id := r.byte()
+		size := int(r.u32())
+		end := r.off + size
+		if id == 0 {
+			customs = append(customs, string(r.rawName()))
+		}
+		ids = append(ids, id)
+		r.off = end
+	}
+	if r.err != nil || r.off != len(wasm) {
+		t.Fatalf("section list: %v at %d", r.err, r.off)
+	}
+	return ids, customs
+}
+
+// wasmExports returns a module's exports as "name/kind/index".
+func wasmExports(t testing.TB, wasm []byte) []string {
+	t.Helper()
+	p := &interruptPlan{in: wasm}
+	r := wasmReader{b: wasm, off: 8}
+	for r.off < len(wasm) && r.err == nil {
+		id := r.byte()
+		size := int(r.u32())
+		s := wasmSection{id: id, payload: r.off, end: r.off + size}
+		r.off = s.end
+		if id != wasmSecExport {
+			continue
+		}
+		if err := p.readCount(&s); err != nil {
+			t.Fatal(err)
+		}
+		er := wasmReader{b: wasm[:s.end], off: s.rest}
+		var out []string
+		for n := s.count; n > 0; n-- {
+			out = append(out, fmt.Sprintf("%s/%d/%d", er.rawName(), er.byte(), er.u32()))
+		}
+		if er.err != nil {
+			t.Fatal(er.err)
+		}
+		return out
+	}
+	return nil
+}
+
+func TestInstrumentInterruptsGolden(t *testing.T) {
+	got := mustInstrument(t, asmSpinModule())
+	check := []byte{0x23, 0x00, 0x04, 0x40, 0x00, 0x0b} // global.get 0; if unreachable end
+	want := asmModule(
+		asmSection(1, asmVec([]byte{0x60, 0, 0}, []byte{0x60, 1, 0x7f, 1, 0x7f})),
+		asmSection(3, asmVec([]byte{0}, []byte{1}, []byte{1})),
+		asmSection(6, asmVec([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b})),
+		asmSection(7, asmVec(asmExport("spin", 0, 0), asmExport("sum", 0, 1), asmExport("countdown", 0, 2),
+			asmExport(interruptExport, 3, 0))),
+		asmSection(10, asmVec(
+			asmBody(asmVec(), check, asmSpinBody[:2], check, asmSpinBody[2:]),
+			asmBody(asmVec([]byte{1, 0x7f}), check, asmSumBody[:2], check, asmSumBody[2:]),
+			asmBody(asmVec(), check, asmCountdownBody[:4], check, asmCountdownBody[4:]),
+		)),
+	)
+	if !bytes.Equal(got, want) {
+		t.Errorf("got\n%x\nwant\n%x", got, want)
+	}
+	if cap(got) != len(got) {
+		t.Errorf("output capacity %d, length %d: not sized up front", cap(got), len(got))
+	}
+}
+
+// TestInstrumentInterruptsSections checks where the new sections go and which custom sections are
+// dropped.
+func TestInstrumentInterruptsSections(t *testing.T) {
+	typ := asmSection(1, asmVec([]byte{0x60, 0, 0}))
+	fn := asmSection(3, asmVec([]byte{0}))
+	code := asmSection(10, asmVec(asmBody(asmVec(), []byte{0x0b})))
+	tests := []struct {
+		name    string
+		in      []byte
+		ids     []byte
+		customs []string
+	}{
+		{"empty module", asmModule(), []byte{6, 7}, nil},
+		{"only custom", asmModule(asmCustom("name", nil)), []byte{0, 6, 7}, []string{"name"}},
+		{"before code", asmModule(typ, fn, asmCustom("a", nil), code, asmCustom(".debug_str", nil)),
+			[]byte{1, 3, 0, 6, 7, 10}, []string{"a"}},
+		{"after memory, before start", asmModule(typ, fn, asmSection(5, asmVec([]byte{0, 1})),
+			asmSection(8, []byte{0}), code), []byte{1, 3, 5, 6, 7, 8, 10}, nil},
+		{"export exists", asmModule(typ, fn, asmSection(7, asmVec(asmExport("f", 0, 0))), code),
+			[]byte{1, 3, 6, 7, 10}, nil},
+		{"global exists", asmModule(asmSection(6, asmVec([]byte{0x7e, 0, 0x42, 0, 0x0b})),
+			asmCustom(".debugger", nil), asmCustom("x.debug", nil)), []byte{6, 0, 7}, []string{"x.debug"}},
+		{"sink", asmSinkModule(), []byte{1, 2, 3, 4, 5, 6, 7, 9, 12, 0, 10, 11}, []string{"hangar.kept"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := mustInstrument(t, tt.in)
+			ids, customs := wasmSectionIDs(t, out)
+			if !bytes.Equal(ids, tt.ids) || !slices.Equal(customs, tt.customs) {
+				t.Errorf("got sections %v, customs %q; want %v, %q", ids, customs, tt.ids, tt.customs)
+			}
+			if cap(out) != len(out) {
+				t.Errorf("output capacity %d, length %d", cap(out), len(out))
+			}
+			compileInterrupted(t, out, asmSinkFeatures)
+		})
+	}
+}
+
+// compileInterrupted compiles a module with a plain wazero runtime, failing the test on an error.
+func compileInterrupted(t testing.TB, wasm []byte, features api.CoreFeatures) {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(features))
+	defer rt.Close(ctx)
+	if _, err := rt.CompileModule(ctx, wasm); err != nil {
+		t.Fatalf("compile the instrumented module: %v", err)
+	}
+}
+
+// TestInstrumentInterruptsRealModules instruments every test plugin (Go, wasip1, c-shared) and
+// compiles the result with a plain wazero runtime.
+func TestInstrumentInterruptsRealModules(t *testing.T) {
+	names := make([]string, 0, len(testWasm))
+	for name := range testWasm {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			in := testWasm[name]
+			p, err := planInterrupts(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := mustInstrument(t, in)
+			cm, err := rt.CompileModule(ctx, out)
+			if err != nil {
+				t.Fatalf("compile: %v", err)
+			}
+			defer cm.Close(ctx)
+			exports := wasmExports(t, in)
+			want := append(exports, fmt.Sprintf("%s/3/%d", interruptExport, p.index))
+			if got := wasmExports(t, out); !slices.Equal(got, want) {
+				t.Errorf("exports: got %v, want %v", got, want)
+			}
+			if got, want := len(cm.ExportedFunctions()), countFuncExports(exports); got != want {
+				t.Errorf("compiled module exports %d functions, want %d", got, want)
+			}
+			bodies := p.sections[p.code].count
+			t.Logf("%d bytes -> %d (+%.1f%%), %d functions, %d loops",
+				len(in), len(out), 100*float64(len(out)-len(in))/float64(len(in)), bodies, len(p.checks)-int(bodies))
+		})
+	}
+}
+
+// countFuncExports counts the function exports in a wasmExports list.
+func countFuncExports(exports []string) int {
+	n := 0
+	for _, e := range exports {
+		if strings.Contains(e, "/0/") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestInstrumentInterruptsStopsSpin is the real thing: a guest in `for {}`, run without
+// WithCloseOnContextDone and without a deadline, stops when the host sets the global.
+func TestInstrumentInterruptsStopsSpin(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, mustInstrument(t, asmSpinModule()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flag := interruptGlobal(t, mod)
+
+	// The instrumentation does not change what a function computes while the flag is 0.
+	for _, tt := range []struct {
+		fn        string
+		arg, want uint64
+	}{{"sum", 1000, 500500}, {"sum", 1, 1}, {"countdown", 1000, 7}} {
+		res, err := mod.ExportedFunction(tt.fn).Call(ctx, tt.arg)
+		if err != nil || res[0] != tt.want {
+			t.Errorf("%s(%d) = %v, %v; want %d", tt.fn, tt.arg, res, err, tt.want)
+		}
+	}
+
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("spin").Call(ctx)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("spin returned before the flag was set: %v", err)
+	default:
+	}
+	flag.Set(1)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("spin returned %v, want an unreachable trap", err)
+		}
+		t.Logf("spin stopped %v after it started: %v", time.Since(start), err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("spin still running 5s after the flag was set") // the goroutine leaks; the binary exits
+	}
+
+	// With the flag set, every call traps at function entry.
+	if _, err := mod.ExportedFunction("sum").Call(ctx, 3); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("sum with the flag set: %v, want an unreachable trap", err)
+	}
+	flag.Set(0)
+	if res, err := mod.ExportedFunction("sum").Call(ctx, 3); err != nil || res[0] != 6 {
+		t.Errorf("sum(3) after the flag is cleared = %v, %v", res, err)
+	}
+}
+
+// TestInstrumentInterruptsStopsReturnCall covers a guest that never loops but calls itself
+// forever by tail call. wazero 1.9 does not implement tail calls, so only the instrumentation
+// itself is checked when it refuses the module.
+func TestInstrumentInterruptsStopsReturnCall(t *testing.T) {
+	out := mustInstrument(t, asmRecModule())
+	check := []byte{0x23, 0x00, 0x04, 0x40, 0x00, 0x0b}
+	if want := asmCat(asmBody(asmVec(), check, []byte{0x12, 0x00, 0x0b})); !bytes.Contains(out, want) {
+		t.Errorf("rec body not instrumented: %x", out)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Skipf("wazero refuses return_call (tail calls), so rec cannot run: %v", err)
+	}
+	flag := interruptGlobal(t, mod)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("rec").Call(ctx)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	flag.Set(1)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("rec returned %v, want an unreachable trap", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("rec still running 5s after the flag was set")
+	}
+}
+
+// interruptGlobal returns a module's interrupt flag, checking that it is a mutable i32 at 0.
+func interruptGlobal(t testing.TB, mod api.Module) api.MutableGlobal {
+	t.Helper()
+	g := mod.ExportedGlobal(interruptExport)
+	if g == nil {
+		t.Fatalf("no exported global %s", interruptExport)
+	}
+	mg, ok := g.(api.MutableGlobal)
+	if !ok || g.Type() != api.ValueTypeI32 || g.Get() != 0 {
+		t.Fatalf("global %s: mutable %v, type %s, value %d; want a mutable i32 at 0",
+			interruptExport, ok, api.ValueTypeName(g.Type()), g.Get())
+	}
+	return mg
+}
+
+// TestInstrumentInterruptsSink runs a function using most instruction kinds before and after
+// instrumentation: same result, and the flag stops it at entry.
+func TestInstrumentInterruptsSink(t *testing.T) {
+	in := asmSinkModule()
+	p, err := planInterrupts(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(p.checks), 4; got != want {
+		t.Errorf("%d checks, want %d (2 functions, 2 loops)", got, want)
+	}
+	if p.index != 2 {
+		t.Errorf("new global index %d, want 2 (1 imported, 1 defined)", p.index)
+	}
+	out := mustInstrument(t, in)
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(asmSinkFeatures))
+	defer rt.Close(ctx)
+	if _, err := rt.InstantiateWithConfig(ctx, asmProviderModule(), wazero.NewModuleConfig().WithName("env")); err != nil {
+		t.Fatal(err)
+	}
+	var results [2]uint64
+	for i, wasm := range [][]byte{in, out} {
+		mod, err := rt.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithName(fmt.Sprint("sink", i)))
+		if err != nil {
+			t.Fatalf("instantiate module %d: %v", i, err)
+		}
+		res, err := mod.ExportedFunction("run").Call(ctx)
+		if err != nil {
+			t.Fatalf("run module %d: %v", i, err)
+		}
+		results[i] = res[0]
+		if i == 1 {
+			interruptGlobal(t, mod).Set(1)
+			if _, err := mod.ExportedFunction("run").Call(ctx); err == nil || !strings.Contains(err.Error(), "unreachable") {
+				t.Errorf("run with the flag set: %v, want an unreachable trap", err)
+			}
+		}
+	}
+	if results[0] != results[1] {
+		t.Errorf("run returned %d before instrumentation, %d after", int32(results[0]), int32(results[1]))
+	}
+}
+
+// TestInstrumentInterruptsDecoding checks, one instruction at a time, that instrumentInterrupts
+// finds the end of each immediate: each case's instruction is followed by a loop, whose check
+// lands right after the loop's block type only if the instruction was decoded to its end.
+func TestInstrumentInterruptsDecoding(t *testing.T) {
+	tests := []struct {
+		name  string
+		instr []byte
+	}{
+		{"i32.const min", asmI32(math.MinInt32)},
+		{"i64.const min", asmI64(math.MinInt64)},
+		{"f32.const of 0x03 bytes", []byte{0x43, 0x03, 0x03, 0x03, 0x03, 0x1a}},
+		{"f64.const of 0x03 bytes", []byte{0x44, 3, 3, 3, 3, 3, 3, 3, 3, 0x1a}},
+		{"br_table", []byte{0x02, 0x40, 0x41, 0, 0x0e, 3, 0, 0, 0x80, 0, 0, 0x0b}},
+		{"block type index", []byte{0x02, 0x80, 0x00, 0x0b}},
+		{"call_indirect", []byte{0x41, 0, 0x11, 0x83, 0x01, 0x00}},
+		{"return_call_indirect", []byte{0x41, 0, 0x13, 0x00, 0x81, 0x00}},
+		{"return_call", []byte{0x12, 0x85, 0x80, 0x00}},
+		{"typed select", []byte{0x41, 0, 0x41, 0, 0x41, 0, 0x1c, 2, 0x7f, 0x7e, 0x1a}},
+		{"memarg with memory index", []byte{0x41, 0, 0x28, 0x42, 0x01, 0x80, 0x01, 0x1a}},
+		{"memarg 64-bit offset", []byte{0x41, 0, 0x29, 0x03, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x1a}},
+		{"memory.grow index 1", []byte{0x41, 0, 0x40, 0x01, 0x1a}},
+		{"ref.null extern", []byte{0xd0, 0x6f, 0x1a}},
+		{"ref.func", []byte{0xd2, 0x83, 0x02, 0x1a}},
+		{"table.get/set", []byte{0x41, 0, 0x25, 0x81, 0x01, 0x1a}},
+		{"i64.trunc_sat_f64_u", []byte{0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0xfc, 0x07, 0x1a}},
+		{"memory.init", []byte{0xfc, 0x08, 0x81, 0x01, 0x00}},
+		{"table.copy", []byte{0xfc, 0x0e, 0x00, 0x83, 0x01}},
+		{"table.size", []byte{0xfc, 0x10, 0x83, 0x01, 0x1a}},
+		{"v128.const", asmCat([]byte{0xfd, 0x0c}, bytes.Repeat([]byte{0x03}, 16), []byte{0x1a})},
+		{"i8x16.shuffle", asmCat([]byte{0xfd, 0x0d}, bytes.Repeat([]byte{0x03}, 16), []byte{0x1a})},
+		{"i64x2.replace_lane", []byte{0xfd, 0x1e, 0x01}},
+		{"v128.load64_lane", []byte{0xfd, 0x57, 0x03, 0x80, 0x01, 0x01}},
+		{"v128.load64_zero", []byte{0xfd, 0x5d, 0x03, 0x10}},
+		{"f64x2.promote_low_f32x4 (2-byte opcode)", []byte{0xfd, 0x5f}},
+		{"i64x2.extmul_high_i32x4_u", []byte{0xfd, 0xdf, 0x01}},
+		{"memory.atomic.wait64", []byte{0xfe, 0x02, 0x03, 0x00, 0x1a}},
+		{"atomic.fence", []byte{0xfe, 0x03, 0x00}},
+		{"i64.atomic.rmw32.cmpxchg_u", []byte{0xfe, 0x4e, 0x02, 0x84, 0x01, 0x1a}},
+	}
+	check := []byte{0x23, 0x00, 0x04, 0x40, 0x00, 0x0b}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			loop := []byte{0x03, 0x40, 0x01, 0x0b, 0x0b} // loop nop end end
+			in := asmModule(
+				asmSection(1, asmVec([]byte{0x60, 0, 0})),
+				asmSection(3, asmVec([]byte{0})),
+				asmSection(10, asmVec(asmBody(asmVec(), tt.instr, loop))),
+			)
+			out := mustInstrument(t, in)
+			want := asmBody(asmVec(), check, tt.instr, loop[:2], check, loop[2:])
+			if !bytes.Contains(out, want) {
+				t.Errorf("got %x, want a body %x", out, want)
+			}
+		})
+	}
+}
+
+// TestInstrumentInterruptsErrors checks that bad or unsupported modules are refused with an error
+// that says why.
+func TestInstrumentInterruptsErrors(t *testing.T) {
+	typ := asmSection(1, asmVec([]byte{0x60, 0, 0}))
+	fn := asmSection(3, asmVec([]byte{0}))
+	withBody := func(code ...[]byte) []byte {
+		return asmModule(typ, fn, asmSection(10, asmVec(asmBody(asmVec(), code...))))
+	}
+	spin := asmSpinModule()
+	importF := asmSection(2, asmVec(asmCat(asmName("m"), asmName("f"), []byte{0, 0})))
+	tests := []struct {
+		name string
+		in   []byte
+		is   error
+		msg  string
+	}{
+		{"not wasm", []byte("#!/bin/sh\necho not a module\n"), errInstrumentMalformed, "magic"},
+		{"empty", nil, errInstrumentMalformed, "magic"},
+		{"other version", []byte("\x00asm\x0d\x00\x01\x00"), errInstrumentUnsupported, "version"},
+		{"truncated section", spin[:len(spin)-3], errInstrumentMalformed, "truncated section"},
+		{"truncated section size", append(asmModule(typ), 10, 0x80), errInstrumentMalformed, "truncated section"},
+		{"truncated body", asmModule(typ, fn, asmSection(10, []byte{1, 0x10, 0x00, 0x0b})), errInstrumentMalformed, "function 0: truncated body"},
+		{"truncated instruction", withBody([]byte{0x41}), errInstrumentMalformed, "truncated instruction 0x41"},
+		{"truncated f64.const", withBody([]byte{0x44, 0, 0, 0, 0x0b}), errInstrumentMalformed, "truncated instruction 0x44"},
+		{"truncated v128.const", withBody([]byte{0xfd, 0x0c, 0, 0x0b}), errInstrumentMalformed, "truncated instruction 0xfd"},
+		{"truncated memarg lane", withBody([]byte{0xfd, 0x54, 0x00}), errInstrumentMalformed, "truncated instruction 0xfd"},
+		{"truncated locals", asmModule(typ, fn, asmSection(10, asmVec([]byte{1, 1}))), errInstrumentMalformed, "function 0: truncated local declarations"},
+		{"no end", withBody([]byte{0x01}), errInstrumentMalformed, "does not end"},
+		{"bytes after bodies", asmModule(typ, fn, asmSection(10, asmVec(asmBody(asmVec(), []byte{0x0b})), []byte{0})), errInstrumentMalformed, "after the last function body"},
+		{"try (exception handling)", withBody([]byte{0x06, 0x40, 0x0b, 0x0b}), errInstrumentUnsupported, "function 0: opcode 0x06"},
+		{"unknown opcode in function 1", asmModule(typ, importF, fn, asmSection(10, asmVec(asmBody(asmVec(), []byte{0x27, 0x0b})))), errInstrumentUnsupported, "function 1: opcode 0x27"},
+		{"GC prefix", withBody([]byte{0xfb, 0x00, 0x0b}), errInstrumentUnsupported, "opcode 0xfb"},
+		{"call_ref", withBody([]byte{0x14, 0x00, 0x0b}), errInstrumentUnsupported, "opcode 0x14"},
+		{"unassigned SIMD opcode", withBody([]byte{0xfd, 0x9a, 0x01, 0x0b}), errInstrumentUnsupported, "opcode 0xfd 0x9a"},
+		{"relaxed SIMD", withBody([]byte{0xfd, 0x80, 0x02, 0x0b}), errInstrumentUnsupported, "opcode 0xfd 0x100"},
+		{"unknown 0xFC opcode", withBody([]byte{0xfc, 0x12, 0x0b}), errInstrumentUnsupported, "opcode 0xfc 0x12"},
+		{"unknown threads opcode", withBody([]byte{0xfe, 0x04, 0x0b}), errInstrumentUnsupported, "opcode 0xfe 0x04"},
+		{"GC block type", withBody([]byte{0x02, 0x63, 0x70, 0x0b, 0x0b}), errInstrumentUnsupported, "opcode 0x02"},
+		{"GC local", asmModule(typ, fn, asmSection(10, asmVec(asmBody(asmVec([]byte{1, 0x64, 0x70}), []byte{0x0b})))), errInstrumentUnsupported, "reference type 0x64"},
+		{"already exported", asmModule(typ, fn, asmSection(7, asmVec(asmExport(interruptExport, 0, 0))),
+			asmSection(10, asmVec(asmBody(asmVec(), []byte{0x0b})))), errInstrumentExported, interruptExport},
+		{"unknown section", asmModule(asmSection(14, nil)), errInstrumentMalformed, "unknown section id 14"},
+		{"out of order", asmModule(fn, typ), errInstrumentMalformed, "out of order"},
+		{"repeated", asmModule(typ, typ), errInstrumentMalformed, "out of order or repeated"},
+		{"bad import kind", asmModule(asmSection(2, asmVec(asmCat(asmName("m"), asmName("f"), []byte{9, 0})))), errInstrumentMalformed, "import kind 9"},
+		{"truncated export", asmModule(asmSection(7, []byte{2, 1, 'a', 0, 0})), errInstrumentMalformed, "exports"},
+		{"bad custom name", asmModule(asmSection(0, []byte{5, 'a'})), errInstrumentMalformed, "custom section name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := instrumentInterrupts(tt.in)
+			if err == nil {
+				t.Fatalf("got %x, want an error", out)
+			}
+			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("got error %q, want one wrapping %q and saying %q", err, tt.is, tt.msg)
+			}
+		})
+	}
+}
+
+// FuzzInstrumentInterrupts checks that instrumentInterrupts never panics, and that when it
+// instruments a module wazero compiles, wazero compiles the result too.
+func FuzzInstrumentInterrupts(f *testing.F) {
+	typ := asmSection(1, asmVec([]byte{0x60, 0, 0}))
+	fn := asmSection(3, asmVec([]byte{0}))
+	for _, seed := range [][]byte{
+		asmModule(), asmSpinModule(), asmRecModule(), asmProviderModule(), asmSinkModule(),
+		asmModule(typ, fn, asmSection(10, asmVec(asmBody(asmVec(), []byte{0x02, 0x40, 0x03, 0x7f, 0x41, 0x01, 0x0b, 0x1a, 0x0b, 0x0b})))),
+		asmModule(typ, fn, asmSection(10, asmVec(asmBody(asmVec([]byte{3, 0x7f}), []byte{0x41, 0x00, 0x0e, 0x01, 0x00, 0x00, 0x0b})))),
+		asmModule(typ, fn, asmSection(7, asmVec(asmExport("x", 0, 0))), asmSection(10, asmVec(asmBody(asmVec(), []byte{0x0b})))),
+	} {
+		f.Add(seed)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(asmSinkFeatures))
+	defer rt.Close(ctx)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		orig := bytes.Clone(in)
+		out, err := instrumentInterrupts(in)
+		if !bytes.Equal(in, orig) {
+			t.Fatal("the input was modified")
+		}
+		if err != nil {
+			return
+		}
+		if cap(out) != len(out) {
+			t.Fatalf("output capacity %d, length %d", cap(out), len(out))
+		}
+		if !wasmCountsPlausible(in) {
+			return // wazero would allocate for the counts before it finds them wrong
+		}
+		cm, err := rt.CompileModule(ctx, in)
+		if err != nil {
+			return // not a module wazero accepts: nothing to preserve
+		}
+		cm.Close(ctx)
+		cm, err = rt.CompileModule(ctx, out)
+		if err != nil {
+			t.Fatalf("input compiles, instrumented output does not: %v\ninput  %x\noutput %x", err, in, out)
+		}
+		cm.Close(ctx)
+	})
+}
+
+// wasmCountsPlausible reports whether each vector section's entry count, and each function's
+// local count, is small enough for its bytes. wazero's decoder allocates for the counts it reads
+// (make([]T, count)) before it checks them, so a fuzzed count of 2^32 would exhaust memory in
+// the compiler, not in the code under test.
+func wasmCountsPlausible(wasm []byte) bool {
+	r := wasmReader{b: wasm, off: 8}
+	for r.off < len(wasm) && r.err == nil {
+		id := r.byte()
+		size := int(r.u32())
+		if r.err != nil || size > len(wasm)-r.off {
+			return false
+		}
+		s := wasmReader{b: wasm[:r.off+size], off: r.off}
+		r.off += size
+		if id == 0 || id == 8 || id == 12 || size == 0 {
+			continue
+		}
+		n := s.u32()
+		if s.err != nil || int(n) > size {
+			return false
+		}
+		for ; id == wasmSecCode && n > 0 && s.err == nil; n-- {
+			end := int(s.u32()) + s.off
+			if end > len(s.b) {
+				return false
+			}
+			locals := uint64(0)
+			for d := s.u32(); d > 0 && s.err == nil; d-- {
+				locals += uint64(s.u32())
+				s.byte()
+			}
+			if locals > 1<<16 {
+				return false
+			}
+			s.off = end
+		}
+	}
+	return true
+}
+
+// loadInstrumented loads a test plugin whose module is instrumented, under a manifest hashing the
+// instrumented bytes.
+func loadInstrumented(t testing.TB, h *Host, name string, caps []string, lim Limits) *Plugin {
+	t.Helper()
+	out := mustInstrument(t, testWasm[name])
+	m := testManifest(name, caps, lim)
+	sum := sha256.Sum256(out)
+	m.SHA256 = hex.EncodeToString(sum[:])
+	g, err := NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, out, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pluginInterruptGlobal instantiates one of a plugin's instances, returns its interrupt flag, and
+// puts the instance back in the pool.
+func pluginInterruptGlobal(t testing.TB, p *Plugin) api.MutableGlobal {
+	t.Helper()
+	in, err := p.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release(in, true)
+	return interruptGlobal(t, in.mod)
+}
+
+// TestInstrumentInterruptsEcho runs the real fixtures through echo, instrumented and not, under
+// Extism and the host's own imports: the outcomes are the same.
+func TestInstrumentInterruptsEcho(t *testing.T) {
+	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
+	plain := loadTest(t, newTestHost(t, Config{Now: now, Interrupt: InterruptNone}), "echo", echoCaps, Limits{})
+	h := newTestHost(t, Config{Now: now, Interrupt: InterruptNone})
+	inst := loadInstrumented(t, h, "echo", echoCaps, Limits{})
+	pluginInterruptGlobal(t, inst)
+
+	payloads := hookPayloads(t)
+	want, err := plain.Call(context.Background(), "capture", payloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := inst.Call(context.Background(), "capture", payloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d outcomes, want %d", len(got), len(want))
+	}
+	events := 0
+	for i := range want {
+		if !reflect.DeepEqual(got[i].Events, want[i].Events) || fmt.Sprint(got[i].Err) != fmt.Sprint(want[i].Err) {
+			t.Errorf("record %d: got %+v, want %+v", i, got[i], want[i])
+		}
+		events += len(want[i].Events)
+	}
+	if events == 0 {
+		t.Error("no events at all: the comparison shows nothing")
+	}
+}
+
+// TestInstrumentInterruptsStopsGoLoop stops a real Go plugin stuck in `for {}` (testdata
+// adversarial/loop) through the flag, on a host without WithCloseOnContextDone and with the
+// longest deadline.
+func TestInstrumentInterruptsStopsGoLoop(t *testing.T) {
+	h := newTestHost(t, Config{Interrupt: InterruptNone, PoolSize: 1})
+	p := loadInstrumented(t, h, "loop", nil, Limits{CallTimeout: Duration(MaxCallTimeout)})
+	flag := pluginInterruptGlobal(t, p) // the pool's only instance: the call below runs in it
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := p.Call(context.Background(), "capture", [][]byte{[]byte(`{"hook_event_name":"Stop"}`)})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	flag.Set(1)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrTrap) || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("got %v, want a trap at unreachable", err)
+		}
+		t.Logf("stopped after %v: %v", time.Since(start), err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop plugin still runs 10s after the flag was set")
+	}
+}
+
+// BenchmarkInstrumentInterrupts measures instrumentInterrupts on the real test plugins.
+func BenchmarkInstrumentInterrupts(b *testing.B) {
+	names := make([]string, 0, len(testWasm))
+	for name := range testWasm {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		wasm := testWasm[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := instrumentInterrupts(wasm); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(wasm))*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
+			b.ReportMetric(float64(len(wasm))/1e6, "MB")
+		})
+	}
+}
+
+// BenchmarkInterruptCheckCost measures the cost of a guest's loop iteration in three modes:
+// instrumented (the flag check at each loop header), plain (no check at all), and plain under
+// wazero's WithCloseOnContextDone. The loop is asmSpinModule's sum: 9 instructions an iteration.
+func BenchmarkInterruptCheckCost(b *testing.B) {
+	const iterations = 100_000_000
+	for _, mode := range []struct {
+		name                    string
+		instrument, closeOnDone bool
+	}{
+		{"instrumented", true, false},
+		{"plain", false, false},
+		{"closeOnContextDone", false, true},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			ctx := context.Background()
+			wasm := asmSpinModule()
+			if mode.instrument {
+				wasm = mustInstrument(b, wasm)
+			}
+			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(mode.closeOnDone))
+			defer rt.Close(ctx)
+			mod, err := rt.Instantiate(ctx, wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sum := mod.ExportedFunction("sum")
+			want := uint64(iterations) * (iterations + 1) / 2
+			for b.Loop() {
+				res, err := sum.Call(ctx, iterations)
+				if err != nil || uint32(res[0]) != uint32(want) {
+					b.Fatalf("sum = %v, %v", res, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/iterations, "ns/iteration")
+		})
+	}
+}
+
+// BenchmarkInterruptCaptureBench runs the loop-heavy capture-bench plugin over real payloads
+// through the host in its three interrupt modes: instrumented by the host at load, plain (never
+// interrupted), and under wazero's WithCloseOnContextDone.
+func BenchmarkInterruptCaptureBench(b *testing.B) {
+	payloads := hookPayloads(b)
+	for _, mode := range []struct {
+		name      string
+		interrupt InterruptMode
+	}{
+		{"instrumented", InterruptInstrument},
+		{"plain", InterruptNone},
+		{"closeOnContextDone", InterruptClose},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			h := newTestHost(b, Config{Interrupt: mode.interrupt, CacheDir: b.TempDir()})
+			p := loadTest(b, h, "capture-bench", benchCaps, Limits{})
+			if p.interrupt != mode.interrupt {
+				b.Fatalf("the plugin runs in interrupt mode %d, want %d", p.interrupt, mode.interrupt)
+			}
+			runParallel(b, p, payloads, 1000)
+		})
+	}
+}
