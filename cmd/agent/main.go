@@ -39,6 +39,9 @@ type CLI struct {
 	DLQ     DLQCmd     `cmd:"" name:"dlq" help:"Inspect, replay or drop records that failed processing."`
 	Plugins PluginsCmd `cmd:"" help:"Install and manage plugins, and what they may do."`
 	Audit   AuditCmd   `cmd:"" help:"Show the plugin audit log: installs, grants, quarantines, refused emissions, content reads."`
+
+	Install   InstallCmd   `cmd:"" help:"Add Hangar's hook to an assistant's settings (claude-code), and offer to start the daemon at login."`
+	Uninstall UninstallCmd `cmd:"" help:"Remove Hangar's hook from an assistant's settings (claude-code)."`
 }
 
 // exitError carries an exit code out of a command.
