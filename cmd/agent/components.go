@@ -23,7 +23,7 @@ func captures() (pipeline.Captures, error) {
 
 // consumers lists the built-in consumers of the event log.
 func consumers(st *store.Store) []pipeline.Consumer {
-	return []pipeline.Consumer{pipeline.NewDailyCounts(st)}
+	return []pipeline.Consumer{pipeline.NewDailyCounts(st), pipeline.NewUsageRollup(st, nil, nil)}
 }
 
 // openRegistry opens the data directory's plugin registry, with the first-party plugins embedded

@@ -125,6 +125,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", d.getStatus)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/daily", d.getDaily)
+	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
 	mux.HandleFunc("GET /v1/dlq", d.listDLQ)
 	mux.HandleFunc("GET /v1/dlq/{seq}", d.getDLQ)
 	mux.HandleFunc("POST /v1/dlq/replay", d.replayDLQ)
