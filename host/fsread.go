@@ -9,13 +9,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
-	"weak"
 
 	extism "github.com/extism/go-sdk"
 )
@@ -75,9 +71,8 @@ func (p *Plugin) hostFSRead(ctx context.Context, cp *extism.CurrentPlugin, stack
 		cs.fail(fmt.Errorf("fs_read %q: %w", name, fs.ErrNotExist))
 	}
 	b := p.fsReadAt(cs, name, resolved, offset, min(maxLen, MaxFSRead))
-	c := p.fsCounter()
-	c.reads.Add(1)
-	c.bytes.Add(int64(len(b)))
+	p.fsReads.Add(1)
+	p.fsBytes.Add(int64(len(b)))
 	if len(b) == 0 {
 		stack[0] = 0
 		return
@@ -320,31 +315,8 @@ func fsGlobMatch(glob, name string) bool {
 	return reach[len(elems)]
 }
 
-// fsCounter counts a plugin's successful fs_read calls and the bytes they returned.
-type fsCounter struct {
-	reads, bytes atomic.Int64
-}
-
-// fsCounters holds each plugin's fsCounter (weak.Pointer[Plugin] -> *fsCounter). The key is weak
-// and a cleanup deletes the entry, so a counter never keeps an unloaded plugin alive.
-var fsCounters sync.Map
-
-// fsCounter returns the plugin's fs_read counter, made on first use.
-func (p *Plugin) fsCounter() *fsCounter {
-	k := weak.Make(p)
-	if c, ok := fsCounters.Load(k); ok {
-		return c.(*fsCounter)
-	}
-	c, loaded := fsCounters.LoadOrStore(k, &fsCounter{})
-	if !loaded {
-		runtime.AddCleanup(p, func(k weak.Pointer[Plugin]) { fsCounters.Delete(k) }, k)
-	}
-	return c.(*fsCounter)
-}
-
 // FSReads returns how many fs_read calls of the plugin succeeded and how many bytes of files they
 // returned in all. It is safe for concurrent use.
 func (p *Plugin) FSReads() (calls, bytes int64) {
-	c := p.fsCounter()
-	return c.reads.Load(), c.bytes.Load()
+	return p.fsReads.Load(), p.fsBytes.Load()
 }

@@ -32,6 +32,8 @@ func NewCollector(h *Host) *Collector {
 		"logs_dropped": d("logs_dropped_total", "Plugin log lines dropped by the rate limit."),
 		"denied":       d("denied_host_calls_total", "Calls to host functions not granted."),
 		"mem_limit":    d("memory_limit_bytes", "Linear memory an instance may hold."),
+		"fs_reads":     d("fs_reads_total", "Successful fs_read calls."),
+		"fs_bytes":     d("fs_read_bytes_total", "Bytes of files fs_read returned."),
 		"cold_start":   d("cold_start_seconds", "Time to compile (or load from the cache) and make the first instance."),
 		"content": prometheus.NewDesc("hangar_plugin_content_reads_total", "Records whose content field the plugin was shown.",
 			[]string{"plugin", "field"}, nil),
@@ -67,6 +69,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		m("logs_dropped", prometheus.CounterValue, float64(s.LogsDropped))
 		m("denied", prometheus.CounterValue, float64(s.DeniedHostCalls))
 		m("mem_limit", prometheus.GaugeValue, float64(s.MemoryLimitPages)*pageSize)
+		m("fs_reads", prometheus.CounterValue, float64(s.FSReads))
+		m("fs_bytes", prometheus.CounterValue, float64(s.FSReadBytes))
 		m("cold_start", prometheus.GaugeValue, s.ColdStart.Seconds())
 		for field, n := range s.ContentReads {
 			ch <- prometheus.MustNewConstMetric(c.descs["content"], prometheus.CounterValue, float64(n), s.Name, field)

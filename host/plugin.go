@@ -46,6 +46,7 @@ type Plugin struct {
 	instances, instantiations, instantiateNanos     atomic.Int64
 	maxMem                                          atomic.Int64
 	logsWritten, logsDropped, deniedHostCalls       atomic.Int64
+	fsReads, fsBytes                                atomic.Int64
 	contentReads                                    []atomic.Int64 // per content grant, as proj.content
 	contentMu                                       sync.Mutex
 	contentFlushed                                  []int64 // guarded by contentMu
@@ -332,6 +333,9 @@ type Stats struct {
 	LogsDropped int64 `json:"logs_dropped"`
 	// DeniedHostCalls counts calls to host functions the plugin was not granted.
 	DeniedHostCalls int64 `json:"denied_host_calls"`
+	// FSReads and FSReadBytes count successful fs_read calls and the bytes they returned.
+	FSReads     int64 `json:"fs_reads"`
+	FSReadBytes int64 `json:"fs_read_bytes"`
 	// ContentReads counts, per content grant ("prompt"), the records whose field the plugin was
 	// shown.
 	ContentReads map[string]int64 `json:"content_reads,omitempty"`
@@ -350,6 +354,7 @@ func (p *Plugin) Status() Stats {
 		Instances: p.instances.Load(), MaxMemoryBytes: p.maxMem.Load(), MemoryLimitPages: p.lim.MemoryPages,
 		LogsWritten: p.logsWritten.Load(), LogsDropped: p.logsDropped.Load(),
 		DeniedHostCalls: p.deniedHostCalls.Load(),
+		FSReads:         p.fsReads.Load(), FSReadBytes: p.fsBytes.Load(),
 	}
 	if n := p.instantiations.Load(); n > 0 {
 		s.AvgInstantiate = time.Duration(p.instantiateNanos.Load() / n)

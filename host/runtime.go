@@ -257,9 +257,13 @@ func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
 	code := wasm
 	p.interrupt = h.cfg.Interrupt
 	if p.interrupt == InterruptInstrument {
-		if code, err = instrumentInterrupts(wasm); err != nil || !moduleLayoutOK {
+		switch code, err = instrumentInterrupts(wasm); {
+		case errors.Is(err, errInstrumentUnsupported):
+			// A feature the rewrite does not know (exception handling, GC): correct, only slower.
 			p.log.Warn("plugin cannot be instrumented for deadlines; it runs under wazero's slower close-on-deadline", "err", err)
 			code, p.interrupt = wasm, InterruptClose
+		case err != nil:
+			return nil, fmt.Errorf("load plugin %s: %w: %w", m.Name, ErrRefusedModule, err)
 		}
 	}
 	rc := wazero.NewRuntimeConfig().
