@@ -1,0 +1,99 @@
+package pdk
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+// gjsonMembers is what Members must agree with on valid JSON: gjson's keys and raw values.
+func gjsonMembers(json string) (keys, raws []string) {
+	gjson.Parse(json).ForEach(func(k, v gjson.Result) bool {
+		keys, raws = append(keys, k.Str), append(raws, v.Raw)
+		return true
+	})
+	return keys, raws
+}
+
+func checkMembers(t *testing.T, json string) {
+	t.Helper()
+	var keys, raws []string
+	ok := Members(json, func(k, raw string) bool {
+		keys, raws = append(keys, k), append(raws, raw)
+		return true
+	})
+	wantKeys, wantRaws := gjsonMembers(json)
+	if !ok || strings.Join(keys, "\x00") != strings.Join(wantKeys, "\x00") || strings.Join(raws, "\x00") != strings.Join(wantRaws, "\x00") {
+		t.Errorf("Members(%.80q) = %v, %q, %q; want %q, %q", json, ok, keys, raws, wantKeys, wantRaws)
+	}
+}
+
+func TestMembers(t *testing.T) {
+	for _, s := range []string{
+		`{}`, ` { } `, `{"a":1}`, `{"a" : "x" , "b":[1,{"c":"]}"}],"d":{"e":"\"}"}}`,
+		`{"k\"ey":"v\\","x":"\\\"","y":true,"z":null,"n":-1.5e3}`,
+		`{"s":"\u00e9\n\t","t":"\\\\"}`, "{\n\t\"a\": [ ],\r\n\"b\": {}\n}",
+	} {
+		checkMembers(t, s)
+	}
+}
+
+// TestMembersFixtures compares Members with gjson on every real hook payload and on each tool
+// input and response in them.
+func TestMembersFixtures(t *testing.T) {
+	n := 0
+	err := filepath.WalkDir("../../../shared/fixtures/claude-code/hooks", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		gjson.ParseBytes(b).ForEach(func(_, p gjson.Result) bool {
+			checkMembers(t, p.Raw)
+			for _, f := range []string{"tool_input", "tool_response"} {
+				if v := p.Get(f); v.IsObject() {
+					checkMembers(t, v.Raw)
+				}
+			}
+			n++
+			return true
+		})
+		return nil
+	})
+	if err != nil || n < 2000 {
+		t.Fatalf("walked %d payloads: %v", n, err)
+	}
+}
+
+func TestMembersMalformed(t *testing.T) {
+	for _, s := range []string{``, `[]`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":"x}`, `{"a":{"b":1}`, `{"a":1 "b":2}`, `{a:1}`, `"x"`} {
+		if Members(s, func(string, string) bool { return true }) {
+			t.Errorf("Members(%q) = true, want false", s)
+		}
+	}
+	// Stopping early is not an error.
+	calls := 0
+	if !Members(`{"a":1,"b":2}`, func(string, string) bool { calls++; return false }) || calls != 1 {
+		t.Errorf("stopping after the first member: %d calls", calls)
+	}
+}
+
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"k\"ey":"v\\","x":[{"y":"}"}]}`, `{}`, `{"a":`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ok := Members(s, func(string, string) bool { return true })
+		if gjson.Valid(s) && gjson.Parse(s).IsObject() {
+			if !ok {
+				t.Fatalf("Members(%q) = false on a valid object", s)
+			}
+			checkMembers(t, s)
+		}
+	})
+}
