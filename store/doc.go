@@ -23,4 +23,5 @@
 //	r <kind> 0x00 <seq>              -> event (sdk binary encoding)     derived records by kind (enrich, insight plugins)
 //	n <name>                         -> int64 delta (merge operator)    counters: events by platform/kind, DLQ size
 //	m <name>                         -> value                           metadata (format version, last sequence numbers)
+//	k <source> 0x00 <file>           -> checkpoint (binary)             tailers' positions in files (checkpoints.go)
 package store

@@ -36,6 +36,7 @@ type CLI struct {
 	Run     RunCmd     `cmd:"" help:"Run the agent daemon in the foreground."`
 	Hook    HookCmd    `cmd:"" help:"Take one hook payload on stdin. Assistants run this; it always exits 0 and prints nothing."`
 	Status  StatusCmd  `cmd:"" help:"Show whether the daemon runs and what it has stored."`
+	Import  ImportCmd  `cmd:"" help:"Read Claude Code transcripts into the store, each line once; the daemon then follows them."`
 	DLQ     DLQCmd     `cmd:"" name:"dlq" help:"Inspect, replay or drop records that failed processing."`
 	Plugins PluginsCmd `cmd:"" help:"Install and manage plugins, and what they may do."`
 	Audit   AuditCmd   `cmd:"" help:"Show the plugin audit log: installs, grants, quarantines, refused emissions, content reads."`

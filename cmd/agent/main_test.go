@@ -126,7 +126,8 @@ func fixtureByFile(t testing.TB, file string) fixture {
 }
 
 // childEnv is the environment of the processes the tests start: ours without HANGAR_* (so the
-// developer's settings do not leak in), plus extra.
+// developer's settings do not leak in), with the daemon's transcript tailer off (so that it does
+// not read the developer's own ~/.claude; import_test.go turns it on), plus extra.
 func childEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -134,7 +135,7 @@ func childEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, extra...)
+	return append(append(env, "HANGAR_TRANSCRIPTS=off"), extra...)
 }
 
 // newDataDir returns a data directory path that does not exist yet, in a fresh temp dir.

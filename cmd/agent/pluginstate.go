@@ -19,16 +19,25 @@ var (
 // wasmPage is the size of a WASM memory page.
 const wasmPage = 64 << 10
 
+// SecretName is the install secret's file in the data directory: 32 random bytes, 0600, made on
+// first use. Plugins' salted hashes (prompts, projects) derive from it, so it never leaves the
+// machine and is never rotated: losing it makes new hashes differ from stored ones.
+const SecretName = "secret"
+
 // ensureHost makes the plugin host and opens the audit log, once. l.mu must be held.
 func (l *pluginLoader) ensureHost() error {
 	if l.h != nil {
 		return nil
 	}
+	secret, err := host.LoadOrCreateSecret(filepath.Join(l.dataDir, SecretName))
+	if err != nil {
+		return err
+	}
 	audit, err := host.OpenAuditLog(filepath.Join(l.dataDir, host.AuditName))
 	if err != nil {
 		return err
 	}
-	h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit, OnQuarantine: l.onQuarantine})
+	h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit, OnQuarantine: l.onQuarantine, Secret: secret})
 	if err != nil {
 		audit.Close()
 		return err

@@ -127,7 +127,7 @@ func Open(cfg Config) (*Daemon, error) {
 // dataDirEntries are the names Hangar keeps in its data directory.
 var dataDirEntries = map[string]bool{
 	"agent.lock": true, SocketName: true, StoreName: true, SpoolName: true, LogsName: true, "config.toml": true,
-	"plugins": true, "audit.log": true, CacheName: true,
+	"plugins": true, "audit.log": true, CacheName: true, "secret": true,
 }
 
 // privateDir creates dir with mode 0700, or makes an existing one 0700 if it holds nothing but
@@ -185,7 +185,7 @@ func (d *Daemon) open() error {
 	}
 	d.consumers.Start()
 	d.dlq = pipeline.NewDeadLetters(d.st, d.intake, d.consumers)
-	d.handler = d.routes()
+	d.handler = d.transcriptRoutes(d.routes())
 	return nil
 }
 
@@ -242,9 +242,10 @@ func (d *Daemon) Serve(ctx context.Context) error {
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); d.drainLoop(bg) }()
 	go func() { defer wg.Done(); d.maintenanceLoop(bg) }()
+	go func() { defer wg.Done(); d.transcriptsLoop(bg) }()
 
 	var serveErr error
 	select {
