@@ -111,6 +111,7 @@ func (p *Plugin) hostFunctions() []extism.HostFunction {
 		extism.NewHostFunctionWithStack("kv_set", p.hostKVSet, []extism.ValueType{i64, i64}, nil),
 	}
 	fns = append(fns, p.fsFunctions()...) // fs_read, fs_stat (fsread.go)
+	fns = append(fns, p.saltFunction())   // salt (salt.go)
 	for i := range fns {
 		fns[i].SetNamespace("hangar")
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	Audit Auditor
 	// KV backs the host function kv_get/kv_set (capability "kv"). Nil makes every kv call fail.
 	KV KV
+	// Secret is the install secret the salt host function derives each plugin's salt from (see
+	// LoadOrCreateSecret), at least 16 bytes. Empty makes every salt call trap.
+	Secret []byte
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 	// PoolSize bounds the instances of each plugin, so the calls it runs at once. Default

@@ -1,0 +1,193 @@
+package host
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	extism "github.com/extism/go-sdk"
+)
+
+// The salt host function, salt in the "hangar" module, gives each plugin a secret of its own to
+// key its hashes with (a prompt's hash, a project's), since WASM has no secret randomness: a
+// guest's random numbers are the host's to choose, and wazero's default is a fixed seed. The salt
+// is HMAC-SHA256(install secret, "hangar-salt" 0x00 plugin name): stable across restarts and
+// versions of a plugin, different for each plugin (so two plugins' hashes cannot be joined) and
+// for each install (so a hash cannot be tested against guesses on another machine). It needs no
+// capability.
+
+// SecretLen is the size of an install secret as LoadOrCreateSecret makes it.
+const SecretLen = 32
+
+// minSecretLen is the shortest secret the salt host function accepts.
+const minSecretLen = 16
+
+// Errors of the install secret.
+var (
+	// ErrNoSecret means the host has no install secret (Config.Secret), so salt traps.
+	ErrNoSecret = errors.New("host: no install secret")
+	// ErrBadSecret means an install secret (a file, or Config.Secret) is not what it must be.
+	ErrBadSecret = errors.New("host: bad install secret")
+)
+
+// saltFunction returns the salt host function: salt() -> block. hostFunctions adds it to the
+// "hangar" module.
+func (p *Plugin) saltFunction() extism.HostFunction {
+	return extism.NewHostFunctionWithStack("salt", p.hostSalt, nil, []extism.ValueType{extism.ValueTypeI64})
+}
+
+// hostSalt is salt() -> the offset of a new block of 32 bytes, the plugin's salt (the plugin frees
+// it). Without an install secret it traps: the call fails, saying so.
+func (p *Plugin) hostSalt(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
+	cs := state(ctx)
+	salt, err := pluginSalt(p.h.cfg.Secret, p.m.Name)
+	if err != nil {
+		cs.fail(fmt.Errorf("salt: %w", err))
+	}
+	off, err := cp.WriteBytes(salt)
+	if err == nil && off == 0 {
+		err = errors.New("out of memory")
+	}
+	if err != nil {
+		cs.fail(fmt.Errorf("salt: write block: %w", err))
+	}
+	stack[0] = off
+}
+
+// pluginSalt returns the salt of the plugin named name: HMAC-SHA256(secret, "hangar-salt" 0x00
+// name).
+func pluginSalt(secret []byte, name string) ([]byte, error) {
+	switch {
+	case len(secret) == 0:
+		return nil, fmt.Errorf("%w: the host was started without one (host.Config.Secret), so plugins cannot key their hashes", ErrNoSecret)
+	case len(secret) < minSecretLen:
+		return nil, fmt.Errorf("%w: %d bytes, at least %d", ErrBadSecret, len(secret), minSecretLen)
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("hangar-salt\x00"))
+	mac.Write([]byte(name))
+	return mac.Sum(nil), nil
+}
+
+// LoadOrCreateSecret returns the install secret kept in the file at path, creating it on first use:
+// SecretLen random bytes, mode 0600, in a folder created 0700 if missing. The file appears whole or
+// not at all (it is written aside, synced, then linked into place), and when several processes
+// race to create it they all return the one that won. A file that exists with a size other than
+// SecretLen is an error wrapping ErrBadSecret, never replaced: the salted hashes already stored
+// depend on it. A file readable by others is made 0600 (on Windows, where modes do not apply,
+// it is left as it is).
+func LoadOrCreateSecret(path string) ([]byte, error) {
+	for range 3 {
+		secret, err := readSecret(path)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return secret, err
+		}
+		secret, err = createSecret(path)
+		if errors.Is(err, fs.ErrExist) {
+			continue // another process created it first: read theirs
+		}
+		return secret, err
+	}
+	return nil, fmt.Errorf("load install secret %s: it keeps appearing and disappearing", path)
+}
+
+// readSecret reads an existing secret file, making it 0600 if others could read it.
+func readSecret(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("load install secret: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("load install secret: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("load install secret: %w: %s is not a regular file", ErrBadSecret, path)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			return nil, fmt.Errorf("load install secret: %s is readable by others and cannot be made 0600: %w", path, err)
+		}
+	}
+	secret, err := io.ReadAll(io.LimitReader(f, SecretLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("load install secret: %w", err)
+	}
+	if len(secret) != SecretLen {
+		return nil, fmt.Errorf("load install secret: %w: %s holds %d bytes, want %d (it is never replaced: the stored hashes depend on it)",
+			ErrBadSecret, path, len(secret), SecretLen)
+	}
+	return secret, nil
+}
+
+// createSecret creates the secret file, or returns an error wrapping fs.ErrExist if it exists.
+func createSecret(path string) ([]byte, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create install secret: %w", err)
+	}
+	secret := make([]byte, SecretLen)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("create install secret: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".secret-*") // mode 0600
+	if err != nil {
+		return nil, fmt.Errorf("create install secret: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(secret)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create install secret: %w", err)
+	}
+	// A hard link never replaces an existing file, so a racing process's secret wins whole.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		// No hard links on this file system: create the file exclusively instead.
+		if err := writeNewFile(path, secret); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("create install secret: %w", err)
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, fmt.Errorf("create install secret: %w", err)
+	}
+	return secret, nil
+}
+
+// writeNewFile creates path (which must not exist) with mode 0600 and writes and syncs data.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
