@@ -240,11 +240,23 @@ var contentFields = map[string][]string{
 	},
 }
 
-// checkContentReads refuses read:payload grants that reach a content field, or a parent of one.
+// contentMetadata are, by platform, the fields inside a content field that hold metadata, not
+// content: a read:payload grant may reach them (or fields inside them). Claude Code's transcript
+// lines keep the API response's id, model, role and token usage in "message", beside its text
+// ("message.content").
+var contentMetadata = map[string][]string{
+	"claude-code": {"message.id", "message.model", "message.role", "message.usage"},
+}
+
+// checkContentReads refuses read:payload grants that reach a content field, or a parent of one,
+// unless they reach only metadata inside it (contentMetadata).
 func checkContentReads(platform string, caps []string) error {
 	for _, s := range caps {
 		c, err := ParseCapability(s)
 		if err != nil || c.Class != ClassReadField {
+			continue
+		}
+		if isContentMetadata(platform, c.Arg) {
 			continue
 		}
 		for _, f := range contentFields[platform] {
@@ -254,6 +266,16 @@ func checkContentReads(platform string, caps []string) error {
 		}
 	}
 	return nil
+}
+
+// isContentMetadata reports whether path is, or is inside, one of the platform's contentMetadata.
+func isContentMetadata(platform, path string) bool {
+	for _, f := range contentMetadata[platform] {
+		if path == f || strings.HasPrefix(path, f+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // lazyRegexp compiles a pattern on first use: package initialization runs in every process of the

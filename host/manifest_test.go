@@ -106,6 +106,15 @@ func TestManifestValidate(t *testing.T) {
 			m.Capabilities = append(m.Capabilities, "read:payload.tool_input.command")
 		}, "content:tool_input"},
 		{"field read of a safe field", func(m *Manifest) { m.Capabilities = append(m.Capabilities, "read:payload.tool_use_id") }, ""},
+		{"field read of metadata inside content", func(m *Manifest) {
+			m.Capabilities = append(m.Capabilities, "read:payload.message.model", "read:payload.message.usage.input_tokens")
+		}, ""},
+		{"field read of content beside metadata", func(m *Manifest) {
+			m.Capabilities = append(m.Capabilities, "read:payload.message.content")
+		}, "content:message"},
+		{"field read of a parent of metadata", func(m *Manifest) {
+			m.Capabilities = append(m.Capabilities, "read:payload.message")
+		}, "content:message"},
 		{"memory too large", func(m *Manifest) { m.Limits.MemoryPages = MaxMemoryPages + 1 }, "memory_pages"},
 		{"timeout too long", func(m *Manifest) { m.Limits.CallTimeout = Duration(2 * MaxCallTimeout) }, "call_timeout"},
 		{"negative output", func(m *Manifest) { m.Limits.OutputBytes = -1 }, "output_bytes"},

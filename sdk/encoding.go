@@ -29,8 +29,13 @@ const zeroTime = math.MinInt64
 //
 // where strings are a uvarint length then bytes, times are zigzag varint Unix nanoseconds
 // (math.MinInt64 for the zero time), and each attribute is its key, a kind byte and the value:
-// zigzag varint (int), 8 bytes little-endian IEEE 754 (float), 1 byte (bool), or a string (ident,
-// hash). It does not validate the event.
+// zigzag varint (int), 8 bytes little-endian IEEE 754 (float), 1 byte (bool), a string (ident,
+// hash), or for a sketch a uvarint entry count and that many entries of 2 bytes of index and 4 of
+// float32 bits, little-endian. It does not validate the event; a sketch whose indices and values
+// differ in number is an error.
+//
+// Kind byte 6 (sketch) was added to version 1 without changing it: every encoding written before
+// decodes as it did, and decoders that predate the kind reject it as corrupt.
 func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, EncodingVersion)
 	b = append(b, e.ID[:]...)
@@ -52,6 +57,12 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 			b = append(b, byte(a.Value.num))
 		case KindIdent, KindHash:
 			b = appendString(b, a.Value.str)
+		case KindSketch:
+			if a.Value.num != 0 || len(a.Value.str)%sketchEntry != 0 {
+				return nil, fmt.Errorf("encode attribute %q: sketch indices and values differ in number", a.Key)
+			}
+			b = binary.AppendUvarint(b, uint64(len(a.Value.str)/sketchEntry))
+			b = append(b, a.Value.str...)
 		default:
 			return nil, fmt.Errorf("encode attribute %q: %v", a.Key, a.Value.kind)
 		}
@@ -108,6 +119,14 @@ func (e *Event) UnmarshalBinary(data []byte) error {
 			val = IdentValue(d.string())
 		case KindHash:
 			val = HashValue([]byte(d.string()))
+		case KindSketch:
+			n := d.uvarint()
+			if d.err == nil && n > uint64(len(d.buf)-d.off)/sketchEntry {
+				d.fail("attribute %q: sketch of %d entries exceeds input", key, n)
+			}
+			if p := d.bytes(int(n) * sketchEntry); p != nil {
+				val = Value{kind: KindSketch, str: string(p)}
+			}
 		default:
 			d.fail("attribute %q: unknown value kind %d", key, k)
 		}

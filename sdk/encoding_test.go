@@ -206,7 +206,8 @@ func TestUnmarshalBinaryErrors(t *testing.T) {
 		{"bool byte 2", set(n-1, 2), ErrCorrupt},
 		{"bool byte 0xff", set(n-1, 0xff), ErrCorrupt},
 		{"value kind invalid", set(n-2, byte(KindInvalid)), ErrCorrupt},
-		{"value kind 6", set(n-2, 6), ErrCorrupt},
+		{"value kind 6 (sketch) reads the bool byte as its count", set(n-2, byte(KindSketch)), ErrCorrupt},
+		{"value kind 7", set(n-2, 7), ErrCorrupt},
 		{"value kind 0xff", set(n-2, 0xff), ErrCorrupt},
 		{"key length exceeds input", set(n-5, 5), ErrCorrupt},
 		{"key length 0x7f", set(n-5, 0x7f), ErrCorrupt},
@@ -219,6 +220,16 @@ func TestUnmarshalBinaryErrors(t *testing.T) {
 		{"hash length exceeds input", with(func(b []byte) []byte {
 			b = append(b[:n-6], 1, 1, 'h', byte(KindHash))
 			return append(binary.AppendUvarint(b, 33), make([]byte, 32)...)
+		}), ErrCorrupt},
+		{"sketch count exceeds input", with(func(b []byte) []byte {
+			b = append(b[:n-6], 1, 1, 's', byte(KindSketch), 2)
+			return append(b, 1, 0, 0, 0, 0x80, 0x3f, 2, 0, 0, 0, 0x80)
+		}), ErrCorrupt},
+		{"sketch count max uint64", with(func(b []byte) []byte {
+			return binary.AppendUvarint(append(b[:n-6], 1, 1, 's', byte(KindSketch)), math.MaxUint64)
+		}), ErrCorrupt},
+		{"sketch count varint overflow", with(func(b []byte) []byte {
+			return append(b[:n-6], 1, 1, 's', byte(KindSketch), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02)
 		}), ErrCorrupt},
 		{"float too short", with(func(b []byte) []byte {
 			return append(b[:n-6], 1, 1, 'f', byte(KindFloat), 0, 0, 0, 0, 0, 0, 0)
@@ -275,7 +286,8 @@ func TestAppendBinaryInvalidKind(t *testing.T) {
 		v    Value
 	}{
 		{"zero value", Value{}},
-		{"kind 6", Value{kind: 6}},
+		{"kind 7", Value{kind: 7}},
+		{"sketch of mismatched lengths", SketchValue([]uint16{1, 2}, []float32{1})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,6 +321,13 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	f.Add([]byte{2})
 	// A non-minimal attribute count: 0x81 0x00 is 1.
 	f.Add(append(append(bytes.Clone(base[:len(base)-6]), 0x81, 0x00), base[len(base)-5:]...))
+	// Sketches: one entry with a non-minimal count (0x81 0x00), none, and a count past the input.
+	head := bytes.Clone(base[:len(base)-6])
+	f.Add(append(bytes.Clone(head), 1, 1, 's', byte(KindSketch), 0x81, 0x00, 7, 0, 0, 0, 0x80, 0x3f))
+	f.Add(append(bytes.Clone(head), 1, 1, 's', byte(KindSketch), 0))
+	f.Add(append(bytes.Clone(head), 1, 1, 's', byte(KindSketch), 3, 7, 0, 0, 0, 0x80, 0x3f))
+	// A NaN value's bits survive decoding and re-encoding.
+	f.Add(append(bytes.Clone(head), 1, 1, 's', byte(KindSketch), 1, 7, 0, 1, 0, 0xc0, 0x7f))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var ev Event

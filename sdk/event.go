@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,8 @@ const (
 	MaxHashLen = 32
 	// MaxAttrs is the most attributes one event may have.
 	MaxAttrs = 64
+	// MaxSketchLen is the most entries one sketch attribute may have.
+	MaxSketchLen = 256
 )
 
 // Event is one privacy-safe fact captured from an AI assistant. Events are values: the store and the
@@ -58,9 +61,13 @@ const (
 	KindIdent
 	// KindHash is an opaque hash of at most MaxHashLen bytes, such as a salted prompt hash.
 	KindHash
+	// KindSketch is a sparse vector of float32 values at uint16 indices, such as a feature-hashed
+	// sketch of a prompt's words: 1 to MaxSketchLen entries, indices strictly increasing, values
+	// finite.
+	KindSketch
 )
 
-var kindNames = [...]string{"invalid", "int", "float", "bool", "ident", "hash"}
+var kindNames = [...]string{"invalid", "int", "float", "bool", "ident", "hash", "sketch"}
 
 // String returns the kind's name.
 func (k ValueKind) String() string {
@@ -70,12 +77,17 @@ func (k ValueKind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Value is a typed attribute value. The zero Value is invalid.
+// Value is a typed attribute value. The zero Value is invalid. Values are immutable and
+// comparable with ==.
 type Value struct {
 	kind ValueKind
-	num  uint64 // int, float bits, bool
-	str  string // ident, hash bytes
+	num  uint64 // int, float bits, bool; for a sketch, non-zero if its index and value counts differ
+	str  string // ident, hash bytes; a sketch's entries (sketchEntry bytes each)
 }
+
+// sketchEntry is the size of one sketch entry, in a Value and in the encoding: the index as 2
+// bytes and the value's float32 bits as 4, both little-endian.
+const sketchEntry = 6
 
 // IntValue returns an integer value.
 func IntValue(v int64) Value { return Value{kind: KindInt, num: uint64(v)} }
@@ -97,6 +109,23 @@ func IdentValue(v string) Value { return Value{kind: KindIdent, str: v} }
 
 // HashValue returns a hash value. Event.Validate checks its length.
 func HashValue(v []byte) Value { return Value{kind: KindHash, str: string(v)} }
+
+// SketchValue returns a sketch value of the entries idx[i], val[i]. It copies them. Event.Validate
+// checks that there are 1 to MaxSketchLen, that the indices are strictly increasing, that the values
+// are finite, and that idx and val have the same length.
+func SketchValue(idx []uint16, val []float32) Value {
+	n := min(len(idx), len(val))
+	b := make([]byte, 0, n*sketchEntry)
+	for i := range n {
+		b = binary.LittleEndian.AppendUint16(b, idx[i])
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(val[i]))
+	}
+	v := Value{kind: KindSketch, str: string(b)}
+	if len(idx) != len(val) {
+		v.num = 1
+	}
+	return v
+}
 
 // Kind returns the value's kind.
 func (v Value) Kind() ValueKind { return v.kind }
@@ -136,7 +165,22 @@ func (v Value) Hash() []byte {
 	return []byte(v.str)
 }
 
-// String formats the value for people: hashes in hex.
+// Sketch returns a sketch's indices and values, in new slices; they are nil for other kinds.
+func (v Value) Sketch() (idx []uint16, val []float32) {
+	if v.kind != KindSketch {
+		return nil, nil
+	}
+	n := len(v.str) / sketchEntry
+	idx, val = make([]uint16, n), make([]float32, n)
+	for i := range n {
+		e := v.str[i*sketchEntry:]
+		idx[i] = uint16(e[0]) | uint16(e[1])<<8
+		val[i] = math.Float32frombits(uint32(e[2]) | uint32(e[3])<<8 | uint32(e[4])<<16 | uint32(e[5])<<24)
+	}
+	return idx, val
+}
+
+// String formats the value for people: hashes in hex, sketches as {index:value ...}.
 func (v Value) String() string {
 	switch v.kind {
 	case KindInt:
@@ -149,6 +193,18 @@ func (v Value) String() string {
 		return v.str
 	case KindHash:
 		return hex.EncodeToString([]byte(v.str))
+	case KindSketch:
+		idx, val := v.Sketch()
+		b := []byte{'{'}
+		for i := range idx {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = strconv.AppendUint(b, uint64(idx[i]), 10)
+			b = append(b, ':')
+			b = strconv.AppendFloat(b, float64(val[i]), 'g', -1, 32)
+		}
+		return string(append(b, '}'))
 	}
 	return "<invalid>"
 }
@@ -173,6 +229,9 @@ func Ident(key, v string) Attr { return Attr{key, IdentValue(v)} }
 
 // Hash returns a hash attribute.
 func Hash(key string, v []byte) Attr { return Attr{key, HashValue(v)} }
+
+// Sketch returns a sketch attribute of the entries idx[i], val[i]; see SketchValue.
+func Sketch(key string, idx []uint16, val []float32) Attr { return Attr{key, SketchValue(idx, val)} }
 
 // Attr returns the value of the attribute named key, and whether there is one.
 func (e *Event) Attr(key string) (Value, bool) {
@@ -245,8 +304,32 @@ func (e *Event) Validate() error {
 			if len(a.Value.str) == 0 || len(a.Value.str) > MaxHashLen {
 				return fmt.Errorf("%w: attribute %q: hash of %d bytes, want 1 to %d", ErrInvalid, a.Key, len(a.Value.str), MaxHashLen)
 			}
+		case KindSketch:
+			if err := checkSketch(a.Value); err != nil {
+				return fmt.Errorf("%w: attribute %q: %v", ErrInvalid, a.Key, err)
+			}
 		default:
 			return fmt.Errorf("%w: attribute %q: %v", ErrInvalid, a.Key, a.Value.kind)
+		}
+	}
+	return nil
+}
+
+// checkSketch allows 1 to MaxSketchLen entries with strictly increasing indices and finite values.
+func checkSketch(v Value) error {
+	if v.num != 0 || len(v.str)%sketchEntry != 0 {
+		return errors.New("sketch indices and values differ in number")
+	}
+	idx, val := v.Sketch()
+	if len(idx) == 0 || len(idx) > MaxSketchLen {
+		return fmt.Errorf("sketch of %d entries, want 1 to %d", len(idx), MaxSketchLen)
+	}
+	for i := range idx {
+		if i > 0 && idx[i] <= idx[i-1] {
+			return fmt.Errorf("sketch index %d at %d is not above the one before", idx[i], i)
+		}
+		if f := float64(val[i]); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("sketch value at %d is not a finite number", i)
 		}
 	}
 	return nil
@@ -283,6 +366,12 @@ type jsonAttr struct {
 	Value json.RawMessage `json:"value"`
 }
 
+// jsonSketch is the JSON form of a sketch value: {"i":[indices],"v":[values]}.
+type jsonSketch struct {
+	I []uint16  `json:"i"`
+	V []float32 `json:"v"`
+}
+
 // MarshalJSON encodes the event with each attribute's type named, so that it round-trips.
 func (e Event) MarshalJSON() ([]byte, error) {
 	j := jsonEvent{ID: e.ID, Platform: e.Platform, Kind: e.Kind, SessionID: e.SessionID, Time: e.Time, IngestTime: e.IngestTime}
@@ -298,6 +387,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 			raw, err = json.Marshal(a.Value.Bool())
 		case KindIdent, KindHash:
 			raw, err = json.Marshal(a.Value.String())
+		case KindSketch:
+			idx, val := a.Value.Sketch()
+			raw, err = json.Marshal(jsonSketch{I: idx, V: val})
 		default:
 			return nil, fmt.Errorf("marshal attribute %q: %v", a.Key, a.Value.kind)
 		}
@@ -342,6 +434,14 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 				var h []byte
 				h, err = hex.DecodeString(s)
 				v = HashValue(h)
+			}
+		case "sketch":
+			var s jsonSketch
+			if err = json.Unmarshal(a.Value, &s); err == nil {
+				if len(s.I) != len(s.V) {
+					err = fmt.Errorf("sketch of %d indices and %d values", len(s.I), len(s.V))
+				}
+				v = SketchValue(s.I, s.V)
 			}
 		default:
 			err = fmt.Errorf("unknown type %q", a.Type)

@@ -90,7 +90,20 @@ func TestValidate(t *testing.T) {
 		{"empty hash", func(e *Event) { e.Attrs = append(e.Attrs, Hash("h", nil)) }, true},
 		{"hash too long", func(e *Event) { e.Attrs = append(e.Attrs, Hash("h", make([]byte, MaxHashLen+1))) }, true},
 		{"zero value", func(e *Event) { e.Attrs = append(e.Attrs, Attr{Key: "v"}) }, true},
-		{"unknown kind", func(e *Event) { e.Attrs = append(e.Attrs, Attr{Key: "v", Value: Value{kind: 6, num: 1}}) }, true},
+		{"unknown kind", func(e *Event) { e.Attrs = append(e.Attrs, Attr{Key: "v", Value: Value{kind: 7, num: 1}}) }, true},
+		{"sketch of one entry", func(e *Event) { e.Attrs = []Attr{Sketch("s", []uint16{4095}, []float32{-1})} }, false},
+		{"sketch of max entries", func(e *Event) { e.Attrs = []Attr{seqSketch("s", MaxSketchLen)} }, false},
+		{"sketch extremes", func(e *Event) {
+			e.Attrs = []Attr{Sketch("s", []uint16{0, 65535}, []float32{math.MaxFloat32, float32(math.Copysign(0, -1))})}
+		}, false},
+		{"empty sketch", func(e *Event) { e.Attrs = append(e.Attrs, Sketch("s", nil, nil)) }, true},
+		{"sketch too long", func(e *Event) { e.Attrs = append(e.Attrs, seqSketch("s", MaxSketchLen+1)) }, true},
+		{"sketch indices unsorted", func(e *Event) { e.Attrs = append(e.Attrs, Sketch("s", []uint16{2, 1}, []float32{1, 1})) }, true},
+		{"sketch index repeated", func(e *Event) { e.Attrs = append(e.Attrs, Sketch("s", []uint16{1, 1}, []float32{1, 1})) }, true},
+		{"sketch NaN", func(e *Event) { e.Attrs = append(e.Attrs, Sketch("s", []uint16{1}, []float32{float32(math.NaN())})) }, true},
+		{"sketch +Inf", func(e *Event) { e.Attrs = append(e.Attrs, Sketch("s", []uint16{1}, []float32{float32(math.Inf(1))})) }, true},
+		{"sketch more indices than values", func(e *Event) { e.Attrs = append(e.Attrs, Sketch("s", []uint16{1, 2}, []float32{1})) }, true},
+		{"sketch more values than indices", func(e *Event) { e.Attrs = append(e.Attrs, Sketch("s", []uint16{1}, []float32{1, 2})) }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +141,8 @@ func TestJSONRoundTrip(t *testing.T) {
 		{"ident with JSON metacharacters", Ident("i", `a"b\c<d>`), "ident", `"a\"b\\c\u003cd\u003e"`},
 		{"hash", Hash("h", []byte{0x00, 0xab, 0xff}), "hash", `"00abff"`},
 		{"hash max", Hash("h", bytes.Repeat([]byte{0x5a}, MaxHashLen)), "hash", `"` + strings.Repeat("5a", MaxHashLen) + `"`},
+		{"sketch", Sketch("s", []uint16{3, 17, 4095}, []float32{0.1, -0.5, 1}), "sketch", `{"i":[3,17,4095],"v":[0.1,-0.5,1]}`},
+		{"sketch extremes", Sketch("s", []uint16{0, 65535}, []float32{math.MaxFloat32, math.SmallestNonzeroFloat32}), "sketch", `{"i":[0,65535],"v":[3.4028235e+38,1e-45]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,7 +237,8 @@ func TestMarshalJSONErrors(t *testing.T) {
 		attr Attr
 	}{
 		{"zero value", Attr{Key: "v"}},
-		{"unknown kind", Attr{Key: "v", Value: Value{kind: 6}}},
+		{"unknown kind", Attr{Key: "v", Value: Value{kind: 7}}},
+		{"sketch NaN", Sketch("s", []uint16{1}, []float32{float32(math.NaN())})},
 		{"NaN", Float("f", math.NaN())},
 		{"+Inf", Float("f", math.Inf(1))},
 	}
@@ -259,6 +275,12 @@ func TestUnmarshalJSONErrors(t *testing.T) {
 		{"hash not hex", head + `{"key":"a","type":"hash","value":"zz"}]}`},
 		{"hash odd length", head + `{"key":"a","type":"hash","value":"abc"}]}`},
 		{"hash as array", head + `{"key":"a","type":"hash","value":[1]}]}`},
+		{"sketch as array", head + `{"key":"a","type":"sketch","value":[1]}]}`},
+		{"sketch lengths differ", head + `{"key":"a","type":"sketch","value":{"i":[1,2],"v":[1]}}]}`},
+		{"sketch index too large", head + `{"key":"a","type":"sketch","value":{"i":[65536],"v":[1]}}]}`},
+		{"sketch index negative", head + `{"key":"a","type":"sketch","value":{"i":[-1],"v":[1]}}]}`},
+		{"sketch value beyond float32", head + `{"key":"a","type":"sketch","value":{"i":[1],"v":[1e39]}}]}`},
+		{"sketch value as string", head + `{"key":"a","type":"sketch","value":{"i":[1],"v":["1"]}}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,6 +343,53 @@ func TestValueAccessors(t *testing.T) {
 	}
 }
 
+// seqSketch returns a sketch attribute of n entries at indices 0 to n-1, each of value 1.
+func seqSketch(key string, n int) Attr {
+	idx, val := make([]uint16, n), make([]float32, n)
+	for i := range n {
+		idx[i], val[i] = uint16(i), 1
+	}
+	return Sketch(key, idx, val)
+}
+
+func TestSketchValue(t *testing.T) {
+	idx, val := []uint16{1, 9, 300}, []float32{0.25, -0.5, float32(math.Copysign(0, -1))}
+	v := SketchValue(idx, val)
+	idx[0], val[0] = 7, 7 // the value holds copies
+	gi, gv := v.Sketch()
+	if want := []uint16{1, 9, 300}; !reflect.DeepEqual(gi, want) {
+		t.Errorf("indices = %v, want %v", gi, want)
+	}
+	if got, want := []uint32{math.Float32bits(gv[0]), math.Float32bits(gv[1]), math.Float32bits(gv[2])},
+		[]uint32{math.Float32bits(0.25), math.Float32bits(-0.5), 1 << 31}; !reflect.DeepEqual(got, want) {
+		t.Errorf("value bits = %#x, want %#x", got, want)
+	}
+	gi[0], gv[0] = 5, 5 // and returns copies
+	if gi, gv := v.Sketch(); gi[0] != 1 || gv[0] != 0.25 {
+		t.Errorf("after changing the returned slices, Sketch() = %v, %v", gi, gv)
+	}
+	if got, want := v.String(), "{1:0.25 9:-0.5 300:-0}"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if got, want := v.Kind(), KindSketch; got != want {
+		t.Errorf("Kind() = %v, want %v", got, want)
+	}
+	// Values stay comparable: equal entries, equal values.
+	if SketchValue([]uint16{1}, []float32{2}) != SketchValue([]uint16{1}, []float32{2}) {
+		t.Error("equal sketches compare unequal")
+	}
+	if SketchValue([]uint16{1}, []float32{2}) == SketchValue([]uint16{1}, []float32{3}) {
+		t.Error("different sketches compare equal")
+	}
+	// Other kinds have no sketch, and a sketch is no other kind.
+	if i, f := IntValue(3).Sketch(); i != nil || f != nil {
+		t.Errorf("IntValue(3).Sketch() = %v, %v; want nil, nil", i, f)
+	}
+	if v.Int() != 0 || v.Float() != 0 || v.Bool() || v.Ident() != "" || v.Hash() != nil {
+		t.Errorf("a sketch reads as another kind: %d %g %t %q %x", v.Int(), v.Float(), v.Bool(), v.Ident(), v.Hash())
+	}
+}
+
 func TestHashValueCopies(t *testing.T) {
 	src := []byte{1, 2, 3}
 	v := HashValue(src)
@@ -345,7 +414,8 @@ func TestValueKindString(t *testing.T) {
 		{KindBool, "bool"},
 		{KindIdent, "ident"},
 		{KindHash, "hash"},
-		{6, "kind(6)"},
+		{KindSketch, "sketch"},
+		{7, "kind(7)"},
 		{255, "kind(255)"},
 	}
 	for _, tt := range tests {

@@ -4,96 +4,132 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
+	"time"
+	"unsafe"
 
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/sdk/pdk"
 	"github.com/tidwall/gjson"
 )
 
-// enums are the enumerations whose values the plugin keeps, and the values it accepts: anything
-// else is dropped, so that a free-text value can never slip through.
-var enums = []struct {
-	field   string
-	allowed map[string]bool
-}{
-	{"source", map[string]bool{"startup": true, "resume": true, "clear": true, "compact": true}},
-	{"reason", map[string]bool{"clear": true, "logout": true, "prompt_input_exit": true, "other": true, "bypass_permissions_disabled": true}},
-	{"trigger", map[string]bool{"manual": true, "auto": true}},
-	{"notification_type", map[string]bool{"permission_prompt": true, "idle_prompt": true, "auth_success": true, "elicitation_dialog": true}},
-}
+// Errors of a record; they never quote it.
+var (
+	errNotJSON   = errors.New("record is not valid JSON")
+	errNotObject = errors.New("record is not an object")
+	errNoKind    = errors.New("record has no hook_event_name and no type")
+)
 
-// sizes are the content fields whose size in bytes the plugin keeps, by attribute name: a
-// string's unescaped UTF-8 bytes, or the JSON of an object or array.
-var sizes = [][2]string{
-	{"tool_input", "tool_input_bytes"},
-	{"tool_response", "tool_response_bytes"},
-	{"prompt", "prompt_bytes"},
-	{"message", "message_bytes"},
-	{"last_assistant_message", "assistant_message_bytes"},
-	{"custom_instructions", "custom_instructions_bytes"},
-}
-
-// capture turns one projected hook payload into its event.
+// capture turns one projected record, a Claude Code hook payload (it has hook_event_name) or a
+// transcript line (it has type), into its events, and guards them (guard.go).
 func capture(rec pdk.Record) ([]sdk.Event, error) {
 	if !gjson.ValidBytes(rec.JSON) {
-		return nil, errors.New("payload is not valid JSON")
+		return nil, errNotJSON
 	}
-	root := gjson.ParseBytes(rec.JSON)
-	if !root.IsObject() {
-		return nil, errors.New("payload is not a JSON object")
+	json := unsafe.String(unsafe.SliceData(rec.JSON), len(rec.JSON))
+	if i := skipSpace(json, 0); i >= len(json) || json[i] != '{' {
+		return nil, errNotObject
 	}
-	fields := root.Map()
-	name := fields["hook_event_name"]
-	if name.Type != gjson.String || name.Str == "" {
-		return nil, errors.New("payload has no hook_event_name")
+	r := newRecord(json)
+	var evs []sdk.Event
+	var err error
+	if name := r.get("hook_event_name"); name.Exists() {
+		var ev sdk.Event
+		ev, err = hookEvent(r, name)
+		evs = []sdk.Event{ev}
+	} else if t := r.get("type"); t.Exists() {
+		evs, err = transcriptEvents(r, t)
+	} else {
+		err = errNoKind
 	}
-	ev := sdk.Event{Kind: "hook." + name.Str}
-	if !isIdent(ev.Kind) {
-		return nil, errors.New("hook_event_name is not an identifier")
+	if err != nil {
+		return nil, err
 	}
-	if s := fields["session_id"]; s.Type == gjson.String && s.Str != "" {
-		ev.SessionID = s.Str
-		if !isIdent(s.Str) {
-			// Not a UUID as Claude Code sends: keep a stable stand-in, never the value.
-			sum := sha256.Sum256([]byte(s.Str))
-			ev.SessionID = "h-" + hex.EncodeToString(sum[:12])
+	return guard(r, evs)
+}
+
+// attrs builds an event's attributes.
+type attrs []sdk.Attr
+
+func (a *attrs) int(key string, v int64)     { *a = append(*a, sdk.Int(key, v)) }
+func (a *attrs) bool(key string, v bool)     { *a = append(*a, sdk.Bool(key, v)) }
+func (a *attrs) float(key string, v float64) { *a = append(*a, sdk.Float(key, v)) }
+func (a *attrs) ident(key, v string)         { *a = append(*a, sdk.Ident(key, v)) }
+func (a *attrs) hash(key string, v []byte)   { *a = append(*a, sdk.Hash(key, v)) }
+
+// has reports whether the attributes hold key.
+func (a attrs) has(key string) bool {
+	for _, x := range a {
+		if x.Key == key {
+			return true
 		}
 	}
-	var attrs []sdk.Attr
-	for _, f := range []string{"tool_name", "tool_use_id", "permission_mode", "model"} {
-		if v := fields[f]; v.Type == gjson.String && isIdent(v.Str) {
-			attrs = append(attrs, sdk.Ident(f, v.Str))
-		}
+	return false
+}
+
+// identOf adds v as an ident attribute if it is a string and an identifier.
+func (a *attrs) identOf(key string, v gjson.Result) {
+	if v.Type == gjson.String && isIdent(v.Str) {
+		a.ident(key, v.Str)
 	}
-	for _, e := range enums {
-		if v := fields[e.field]; v.Type == gjson.String && e.allowed[v.Str] {
-			attrs = append(attrs, sdk.Ident(e.field, v.Str))
-		}
+}
+
+// boolOf adds v as a bool attribute if it is a boolean.
+func (a *attrs) boolOf(key string, v gjson.Result) {
+	if v.IsBool() {
+		a.bool(key, v.Bool())
 	}
-	for _, f := range sizes {
-		if v, ok := fields[f[0]]; ok && v.Type != gjson.Null {
-			n := len(v.Raw)
-			if v.Type == gjson.String {
-				n = len(v.Str)
-			}
-			attrs = append(attrs, sdk.Int(f[1], int64(n)))
-		}
+}
+
+// enumOf adds v as an ident attribute if it is one of the allowed strings.
+func (a *attrs) enumOf(key string, v gjson.Result, allowed map[string]bool) {
+	if v.Type == gjson.String && allowed[v.Str] {
+		a.ident(key, v.Str)
 	}
-	if v := fields["stop_hook_active"]; v.IsBool() {
-		attrs = append(attrs, sdk.Bool("stop_hook_active", v.Bool()))
+}
+
+// prompt adds the reductions of a prompt's text but its size: its words, salted hash and sketch.
+func (a *attrs) prompt(text string) error {
+	k, err := getKeys()
+	if err != nil {
+		return err
 	}
-	if resp := fields["tool_response"]; resp.IsObject() {
-		for _, f := range []string{"success", "interrupted", "is_error"} {
-			if v := resp.Get(f); v.IsBool() {
-				attrs = append(attrs, sdk.Bool(f, v.Bool()))
-			}
-		}
-		if v := resp.Get("durationMs"); v.Type == gjson.Number && v.Num >= 0 && v.Num < 1<<53 {
-			attrs = append(attrs, sdk.Int("duration_ms", int64(v.Num)))
-		}
+	idx, val, words := sketches.sketch(k.sk0, k.sk1, text)
+	a.int("prompt_words", int64(words))
+	a.hash("prompt_hash", k.mac([]byte(text)))
+	if len(idx) > 0 {
+		*a = append(*a, sdk.Sketch("prompt_sketch", idx, val))
 	}
-	ev.Attrs = attrs
-	return []sdk.Event{ev}, nil
+	return nil
+}
+
+// project adds the salted hash of a project folder's name (see projectName), if there is one.
+func (a *attrs) project(name string) error {
+	if name == "" {
+		return nil
+	}
+	k, err := getKeys()
+	if err != nil {
+		return err
+	}
+	a.hash("project", k.project(name))
+	return nil
+}
+
+// sketches is the instance's sketcher.
+var sketches sketcher
+
+// sessionID returns the event session id of a session id field: the id itself if it is an
+// identifier (Claude Code's are UUIDs), else a stable stand-in that never holds the value.
+func sessionID(v gjson.Result) string {
+	if v.Type != gjson.String || v.Str == "" {
+		return ""
+	}
+	if isIdent(v.Str) {
+		return v.Str
+	}
+	sum := sha256.Sum256([]byte(v.Str))
+	return "h-" + hex.EncodeToString(sum[:12])
 }
 
 // isIdent reports whether s is a non-empty identifier that sdk.Event.Validate accepts.
@@ -108,3 +144,65 @@ func isIdent(s string) bool {
 	}
 	return true
 }
+
+// isKindName reports whether s may follow "hook." or "transcript." in an event kind: 1 to 64 ASCII
+// letters, digits, '_' and '-', starting with a letter.
+func isKindName(s string) bool {
+	if s == "" || len(s) > 64 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isShortName reports whether s is a lowercase enumeration value: 1 to 32 of [a-z0-9_], starting
+// with a letter (service tiers, system subtypes).
+func isShortName(s string) bool {
+	if s == "" || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// isVersion reports whether s looks like a version: 1 to 32 of [0-9A-Za-z.+-].
+func isVersion(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '+' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// The times an event keeps: others are left to the host (the record's received time).
+var (
+	minEventTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxEventTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// eventTime returns an RFC 3339 timestamp's time in UTC, or the zero time.
+func eventTime(v gjson.Result) time.Time {
+	if v.Type != gjson.String {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v.Str)
+	if err != nil || t.Before(minEventTime) || t.After(maxEventTime) {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// finite reports whether f is a finite number.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

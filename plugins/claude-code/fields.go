@@ -1,0 +1,55 @@
+package main
+
+// The fields the plugin asks for, as plugin.toml lists them (TestManifestFields checks that it
+// does): the host hands the plugin these and nothing else of each record.
+
+// readFields are the metadata fields (capability "read:payload.<field>"). The host exempts their
+// values from its content-leak check, and so does guard.
+var readFields = []string{
+	// Hook payloads.
+	"hook_event_name",
+	"session_id",
+	"tool_name",
+	"tool_use_id",
+	"permission_mode",
+	"model",
+	"source",
+	"reason",
+	"trigger",
+	"notification_type",
+	"stop_hook_active",
+	"is_interrupt",
+	"error_type",
+	// Transcript lines.
+	"type",
+	"subtype",
+	"timestamp",
+	"sessionId",
+	"requestId",
+	"isSidechain",
+	"isMeta",
+	"isCompactSummary",
+	"version",
+	"costUSD",
+	"compactMetadata.trigger",
+	"compactMetadata.preTokens",
+	"message.id",
+	"message.model",
+	"message.usage",
+}
+
+// contentFields are the fields holding content (capability "content:<field>"): text, code,
+// paths and command lines the plugin reduces to sizes, counts, hashes and sketches in memory.
+// Nothing it emits may carry 12 bytes of them (guard, and the host's check).
+var contentFields = []string{
+	"prompt",
+	"tool_input",
+	"tool_response",
+	"last_assistant_message",
+	"custom_instructions",
+	"error",
+	"cwd",
+	"transcript_path",
+	"message.content",
+	"summary",
+}

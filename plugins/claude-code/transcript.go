@@ -1,0 +1,268 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hangar-dev/hangar/sdk"
+	"github.com/tidwall/gjson"
+)
+
+// The kinds of transcript events.
+const (
+	kindUsage     = "transcript.usage"
+	kindAssistant = "transcript.assistant"
+	kindUser      = "transcript.user"
+	kindSummary   = "transcript.summary"
+	kindCompact   = "transcript.compact"
+	kindSystem    = "transcript.system"
+	kindOther     = "transcript.other"
+)
+
+// maxTokens bounds a token count: more is a corrupt line, not a response.
+const maxTokens = 1_000_000_000_000
+
+var (
+	errType       = errors.New("type is not a non-empty string")
+	errNoMessage  = errors.New("message is not an object")
+	errCost       = errors.New("costUSD is not a non-negative number")
+	interruptMark = "[Request interrupted by user"
+)
+
+// usageCounts are the token counts of a usage event: the path in message.usage, the attribute,
+// and whether a line with usage must have it.
+var usageCounts = []struct {
+	path, key string
+	required  bool
+}{
+	{"input_tokens", "input_tokens", true},
+	{"output_tokens", "output_tokens", true},
+	{"cache_creation_input_tokens", "cache_creation_tokens", false},
+	{"cache_creation.ephemeral_5m_input_tokens", "cache_creation_5m_tokens", false},
+	{"cache_creation.ephemeral_1h_input_tokens", "cache_creation_1h_tokens", false},
+	{"cache_read_input_tokens", "cache_read_tokens", false},
+}
+
+var (
+	speeds          = map[string]bool{"standard": true, "fast": true}
+	compactTriggers = map[string]bool{"manual": true, "auto": true}
+)
+
+// transcriptEvents turns a transcript line into its events. Every event has the line's session
+// and time, and ends with its metadata: sidechain, version and project.
+func transcriptEvents(r *record, t gjson.Result) ([]sdk.Event, error) {
+	if t.Type != gjson.String || t.Str == "" {
+		return nil, errType
+	}
+	var meta attrs
+	meta.boolOf("sidechain", r.get("isSidechain"))
+	if v := r.get("version"); v.Type == gjson.String && isVersion(v.Str) {
+		meta.ident("version", v.Str)
+	}
+	if v := r.get("cwd"); v.Type == gjson.String && v.Str != "" {
+		if err := meta.project(projectName(v.Str)); err != nil {
+			return nil, err
+		}
+	}
+	base := sdk.Event{SessionID: sessionID(r.get("sessionId")), Time: eventTime(r.get("timestamp"))}
+	event := func(kind string, a attrs) sdk.Event {
+		ev := base
+		ev.Kind = kind
+		ev.Attrs = append(append(make([]sdk.Attr, 0, len(a)+len(meta)), a...), meta...)
+		return ev
+	}
+
+	var a attrs
+	switch {
+	case t.Str == "assistant":
+		return assistantEvents(r, event)
+	case t.Str == "user" && r.get("isCompactSummary").Bool():
+		msg := r.sub("message")
+		if msg == nil {
+			return nil, errNoMessage
+		}
+		text, _ := userContent(msg.get("content"))
+		a.int("summary_bytes", int64(len(text)))
+		return []sdk.Event{event(kindCompact, a)}, nil
+	case t.Str == "user":
+		ua, err := userAttrs(r)
+		if err != nil {
+			return nil, err
+		}
+		return []sdk.Event{event(kindUser, ua)}, nil
+	case t.Str == "summary":
+		if raw, ok := r.top["summary"]; ok && raw != "null" {
+			a.int("summary_bytes", rawSize(raw))
+		}
+		return []sdk.Event{event(kindSummary, a)}, nil
+	case t.Str == "system" && r.get("subtype").Str == "compact_boundary":
+		a.enumOf("trigger", r.get("compactMetadata.trigger"), compactTriggers)
+		if n, ok := intValue(r.get("compactMetadata.preTokens")); ok && n >= 0 && n <= maxTokens {
+			a.int("pre_tokens", n)
+		}
+		return []sdk.Event{event(kindCompact, a)}, nil
+	case t.Str == "system":
+		if v := r.get("subtype"); v.Type == gjson.String && isShortName(v.Str) {
+			a.ident("subtype", v.Str)
+		}
+		return []sdk.Event{event(kindSystem, a)}, nil
+	case isKindName(t.Str):
+		return []sdk.Event{event("transcript."+t.Str, nil)}, nil
+	}
+	return []sdk.Event{event(kindOther, nil)}, nil
+}
+
+// assistantEvents turns an assistant line into its transcript.usage event, when its message has
+// usage, and its transcript.assistant event.
+func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Event, error) {
+	msg := r.sub("message")
+	if msg == nil {
+		return nil, errNoMessage
+	}
+	var evs []sdk.Event
+	if u := msg.get("usage"); u.IsObject() && u.Get("input_tokens").Exists() && u.Get("output_tokens").Exists() {
+		a, err := usageAttrs(r, msg, u)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, event(kindUsage, a))
+	}
+	var a attrs
+	a.identOf("model", msg.get("model"))
+	a.identOf("message_id", msg.get("id"))
+	var text, thinking, tools int64
+	var first string
+	switch c := msg.get("content"); {
+	case c.Type == gjson.String:
+		text = int64(len(c.Str))
+	case c.IsArray():
+		c.ForEach(func(_, b gjson.Result) bool {
+			switch b.Get("type").Str {
+			case "text":
+				text += size(b.Get("text"))
+			case "thinking":
+				thinking += size(b.Get("thinking"))
+			case "redacted_thinking":
+				thinking += size(b.Get("data"))
+			case "tool_use", "server_tool_use":
+				if tools++; tools == 1 {
+					first = b.Get("name").Str
+				}
+			}
+			return true
+		})
+	}
+	a.int("text_bytes", text)
+	a.int("thinking_bytes", thinking)
+	a.int("tool_uses", tools)
+	if first != "" {
+		// The name is in the line's content verbatim: one of leakWindow bytes or more would be
+		// refused, so it is left to operation (and mcp_server, if short).
+		if isIdent(first) && len(first) < leakWindow {
+			a.ident("tool_name", first)
+		}
+		a.ident("operation", operation(first))
+		if server, _, ok := mcpNames(first); ok && server != "" && len(server) < leakWindow {
+			a.ident("mcp_server", server)
+		}
+	}
+	return append(evs, event(kindAssistant, a)), nil
+}
+
+// usageAttrs returns the attributes of a usage event. A count that is not a non-negative integer
+// of at most maxTokens fails the record.
+func usageAttrs(r *record, msg members, usage gjson.Result) (attrs, error) {
+	var a attrs
+	a.identOf("model", msg.get("model"))
+	a.identOf("message_id", msg.get("id"))
+	a.identOf("request_id", r.get("requestId"))
+	for _, c := range usageCounts {
+		v := usage.Get(c.path)
+		if !c.required && (!v.Exists() || v.Type == gjson.Null) {
+			continue
+		}
+		n, ok := intValue(v)
+		switch {
+		case !ok || n < 0:
+			return nil, fmt.Errorf("usage %s is not a non-negative integer", c.path)
+		case n > maxTokens:
+			return nil, fmt.Errorf("usage %s is over %d", c.path, int64(maxTokens))
+		}
+		a.int(c.key, n)
+	}
+	if v := r.get("costUSD"); v.Exists() && v.Type != gjson.Null {
+		if v.Type != gjson.Number || !finite(v.Num) || v.Num < 0 {
+			return nil, errCost
+		}
+		a.float("cost_usd", v.Num)
+	}
+	if v := usage.Get("service_tier"); v.Type == gjson.String && isShortName(v.Str) {
+		a.ident("service_tier", v.Str)
+	}
+	a.enumOf("speed", usage.Get("speed"), speeds)
+	return a, nil
+}
+
+// userAttrs returns the attributes of a user line: the reductions of its text, if it is text the
+// user wrote (not a meta line, not an interruption), and of its tool results.
+func userAttrs(rec *record) (attrs, error) {
+	msg := rec.sub("message")
+	if msg == nil {
+		return nil, errNoMessage
+	}
+	var a attrs
+	text, r := userContent(msg.get("content"))
+	switch {
+	case rec.get("isMeta").Bool():
+		a.bool("meta", true)
+	case strings.HasPrefix(text, interruptMark):
+		a.bool("interrupted", true)
+	case text != "":
+		a.int("prompt_bytes", int64(len(text)))
+		if err := a.prompt(text); err != nil {
+			return nil, err
+		}
+	}
+	if r.count > 0 {
+		a.int("tool_results", r.count)
+		a.int("tool_response_bytes", r.bytes)
+		a.bool("is_error", r.errors > 0)
+	}
+	return a, nil
+}
+
+// toolResults sums a user line's tool_result blocks.
+type toolResults struct{ count, bytes, errors int64 }
+
+// userContent returns the text of a user message's content (a string, or its text blocks joined by
+// newlines) and its tool results: their number, the size of their content, and how many are
+// errors.
+func userContent(c gjson.Result) (string, toolResults) {
+	var r toolResults
+	if c.Type == gjson.String {
+		return c.Str, r
+	}
+	if !c.IsArray() {
+		return "", r
+	}
+	var texts []string
+	c.ForEach(func(_, b gjson.Result) bool {
+		switch b.Get("type").Str {
+		case "text":
+			if t := b.Get("text"); t.Type == gjson.String {
+				texts = append(texts, t.Str)
+			}
+		case "tool_result":
+			r.count++
+			if v := b.Get("content"); v.Exists() && v.Type != gjson.Null {
+				r.bytes += size(v)
+			}
+			if b.Get("is_error").Bool() {
+				r.errors++
+			}
+		}
+		return true
+	})
+	return strings.Join(texts, "\n"), r
+}
