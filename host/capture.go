@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/tidwall/gjson"
 )
 
 // Capture is the pipeline's capture stage served by a capture plugin. It is safe for concurrent
@@ -61,9 +63,11 @@ func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []err
 			errs[i] = pipeline.Permanent(fmt.Errorf("plugin %s captures %q, not %q", c.p.m.Name, c.p.m.Platform, r.Platform))
 		case r.Oversize > 0:
 			evs[i] = []sdk.Event{pipeline.OversizedEvent(r)}
-		case len(r.Payload) == 0:
-			errs[i] = pipeline.Permanent(errors.New("empty payload"))
 		default:
+			if err := checkPayload(r.Payload); err != nil {
+				errs[i] = pipeline.Permanent(err)
+				continue
+			}
 			in = append(in, Record{ID: r.ID, Received: r.ReceivedAt, Payload: r.Payload})
 			idx = append(idx, i)
 		}
@@ -96,6 +100,38 @@ func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []err
 		evs[i] = withPayloadBytes(o.Events, recs[i])
 	}
 	return evs, errs
+}
+
+// checkPayload refuses what no plugin can read: an empty payload, one that is not JSON, or JSON
+// that is not an object. The plugin would see all three as an empty projection, "{}", and could
+// not say which.
+func checkPayload(p []byte) error {
+	trimmed := bytes.TrimSpace(p)
+	switch {
+	case len(trimmed) == 0:
+		return errors.New("empty payload")
+	case !gjson.ValidBytes(trimmed):
+		return errors.New("payload is not valid JSON")
+	case trimmed[0] != '{':
+		return fmt.Errorf("payload is a JSON %s, not an object", jsonKind(gjson.ParseBytes(trimmed)))
+	}
+	return nil
+}
+
+// jsonKind names the type of a JSON value.
+func jsonKind(r gjson.Result) string {
+	switch {
+	case r.IsArray():
+		return "array"
+	case r.Type == gjson.String:
+		return "string"
+	case r.Type == gjson.Number:
+		return "number"
+	case r.Type == gjson.True || r.Type == gjson.False:
+		return "boolean"
+	default:
+		return "null"
+	}
 }
 
 // withPayloadBytes puts the record's payload size first in each event that lacks it.

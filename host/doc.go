@@ -7,6 +7,7 @@
 // no files but those granted, no environment and no arguments. The host checks every emission
 // against the event schema and refuses any that carries content the plugin was shown.
 //
-// Until capture plugins are installed, the pipeline's capture stage (pipeline.Capture) is served by
-// the built-in pipeline.ClaudeCode capture; plugins plug in behind the same interface.
+// A capture plugin serves the pipeline's capture stage of its platform through [Capture], which
+// implements pipeline.Capture; the first-party Claude Code plugin (plugins/claude-code) is the
+// default one.
 package host

@@ -40,8 +40,8 @@ func loadKind(t testing.TB, h *Host, name string, kind Kind, caps []string) *Plu
 	return p
 }
 
-// pipelineRig is the daemon's pipeline in-process: a store, the intake with the built-in Claude
-// Code capture, and a consumers runner.
+// pipelineRig is the daemon's pipeline in-process: a store, the intake with the first-party
+// Claude Code capture plugin, and a consumers runner.
 type pipelineRig struct {
 	st        *store.Store
 	intake    *pipeline.Intake
@@ -54,7 +54,8 @@ func startRig(t *testing.T, dir string, consumers ...pipeline.Consumer) *pipelin
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := pipeline.NewIntake(st, pipeline.Captures{pipeline.PlatformClaudeCode: pipeline.ClaudeCode{}}, pipeline.IntakeConfig{})
+	capture := loadClaudeCode(t, newTestHost(t, Config{Secret: testSecret}))
+	in, err := pipeline.NewIntake(st, pipeline.Captures{pipeline.PlatformClaudeCode: capture}, pipeline.IntakeConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -297,9 +297,12 @@ func (r *Registry) plugin(st *State, name string) (PluginEntry, error) {
 	}
 	p := PluginEntry{Manifest: b.manifest, Source: SourceBuiltin, fsys: b.fsys}
 	if ps == nil {
+		// A first-party plugin ships in the binary and is its platform's capture: it starts
+		// enabled, granted what its manifest asks, until the user says otherwise.
 		for _, c := range b.manifest.Capabilities {
 			p.Granted = append(p.Granted, canonical(c))
 		}
+		p.Enabled = hasEmitRight(&b.manifest, p.Granted)
 	} else {
 		p.Enabled, p.Granted, p.Quarantined = ps.Enabled, slices.Clone(ps.Grants), ps.Quarantined
 	}

@@ -360,7 +360,8 @@ func TestRegistryBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].Source != SourceBuiltin || list[0].Enabled || !slices.Equal(list[0].Granted, bp.caps) {
+	// A first-party capture plugin starts enabled, granted what it asks.
+	if len(list) != 1 || list[0].Source != SourceBuiltin || !list[0].Enabled || !slices.Equal(list[0].Granted, bp.caps) {
 		t.Fatalf("fresh list = %+v", list)
 	}
 	if _, err := list[0].Wasm(); err != nil {
@@ -393,7 +394,8 @@ func TestRegistryBuiltin(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ = r.Get("claude-code")
-	if p.Source != SourceBuiltin || p.Manifest.Version != "1.0.0" || p.Enabled {
+	// The first-party plugin is back as it ships: enabled.
+	if p.Source != SourceBuiltin || p.Manifest.Version != "1.0.0" || !p.Enabled {
 		t.Errorf("after removing the installed copy: %s %s enabled=%v", p.Manifest.ID(), p.Source, p.Enabled)
 	}
 	// A built-in module that does not match its manifest is refused when it is loaded (opening a

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hangar-dev/hangar/sdk"
+	"github.com/tidwall/gjson"
 )
 
 // hookPayloads returns n realistic Claude Code PostToolUse payloads (about 350 to 400 bytes) of
@@ -39,14 +42,29 @@ func TestHookPayloads(t *testing.T) {
 			t.Errorf("payload %d is %d bytes, want a realistic 300 to 450", i, len(p))
 		}
 		rec := RawRecord{ID: testRec(fmt.Sprint(i), "").ID, Platform: PlatformClaudeCode, Payload: p}
-		evs, err := ClaudeCode{}.Capture(&rec)
+		evs, err := hookCapture(&rec)
 		if err != nil || len(evs) != 1 || evs[0].Kind != "hook.PostToolUse" || evs[0].SessionID == "" {
 			t.Errorf("payload %d captures to %+v, %v; want one PostToolUse event with a session", i, evs, err)
 		}
 	}
 }
 
-// BenchmarkIngestDurable measures the durable ingest path: intake, ClaudeCode capture, group
+// hookCapture is the benchmarks' capture: one event per hook payload with its name, session and
+// tool, read natively. The WASM capture's own cost is host.BenchmarkPluginBatch's; this one
+// measures the store path.
+func hookCapture(rec *RawRecord) ([]sdk.Event, error) {
+	f := gjson.GetManyBytes(rec.Payload, "hook_event_name", "session_id", "tool_name")
+	if f[0].Str == "" {
+		return nil, Permanent(errors.New("no hook_event_name"))
+	}
+	ev := sdk.Event{ID: EventID(rec, 0), Platform: rec.Platform, Time: rec.ReceivedAt, Kind: "hook." + f[0].Str, SessionID: f[1].Str}
+	if f[2].Str != "" {
+		ev.Attrs = []sdk.Attr{sdk.Ident("tool_name", f[2].Str)}
+	}
+	return []sdk.Event{ev}, nil
+}
+
+// BenchmarkIngestDurable measures the durable ingest path: intake, a native capture, group
 // commit, synced Pebble batch. Many producers submit at once, each Submit carrying one record (as
 // the hook does) or ten (as a batching API client does). b.N counts events. It reports events/s,
 // the 95th percentile of the commit latency (build and synced write of one batch) and the mean
@@ -68,7 +86,7 @@ func benchIngest(b *testing.B, perSubmit, producers int) {
 	st := openPebble(b)
 	var lat []time.Duration // written by the committer only, read after Close
 	items := 0
-	in, err := NewIntake(st, Captures{PlatformClaudeCode: ClaudeCode{}}, IntakeConfig{
+	in, err := NewIntake(st, Captures{PlatformClaudeCode: capFunc(hookCapture)}, IntakeConfig{
 		ObserveCommit: func(n int, d time.Duration) {
 			lat = append(lat, d)
 			items += n

@@ -10,12 +10,12 @@ import (
 	"github.com/hangar-dev/hangar/store"
 )
 
-// captures lists the built-in capture stages, by platform. This is the one place they are wired.
-// Each is wrapped so that an enabled capture plugin for its platform can take its place while the
-// daemon runs (see pluginLoader).
+// captures lists the capture stages, by platform. This is the one place they are wired. Each is
+// served by the platform's enabled capture plugin, swapped in and out while the daemon runs (see
+// pluginLoader); the first-party claude-code plugin, embedded in the binary, is enabled by default.
 func captures() (pipeline.Captures, error) {
 	c := pipeline.Captures{}
-	if err := c.Register(pipeline.PlatformClaudeCode, newSwapCapture(pipeline.ClaudeCode{})); err != nil {
+	if err := c.Register(pipeline.PlatformClaudeCode, newSwapCapture(missingCapture{pipeline.PlatformClaudeCode})); err != nil {
 		return nil, err
 	}
 	return c, nil

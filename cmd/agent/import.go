@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline/transcripts"
 	"github.com/schollz/progressbar/v3"
 )
@@ -58,9 +60,14 @@ func (c *ImportCmd) Run(g *Globals) error {
 	defer stop()
 	return g.withImportClient(ctx, func(client *daemon.Client, viaDaemon bool) error {
 		var problems []string
+		// Checkpoints are kept under keyed hashes of the paths, as the daemon's tailer keeps them.
+		secret, err := host.LoadOrCreateSecret(filepath.Join(g.DataDir, daemon.SecretName))
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
 		t, err := transcripts.NewTailer(transcripts.Config{
 			Sink:        daemon.TranscriptSink{C: client},
-			Checkpoints: daemon.TranscriptCheckpoints{C: client},
+			Checkpoints: &transcripts.HashedCheckpoints{Inner: daemon.TranscriptCheckpoints{C: client}, Key: secret},
 			Workers:     importWorkers,
 			Report: func(path string, err error) {
 				problems = append(problems, fmt.Sprintf("%s: %v", path, err))

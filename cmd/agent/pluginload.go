@@ -13,8 +13,10 @@ import (
 	"github.com/hangar-dev/hangar/sdk"
 )
 
-// swapCapture is a platform's capture stage: its built-in capture, or an enabled capture plugin
-// that replaced it. Swapping is atomic; calls in flight finish on the stage they started with.
+// swapCapture is a platform's capture stage: the enabled capture plugin of the platform, or, while
+// there is none (disabled, quarantined, not loaded yet), a stage that dead-letters every record
+// with the reason, so that `agent dlq replay` captures them once a plugin serves. Swapping is
+// atomic; calls in flight finish on the stage they started with.
 type swapCapture struct {
 	builtin pipeline.Capture
 	cur     atomic.Pointer[servingCapture]
@@ -22,7 +24,7 @@ type swapCapture struct {
 
 type servingCapture struct {
 	c  pipeline.Capture
-	by string // "builtin" or the plugin's name@version
+	by string // "none" or the plugin's name@version
 }
 
 var (
@@ -36,10 +38,10 @@ func newSwapCapture(builtin pipeline.Capture) *swapCapture {
 	return s
 }
 
-// set makes c (nil: the built-in capture) serve the platform.
+// set makes c (nil: none, see missingCapture) serve the platform.
 func (s *swapCapture) set(c pipeline.Capture, by string) {
 	if c == nil {
-		c, by = s.builtin, "builtin"
+		c, by = s.builtin, "none"
 	}
 	s.cur.Store(&servingCapture{c: c, by: by})
 }
@@ -61,6 +63,25 @@ func (s *swapCapture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, [
 		evs[i], errs[i] = c.Capture(rec)
 	}
 	return evs, errs
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// missingCapture is a platform's capture stage while no capture plugin serves it.
+type missingCapture struct{ platform string }
+
+// Capture implements pipeline.Capture.
+func (m missingCapture) Capture(*pipeline.RawRecord) ([]sdk.Event, error) {
+	return nil, pipeline.Permanent(fmt.Errorf("no capture plugin serves %s: enable one (agent plugins enable), then agent dlq replay", m.platform))
 }
 
 // pluginLoader loads the enabled plugins of the registry into the daemon: an enabled capture
@@ -98,6 +119,11 @@ func newPluginLoader(dataDir string, caps pipeline.Captures, log *slog.Logger) *
 func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.reload()
+}
+
+// reload is Reload with l.mu held.
+func (l *pluginLoader) reload() (daemon.PluginsReloaded, error) {
 	res := daemon.PluginsReloaded{Enabled: []string{}, Captures: map[string]string{}}
 	reg, err := openRegistry(l.dataDir, nil)
 	if err != nil {
@@ -109,6 +135,12 @@ func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 	}
 	serving := map[string]*servingCapture{}
 	loaded := map[string]bool{}
+	// A plugin the user installed serves its platform before a first-party one: installing a
+	// capture plugin for Claude Code replaces the embedded one, and removing, disabling or
+	// quarantining it hands the platform back.
+	slices.SortStableFunc(list, func(a, b host.PluginEntry) int {
+		return cmpBool(a.Source == host.SourceBuiltin, b.Source == host.SourceBuiltin)
+	})
 	for i := range list {
 		p := &list[i]
 		if !p.Enabled {
@@ -129,7 +161,7 @@ func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 		}
 		c, err := l.load(p)
 		if err != nil {
-			l.log.Error("load plugin; the built-in capture serves its platform", "plugin", m.ID(), "err", err)
+			l.log.Error("load plugin; the next enabled capture plugin of its platform, if any, serves it", "plugin", m.ID(), "err", err)
 			continue
 		}
 		serving[m.Platform] = &servingCapture{c: c, by: m.ID()}
@@ -145,8 +177,18 @@ func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 	}
 	l.reloadPluginConsumers(list, loaded)
 	if l.h != nil {
+		inRegistry := map[string]bool{}
+		for i := range list {
+			inRegistry[list[i].Manifest.Name] = true
+		}
 		for _, hp := range l.h.Plugins() {
-			if !loaded[hp.Manifest().Name] {
+			name := hp.Manifest().Name
+			// A quarantined plugin stays loaded, serving nothing, so that status and /metrics
+			// keep showing what it did until the user enables or removes it.
+			if q, _ := hp.Quarantined(); q && inRegistry[name] {
+				continue
+			}
+			if !loaded[name] {
 				hp.Close()
 			}
 		}

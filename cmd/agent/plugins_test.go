@@ -99,8 +99,8 @@ func TestPluginsCLI(t *testing.T) {
 
 	// A fresh data dir lists the built-in plugins.
 	list := listPlugins(t, dataDir)
-	if cc, ok := list["claude-code"]; !ok || cc.Source != host.SourceBuiltin || cc.Enabled || cc.Kind != "capture" || cc.Platform != "claude-code" {
-		t.Fatalf("fresh list = %+v, want the built-in claude-code, disabled", list)
+	if cc, ok := list["claude-code"]; !ok || cc.Source != host.SourceBuiltin || !cc.Enabled || cc.Kind != "capture" || cc.Platform != "claude-code" {
+		t.Fatalf("fresh list = %+v, want the built-in claude-code, enabled", list)
 	}
 	table := agentOK(t, dataDir, "plugins", "list").stdout
 	for _, want := range []string{"claude-code", "builtin", "QUARANTINED"} {
@@ -242,8 +242,8 @@ func TestPluginsDaemonReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reloaded.Captures["claude-code"]; got != "builtin" {
-		t.Errorf("a fresh daemon serves claude-code with %q, want builtin", got)
+	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
+		t.Errorf("a fresh daemon serves claude-code with %q, want the first-party claude-code@2.0.0", got)
 	}
 	agentOK(t, dataDir, "plugins", "install", writeTestPlugin(t, "counter", "1.0.0", testCaps...), "--yes")
 	waitFor(t, 10*time.Second, func() string {
@@ -273,8 +273,8 @@ func TestPluginsDaemonReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reloaded.Captures["claude-code"]; got != "builtin" {
-		t.Errorf("after disable, claude-code is served by %q, want builtin", got)
+	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
+		t.Errorf("after disable, claude-code is served by %q, want the first-party claude-code@2.0.0 again", got)
 	}
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("daemon exit %d\n%s", code, d.stderr.String())

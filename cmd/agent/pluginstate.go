@@ -19,17 +19,12 @@ var (
 // wasmPage is the size of a WASM memory page.
 const wasmPage = 64 << 10
 
-// SecretName is the install secret's file in the data directory: 32 random bytes, 0600, made on
-// first use. Plugins' salted hashes (prompts, projects) derive from it, so it never leaves the
-// machine and is never rotated: losing it makes new hashes differ from stored ones.
-const SecretName = "secret"
-
 // ensureHost makes the plugin host and opens the audit log, once. l.mu must be held.
 func (l *pluginLoader) ensureHost() error {
 	if l.h != nil {
 		return nil
 	}
-	secret, err := host.LoadOrCreateSecret(filepath.Join(l.dataDir, SecretName))
+	secret, err := host.LoadOrCreateSecret(filepath.Join(l.dataDir, daemon.SecretName))
 	if err != nil {
 		return err
 	}
@@ -85,10 +80,12 @@ func (l *pluginLoader) onQuarantine(name, reason string) {
 	}
 	m := hp.Manifest()
 	id := m.ID()
+	handBack := false
 	for platform, s := range l.swaps {
 		if s.cur.Load().by == id {
 			s.set(nil, "")
-			l.log.Warn("capture plugin quarantined; the built-in capture serves its platform again", "plugin", id, "platform", platform)
+			handBack = true
+			l.log.Warn("capture plugin quarantined; the next enabled capture plugin of its platform serves it", "plugin", id, "platform", platform)
 		}
 	}
 	reg, err := l.registry()
@@ -97,6 +94,13 @@ func (l *pluginLoader) onQuarantine(name, reason string) {
 	}
 	if err != nil {
 		l.log.Error("record quarantine in the plugin registry; it lasts until the daemon restarts", "plugin", id, "err", err)
+	}
+	if handBack {
+		// The next capture plugin of the platform (the first-party one) takes over now, before
+		// this call returns: records the intake holds meanwhile wait instead of finding no capture.
+		if _, err := l.reload(); err != nil {
+			l.log.Error("reload plugins after a quarantine", "err", err)
+		}
 	}
 }
 

@@ -131,7 +131,7 @@ func TestPluginQuarantine(t *testing.T) {
 		}
 	}
 
-	// Later payloads, traps included, are captured by the built-in capture.
+	// Later payloads, traps included, are captured by the first-party plugin, which took over.
 	later := withMode(t, fixtures[10].payload, "trap")
 	runHook(t, dataDir, later)
 	runHook(t, dataDir, fixtures[11].payload)
@@ -139,7 +139,7 @@ func TestPluginQuarantine(t *testing.T) {
 	kinds := byKind(st)
 	if kinds["claude-code/trap.ok"] != 1 || kinds["claude-code/hook."+fixtures[10].event]+kinds["claude-code/hook."+fixtures[11].event] < 2 ||
 		st.DLQSize != int64(host.DefaultQuarantineAfter) {
-		t.Errorf("after the quarantine: events by kind %v, dlq %d; want trap.ok from the plugin, then the built-in's hook events and no new dead letters", kinds, st.DLQSize)
+		t.Errorf("after the quarantine: events by kind %v, dlq %d; want trap.ok from the plugin, then the first-party plugin's hook events and no new dead letters", kinds, st.DLQSize)
 	}
 
 	// state.json, plugins list and info, the audit log.
@@ -178,8 +178,8 @@ func TestPluginQuarantine(t *testing.T) {
 		!strings.Contains(p.QuarantineReason, "trapped") {
 		t.Errorf("status of trapper = %+v", p)
 	}
-	if cc := pluginStatusOf(t, cliStatus(t, dataDir), "claude-code"); cc.Enabled || cc.Running || cc.Calls != 0 || cc.Source != host.SourceBuiltin {
-		t.Errorf("status of the disabled built-in claude-code = %+v", cc)
+	if cc := pluginStatusOf(t, cliStatus(t, dataDir), "claude-code"); !cc.Enabled || !cc.Running || cc.Calls == 0 || cc.Source != host.SourceBuiltin {
+		t.Errorf("status of the first-party claude-code, serving since the quarantine = %+v", cc)
 	}
 	text := agentOK(t, dataDir, "status").stdout
 	for _, want := range []string{"trapper@1.0.0", "QUARANTINED", "Quarantined: trapper: 3 calls in a row failed, the last with: host: plugin trapped: wasm error: unreachable (`agent plugins enable trapper` lifts it)\n"} {
@@ -210,12 +210,12 @@ func TestPluginQuarantine(t *testing.T) {
 		}
 	}
 
-	// A reload keeps the built-in capture: the registry says quarantined.
+	// A reload keeps the first-party plugin serving: the registry says quarantined.
 	if reloaded, err = d.client().ReloadPlugins(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := reloaded.Captures["claude-code"]; got != "builtin" {
-		t.Errorf("after a reload, claude-code is served by %q, want builtin", got)
+	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
+		t.Errorf("after a reload, claude-code is served by %q, want claude-code@2.0.0", got)
 	}
 	// Enabling lifts the quarantine, and the plugin serves again, afresh.
 	agentOK(t, dataDir, "plugins", "enable", "trapper")

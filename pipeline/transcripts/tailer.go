@@ -180,11 +180,22 @@ type Scan struct {
 	Pending int64
 }
 
+// pathLearner is a Checkpoints that must be told the paths of the files found before it lists
+// their checkpoints (HashedCheckpoints keeps hashes, and maps them back only to paths it knows).
+type pathLearner interface{ Learn(paths []string) }
+
 // Scan lists the transcripts below roots and their checkpoints. Problems with files are reported
 // and skip them; it fails only when the checkpoints cannot be read.
 func (t *Tailer) Scan(ctx context.Context, roots []string) (*Scan, error) {
 	sc := &Scan{Roots: roots, Checkpoints: map[string]store.Checkpoint{}}
 	sc.Files, sc.Dirs = walk(roots, t.cfg.Report)
+	if k, ok := t.cfg.Checkpoints.(pathLearner); ok {
+		paths := make([]string, len(sc.Files))
+		for i, f := range sc.Files {
+			paths[i] = f.Path
+		}
+		k.Learn(paths)
+	}
 	for _, root := range roots {
 		cps, err := t.cfg.Checkpoints.List(ctx, root+string(filepath.Separator))
 		if err != nil {

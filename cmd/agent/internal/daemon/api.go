@@ -329,7 +329,7 @@ func (d *Daemon) writeDLQResult(w http.ResponseWriter, res any, err error) {
 type PluginsReloaded struct {
 	// Enabled are the enabled plugins, as name@version.
 	Enabled []string `json:"enabled"`
-	// Captures says what serves each platform's capture: "builtin" or a plugin's name@version.
+	// Captures says what serves each platform's capture: a plugin's name@version, or "none".
 	Captures map[string]string `json:"captures"`
 }
 

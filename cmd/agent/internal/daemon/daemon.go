@@ -127,7 +127,7 @@ func Open(cfg Config) (*Daemon, error) {
 // dataDirEntries are the names Hangar keeps in its data directory.
 var dataDirEntries = map[string]bool{
 	"agent.lock": true, SocketName: true, StoreName: true, SpoolName: true, LogsName: true, "config.toml": true,
-	"plugins": true, "audit.log": true, CacheName: true, "secret": true,
+	"plugins": true, "audit.log": true, CacheName: true, SecretName: true,
 }
 
 // privateDir creates dir with mode 0700, or makes an existing one 0700 if it holds nothing but
@@ -226,6 +226,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// Plugins load before the socket opens: a platform's capture is its plugin, and a record
+	// taken before it loaded would have none.
+	if _, err := d.reloadPlugins(); err != nil {
+		d.log.Error("load plugins", "err", err)
+	}
 	ln, err := listenUnix(sock)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -236,9 +241,6 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { srvErr <- srv.Serve(ln) }()
 	d.log.Info("agent started", "pid", os.Getpid(), "socket", sock, "events", d.st.EventCount())
 
-	if _, err := d.reloadPlugins(); err != nil {
-		d.log.Error("load plugins", "err", err)
-	}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"path/filepath"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hangar-dev/hangar/host"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -30,11 +33,15 @@ const (
 	EnvTranscriptsRescan = "HANGAR_TRANSCRIPTS_RESCAN"
 )
 
-// transcriptsByDefault says whether the daemon follows transcripts when EnvTranscripts is unset.
-// It stays off until the Claude Code capture plugin, which reduces transcript lines, is the
-// default capture: the built-in capture knows only hook payloads, and would send every line, with
-// its text, to the dead-letter queue.
-const transcriptsByDefault = false
+// SecretName is the install secret's file in the data directory: 32 random bytes, 0600, made on
+// first use (host.LoadOrCreateSecret). Plugins' salted hashes (prompts, projects) and the keys of
+// transcript checkpoints derive from it, so it never leaves the machine and is never rotated:
+// losing it makes new hashes differ from stored ones.
+const SecretName = "secret"
+
+// transcriptsByDefault says whether the daemon follows transcripts when EnvTranscripts is unset:
+// it does, since the default Claude Code capture (the first-party plugin) reduces their lines.
+const transcriptsByDefault = true
 
 // transcriptSettings reads the environment switches.
 func transcriptSettings(getenv func(string) string) (on bool, rescan time.Duration, err error) {
@@ -70,9 +77,14 @@ func (d *Daemon) transcriptsLoop(ctx context.Context) {
 		log.Info("transcripts: not following (" + EnvTranscripts + "=off)")
 		return
 	}
+	secret, err := host.LoadOrCreateSecret(filepath.Join(d.cfg.DataDir, SecretName))
+	if err != nil {
+		log.Error("transcripts: not following", "err", err)
+		return
+	}
 	t, err := transcripts.NewTailer(transcripts.Config{
 		Sink:        d.intake,
-		Checkpoints: transcripts.StoreCheckpoints{St: d.st},
+		Checkpoints: &transcripts.HashedCheckpoints{Inner: transcripts.StoreCheckpoints{St: d.st}, Key: secret},
 		Report:      onceReporter(log),
 	})
 	if err != nil {
