@@ -110,39 +110,48 @@ func (p *Plugin) checkRecord(rec *Record, view *recordView, evs []sdk.Event) err
 	return nil
 }
 
-// leakCheck reports the first emitted string of evs (kind, session id, ident or hash attribute)
-// that holds leakWindow or more bytes of the record's content, verbatim or with whitespace
-// removed (identifiers cannot hold spaces). Parts of a string equal to a granted read field's
-// value (of at least leakWindow bytes) are metadata the user granted, not leaks, and are skipped.
+// leakCheck reports the first emitted string of evs (kind, session id, attribute key, ident or
+// hash value) found to hold leakWindow or more bytes of the record's content, verbatim or with
+// whitespace removed (identifiers cannot hold spaces). Parts of a string equal to a granted read
+// field's value (of at least leakWindow bytes) are metadata the user granted, not leaks, and are
+// skipped.
 func leakCheck(view *recordView, evs []sdk.Event) (what, path string, leaked bool) {
 	if len(view.content) == 0 {
 		return "", "", false
 	}
-	var idx leakIndex
+	idx := leakIndex{reads: view.reads}
 	for j := range evs {
 		ev := &evs[j]
-		idx.add(view, ev.Kind, func() string { return fmt.Sprintf("event %d kind", j) })
-		idx.add(view, ev.SessionID, func() string { return fmt.Sprintf("event %d session id", j) })
+		e := int32(j)
+		idx.add(ev.Kind, leakLabel{event: e, part: partKind})
+		idx.add(ev.SessionID, leakLabel{event: e, part: partSession})
 		// Attributes are named by position, never by key: a key is plugin-chosen text too, and the
 		// refusal's message goes to the audit log and the dead-letter queue.
 		for k, a := range ev.Attrs {
-			idx.add(view, a.Key, func() string { return fmt.Sprintf("event %d attribute %d key", j, k) })
+			idx.add(a.Key, leakLabel{event: e, attr: int32(k), part: partKey})
 			switch a.Value.Kind() {
 			case sdk.KindIdent:
-				idx.add(view, a.Value.Ident(), func() string { return fmt.Sprintf("event %d attribute %d", j, k) })
+				idx.add(a.Value.Ident(), leakLabel{event: e, attr: int32(k), part: partValue})
 			case sdk.KindHash:
-				idx.add(view, string(a.Value.Hash()), func() string { return fmt.Sprintf("event %d attribute %d", j, k) })
+				idx.add(string(a.Value.Hash()), leakLabel{event: e, attr: int32(k), part: partValue})
 			}
 		}
 	}
-	return idx.scan(view.content)
+	l, path, ok := idx.scan(view.content)
+	if !ok {
+		return "", "", false
+	}
+	return l.String(), path, true
 }
 
 // leaksText reports whether s holds leakWindow or more bytes of any of the views' content.
 func leaksText(views []recordView, s string) bool {
 	for i := range views {
-		var idx leakIndex
-		idx.add(&views[i], s, func() string { return "" })
+		if len(views[i].content) == 0 {
+			continue
+		}
+		idx := leakIndex{reads: views[i].reads}
+		idx.add(s, leakLabel{part: partText})
 		if _, _, ok := idx.scan(views[i].content); ok {
 			return true
 		}
@@ -150,104 +159,297 @@ func leaksText(views []recordView, s string) bool {
 	return false
 }
 
-// leakIndex holds the leakWindow-byte windows of emitted strings, with a bitmap to skip most
-// content positions without a map lookup.
-type leakIndex struct {
-	bits    [64]uint64
-	windows map[[leakWindow]byte]int // window → index in labels
-	labels  []func() string
+// leakPart is the place of an emitted string in an event.
+type leakPart uint8
+
+// The places of emitted strings.
+const (
+	partText    leakPart = iota // a text outside events (a log line, a kv key or value)
+	partKind                    // an event's kind
+	partSession                 // an event's session id
+	partKey                     // an attribute's key
+	partValue                   // an attribute's ident or hash value
+)
+
+// leakLabel names an emitted string by its position, never by its content.
+type leakLabel struct {
+	event, attr int32
+	part        leakPart
 }
 
-func windowHash(w []byte) uint32 {
-	a := binary.LittleEndian.Uint64(w)
-	b := binary.LittleEndian.Uint32(w[8:])
-	return uint32(((a ^ uint64(b)*0x9e3779b97f4a7c15) * 0xff51afd7ed558ccd) >> 52) // 12 bits
+// String returns the label as a refusal names it ("" for a text outside events).
+func (l leakLabel) String() string {
+	switch l.part {
+	case partKind:
+		return fmt.Sprintf("event %d kind", l.event)
+	case partSession:
+		return fmt.Sprintf("event %d session id", l.event)
+	case partKey:
+		return fmt.Sprintf("event %d attribute %d key", l.event, l.attr)
+	case partValue:
+		return fmt.Sprintf("event %d attribute %d", l.event, l.attr)
+	}
+	return ""
+}
+
+// leakIndex holds the leakWindow-byte windows of emitted strings, and scans content for them.
+//
+// The windows are the ones the leak check has always compared: those of each emitted string
+// (less granted read values), verbatim and with whitespace removed, against those of each
+// content text, verbatim and with whitespace removed. They are split by whether they hold a
+// whitespace byte, which decides the one pass of the content each needs:
+//
+//   - A window without whitespace that occurs in a content text verbatim also occurs in the text
+//     with whitespace removed: removing whitespace removes none of its bytes and none between
+//     them. So plain windows (those of the string with whitespace removed, which include its
+//     verbatim windows without whitespace) are matched against the content with whitespace
+//     removed only. Identifiers (kinds, session ids, attribute keys, ident values) hold printable
+//     ASCII without spaces (sdk.Event.Validate, checked before the leak check), so all of
+//     their windows are plain.
+//   - A window holding whitespace cannot occur in content with whitespace removed: spaced windows
+//     (only in hash values and texts outside events) are matched against the content verbatim,
+//     in a pass made only when there are some.
+type leakIndex struct {
+	// reads are the granted read values: parts of emitted strings equal to one are skipped.
+	reads []string
+	// plain holds the windows without whitespace.
+	plain windowSet
+	// spaced holds the windows holding whitespace; nil when there are none.
+	spaced *windowSet
 }
 
 // add indexes the windows of s, and of s without whitespace, minus the granted read values.
-func (x *leakIndex) add(view *recordView, s string, label func() string) {
-	if len(s) < leakWindow {
+func (x *leakIndex) add(s string, l leakLabel) {
+	x.addSegment(x.reads, s, l)
+}
+
+// addSegment indexes the windows of the parts of seg between occurrences of each of reads, in
+// turn: the parts of seg between occurrences of reads[0], each split by reads[1], and so on.
+func (x *leakIndex) addSegment(reads []string, seg string, l leakLabel) {
+	for ; len(reads) > 0 && len(seg) >= leakWindow; reads = reads[1:] {
+		r := reads[0]
+		for k := strings.Index(seg, r); k >= 0; k = strings.Index(seg, r) {
+			x.addSegment(reads[1:], seg[:k], l)
+			seg = seg[k+len(r):]
+		}
+	}
+	if len(seg) >= leakWindow {
+		x.addWindows(seg, l)
+	}
+}
+
+// addWindows indexes the windows of seg with whitespace removed as plain, and the windows of
+// seg holding whitespace as spaced.
+func (x *leakIndex) addWindows(seg string, l leakLabel) {
+	var lo uint64
+	var hi uint32
+	n, spaced := 0, false
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if isSpace(c) {
+			spaced = true
+			continue
+		}
+		lo, hi = push(lo, hi, c)
+		if n++; n >= leakWindow {
+			x.plain.add(lo, hi, l)
+		}
+	}
+	if !spaced {
 		return
 	}
-	segs := []string{s}
-	for _, r := range view.reads {
-		var next []string
-		for _, seg := range segs {
-			for {
-				k := strings.Index(seg, r)
-				if k < 0 {
-					break
-				}
-				next = append(next, seg[:k])
-				seg = seg[k+len(r):]
-			}
-			next = append(next, seg)
-		}
-		segs = next
+	if x.spaced == nil {
+		x.spaced = &windowSet{}
 	}
-	id := -1
-	for _, seg := range segs {
-		for _, t := range [2][]byte{[]byte(seg), stripSpace([]byte(seg))} {
-			for k := 0; k+leakWindow <= len(t); k++ {
-				if id < 0 {
-					id = len(x.labels)
-					x.labels = append(x.labels, label)
-				}
-				if x.windows == nil {
-					x.windows = map[[leakWindow]byte]int{}
-				}
-				w := [leakWindow]byte(t[k : k+leakWindow])
-				x.windows[w] = id
-				h := windowHash(t[k:])
-				x.bits[h>>6] |= 1 << (h & 63)
-			}
+	lo, hi = 0, 0
+	last := -leakWindow // index of the last whitespace byte
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if isSpace(c) {
+			last = i
+		}
+		lo, hi = push(lo, hi, c)
+		if i >= leakWindow-1 && last > i-leakWindow {
+			x.spaced.add(lo, hi, l)
 		}
 	}
 }
 
-// scan looks for an indexed window in the content, verbatim and without whitespace.
-func (x *leakIndex) scan(content []contentValue) (what, path string, leaked bool) {
-	if len(x.windows) == 0 {
-		return "", "", false
+// scan looks for an indexed window in the content: plain windows in each text with whitespace
+// removed, spaced windows in each text verbatim. It returns the label of the string that holds
+// the first window found, and the content's path.
+func (x *leakIndex) scan(content []contentValue) (l leakLabel, path string, leaked bool) {
+	if x.plain.empty() && x.spaced == nil {
+		return leakLabel{}, "", false
 	}
 	for _, c := range content {
-		for _, t := range [2][]byte{c.text, stripSpace(c.text)} {
-			for k := 0; k+leakWindow <= len(t); k++ {
-				h := windowHash(t[k:])
-				if x.bits[h>>6]&(1<<(h&63)) == 0 {
-					continue
-				}
-				if id, ok := x.windows[[leakWindow]byte(t[k:k+leakWindow])]; ok {
-					return x.labels[id](), c.path, true
-				}
+		if l, ok := x.plain.scanStripped(c.text); ok {
+			return l, c.path, true
+		}
+		if x.spaced != nil {
+			if l, ok := x.spaced.scanVerbatim(c.text); ok {
+				return l, c.path, true
 			}
 		}
 	}
-	return "", "", false
+	return leakLabel{}, "", false
 }
 
-// stripSpace returns b without ASCII whitespace (b itself when it has none).
-func stripSpace(b []byte) []byte {
-	n := 0
-	for _, c := range b {
-		if isSpace(c) {
-			n++
-		}
-	}
-	if n == 0 {
-		return b
-	}
-	out := make([]byte, 0, len(b)-n)
-	for _, c := range b {
-		if !isSpace(c) {
-			out = append(out, c)
-		}
-	}
-	return out
+// maxSmallWindows is how many windows a windowSet compares one by one, in place, before it uses
+// a map. An emitted event's identifiers hold a few dozen at most.
+const maxSmallWindows = 48
+
+// windowSet is a set of windows, each with the label of the string it was taken from (the last
+// such string added, when several hold it). A bitmap of window hashes skips most content
+// positions without a lookup.
+type windowSet struct {
+	bits  [64]uint64
+	small [maxSmallWindows]windowEntry // the first n windows, in the order added
+	n     int
+	big   map[windowKey]leakLabel // all windows, once there are more than maxSmallWindows
 }
 
+// windowEntry is a window of a windowSet's small list.
+type windowEntry struct {
+	lo    uint64
+	hi    uint32
+	label leakLabel
+}
+
+// windowKey is a window: its first 8 bytes and last 4, little endian.
+type windowKey struct {
+	lo uint64
+	hi uint32
+}
+
+// push shifts byte c into the window lo, hi: lo holds its first 8 bytes, hi its last 4, little
+// endian; the first byte drops out.
+func push(lo uint64, hi uint32, c byte) (uint64, uint32) {
+	return lo>>8 | uint64(hi)<<56, hi>>8 | uint32(c)<<24
+}
+
+// windowBit returns the bit of a window in a windowSet's bitmap, from its first 8 bytes.
+func windowBit(lo uint64) uint32 {
+	return uint32((lo * 0x9e3779b97f4a7c15) >> 52) // 12 bits
+}
+
+// empty reports whether the set holds no window.
+func (s *windowSet) empty() bool {
+	return s.n == 0 && s.big == nil
+}
+
+// add adds a window.
+func (s *windowSet) add(lo uint64, hi uint32, l leakLabel) {
+	h := windowBit(lo)
+	s.bits[h>>6] |= 1 << (h & 63)
+	if s.big == nil && s.n < maxSmallWindows {
+		s.small[s.n] = windowEntry{lo, hi, l}
+		s.n++
+		return
+	}
+	if s.big == nil {
+		s.big = make(map[windowKey]leakLabel, 2*maxSmallWindows)
+		for _, e := range s.small[:s.n] {
+			s.big[windowKey{e.lo, e.hi}] = e.label
+		}
+	}
+	s.big[windowKey{lo, hi}] = l
+}
+
+// find returns the label of a window, if the set holds it.
+func (s *windowSet) find(lo uint64, hi uint32) (leakLabel, bool) {
+	if s.big != nil {
+		l, ok := s.big[windowKey{lo, hi}]
+		return l, ok
+	}
+	for i := s.n - 1; i >= 0; i-- { // the last added wins
+		if e := &s.small[i]; e.lo == lo && e.hi == hi {
+			return e.label, true
+		}
+	}
+	return leakLabel{}, false
+}
+
+// stripChunk is how many bytes of content scanStripped strips at a time, on the stack.
+const stripChunk = 1024
+
+// scanStripped returns the label of the first window of text with whitespace removed that the
+// set holds. It strips text a chunk at a time into a buffer, carrying the last leakWindow-1
+// bytes of a chunk over to the next, so that the windows are read from memory rather than
+// shifted in a byte at a time (a chain of dependent instructions per byte).
+func (s *windowSet) scanStripped(text string) (leakLabel, bool) {
+	var buf [leakWindow - 1 + stripChunk]byte
+	n := 0 // bytes in buf
+	for i := 0; i < len(text); {
+		for end := min(len(text), i+stripChunk); i < end; i++ {
+			c := text[i]
+			buf[n] = c
+			n += int(notSpace[c])
+		}
+		if l, ok := s.scanWindows(buf[:n]); ok {
+			return l, true
+		}
+		if n >= leakWindow-1 {
+			n = copy(buf[:], buf[n-(leakWindow-1):n])
+		}
+	}
+	return leakLabel{}, false
+}
+
+// scanWindows returns the label of the first window of b that the set holds.
+func (s *windowSet) scanWindows(b []byte) (leakLabel, bool) {
+	for ; len(b) >= leakWindow; b = b[1:] {
+		if lo := binary.LittleEndian.Uint64(b); s.maybe(lo) {
+			if l, ok := s.find(lo, binary.LittleEndian.Uint32(b[8:])); ok {
+				return l, true
+			}
+		}
+	}
+	return leakLabel{}, false
+}
+
+// scanVerbatim returns the label of the first window of text that the set holds.
+func (s *windowSet) scanVerbatim(text string) (leakLabel, bool) {
+	var lo uint64
+	var hi uint32
+	for i := 0; i < len(text); i++ {
+		lo, hi = push(lo, hi, text[i])
+		if i < leakWindow-1 {
+			continue
+		}
+		if s.maybe(lo) {
+			if l, ok := s.find(lo, hi); ok {
+				return l, true
+			}
+		}
+	}
+	return leakLabel{}, false
+}
+
+// maybe reports whether the set may hold a window that starts with the 8 bytes lo: false when
+// its bit in the bitmap is clear.
+func (s *windowSet) maybe(lo uint64) bool {
+	h := windowBit(lo)
+	return s.bits[h>>6&63]&(1<<(h&63)) != 0
+}
+
+// notSpace is 1 for the bytes isSpace rejects, 0 for whitespace.
+var notSpace = func() (t [256]uint8) {
+	for c := range t {
+		if !isSpace(byte(c)) {
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// spaceBits has the bits of the ASCII whitespace bytes the leak check removes.
+const spaceBits = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\v' | 1<<'\f' | 1<<'\r'
+
+// isSpace reports whether c is ASCII whitespace (space, tab, newline, vertical tab, form feed,
+// carriage return).
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+	return c <= ' ' && spaceBits>>c&1 != 0
 }
 
 // sanitize bounds a plugin's error message for record i and withholds it if it carries content

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // interruptExport is the name of the exported global instrumentInterrupts adds.
@@ -27,6 +28,7 @@ var (
 const (
 	wasmSecCustom = 0
 	wasmSecImport = 2
+	wasmSecMemory = 5
 	wasmSecGlobal = 6
 	wasmSecExport = 7
 	wasmSecCode   = 10
@@ -39,9 +41,43 @@ var wasmSecRank = [wasmSecMaxID + 1]int8{
 	1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13,
 }
 
-// interruptGlobalEntry is the global instrumentInterrupts appends: mutable i32, initialised by
-// `i32.const 0`.
-var interruptGlobalEntry = []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+// interruptFuel is how many checks a guest passes between two exits to Go (see the check).
+const interruptFuel = 1 << 16
+
+// interruptFlagEntry is the interrupt flag's global: mutable i32, initialised by `i32.const 0`.
+var interruptFlagEntry = []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+
+// interruptFuelEntry is the fuel's global: mutable i32, initialised to interruptFuel.
+var interruptFuelEntry = append(append([]byte{0x7f, 0x01, 0x41}, wasmAppendSLEB(nil, interruptFuel)...), 0x0b)
+
+// globalEntries returns the globals instrumentInterrupts appends: the flag, and the fuel when the
+// module has a memory.
+func (p *interruptPlan) globalEntries() []byte {
+	if !p.memory {
+		return interruptFlagEntry
+	}
+	return append(slices.Clip(interruptFlagEntry), interruptFuelEntry...)
+}
+
+// newGlobals is how many globals instrumentInterrupts appends.
+func (p *interruptPlan) newGlobals() uint32 {
+	if !p.memory {
+		return 1
+	}
+	return 2
+}
+
+// wasmAppendSLEB appends v in signed LEB128.
+func wasmAppendSLEB(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
 
 // instrumentInterrupts returns a copy of a WASM binary module in which every function body begins,
 // and every `loop` body begins, with `global.get $g; if (empty) unreachable end`, where $g is a new
@@ -80,6 +116,8 @@ type interruptPlan struct {
 	global, export, code int
 	// importedFuncs and importedGlobals count the imports of each kind.
 	importedFuncs, importedGlobals uint32
+	// memory says whether the module imports or defines a memory.
+	memory bool
 	// index is the new global's index.
 	index uint32
 	// check is the instruction sequence inserted at each function and loop entry.
@@ -161,6 +199,11 @@ func (p *interruptPlan) readSection(s *wasmSection) error {
 		s.drop = bytes.HasPrefix(name, []byte(".debug"))
 	case wasmSecImport:
 		return p.readImports(s)
+	case wasmSecMemory:
+		if err := p.readCount(s); err != nil {
+			return err
+		}
+		p.memory = p.memory || s.count > 0
 	case wasmSecGlobal:
 		p.global = len(p.sections)
 		return p.readCount(s)
@@ -202,6 +245,7 @@ func (p *interruptPlan) readImports(s *wasmSection) error {
 			r.limits()
 		case 2: // memory: limits
 			r.limits()
+			p.memory = true
 		case 3: // global: value type, mutability
 			if err := wasmSimpleType(r.byte()); err != nil {
 				return err
@@ -269,9 +313,45 @@ func (p *interruptPlan) newGlobalIndex() error {
 		return fmt.Errorf("%w: %d globals", errInstrumentUnsupported, n)
 	}
 	p.index = uint32(n)
-	// global.get $g; if (empty) unreachable end
-	p.check = append(wasmAppendLEB([]byte{0x23}, p.index), 0x04, 0x40, 0x00, 0x0b)
+	if p.memory {
+		p.check = interruptCheck(p.index, p.index+1)
+	} else {
+		// A module without memory cannot exit to Go through memory.grow: it only tests the
+		// flag (global.get $flag; if unreachable end). It can do nothing useful as a plugin
+		// (its input and output go through memory) but it is still stopped.
+		p.check = append(wasmAppendLEB([]byte{0x23}, p.index), 0x04, 0x40, 0x00, 0x0b)
+	}
 	return nil
+}
+
+// interruptCheck is the sequence inserted at each function and loop entry, given the flag's and
+// the fuel's global indices:
+//
+//	global.get $fuel; i32.const 1; i32.sub; global.set $fuel    ;; the hot path: count down
+//	global.get $fuel; i32.eqz
+//	if
+//	  global.get $flag; if unreachable end                       ;; interrupted: trap
+//	  i32.const 0; memory.grow 0; drop                           ;; exit to Go
+//	  i32.const interruptFuel; global.set $fuel
+//	end
+//
+// Compiled code cannot be preempted by the Go scheduler, and a stop-the-world (a garbage
+// collection) waits for every goroutine: a guest that never left its compiled code would hold
+// the whole process, the timer that sets the flag included. memory.grow is carried out by
+// wazero's Go code, so every interruptFuel checks the guest passes a point where its goroutine
+// can be stopped, and reads the flag. The hot path is a decrement and a branch.
+func interruptCheck(flag, fuel uint32) []byte {
+	c := wasmAppendLEB([]byte{0x23}, fuel)
+	c = append(c, 0x41, 0x01, 0x6b, 0x24) // i32.const 1; i32.sub; global.set
+	c = wasmAppendLEB(c, fuel)
+	c = wasmAppendLEB(append(c, 0x23), fuel)
+	c = append(c, 0x45, 0x04, 0x40, 0x23) // i32.eqz; if; global.get
+	c = wasmAppendLEB(c, flag)
+	c = append(c, 0x04, 0x40, 0x00, 0x0b)       // if unreachable end
+	c = append(c, 0x41, 0x00, 0x40, 0x00, 0x1a) // i32.const 0; memory.grow 0; drop
+	c = wasmAppendSLEB(append(c, 0x41), interruptFuel)
+	c = wasmAppendLEB(append(c, 0x24), fuel)
+	return append(c, 0x0b)
 }
 
 // scanCode finds where checks go in every function body of the code section, and sizes the
@@ -434,18 +514,17 @@ func (p *interruptPlan) plan() error {
 func (p *interruptPlan) payloadLen(i int) int {
 	switch {
 	case i == -1:
-		return 1 + len(interruptGlobalEntry)
+		return 1 + len(p.globalEntries())
 	case i == -2:
 		return 1 + p.exportEntryLen()
 	case i == p.code:
 		return p.codeSize
 	}
 	s := &p.sections[i]
-	n := wasmLEBLen(s.count+1) + s.end - s.rest
 	if i == p.global {
-		return n + len(interruptGlobalEntry)
+		return wasmLEBLen(s.count+p.newGlobals()) + s.end - s.rest + len(p.globalEntries())
 	}
-	return n + p.exportEntryLen()
+	return wasmLEBLen(s.count+1) + s.end - s.rest + p.exportEntryLen()
 }
 
 // exportEntryLen is the size of the export entry of the new global.
@@ -495,8 +574,8 @@ func (p *interruptPlan) write() []byte {
 func (p *interruptPlan) appendNewGlobals(out []byte) []byte {
 	out = append(out, wasmSecGlobal)
 	out = wasmAppendLEB(out, uint32(p.payloadLen(-1)))
-	out = append(out, 1)
-	return append(out, interruptGlobalEntry...)
+	out = append(out, byte(p.newGlobals()))
+	return append(out, p.globalEntries()...)
 }
 
 // appendNewExports appends an export section holding only the new global's export.
@@ -511,9 +590,9 @@ func (p *interruptPlan) appendNewExports(out []byte) []byte {
 func (p *interruptPlan) appendGlobals(out []byte, s *wasmSection) []byte {
 	out = append(out, wasmSecGlobal)
 	out = wasmAppendLEB(out, uint32(p.payloadLen(p.global)))
-	out = wasmAppendLEB(out, s.count+1)
+	out = wasmAppendLEB(out, s.count+p.newGlobals())
 	out = append(out, p.in[s.rest:s.end]...)
-	return append(out, interruptGlobalEntry...)
+	return append(out, p.globalEntries()...)
 }
 
 // appendExports appends the export section s with the new global's export last.

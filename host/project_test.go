@@ -19,6 +19,8 @@ func TestProject(t *testing.T) {
 		{"nested keeps nesting", []string{"read:payload.tool_input.file_path", "read:payload.session_id"}, `{"tool_input":{"file_path":"/a/b.go"},"session_id":"s1"}`},
 		{"missing omitted", []string{"read:payload.nope", "read:payload.tool_input.nope", "read:payload.n"}, `{"n":3}`},
 		{"content and read", []string{"read:payload.tool_input.limit", "content:tool_input", "content:prompt"}, `{"tool_input":{"file_path":"/a/b.go","limit":10},"prompt":"hi there"}`},
+		{"grant order, not payload order", []string{"read:payload.n", "read:payload.tool_input.limit", "read:payload.session_id"}, `{"n":3,"tool_input":{"limit":10},"session_id":"s1"}`},
+		{"read below content", []string{"read:payload.tool_input.file_path", "content:tool_input"}, `{"tool_input":{"file_path":"/a/b.go","limit":10}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,7 +37,7 @@ func TestProject(t *testing.T) {
 
 func TestLeakCheck(t *testing.T) {
 	view := &recordView{
-		content: []contentValue{{"prompt", []byte("Please refactor the payment module")}},
+		content: []contentValue{{"prompt", "Please refactor the payment module"}},
 		reads:   []string{"UserPromptSubmit-session"},
 	}
 	tests := []struct {
@@ -51,8 +53,8 @@ func TestLeakCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var idx leakIndex
-			idx.add(view, tt.s, func() string { return "s" })
+			idx := leakIndex{reads: view.reads}
+			idx.add(tt.s, leakLabel{part: partText})
 			if _, _, got := idx.scan(view.content); got != tt.want {
 				t.Errorf("leak(%q) = %v, want %v", tt.s, got, tt.want)
 			}
@@ -63,7 +65,7 @@ func TestLeakCheck(t *testing.T) {
 // TestLeakCheckEvents: content is refused wherever an event carries it, attribute keys included,
 // and the refusal names the place by position, never by the (plugin-chosen) key.
 func TestLeakCheckEvents(t *testing.T) {
-	view := &recordView{content: []contentValue{{"prompt", []byte("fix the login_handler_timeout please")}}}
+	view := &recordView{content: []contentValue{{"prompt", "fix the login_handler_timeout please"}}}
 	tests := []struct {
 		name  string
 		attrs []sdk.Attr
