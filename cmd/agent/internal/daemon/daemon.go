@@ -241,7 +241,6 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { srvErr <- srv.Serve(ln) }()
 	d.log.Info("agent started", "pid", os.Getpid(), "socket", sock, "events", d.st.EventCount())
 
-
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(3)
