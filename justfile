@@ -31,7 +31,7 @@ test:
 
 # Run the race detector on the packages with concurrency.
 race:
-    go test -race ./store/... ./pipeline/... ./host/... ./cmd/agent/...
+    go test -race -short ./store/... ./pipeline/... ./host/... ./cmd/agent/...
 
 # Check formatting and vet.
 lint:

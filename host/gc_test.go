@@ -11,6 +11,7 @@ import (
 // (sdk/pdk yields after each call); without that its heap grew by ~65 KB a call and it ran out of
 // memory after ~500 calls.
 func TestGuestHeapStaysBounded(t *testing.T) {
+	skipShort(t)
 	payloads := hookPayloads(t)
 	h := newTestHost(t, Config{PoolSize: 1})
 	p := loadTest(t, h, "capture-bench", benchCaps, Limits{})

@@ -136,6 +136,7 @@ var walkGrants = [][]string{
 // check is slow), the leak check decides as the legacy one on emitted strings taken from the
 // content, from the read values, and at random.
 func TestWalkMatchesGJSON(t *testing.T) {
+	skipShort(t)
 	payloads := hookPayloads(t)
 	for _, caps := range walkGrants {
 		t.Run(strings.Join(caps, ","), func(t *testing.T) {
@@ -168,6 +169,7 @@ func FuzzWalk(f *testing.F) {
 // TestWalkMutated runs FuzzWalk's check over fixture payloads mutated at random (bytes
 // flipped, JSON punctuation inserted, cut short), without the fuzzing engine.
 func TestWalkMutated(t *testing.T) {
+	skipShort(t)
 	payloads := hookPayloads(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	const punct = `{}[]()":,\ ` + "\n\t\x00"
@@ -198,6 +200,7 @@ func TestWalkMutated(t *testing.T) {
 // TestUnescapeMatchesGJSON: appendUnescaped decodes a string's content as gjson does, on random
 // strings of escapes (good, bad, surrogate pairs and halves, cut short) and control bytes.
 func TestUnescapeMatchesGJSON(t *testing.T) {
+	skipShort(t)
 	parts := []string{`\`, `\\`, `\"`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, `\q`, `\u`, `\u00e9`, `\u00E9`,
 		`\ud83d`, `\ude00`, `\ud83d\ude00`, `\uD83D\uDE00`, `\ud83d\u0041`, `\u12g4`, `\u+123`, `\u12`,
 		"a", "bc", " ", "\x01", "\x1f", "\x7f", "é", "\xff"}

@@ -358,6 +358,7 @@ func compileInterrupted(t testing.TB, wasm []byte, features api.CoreFeatures) {
 // TestInstrumentInterruptsRealModules instruments every test plugin (Go, wasip1, c-shared) and
 // compiles the result with a plain wazero runtime.
 func TestInstrumentInterruptsRealModules(t *testing.T) {
+	skipShort(t)
 	names := make([]string, 0, len(testWasm))
 	for name := range testWasm {
 		names = append(names, name)
@@ -786,6 +787,7 @@ func pluginInterruptGlobal(t testing.TB, p *Plugin) api.MutableGlobal {
 // TestInstrumentInterruptsEcho runs the real fixtures through echo, instrumented and not, under
 // Extism and the host's own imports: the outcomes are the same.
 func TestInstrumentInterruptsEcho(t *testing.T) {
+	skipShort(t)
 	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
 	plain := loadTest(t, newTestHost(t, Config{Now: now, Interrupt: InterruptNone}), "echo", echoCaps, Limits{})
 	h := newTestHost(t, Config{Now: now, Interrupt: InterruptNone})
@@ -820,6 +822,7 @@ func TestInstrumentInterruptsEcho(t *testing.T) {
 // adversarial/loop) through the flag, on a host without WithCloseOnContextDone and with the
 // longest deadline.
 func TestInstrumentInterruptsStopsGoLoop(t *testing.T) {
+	skipShort(t)
 	h := newTestHost(t, Config{Interrupt: InterruptNone, PoolSize: 1})
 	p := loadInstrumented(t, h, "loop", nil, Limits{CallTimeout: Duration(MaxCallTimeout)})
 	flag := pluginInterruptGlobal(t, p) // the pool's only instance: the call below runs in it

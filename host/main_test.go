@@ -222,3 +222,13 @@ func compact(b []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// skipShort skips a test in -short mode: the race detector run (just race) uses it for the tests
+// that only repeat compute-heavy work (compiling every module, thousands of guest calls) that the
+// full `go test ./...` runs without -short.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("compute-heavy: runs in go test ./... without -short")
+	}
+}
