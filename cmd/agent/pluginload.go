@@ -156,7 +156,16 @@ func (l *pluginLoader) reload() (daemon.PluginsReloaded, error) {
 			continue
 		}
 		if prev, dup := serving[m.Platform]; dup {
-			l.log.Warn("two capture plugins for one platform; the first serves", "platform", m.Platform, "serving", prev.by, "ignored", m.ID())
+			// The next in line takes over if the serving one is quarantined, inside the call that
+			// failed: compile it into the cache now, so that hand-back is a cache hit, not a
+			// second of compiling while the intake waits.
+			if wasm, err := p.Wasm(); err == nil {
+				err = precompile(l.dataDir, m, wasm, p.Granted)
+				if err != nil {
+					l.log.Warn("warm the compilation cache for a standby capture plugin", "plugin", m.ID(), "err", err)
+				}
+			}
+			l.log.Info("two capture plugins for one platform; the first serves, the other stands by", "platform", m.Platform, "serving", prev.by, "standby", m.ID())
 			continue
 		}
 		c, err := l.load(p)
