@@ -51,9 +51,10 @@ bench-hook:
 soak:
     HANGAR_CRASH_CYCLES=1000 go test -run Crash -timeout 3h -v ./cmd/agent/
 
-# Fuzz every decoder of untrusted bytes for a while each.
-fuzz seconds="30":
-    go test -run '^$' -fuzz FuzzUnmarshalBinary -fuzztime {{seconds}}s ./sdk/
-    go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{seconds}}s ./pipeline/
-    go test -run '^$' -fuzz FuzzClaudeCodeCapture -fuzztime {{seconds}}s ./pipeline/
-    go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{seconds}}s ./sdk/abi/
+# Fuzz every decoder of untrusted bytes for a number of inputs each (a count, not a duration: a
+# time limit can end a run mid-input, which Go reports as a failure).
+fuzz execs="300000":
+    go test -run '^$' -fuzz FuzzUnmarshalBinary -fuzztime {{execs}}x ./sdk/
+    go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{execs}}x ./pipeline/
+    go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{execs}}x ./sdk/abi/
+    go test -run '^$' -fuzz FuzzMembers -fuzztime {{execs}}x ./sdk/pdk/
