@@ -658,7 +658,7 @@ func TestInstallApply(t *testing.T) {
 		link := filepath.Join(dir, ".claude", "settings.json")
 		os.MkdirAll(filepath.Dir(link), 0o755)
 		if err := os.Symlink(target, link); err != nil {
-			t.Skip(err)
+			t.Fatal(err)
 		}
 		plan, err := planSettings(link, "user", install)
 		if err != nil {
@@ -971,7 +971,7 @@ func TestInstallBinaryOptions(t *testing.T) {
 		// Run the command as Claude Code does, through a shell: with no daemon, the hook spools.
 		sh, err := exec.LookPath("sh")
 		if err != nil {
-			t.Skip("no sh")
+			t.Fatalf("Claude Code runs hook commands through sh: %v", err)
 		}
 		cmd := exec.Command(sh, "-c", entry.Command)
 		cmd.Env = env
