@@ -2,6 +2,10 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
+# The ccusage the comparisons run: 20.0.24 (20.0.26's npm package lacks its native binary).
+ccusage_version := "20.0.24"
+ccusage := justfile_directory() / ".cache/ccusage/node_modules/.bin/ccusage"
+
 # List the recipes.
 default:
     @just --list
@@ -58,3 +62,15 @@ fuzz execs="300000":
     go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{execs}}x ./pipeline/
     go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{execs}}x ./sdk/abi/
     go test -run '^$' -fuzz FuzzMembers -fuzztime {{execs}}x ./sdk/pdk/
+
+# Install the pinned ccusage from npm into .cache/ccusage (once).
+ccusage:
+    @[[ -x {{ccusage}} ]] && [[ "$({{ccusage}} --version)" == "{{ccusage_version}}" ]] || npm install --prefix .cache/ccusage --no-audit --no-fund --loglevel=error ccusage@{{ccusage_version}}
+
+# Compare `agent report` with ccusage's on a corpus generated from the shared transcripts.
+parity mb="40": ccusage
+    go test -count=1 -run TestParityWithCcusage -v ./cmd/agent/ -ccusage {{ccusage}} -parity-corpus-mb {{mb}}
+
+# Time a first `agent import` and `agent report daily` against `ccusage claude daily`.
+bench-vs-ccusage mb="200" runs="5": ccusage
+    go test -run '^$' -bench VsCcusage -benchtime {{runs}}x ./cmd/agent/ -ccusage {{ccusage}} -transcripts-corpus-mb {{mb}}

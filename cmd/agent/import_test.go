@@ -3,14 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -242,105 +238,4 @@ func appendLine(t testing.TB, path string, line []byte) {
 	if _, err := f.Write(line); err != nil {
 		t.Fatal(err)
 	}
-}
-
-var corpusMB = flag.Int("transcripts-corpus-mb", envInt("HANGAR_BENCH_CORPUS_MB", 200),
-	"size of the transcript corpus of BenchmarkImportTranscripts, in MB (env HANGAR_BENCH_CORPUS_MB)")
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-// BenchmarkImportTranscripts runs `agent import` (in this process, no daemon: the store opened
-// by the command, the capture it runs) on a corpus of -transcripts-corpus-mb MB made of the real
-// transcripts, copied with fresh session, message, request and entry ids and shifted timestamps,
-// into a fresh data directory each time: a first import.
-func BenchmarkImportTranscripts(b *testing.B) {
-	src := filepath.Join(b.TempDir(), "claude")
-	lines, size := makeCorpus(b, src, int64(*corpusMB)<<20)
-	b.Logf("corpus: %d lines, %.1f MB", lines, float64(size)/(1<<20))
-	b.SetBytes(size)
-	b.ResetTimer()
-	var elapsed time.Duration
-	for range b.N {
-		b.StopTimer()
-		dataDir := filepath.Join(b.TempDir(), "hangar")
-		var stdout, stderr bytes.Buffer
-		b.StartTimer()
-		start := time.Now()
-		code := run([]string{"import", "--json", "--data-dir", dataDir, "--source", src}, nil, &stdout, &stderr)
-		elapsed += time.Since(start)
-		b.StopTimer()
-		var sum ImportSummary
-		if code != 0 || json.Unmarshal(stdout.Bytes(), &sum) != nil || sum.Lines != lines {
-			b.Fatalf("agent import: exit %d, %s%s", code, stdout.String(), stderr.String())
-		}
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(lines)*float64(b.N)/elapsed.Seconds(), "lines/s")
-}
-
-var (
-	uuidRe      = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	msgIDRe     = regexp.MustCompile(`"(msg|req)_[0-9A-Za-z]+"`)
-	timestampRe = regexp.MustCompile(`"timestamp":"([^"]+)"`)
-)
-
-// makeCorpus writes copies of the shared transcripts below dir/projects until they hold at least
-// size bytes; each copy has its own ids (uuids, msg_ and req_ ids) and timestamps shifted by an
-// hour per copy. It returns the lines and bytes written.
-func makeCorpus(b testing.TB, dir string, size int64) (lines, written int64) {
-	b.Helper()
-	from := filepath.Join(sharedTranscripts, "projects")
-	var files [][]byte
-	filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, ".jsonl") {
-			data, rerr := os.ReadFile(p)
-			if rerr != nil {
-				b.Fatal(rerr)
-			}
-			files = append(files, data)
-		}
-		return err
-	})
-	if len(files) == 0 {
-		b.Fatalf("no transcripts in %s", from)
-	}
-	for k := 0; written < size; k++ {
-		fresh := func(s []byte) []byte { // the same fresh id for the same id within a copy
-			sum := sha256.Sum256(append([]byte(strconv.Itoa(k)+"/"), s...))
-			return sum[:]
-		}
-		for _, data := range files {
-			out := uuidRe.ReplaceAllFunc(data, func(u []byte) []byte {
-				h := fresh(u)
-				return fmt.Appendf(nil, "%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
-			})
-			out = msgIDRe.ReplaceAllFunc(out, func(m []byte) []byte {
-				return fmt.Appendf(nil, `"%s_%x"`, m[1:4], fresh(m)[:12])
-			})
-			out = timestampRe.ReplaceAllFunc(out, func(m []byte) []byte {
-				ts, err := time.Parse(time.RFC3339Nano, string(m[13:len(m)-1]))
-				if err != nil {
-					return m
-				}
-				return fmt.Appendf(nil, `"timestamp":"%s"`, ts.Add(time.Duration(k)*time.Hour).UTC().Format("2006-01-02T15:04:05.000Z"))
-			})
-			session := uuidRe.Find(out)
-			if session == nil {
-				session = fmt.Appendf(nil, "file-%d-%d", k, len(out))
-			}
-			p := filepath.Join(dir, "projects", fmt.Sprintf("-bench-project-%d", k%16), string(session)+".jsonl")
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			if err := os.WriteFile(p, out, 0o644); err != nil {
-				b.Fatal(err)
-			}
-			written += int64(len(out))
-			lines += int64(bytes.Count(out, []byte("\n")))
-		}
-	}
-	return lines, written
 }

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hangar-dev/hangar/sdk/pdk"
+)
+
+// BenchmarkCaptureNative runs the plugin's capture natively (not as WASM) over the projected
+// lines of the shared transcripts: the cost of its Go code alone, to profile it with -cpuprofile.
+// Through the host, as WASM, see the host package's benchmarks and cmd/agent's
+// BenchmarkImportTranscripts.
+func BenchmarkCaptureNative(b *testing.B) {
+	files, err := filepath.Glob(filepath.Join(projectsDir, "*", "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no shared transcripts: %v", err)
+	}
+	var recs [][]byte
+	var size int64
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				recs = append(recs, project(string(l)))
+				size += int64(len(l))
+			}
+		}
+	}
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		for _, r := range recs {
+			if _, err := capture(pdk.Record{JSON: r}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "lines/s")
+}
