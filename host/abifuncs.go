@@ -12,7 +12,8 @@ import (
 // call's whole input and output in one copy each. Through Extism's kernel a guest moves them 8
 // bytes per host call (input_load_u64, store_u64), which costs more than the plugin's own work on a
 // batch of small records. They need no capability: every call has an input and an output. A guest
-// may still use Extism's input and output instead; the host accepts both (docs/PLUGINS.md).
+// may still use Extism's input and output instead; the host accepts both (docs/PLUGINS.md). The
+// third, leaks (leaks.go), answers the leak check before an emission.
 
 // abiFunctions returns the host functions of the batch ABI.
 func (p *Plugin) abiFunctions() []extism.HostFunction {
@@ -20,6 +21,7 @@ func (p *Plugin) abiFunctions() []extism.HostFunction {
 	fns := []extism.HostFunction{
 		extism.NewHostFunctionWithStack("input_read", p.hostInputRead, []extism.ValueType{i32, i32}, nil),
 		extism.NewHostFunctionWithStack("output_write", p.hostOutputWrite, []extism.ValueType{i32, i32}, nil),
+		extism.NewHostFunctionWithStack("leaks", p.hostLeaks, []extism.ValueType{i32, i32, i32, i32}, []extism.ValueType{i32}),
 	}
 	for i := range fns {
 		fns[i].SetNamespace("hangar")

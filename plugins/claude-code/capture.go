@@ -23,16 +23,12 @@ var (
 // capture turns one projected record, a Claude Code hook payload (it has hook_event_name) or a
 // transcript line (it has type), into its events, and guards them (guard.go).
 func capture(rec pdk.Record) ([]sdk.Event, error) {
-	if !gjson.ValidBytes(rec.JSON) {
-		return nil, errNotJSON
-	}
 	json := unsafe.String(unsafe.SliceData(rec.JSON), len(rec.JSON))
-	if i := skipSpace(json, 0); i >= len(json) || json[i] != '{' {
-		return nil, errNotObject
+	r, err := readRecord(json)
+	if err != nil {
+		return nil, err
 	}
-	r := newRecord(json)
 	var evs []sdk.Event
-	var err error
 	if name := r.get("hook_event_name"); name.Exists() {
 		var ev sdk.Event
 		ev, err = hookEvent(r, name)

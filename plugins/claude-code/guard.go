@@ -2,13 +2,8 @@ package main
 
 import (
 	"errors"
-	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
-	"unsafe"
 
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/tidwall/gjson"
 )
 
 // The host refuses a whole record when any string the plugin emits for it (an event's kind or
@@ -16,8 +11,9 @@ import (
 // the content it was shown, verbatim or with whitespace removed, less the parts equal to a granted
 // read field's value (host/enforce.go). Attribute keys and names the plugin derives are fixed
 // words, but content can hold them: a prompt that says "prompt_bytes", a file that mentions a
-// long tool name. guard applies the same rule before the host does, and degrades gracefully: it
-// withholds the attribute instead of losing the record, and counts what it withheld.
+// long tool name. guard asks the host which strings would fail (pdk.Leaks, answered natively with
+// the host's own check) before emitting, and degrades gracefully: it withholds the attribute
+// instead of losing the record, and counts what it withheld.
 
 // leakWindow is the host's: the shortest run of content bytes that counts as a leak.
 const leakWindow = 12
@@ -46,36 +42,44 @@ const (
 	attrSession = -2
 )
 
+// leakSource reports which of ss would fail the host's leak check for record r: pdk.Leaks in the
+// module (leaks_wasip1.go), a scan of the record's content with the host's rule in native tests.
+var leakSource func(r *record, ss []string) []bool
+
 // guard withholds from evs every attribute whose key or ident value would carry content of the
 // record (the host's rule, see above), adding a withheld count to the events it changed. An event
 // kind or session id that would, or a required attribute, fails the record. evs is changed in
 // place.
 func guard(r *record, evs []sdk.Event) ([]sdk.Event, error) {
-	var reads []string
-	for _, f := range readFields {
-		if v := r.get(f); v.Type == gjson.String && len(v.Str) >= leakWindow {
-			reads = append(reads, v.Str)
+	var ss []string
+	var labels []guardLabel
+	add := func(s string, l guardLabel) {
+		if len(s) >= leakWindow { // shorter strings hold no window
+			ss = append(ss, s)
+			labels = append(labels, l)
 		}
 	}
-	var idx windowIndex
 	for j := range evs {
 		ev := &evs[j]
-		idx.add(reads, ev.Kind, guardLabel{j, attrKind})
-		idx.add(reads, ev.SessionID, guardLabel{j, attrSession})
+		add(ev.Kind, guardLabel{j, attrKind})
+		add(ev.SessionID, guardLabel{j, attrSession})
 		for k, a := range ev.Attrs {
-			idx.add(reads, a.Key, guardLabel{j, k})
+			add(a.Key, guardLabel{j, k})
 			if a.Value.Kind() == sdk.KindIdent {
-				idx.add(reads, a.Value.Ident(), guardLabel{j, k})
+				add(a.Value.Ident(), guardLabel{j, k})
 			}
 		}
 	}
-	if idx.wins == nil {
+	if len(ss) == 0 {
 		return evs, nil
 	}
-	hits := map[guardLabel]bool{}
-	for _, f := range contentFields {
-		if raw := r.raw(f); raw != "" {
-			idx.scanContent(raw, hits)
+	var hits map[guardLabel]bool
+	for k, hit := range leakSource(r, ss) {
+		if hit {
+			if hits == nil {
+				hits = map[guardLabel]bool{}
+			}
+			hits[labels[k]] = true
 		}
 	}
 	if len(hits) == 0 {
@@ -105,220 +109,4 @@ func guard(r *record, evs []sdk.Event) ([]sdk.Event, error) {
 		}
 	}
 	return evs, nil
-}
-
-// scanContent scans the texts of a content value (raw JSON) as the host sees them: a string's
-// text, or an object's or array's raw JSON and the text of every string inside it (keys
-// included) that holds an escape sequence, or another value's raw JSON. Escaped strings are
-// decoded as they are scanned, never copied whole: a tool response can be megabytes.
-func (x *windowIndex) scanContent(raw string, hits map[guardLabel]bool) {
-	var r roller
-	switch raw[0] {
-	case '"':
-		if s := raw[1 : len(raw)-1]; strings.IndexByte(s, '\\') >= 0 {
-			decodeString(s, func(b []byte) { x.scan(&r, b, hits) })
-		} else {
-			x.scan(&r, bytesOf(s), hits)
-		}
-	case '{', '[':
-		x.scan(&r, bytesOf(raw), hits)
-		if strings.IndexByte(raw, '\\') >= 0 {
-			x.scanEscapedStrings(raw, hits)
-		}
-	default:
-		x.scan(&r, bytesOf(raw), hits)
-	}
-}
-
-// scanEscapedStrings scans the decoded text of every string of a JSON container's raw text that
-// holds a backslash, each as a text of its own.
-func (x *windowIndex) scanEscapedStrings(raw string, hits map[guardLabel]bool) {
-	for i := 0; i < len(raw); {
-		k := strings.IndexByte(raw[i:], '"')
-		if k < 0 {
-			return
-		}
-		start := i + k
-		end := skipString(raw, start)
-		if s := raw[start+1 : max(start+1, end-1)]; strings.IndexByte(s, '\\') >= 0 {
-			var r roller
-			decodeString(s, func(b []byte) { x.scan(&r, b, hits) })
-		}
-		i = end
-	}
-}
-
-// decodeString passes emit the text of a JSON string's raw content (between its quotes), a chunk
-// at a time, as gjson decodes it and so the host: escape sequences decoded, \u escapes as UTF-8 (a
-// surrogate pair joined, a lone surrogate as U+FFFD, bad hex as U+0000), and the text cut short
-// at a control byte or a malformed escape. The chunks are valid during the call only.
-func decodeString(s string, emit func([]byte)) {
-	var buf [4096]byte
-	n := 0
-	flush := func() {
-		if n > 0 {
-			emit(buf[:n])
-			n = 0
-		}
-	}
-	defer flush()
-	for i := 0; i < len(s); i++ {
-		if n > len(buf)-utf8.UTFMax {
-			flush()
-		}
-		c := s[i]
-		if c < ' ' {
-			return
-		}
-		if c != '\\' {
-			buf[n] = c
-			n++
-			continue
-		}
-		if i++; i == len(s) {
-			return
-		}
-		switch c := s[i]; c {
-		case '\\', '/', '"':
-			buf[n] = c
-		case 'b':
-			buf[n] = '\b'
-		case 'f':
-			buf[n] = '\f'
-		case 'n':
-			buf[n] = '\n'
-		case 'r':
-			buf[n] = '\r'
-		case 't':
-			buf[n] = '\t'
-		case 'u':
-			if i+5 > len(s) {
-				return
-			}
-			ru := hexRune(s[i+1 : i+5])
-			i += 4
-			if ru >= 0xd800 && ru < 0xdc00 && len(s)-i-1 >= 6 && s[i+1] == '\\' && s[i+2] == 'u' {
-				if r2 := hexRune(s[i+3 : i+7]); r2 >= 0xdc00 && r2 < 0xe000 {
-					ru = utf16.DecodeRune(ru, r2)
-					i += 6
-				}
-			}
-			n += utf8.EncodeRune(buf[n:], ru)
-			continue
-		default:
-			return
-		}
-		n++
-	}
-}
-
-// hexRune returns the rune of 4 hex digits, as gjson reads them: 0 if they are not hex. (Unlike
-// strconv, it allocates nothing on bad digits.)
-func hexRune(s string) rune {
-	var r rune
-	for i := 0; i < 4; i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
-
-// bytesOf returns the bytes of s, without a copy: they must not be written.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
-// windowIndex holds the leakWindow-byte windows of emitted strings, with whitespace removed, by
-// the strings that hold them.
-type windowIndex struct {
-	bits [64]uint64
-	wins map[windowKey][]guardLabel
-}
-
-// windowKey is a window: its first 8 bytes and last 4, little endian.
-type windowKey struct {
-	lo uint64
-	hi uint32
-}
-
-// add indexes the windows of s, less the parts of it equal to one of reads.
-func (x *windowIndex) add(reads []string, s string, l guardLabel) {
-	for ; len(reads) > 0 && len(s) >= leakWindow; reads = reads[1:] {
-		r := reads[0]
-		for k := strings.Index(s, r); k >= 0; k = strings.Index(s, r) {
-			x.add(reads[1:], s[:k], l)
-			s = s[k+len(r):]
-		}
-	}
-	if len(s) < leakWindow {
-		return
-	}
-	var lo uint64
-	var hi uint32
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if isSpace(c) {
-			continue
-		}
-		lo, hi = push(lo, hi, c)
-		if n++; n >= leakWindow {
-			if x.wins == nil {
-				x.wins = map[windowKey][]guardLabel{}
-			}
-			h := windowBit(lo)
-			x.bits[h>>6] |= 1 << (h & 63)
-			w := windowKey{lo, hi}
-			x.wins[w] = append(x.wins[w], l)
-		}
-	}
-}
-
-// roller is the window of a text being scanned.
-type roller struct {
-	lo uint64
-	hi uint32
-	n  int
-}
-
-// scan adds the next bytes of a text to its window, less whitespace, and marks in hits the
-// strings that hold a window of it.
-func (x *windowIndex) scan(r *roller, b []byte, hits map[guardLabel]bool) {
-	lo, hi, n := r.lo, r.hi, r.n
-	for _, c := range b {
-		if c <= ' ' && isSpace(c) {
-			continue
-		}
-		lo, hi = lo>>8|uint64(hi)<<56, hi>>8|uint32(c)<<24
-		if n++; n < leakWindow {
-			continue
-		}
-		if h := windowBit(lo); x.bits[h>>6]&(1<<(h&63)) != 0 {
-			for _, l := range x.wins[windowKey{lo, hi}] {
-				hits[l] = true
-			}
-		}
-	}
-	r.lo, r.hi, r.n = lo, hi, n
-}
-
-// push shifts byte c into the window lo, hi; the first byte drops out.
-func push(lo uint64, hi uint32, c byte) (uint64, uint32) {
-	return lo>>8 | uint64(hi)<<56, hi>>8 | uint32(c)<<24
-}
-
-// windowBit returns the bit of a window in the index's bitmap, from its first 8 bytes.
-func windowBit(lo uint64) uint32 { return uint32((lo * 0x9e3779b97f4a7c15) >> 52) }
-
-// isSpace reports whether c is ASCII whitespace as the host removes it.
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }

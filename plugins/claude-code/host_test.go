@@ -513,3 +513,39 @@ func TestLargeRecords(t *testing.T) {
 	st := p.Status()
 	t.Logf("%d calls in %v, at most %d MiB of memory", st.Calls, st.GuestTime, st.MaxMemoryBytes>>20)
 }
+
+// TestRawSizeFixtures checks rawSize against gjson's decoding on every string of the shared
+// transcripts.
+func TestRawSizeFixtures(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(projectsDir, "*", "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shared transcripts: %v", err)
+	}
+	var strs int
+	var walk func(v gjson.Result)
+	walk = func(v gjson.Result) {
+		switch {
+		case v.Type == gjson.String:
+			strs++
+			if got, want := rawSize(v.Raw), int64(len(v.Str)); got != want {
+				t.Errorf("rawSize(%.40s...) = %d, want %d", v.Raw, got, want)
+			}
+		case v.IsObject() || v.IsArray():
+			v.ForEach(func(_, e gjson.Result) bool { walk(e); return true })
+		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if l != "" {
+				walk(gjson.Parse(l))
+			}
+		}
+	}
+	if strs < 1000 {
+		t.Fatalf("only %d strings checked", strs)
+	}
+}

@@ -20,8 +20,25 @@ type record struct {
 // for gjson.Get and the host's projection.
 type members map[string]string
 
-// newRecord reads a record, a JSON object.
-func newRecord(json string) *record { return &record{top: parseMembers(json)} }
+// readRecord reads a record, which must be a JSON object. The host gives plugins valid JSON only
+// (it refuses other payloads before projecting them), so the whole record is checked only when
+// reading its members fails, to say why.
+func readRecord(json string) (*record, error) {
+	m := members{}
+	ok := pdk.Members(json, func(key, raw string) bool {
+		if _, dup := m[key]; !dup {
+			m[key] = raw
+		}
+		return true
+	})
+	switch {
+	case ok:
+		return &record{top: m}, nil
+	case !gjson.Valid(json):
+		return nil, errNotJSON
+	}
+	return nil, errNotObject
+}
 
 // get returns the value at a path of one or two names ("cwd", "message.usage").
 func (r *record) get(path string) gjson.Result {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
@@ -264,32 +265,47 @@ func isCommand(s string) bool {
 	return true
 }
 
-// size is the size of a value as the plugin measures text fields: a string's bytes (UTF-8, once
-// unescaped), or the raw JSON of anything else.
-func size(v gjson.Result) int64 {
-	if v.Type == gjson.String {
-		return int64(len(v.Str))
-	}
-	return int64(len(v.Raw))
-}
-
-// rawSize is size of a raw JSON value, without decoding a string: the bytes gjson would decode
-// it to (see decodeString).
+// rawSize is the size of a raw JSON value as the plugin measures text fields, without decoding
+// it: a string's bytes once unescaped (UTF-8, as gjson decodes it: see decodeString), or the raw
+// JSON of anything else. The host gives plugins valid JSON only, so a string holds no control byte
+// (gjson would cut it short there) and no malformed escape.
 func rawSize(raw string) int64 {
 	if len(raw) < 2 || raw[0] != '"' {
 		return int64(len(raw))
 	}
 	s := raw[1 : len(raw)-1]
-	if strings.IndexByte(s, '\\') < 0 {
-		n := 0 // gjson cuts a string short at a control byte
-		for n < len(s) && s[n] >= ' ' {
-			n++
-		}
-		return int64(n)
-	}
 	var n int64
-	decodeString(s, func(b []byte) { n += int64(len(b)) })
-	return n
+	for {
+		k := strings.IndexByte(s, '\\')
+		if k < 0 {
+			return n + int64(len(s))
+		}
+		if k+1 == len(s) {
+			return n + int64(k)
+		}
+		n += int64(k)
+		if s = s[k:]; s[1] != 'u' {
+			n++
+			s = s[2:]
+			continue
+		}
+		if len(s) < 6 {
+			return n
+		}
+		ru := hexRune(s[2:6])
+		s = s[6:]
+		if ru >= 0xd800 && ru < 0xdc00 && len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+			if r2 := hexRune(s[2:6]); r2 >= 0xdc00 && r2 < 0xe000 {
+				ru = utf16.DecodeRune(ru, r2)
+				s = s[6:]
+			}
+		}
+		if l := utf8.RuneLen(ru); l > 0 {
+			n += int64(l)
+		} else {
+			n += int64(len(string(utf8.RuneError))) // a lone surrogate decodes to U+FFFD
+		}
+	}
 }
 
 // intValue returns a JSON number that is an integer, written without a fraction or exponent.
@@ -354,4 +370,25 @@ func normalizeDrive(name string) string {
 		return string(name[0]-'a'+'A') + name[1:]
 	}
 	return name
+}
+
+// hexRune returns the rune of 4 hex digits, as gjson reads them: 0 if they are not hex. (Unlike
+// strconv, it allocates nothing on bad digits.)
+func hexRune(s string) rune {
+	var r rune
+	for i := 0; i < 4; i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }

@@ -203,3 +203,34 @@ func TestIntValue(t *testing.T) {
 		}
 	}
 }
+
+// TestRawSize checks that rawSize measures a string as gjson decodes it, without decoding it.
+func TestRawSize(t *testing.T) {
+	tests := []struct{ name, raw string }{
+		{"plain", `"hello"`},
+		{"empty", `""`},
+		{"escapes", `"a\nb\tc\\d\"e\/f\bg\fh\ri"`},
+		{"unicode escape", `"caf\u00e9 \u20ac"`},
+		{"surrogate pair", `"\ud83d\ude00!"`},
+		{"lone high surrogate", `"x\ud800y"`},
+		{"lone low surrogate", `"x\udc00y"`},
+		{"high then non-low", `"\ud800\u0041"`},
+		{"multibyte", `"日本語 ✓"`},
+		{"number", `12345`},
+		{"object", `{"a":"b\n"}`},
+		{"array", `[1,2,"x"]`},
+		{"null", `null`},
+		{"missing", ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := int64(len(tt.raw))
+			if v := gjson.Parse(tt.raw); v.Type == gjson.String {
+				want = int64(len(v.Str))
+			}
+			if got := rawSize(tt.raw); got != want {
+				t.Errorf("rawSize(%s) = %d, want %d", tt.raw, got, want)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/pdk"
 	"github.com/tidwall/gjson"
 )
 
@@ -133,21 +134,21 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 	a.identOf("message_id", msg.get("id"))
 	var text, thinking, tools int64
 	var first string
-	switch c := msg.get("content"); {
-	case c.Type == gjson.String:
-		text = int64(len(c.Str))
-	case c.IsArray():
-		c.ForEach(func(_, b gjson.Result) bool {
-			switch b.Get("type").Str {
-			case "text":
-				text += size(b.Get("text"))
-			case "thinking":
-				thinking += size(b.Get("thinking"))
-			case "redacted_thinking":
-				thinking += size(b.Get("data"))
-			case "tool_use", "server_tool_use":
+	switch raw := msg["content"]; {
+	case strings.HasPrefix(raw, `"`):
+		text = rawSize(raw)
+	case strings.HasPrefix(raw, "["):
+		gjson.Parse(raw).ForEach(func(_, v gjson.Result) bool {
+			switch b := readBlock(v.Raw); {
+			case b.is("text"):
+				text += rawSize(b.text)
+			case b.is("thinking"):
+				thinking += rawSize(b.thinking)
+			case b.is("redacted_thinking"):
+				thinking += rawSize(b.data)
+			case b.is("tool_use"), b.is("server_tool_use"):
 				if tools++; tools == 1 {
-					first = b.Get("name").Str
+					first = gjson.Parse(b.name).Str
 				}
 			}
 			return true
@@ -247,22 +248,65 @@ func userContent(c gjson.Result) (string, toolResults) {
 		return "", r
 	}
 	var texts []string
-	c.ForEach(func(_, b gjson.Result) bool {
-		switch b.Get("type").Str {
-		case "text":
-			if t := b.Get("text"); t.Type == gjson.String {
+	c.ForEach(func(_, v gjson.Result) bool {
+		switch b := readBlock(v.Raw); {
+		case b.is("text"):
+			if t := gjson.Parse(b.text); t.Type == gjson.String {
 				texts = append(texts, t.Str)
 			}
-		case "tool_result":
+		case b.is("tool_result"):
 			r.count++
-			if v := b.Get("content"); v.Exists() && v.Type != gjson.Null {
-				r.bytes += size(v)
+			if b.content != "" && b.content != "null" {
+				r.bytes += rawSize(b.content)
 			}
-			if b.Get("is_error").Bool() {
+			if b.isError != "" && gjson.Parse(b.isError).Bool() {
 				r.errors++
 			}
 		}
 		return true
 	})
 	return strings.Join(texts, "\n"), r
+}
+
+// block is what the reductions read of a message content block: the raw JSON of its members.
+type block struct{ typ, text, thinking, data, name, content, isError string }
+
+// readBlock reads a content block in one pass, decoding nothing: a block can hold a file's
+// content, which the reductions only measure. The first of repeated keys wins, as for gjson.Get.
+func readBlock(raw string) block {
+	var b block
+	pdk.Members(raw, func(key, v string) bool {
+		var dst *string
+		switch key {
+		case "type":
+			dst = &b.typ
+		case "text":
+			dst = &b.text
+		case "thinking":
+			dst = &b.thinking
+		case "data":
+			dst = &b.data
+		case "name":
+			dst = &b.name
+		case "content":
+			dst = &b.content
+		case "is_error":
+			dst = &b.isError
+		default:
+			return true
+		}
+		if *dst == "" {
+			*dst = v
+		}
+		return true
+	})
+	return b
+}
+
+// is reports whether the block's type is t.
+func (b block) is(t string) bool {
+	if strings.IndexByte(b.typ, '\\') >= 0 {
+		return gjson.Parse(b.typ).Str == t
+	}
+	return len(b.typ) == len(t)+2 && b.typ[0] == '"' && b.typ[1:len(b.typ)-1] == t
 }

@@ -21,6 +21,9 @@ var outBuf []byte
 // maxKeptOutput is the largest output buffer kept for the next call.
 const maxKeptOutput = 1 << 20
 
+// current is the index in its call's batch of the record being handled (for Leaks).
+var current int
+
 // process runs the handler of an export over one batch and returns the output bytes, which are
 // valid until the next call. It writes the output as package abi's AppendOutput does, encoding
 // each record's events as soon as its handler returns.
@@ -37,6 +40,7 @@ func process(export string, input []byte) ([]byte, error) {
 	}
 	var encErr error
 	if _, err := abi.DecodeInput(input, func(i int, rec []byte) error {
+		current = i
 		evs, err := safeCall(h, Record{JSON: rec})
 		if err != nil {
 			if msg := err.Error(); msg != "" {
