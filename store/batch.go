@@ -53,6 +53,12 @@ func (b *Batch) AddEvent(ev *sdk.Event) (bool, error) {
 	}
 	if !b.appender {
 		b.s.appendMu.Lock()
+		if b.s.ids == nil {
+			if err := b.s.loadIDFilter(); err != nil {
+				b.s.appendMu.Unlock()
+				return false, fmt.Errorf("add event: %w", err)
+			}
+		}
 		b.appender = true
 		b.ids = map[sdk.ID]struct{}{}
 		b.nextSeq = b.s.nextSeq

@@ -12,8 +12,9 @@ import (
 // every append) skips the Pebble lookup of the dedup index; only a "maybe" pays for the exact one.
 // It is a scalable bloom filter: when the newest filter holds its capacity, a new one of twice the
 // capacity is added, and a query asks each. Ids removed by retention stay in it as false
-// positives, which cost one lookup each. It is built at Open from the id index and guarded by the
-// store's appendMu.
+// positives, which cost one lookup each. It is built from the id index when the first event is
+// appended, not at Open: a command that only reads (a report, a status) never pays for it. It is
+// guarded by the store's appendMu.
 type idFilter struct {
 	filters []*bloom.BloomFilter
 	last    uint // ids in the newest filter
@@ -53,7 +54,7 @@ func (f *idFilter) mayContain(id sdk.ID) bool {
 	return false
 }
 
-// loadIDFilter builds the filter from the id index.
+// loadIDFilter builds the filter from the id index. The caller holds appendMu.
 func (s *Store) loadIDFilter() error {
 	f := newIDFilter()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})

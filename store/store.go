@@ -59,7 +59,7 @@ type Store struct {
 	// commitMu before it lets go of appendMu (hand over hand), so commits keep the build order.
 	appendMu   sync.Mutex
 	commitMu   sync.Mutex
-	ids        *idFilter // guarded by appendMu
+	ids        *idFilter // guarded by appendMu; nil until the first append (idfilter.go)
 	nextSeq    uint64    // guarded by appendMu: the next event sequence number to hand out
 	prevFailed bool      // guarded by commitMu: the last event batch failed to commit
 
@@ -184,9 +184,6 @@ func (s *Store) load() error {
 		s.lastIngest = ev.IngestTime
 	}
 
-	if err := s.loadIDFilter(); err != nil {
-		return err
-	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCounter}, UpperBound: []byte{prefixCounter + 1}})
 	if err != nil {
 		return fmt.Errorf("read counters: %w", err)
