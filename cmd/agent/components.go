@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"path/filepath"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
@@ -21,9 +22,16 @@ func captures() (pipeline.Captures, error) {
 	return c, nil
 }
 
-// consumers lists the built-in consumers of the event log.
-func consumers(st *store.Store) []pipeline.Consumer {
-	return []pipeline.Consumer{pipeline.NewDailyCounts(st), pipeline.NewUsageRollup(st, nil, nil)}
+// consumers lists the built-in consumers of the event log, which log to log. The usage rollup
+// starts with the embedded prices; the daemon gives it the data directory's table (see
+// daemon.LoadPrices) before it consumes anything.
+func consumers(log *slog.Logger) func(*store.Store) []pipeline.Consumer {
+	return func(st *store.Store) []pipeline.Consumer {
+		return []pipeline.Consumer{
+			pipeline.NewDailyCounts(st),
+			pipeline.NewUsageRollup(st, nil, log.With("consumer", pipeline.UsageRollupName)),
+		}
+	}
 }
 
 // openRegistry opens the data directory's plugin registry, with the first-party plugins embedded

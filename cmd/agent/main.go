@@ -44,6 +44,7 @@ type CLI struct {
 	Install   InstallCmd   `cmd:"" help:"Add Hangar's hook to an assistant's settings (claude-code), and offer to start the daemon at login."`
 	Uninstall UninstallCmd `cmd:"" help:"Remove Hangar's hook from an assistant's settings (claude-code)."`
 	Report    ReportCmd    `cmd:"" help:"Token usage and cost: daily, weekly, monthly, session or blocks (--json in ccusage's shape)."`
+	Pricing   PricingCmd   `cmd:"" help:"Model prices: update the table usage is priced with (and reprice it), or show a model's price."`
 }
 
 // exitError carries an exit code out of a command.

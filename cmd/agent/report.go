@@ -49,8 +49,25 @@ func (c *ReportCmd) Run(g *Globals) error {
 				return &exitError{code: 2, err: err}
 			}
 		}
-		return c.print(g.stdout, slices.Values(buckets), opts)
+		if err := c.print(g.stdout, slices.Values(buckets), opts); err != nil {
+			return err
+		}
+		warnUnpriced(ctx, g.stderr, cl)
+		return nil
 	})
+}
+
+// warnUnpriced writes one line on w naming the models whose usage counts 0 USD for want of a
+// price. It is quiet when it cannot tell (a daemon older than the pricing API).
+func warnUnpriced(ctx context.Context, w io.Writer, cl *daemon.Client) {
+	p, err := cl.Pricing(ctx)
+	switch {
+	case err != nil, len(p.Unpriced) == 0:
+	case len(p.Unpriced) == 1:
+		fmt.Fprintf(w, "warning: no price for model %s; its usage counts 0 USD %s\n", p.Unpriced[0], noPriceHint)
+	default:
+		fmt.Fprintf(w, "warning: no price for models %s; their usage counts 0 USD %s\n", strings.Join(p.Unpriced, ", "), noPriceHint)
+	}
 }
 
 // options turns the flags into report options.

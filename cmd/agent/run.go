@@ -80,7 +80,7 @@ func (g *Globals) daemonConfig(log *slog.Logger) (daemon.Config, error) {
 	return daemon.Config{
 		DataDir:   g.DataDir,
 		Captures:  caps,
-		Consumers: plugins.withStore(consumers),
+		Consumers: plugins.withStore(consumers(log)),
 		Logger:    log,
 		Version:   version(),
 		Plugins:   plugins,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -56,6 +57,16 @@ func printStatus(g *Globals, st daemon.Status) {
 	}
 	for name, cs := range st.Consumers {
 		fmt.Fprintf(w, "Consumer:    %s, %d behind\n", name, cs.Lag)
+	}
+	if st.Prices.ID != "" {
+		from := "embedded"
+		if st.Prices.Path != "" {
+			from = st.Prices.Path
+		}
+		fmt.Fprintf(w, "Prices:      %s models (%s)\n", humanize.Comma(int64(st.Prices.Models)), from)
+	}
+	if len(st.UnpricedModels) > 0 {
+		fmt.Fprintf(w, "No price:    %s: usage counts 0 USD %s\n", strings.Join(st.UnpricedModels, ", "), noPriceHint)
 	}
 	if len(st.ByKind) > 0 {
 		t := table.NewWriter()

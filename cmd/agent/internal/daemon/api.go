@@ -44,6 +44,10 @@ type Status struct {
 	SpoolPending  bool                      `json:"spool_pending"`
 	// Plugins are the known plugins, by name, with their resource use in this daemon.
 	Plugins []PluginStatus `json:"plugins"`
+	// Prices is the price table usage is priced with; UnpricedModels the models it has no price
+	// for, whose usage counts 0 USD.
+	Prices         PriceTable `json:"prices"`
+	UnpricedModels []string   `json:"unpriced_models"`
 }
 
 // PluginStatus is one plugin's state and its resource use since the daemon last loaded it (zero
@@ -126,6 +130,8 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/daily", d.getDaily)
 	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
+	mux.HandleFunc("GET /v1/pricing", d.getPricing)
+	mux.HandleFunc("POST /v1/pricing/update", d.postPricingUpdate)
 	mux.HandleFunc("GET /v1/dlq", d.listDLQ)
 	mux.HandleFunc("GET /v1/dlq/{seq}", d.getDLQ)
 	mux.HandleFunc("POST /v1/dlq/replay", d.replayDLQ)
@@ -213,8 +219,16 @@ func (d *Daemon) CurrentStatus() Status {
 		}
 		return strings.Compare(a.Kind, b.Kind)
 	})
-	for name, lag := range d.consumers.Lag() {
+	for name, lag := range d.consumers.Load().Lag() {
 		s.Consumers[name] = ConsumerStatus{Lag: lag}
+	}
+	s.Prices, s.UnpricedModels = d.priceTable(), []string{}
+	if d.usage != nil {
+		if models, err := pipeline.UnpricedModels(d.st); err == nil {
+			s.UnpricedModels = models
+		} else {
+			d.log.Warn("status: unpriced models", "err", err)
+		}
 	}
 	return s
 }
@@ -246,7 +260,7 @@ func (d *Daemon) listDLQ(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	recs, err := d.dlq.List(limit)
+	recs, err := d.dlq.Load().List(limit)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -266,7 +280,7 @@ func (d *Daemon) getDLQ(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad dead letter number %q", r.PathValue("seq")))
 		return
 	}
-	rec, err := d.dlq.Get(seq)
+	rec, err := d.dlq.Load().Get(seq)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no dead letter %d", seq))
 		return
@@ -298,7 +312,9 @@ func (d *Daemon) replayDLQ(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := d.dlq.Replay(r.Context(), req.Seqs)
+	d.pauseMu.RLock() // a replay runs a consumer: never during a reprice
+	defer d.pauseMu.RUnlock()
+	res, err := d.dlq.Load().Replay(r.Context(), req.Seqs)
 	d.writeDLQResult(w, res, err)
 }
 
@@ -307,7 +323,9 @@ func (d *Daemon) dropDLQ(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := d.dlq.Drop(req.Seqs)
+	d.pauseMu.RLock() // not while a reprice replaces the dead letters (their operations serialize)
+	defer d.pauseMu.RUnlock()
+	n, err := d.dlq.Load().Drop(req.Seqs)
 	d.writeDLQResult(w, DropResult{Dropped: n}, err)
 }
 

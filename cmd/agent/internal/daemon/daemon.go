@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hangar-dev/hangar/pipeline"
@@ -75,24 +76,42 @@ const (
 	LogsName   = "logs"
 	// CacheName holds caches that can be rebuilt, like compiled plugins.
 	CacheName = "cache"
+	// PricingName holds the price table `agent pricing update` saved (PricesFile), which the
+	// daemon prices usage with instead of the embedded one.
+	PricingName = "pricing"
+	PricesFile  = "litellm.json"
 )
 
 // Daemon is the agent's core. Open starts its pipeline; Serve adds the socket and the background
 // loops; Close stops everything. It is safe for concurrent use.
 type Daemon struct {
-	cfg       Config
-	log       *slog.Logger
-	lock      *os.File
-	st        *store.Store
-	intake    *pipeline.Intake
-	consumers *pipeline.Consumers
-	dlq       *pipeline.DeadLetters
-	spool     *pipeline.Spool
-	reg       *prometheus.Registry
-	metrics   *pipeline.Metrics
-	started   time.Time
-	serving   bool
-	handler   http.Handler
+	cfg     Config
+	log     *slog.Logger
+	lock    *os.File
+	st      *store.Store
+	intake  *pipeline.Intake
+	spool   *pipeline.Spool
+	reg     *prometheus.Registry
+	metrics *pipeline.Metrics
+	started time.Time
+	serving bool
+	handler http.Handler
+
+	// The consumers' runner and the dead letters that replay through it: a reprice stops the
+	// runner and starts a new one over the same consumers (builtin).
+	consumers atomic.Pointer[pipeline.Consumers]
+	dlq       atomic.Pointer[pipeline.DeadLetters]
+	builtin   []pipeline.Consumer
+	usage     *pipeline.UsageRollup // the usage rollup among builtin; nil if none
+	// pauseMu is held for writing while a reprice has the consumers stopped (and replaces the
+	// runner and its dead letters), and for reading by what must not overlap it: usage reads
+	// (never half repriced), dead-letter replays (which run a consumer) and drops (the old and
+	// the new DeadLetters would not serialize). closing is set under it.
+	pauseMu sync.RWMutex
+	closing bool
+
+	pricesMu sync.Mutex
+	prices   PriceTable // the table the usage rollup prices with
 
 	reloadMu  sync.Mutex
 	closeOnce sync.Once
@@ -127,7 +146,7 @@ func Open(cfg Config) (*Daemon, error) {
 // dataDirEntries are the names Hangar keeps in its data directory.
 var dataDirEntries = map[string]bool{
 	"agent.lock": true, SocketName: true, StoreName: true, SpoolName: true, LogsName: true, "config.toml": true,
-	"plugins": true, "audit.log": true, CacheName: true, SecretName: true,
+	"plugins": true, "audit.log": true, CacheName: true, SecretName: true, PricingName: true,
 }
 
 // privateDir creates dir with mode 0700, or makes an existing one 0700 if it holds nothing but
@@ -174,18 +193,36 @@ func (d *Daemon) open() error {
 	if d.intake, err = pipeline.NewIntake(d.st, d.cfg.Captures, ic); err != nil {
 		return err
 	}
-	var consumers []pipeline.Consumer
 	if d.cfg.Consumers != nil {
-		consumers = d.cfg.Consumers(d.st)
+		d.builtin = d.cfg.Consumers(d.st)
 	}
-	if d.consumers, err = pipeline.NewConsumers(d.st, consumers, pipeline.ConsumersConfig{
-		Logger: d.log.With("component", "consumers"), Metrics: d.metrics,
-	}); err != nil {
+	for _, c := range d.builtin {
+		if u, ok := c.(*pipeline.UsageRollup); ok {
+			d.usage = u
+		}
+	}
+	// Prices load before the consumers start: a reprice they need runs with none running.
+	if err := d.loadPrices(); err != nil {
 		return err
 	}
-	d.consumers.Start()
-	d.dlq = pipeline.NewDeadLetters(d.st, d.intake, d.consumers)
+	if err := d.startConsumers(); err != nil {
+		return err
+	}
 	d.handler = d.transcriptRoutes(d.routes())
+	return nil
+}
+
+// startConsumers starts a runner of the built-in consumers, and the dead letters over it.
+func (d *Daemon) startConsumers() error {
+	r, err := pipeline.NewConsumers(d.st, d.builtin, pipeline.ConsumersConfig{
+		Logger: d.log.With("component", "consumers"), Metrics: d.metrics,
+	})
+	if err != nil {
+		return err
+	}
+	r.Start()
+	d.consumers.Store(r)
+	d.dlq.Store(pipeline.NewDeadLetters(d.st, d.intake, r))
 	return nil
 }
 
@@ -379,9 +416,13 @@ func (d *Daemon) Close() error {
 				d.closeErr = err
 			}
 		}
-		if d.consumers != nil {
-			d.consumers.Close()
+		// A reprice in flight finishes first, and none starts after: it would start consumers.
+		d.pauseMu.Lock()
+		d.closing = true
+		if r := d.consumers.Load(); r != nil {
+			r.Close()
 		}
+		d.pauseMu.Unlock()
 		if d.cfg.Plugins != nil {
 			d.reloadMu.Lock()
 			if err := d.cfg.Plugins.Close(); err != nil {

@@ -1,14 +1,22 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/pipeline/pricing"
 	"github.com/hangar-dev/hangar/pipeline/usage"
 )
 
@@ -35,6 +43,8 @@ func (d *Daemon) getUsageBuckets(w http.ResponseWriter, r *http.Request) {
 			*p = t
 		}
 	}
+	d.pauseMu.RLock() // never a bucket of a reprice half done
+	defer d.pauseMu.RUnlock()
 	if err := d.waitConsumed(r.Context(), pipeline.UsageRollupName, catchUpWait); err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
@@ -66,7 +76,7 @@ func (d *Daemon) getUsageBuckets(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) waitConsumed(ctx context.Context, name string, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
-		lag, ok := d.consumers.Lag()[name]
+		lag, ok := d.consumers.Load().Lag()[name]
 		if !ok || lag == 0 {
 			return nil
 		}
@@ -130,4 +140,247 @@ func (c *Client) UsageBuckets(ctx context.Context, from, to time.Time) ([]usage.
 		out = append(out, bu)
 	}
 	return out, nil
+}
+
+// EmbeddedPrices is the id of the price table built into the binary (pricing.Default), which
+// prices usage until `agent pricing update` saves another.
+const EmbeddedPrices = "embedded"
+
+// maxPricesBody bounds a POST /v1/pricing/update body (LiteLLM's whole table is about 1 MB).
+const maxPricesBody = 64 << 20
+
+// PriceTable says which price table usage is priced with.
+type PriceTable struct {
+	// ID is EmbeddedPrices, or "sha256:" and the hex SHA-256 of the saved file.
+	ID string `json:"id"`
+	// Path is the saved file, <data-dir>/pricing/litellm.json; "" for the embedded table.
+	Path string `json:"path,omitempty"`
+	// Models counts the priced model names the table holds.
+	Models int `json:"models"`
+}
+
+// Pricing is the answer of GET /v1/pricing.
+type Pricing struct {
+	Table PriceTable `json:"table"`
+	// Unpriced are the models with usage and no price, sorted: their usage counts 0 USD.
+	Unpriced []string `json:"unpriced"`
+}
+
+// PricingUpdate is the answer of POST /v1/pricing/update: the new table, and what repricing the
+// stored usage with it did.
+type PricingUpdate struct {
+	Table PriceTable `json:"table"`
+	pipeline.RepriceResult
+}
+
+// PricesPath returns where dataDir keeps the price table `agent pricing update` saved.
+func PricesPath(dataDir string) string { return filepath.Join(dataDir, PricingName, PricesFile) }
+
+// LoadPrices returns the price table of dataDir: the saved file (in LiteLLM's format, see
+// pricing.Parse) if there is one, else the embedded table. A saved file that does not parse is an
+// error.
+func LoadPrices(dataDir string) (*pricing.Table, PriceTable, error) {
+	path := PricesPath(dataDir)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		t := pricing.Default()
+		return t, PriceTable{ID: EmbeddedPrices, Models: t.Len()}, nil
+	}
+	if err != nil {
+		return nil, PriceTable{}, fmt.Errorf("load price table: %w", err)
+	}
+	t, err := pricing.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, PriceTable{}, fmt.Errorf("load price table %s: %w", path, err)
+	}
+	return t, savedTable(path, data, t), nil
+}
+
+func savedTable(path string, data []byte, t *pricing.Table) PriceTable {
+	sum := sha256.Sum256(data)
+	return PriceTable{ID: "sha256:" + hex.EncodeToString(sum[:]), Path: path, Models: t.Len()}
+}
+
+// savePrices writes data as dataDir's price table, atomically: a temporary file (0600), synced,
+// renamed over the old one, and the directory synced.
+func savePrices(dataDir string, data []byte) error {
+	dir := filepath.Join(dataDir, PricingName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save price table: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+PricesFile+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("save price table: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, PricesPath(dataDir))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("save price table: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func (d *Daemon) priceTable() PriceTable {
+	d.pricesMu.Lock()
+	defer d.pricesMu.Unlock()
+	return d.prices
+}
+
+func (d *Daemon) setPriceTable(t PriceTable) {
+	d.pricesMu.Lock()
+	d.prices = t
+	d.pricesMu.Unlock()
+	d.log.Info("price table", "id", t.ID, "path", t.Path, "models", t.Models)
+}
+
+// loadPrices gives the usage rollup the data directory's price table, before the consumers start.
+// Stored usage whose costs come from another table (the saved file changed, or an update was cut
+// short by a crash) is repriced first.
+func (d *Daemon) loadPrices() error {
+	t, table, err := LoadPrices(d.cfg.DataDir)
+	if err != nil {
+		d.log.Error("the saved price table does not load; pricing with the embedded one", "err", err)
+		t = pricing.Default()
+		table = PriceTable{ID: EmbeddedPrices, Models: t.Len()}
+	}
+	d.setPriceTable(table)
+	if d.usage == nil {
+		return nil
+	}
+	d.usage.SetPrices(t)
+	priced, err := d.usage.TableID()
+	if err != nil {
+		return err
+	}
+	if priced == "" {
+		priced = EmbeddedPrices
+	}
+	if priced != table.ID {
+		d.log.Info("repricing stored usage: its costs come from another price table", "was", priced, "now", table.ID)
+		res, err := d.usage.Reprice(context.Background(), t, table.ID)
+		if err != nil {
+			// Not fatal: usage keeps being counted, and the next start tries again.
+			d.log.Error("reprice usage", "err", err)
+		} else {
+			d.log.Info("usage repriced", "entries", res.Entries, "repriced", res.Repriced, "changed", res.Changed, "kept", res.Kept)
+		}
+	}
+	if models, err := pipeline.UnpricedModels(d.st); err == nil && len(models) > 0 {
+		d.log.Warn("models without a price: their usage counts 0 USD (update prices with `agent pricing update --file`)", "models", models)
+	}
+	return nil
+}
+
+// UpdatePrices makes data (a price table in LiteLLM's format, already parsed as t) the data
+// directory's price table and reprices the stored usage with it. The consumers are stopped
+// meanwhile, so that none commits a batch priced with the old table over the reprice; usage reads
+// and dead-letter replays wait. The file is saved before the reprice starts, and the rollup
+// records the table only once the reprice is complete: a reprice cut short (error or crash) is
+// completed by the next start, or by the same update again.
+func (d *Daemon) UpdatePrices(ctx context.Context, t *pricing.Table, data []byte) (res PricingUpdate, err error) {
+	d.pauseMu.Lock()
+	defer d.pauseMu.Unlock()
+	if d.closing {
+		return res, fmt.Errorf("update prices: %w", pipeline.ErrClosed)
+	}
+	d.consumers.Load().Close() // returns once a batch in flight has committed
+	defer func() {
+		if serr := d.startConsumers(); serr != nil {
+			d.log.Error("restart consumers", "err", serr)
+			err = errors.Join(err, fmt.Errorf("restart consumers: %w", serr))
+		}
+	}()
+	if err := savePrices(d.cfg.DataDir, data); err != nil {
+		return res, err
+	}
+	res.Table = savedTable(PricesPath(d.cfg.DataDir), data, t)
+	res.Unpriced = []string{}
+	d.setPriceTable(res.Table)
+	if d.usage == nil {
+		return res, nil
+	}
+	if res.RepriceResult, err = d.usage.Reprice(ctx, t, res.Table.ID); err != nil {
+		return res, fmt.Errorf("the table is saved, but repricing stopped (the same update again, or the next start, completes it): %w", err)
+	}
+	d.log.Info("usage repriced", "entries", res.Entries, "repriced", res.Repriced, "changed", res.Changed, "kept", res.Kept, "unpriced", res.Unpriced)
+	return res, nil
+}
+
+// getPricing answers with the price table in use and the models without a price, once the rollup
+// has consumed the events stored when the request came.
+func (d *Daemon) getPricing(w http.ResponseWriter, r *http.Request) {
+	d.pauseMu.RLock()
+	defer d.pauseMu.RUnlock()
+	p := Pricing{Table: d.priceTable(), Unpriced: []string{}}
+	if d.usage != nil {
+		if err := d.waitConsumed(r.Context(), pipeline.UsageRollupName, catchUpWait); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		models, err := pipeline.UnpricedModels(d.st)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		p.Unpriced = models
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// postPricingUpdate takes a price table in LiteLLM's format (400 if it does not parse: nothing
+// changes), saves it and reprices the stored usage (see UpdatePrices). The reprice goes on if the
+// client goes away.
+func (d *Daemon) postPricingUpdate(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPricesBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("read price table: %w", err))
+		return
+	}
+	t, err := pricing.Parse(bytes.NewReader(data))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := d.UpdatePrices(context.WithoutCancel(r.Context()), t, data)
+	switch {
+	case errors.Is(err, pipeline.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// Pricing returns the price table usage is priced with and the models without a price.
+func (c *Client) Pricing(ctx context.Context) (Pricing, error) {
+	var p Pricing
+	if err := c.do(ctx, http.MethodGet, "/v1/pricing", "", nil, &p); err != nil {
+		return p, fmt.Errorf("pricing: %w", err)
+	}
+	return p, nil
+}
+
+// UpdatePrices sends a price table in LiteLLM's format (model_prices_and_context_window.json):
+// the daemon saves it, prices usage with it from now on, and reprices the stored usage.
+func (c *Client) UpdatePrices(ctx context.Context, table []byte) (PricingUpdate, error) {
+	var res PricingUpdate
+	if err := c.do(ctx, http.MethodPost, "/v1/pricing/update", "application/json", table, &res); err != nil {
+		return res, fmt.Errorf("update prices: %w", err)
+	}
+	return res, nil
 }
