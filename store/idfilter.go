@@ -54,6 +54,21 @@ func (f *idFilter) mayContain(id sdk.ID) bool {
 	return false
 }
 
+// PrepareAppends builds the id filter now, if no append has built it yet, so that the first
+// append does not wait for it: a daemon calls it before it takes records; a command that only
+// reads never does.
+func (s *Store) PrepareAppends() error {
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	if s.closed.Load() {
+		return fmt.Errorf("prepare appends: %w", ErrClosed)
+	}
+	if s.ids != nil {
+		return nil
+	}
+	return s.loadIDFilter()
+}
+
 // loadIDFilter builds the filter from the id index. The caller holds appendMu.
 func (s *Store) loadIDFilter() error {
 	f := newIDFilter()

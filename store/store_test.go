@@ -1026,3 +1026,34 @@ func TestClose(t *testing.T) {
 		t.Errorf("appender lock held at the end")
 	}
 }
+
+// TestPrepareAppends checks that an id filter built ahead of the first append (as the daemon
+// builds it) deduplicates as one built by the append, and that a closed store refuses it.
+func TestPrepareAppends(t *testing.T) {
+	s, _ := newStore(t)
+	ev := event("x", "s", t0)
+	commit(t, s, &ev)
+	s = reopen(t, s)
+	for range 2 { // a second call is a no-op
+		if err := s.PrepareAppends(); err != nil {
+			t.Fatalf("PrepareAppends: %v", err)
+		}
+	}
+	b := s.NewBatch()
+	dup := event("x", "s", t0)
+	if ok, err := b.AddEvent(&dup); ok || err != nil {
+		t.Errorf("AddEvent of a stored id after PrepareAppends = %v, %v; want a duplicate", ok, err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.EventCount(); got != 1 {
+		t.Errorf("EventCount() = %d, want 1", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PrepareAppends(); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("PrepareAppends after Close = %v, want ErrClosed", err)
+	}
+}

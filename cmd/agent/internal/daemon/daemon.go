@@ -268,6 +268,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if _, err := d.reloadPlugins(); err != nil {
 		d.log.Error("load plugins", "err", err)
 	}
+	// The store builds its id filter at the first append; a daemon builds it now, so that the
+	// first hook does not wait for it.
+	if err := d.st.PrepareAppends(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	ln, err := listenUnix(sock)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
