@@ -58,7 +58,7 @@ func (c *ImportCmd) Run(g *Globals) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return g.withImportClient(ctx, func(client *daemon.Client, viaDaemon bool) error {
+	return g.withDaemonOrStore(ctx, true, func(client *daemon.Client, viaDaemon bool) error {
 		var problems []string
 		// Checkpoints are kept under keyed hashes of the paths, as the daemon's tailer keeps them.
 		secret, err := host.LoadOrCreateSecret(filepath.Join(g.DataDir, daemon.SecretName))
@@ -173,40 +173,4 @@ func printImportSummary(g *Globals, s ImportSummary) {
 	if s.DeadLettered > 0 {
 		fmt.Fprintln(g.stdout, "The capture could not make events of some lines: see `agent dlq list`.")
 	}
-}
-
-// withImportClient runs fn with a client of the running daemon, or, when none runs, of a daemon
-// opened in this process (its plugins loaded, so that records are captured as a daemon would).
-func (g *Globals) withImportClient(ctx context.Context, fn func(c *daemon.Client, viaDaemon bool) error) error {
-	c := daemon.NewClient(g.DataDir)
-	_, err := c.Status(ctx)
-	if err == nil {
-		return fn(c, true)
-	}
-	if !errors.Is(err, daemon.ErrNoDaemon) {
-		return err
-	}
-	log, closeLog, err := g.daemonLogger(false)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
-	cfg, err := g.daemonConfig(log)
-	if err != nil {
-		return err
-	}
-	d, err := daemon.Open(cfg)
-	if err != nil {
-		var running *daemon.AlreadyRunningError
-		if errors.As(err, &running) {
-			return fmt.Errorf("the store is in use by pid %d, but it does not answer on its socket yet; try again", running.PID)
-		}
-		return err
-	}
-	defer d.Close()
-	local := daemon.LocalClient(d)
-	if _, err := local.ReloadPlugins(ctx); err != nil {
-		return err
-	}
-	return fn(local, false)
 }

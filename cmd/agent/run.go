@@ -107,18 +107,27 @@ func (g *Globals) daemonLogger(toStderr bool) (*slog.Logger, func(), error) {
 }
 
 // withClient runs fn with a client of the running daemon, or, when none runs, of a daemon opened
-// in this process for the duration of fn.
+// in this process for the duration of fn. A data directory that does not exist yet is an error.
 func (g *Globals) withClient(fn func(ctx context.Context, c *daemon.Client) error) error {
 	ctx := context.Background()
+	return g.withDaemonOrStore(ctx, false, func(c *daemon.Client, _ bool) error { return fn(ctx, c) })
+}
+
+// withDaemonOrStore runs fn with a client of the running daemon (viaDaemon), or, when none runs,
+// of a daemon opened in this process for the duration of fn. A command that captures records
+// (capture) creates the data directory if need be and loads the plugins first, so that records are
+// captured as the daemon would capture them; any other finds nothing to read in a data directory
+// that does not exist.
+func (g *Globals) withDaemonOrStore(ctx context.Context, capture bool, fn func(c *daemon.Client, viaDaemon bool) error) error {
 	c := daemon.NewClient(g.DataDir)
 	_, err := c.Status(ctx)
 	if err == nil {
-		return fn(ctx, c)
+		return fn(c, true)
 	}
 	if !errors.Is(err, daemon.ErrNoDaemon) {
 		return err
 	}
-	if _, statErr := os.Stat(g.DataDir); errors.Is(statErr, os.ErrNotExist) {
+	if _, statErr := os.Stat(g.DataDir); !capture && errors.Is(statErr, os.ErrNotExist) {
 		return fmt.Errorf("no data in %s yet: start the agent with `agent run`", g.DataDir)
 	}
 	log, closeLog, err := g.daemonLogger(false)
@@ -139,5 +148,11 @@ func (g *Globals) withClient(fn func(ctx context.Context, c *daemon.Client) erro
 		return err
 	}
 	defer d.Close()
-	return fn(ctx, daemon.LocalClient(d))
+	local := daemon.LocalClient(d)
+	if capture {
+		if _, err := local.ReloadPlugins(ctx); err != nil {
+			return err
+		}
+	}
+	return fn(local, false)
 }
