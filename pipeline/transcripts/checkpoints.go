@@ -69,6 +69,11 @@ var _ Checkpoints = (*HashedCheckpoints)(nil)
 // hashLen is how many hex digits of each HMAC a stored name keeps.
 const hashLen = 32
 
+// unknownPath starts the path List gives a checkpoint whose file it does not know, followed by
+// the stored name. No file's path holds a NUL byte (and os.Lstat fails on one with EINVAL, not
+// ErrNotExist): the Tailer takes such a path for a file that no longer exists.
+const unknownPath = "\x00"
+
 func (h *HashedCheckpoints) digest(s string) string {
 	m := hmac.New(sha256.New, h.Key)
 	m.Write([]byte(s))
@@ -77,7 +82,7 @@ func (h *HashedCheckpoints) digest(s string) string {
 
 // name returns the stored name of a path below its root, and remembers the path.
 func (h *HashedCheckpoints) name(path string) string {
-	if n, ok := strings.CutPrefix(path, "\x00"); ok {
+	if n, ok := strings.CutPrefix(path, unknownPath); ok {
 		return n // a name List returned for an unknown path
 	}
 	root := rootOf(path)
@@ -128,7 +133,7 @@ func (h *HashedCheckpoints) List(ctx context.Context, prefix string) (map[string
 		if p, ok := h.paths[n]; ok {
 			out[p] = cp
 		} else {
-			out["\x00"+n] = cp
+			out[unknownPath+n] = cp
 		}
 	}
 	return out, nil

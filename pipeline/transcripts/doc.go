@@ -41,9 +41,10 @@
 // compare-and-swap (store.SwapCheckpoint): when two readers of one file race (the daemon's
 // tailer and an import through it), the one behind gives way.
 //
-// A file that no longer exists loses its checkpoint when a scan of its folder notices. A file
-// that cannot be read (permissions, a symbolic link loop, a name that is a folder) is reported
-// and skipped, and the others go on; its checkpoint stays.
+// A file that no longer exists loses its checkpoint when a scan of its folder notices, or when a
+// pass finds it gone since the scan (unreported: deleting a transcript is no error). A file that
+// cannot be read (permissions, a symbolic link loop, a name that is a folder) is reported and
+// skipped, and the others go on; its checkpoint stays.
 //
 // # Lines still being written
 //

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -223,8 +224,8 @@ func (t *Tailer) Scan(ctx context.Context, roots []string) (*Scan, error) {
 
 // Sync reads every file of sc from its checkpoint on (Workers at a time), then deletes the
 // checkpoints of files that no longer exist. A file that cannot be read is reported, counted in
-// st.Failed and skipped. It returns early with the error of the sink or the checkpoints, or when
-// ctx ends.
+// st.Failed and skipped; one deleted since the scan is no problem: it loses its checkpoint. It
+// returns early with the error of the sink or the checkpoints, or when ctx ends.
 func (t *Tailer) Sync(ctx context.Context, sc *Scan, st *Stats) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -240,7 +241,13 @@ func (t *Tailer) Sync(ctx context.Context, sc *Scan, st *Stats) error {
 					cp = &c
 				}
 				if err := t.syncFile(ctx, f, cp, st); err != nil {
-					if !t.fileProblem(f.Path, err, st) {
+					if gone(f.Path, err) {
+						// Deleted since the scan: as if the scan had not found it.
+						err = t.forget(ctx, f.Path, cp, st)
+					} else if t.fileProblem(f.Path, err, st) {
+						err = nil
+					}
+					if err != nil {
 						cancel(err)
 					}
 				}
@@ -268,7 +275,7 @@ feed:
 		if found[p] {
 			continue
 		}
-		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+		if !vanished(p) {
 			continue // there but unreadable, or no longer a transcript: keep its place
 		}
 		if ok, err := t.cfg.Checkpoints.Swap(ctx, p, &cp, nil); err != nil {
@@ -288,20 +295,53 @@ func (t *Tailer) SyncFile(ctx context.Context, f File, st *Stats) error {
 	if err != nil {
 		return fmt.Errorf("read checkpoint of %s: %w", f.Path, err)
 	}
-	if _, err := os.Lstat(f.Path); errors.Is(err, fs.ErrNotExist) {
-		if cp != nil {
-			if ok, err := t.cfg.Checkpoints.Swap(ctx, f.Path, cp, nil); err != nil {
-				return fmt.Errorf("delete checkpoint of %s: %w", f.Path, err)
-			} else if ok {
-				st.Removed.Add(1)
-			}
-		}
+	if vanished(f.Path) {
+		return t.forget(ctx, f.Path, cp, st)
+	}
+	err = t.syncFile(ctx, f, cp, st)
+	switch {
+	case err == nil:
+		return nil
+	case gone(f.Path, err):
+		return t.forget(ctx, f.Path, cp, st)
+	case t.fileProblem(f.Path, err, st):
 		return nil
 	}
-	if err := t.syncFile(ctx, f, cp, st); err != nil && !t.fileProblem(f.Path, err, st) {
-		return err
+	return err
+}
+
+// forget deletes the checkpoint cp (nil: none) of a file that no longer exists.
+func (t *Tailer) forget(ctx context.Context, path string, cp *store.Checkpoint, st *Stats) error {
+	if cp == nil {
+		return nil
+	}
+	ok, err := t.cfg.Checkpoints.Swap(ctx, path, cp, nil)
+	if err != nil {
+		return fmt.Errorf("delete checkpoint of %s: %w", path, err)
+	}
+	if ok {
+		st.Removed.Add(1)
 	}
 	return nil
+}
+
+// gone reports whether err, from reading the file at path, is that the file no longer exists:
+// deleted (or its folder) since it was found. A symbolic link whose target is gone is still
+// there, and still a problem to report.
+func gone(path string, err error) bool {
+	var pe pipeError
+	return !errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist) && vanished(path)
+}
+
+// vanished reports whether no file (nor symbolic link) is at path. The path of a checkpoint that
+// HashedCheckpoints.List could not map back to its file (unknownPath and its stored name) names
+// none: the file was deleted before the process learnt its path.
+func vanished(path string) bool {
+	if strings.HasPrefix(path, unknownPath) {
+		return true
+	}
+	_, err := os.Lstat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // pipeError marks an error of the sink or the checkpoints, which stops a pass, as opposed to a

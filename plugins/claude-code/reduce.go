@@ -334,6 +334,17 @@ func intValue(v gjson.Result) (int64, bool) {
 	return n, true
 }
 
+// isDigits reports whether s is one or more ASCII digits: a JSON number that is a whole,
+// non-negative integer, whatever its size.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // projectName returns the name Claude Code gives a project's folder under ~/.claude/projects: the
 // path with every character but ASCII letters and digits replaced by '-' (one per UTF-16 code
 // unit, as Claude Code does it in JavaScript). A Windows drive letter is upper-cased, since

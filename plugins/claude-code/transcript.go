@@ -185,6 +185,8 @@ func usageAttrs(r *record, msg members, usage gjson.Result) (attrs, error) {
 		}
 		n, ok := intValue(v)
 		switch {
+		case !ok && v.Type == gjson.Number && isDigits(v.Raw):
+			return nil, fmt.Errorf("usage %s is over %d", c.path, int64(maxTokens)) // past int64
 		case !ok || n < 0:
 			return nil, fmt.Errorf("usage %s is not a non-negative integer", c.path)
 		case n > maxTokens:
