@@ -78,18 +78,26 @@ type UsageRollup struct {
 
 var _ Consumer = (*UsageRollup)(nil)
 
-// NewUsageRollup returns the consumer over st, pricing with prices (pricing.Default() if nil) and
-// logging to log (nil discards).
+// NewUsageRollup returns the consumer over st, pricing with prices (nil: pricing.Default(), read
+// when the first usage event needs it, so that a command that opens the store only to read pays
+// nothing for it) and logging to log (nil discards).
 func NewUsageRollup(st *store.Store, prices *pricing.Table, log *slog.Logger) *UsageRollup {
-	if prices == nil {
-		prices = pricing.Default()
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	u := &UsageRollup{st: st, log: log, unknown: map[string]bool{}}
-	u.prices.Store(prices)
+	if prices != nil {
+		u.prices.Store(prices)
+	}
 	return u
+}
+
+// table returns the table the rollup prices with.
+func (u *UsageRollup) table() *pricing.Table {
+	if t := u.prices.Load(); t != nil {
+		return t
+	}
+	return pricing.Default()
 }
 
 // SetPrices makes the rollup price the entries it consumes from now on with prices. Stored
@@ -192,7 +200,7 @@ type rollupBatch struct {
 func (u *UsageRollup) Consume(_ context.Context, entries []Entry, b *store.Batch) error {
 	u.run.Lock()
 	defer u.run.Unlock()
-	prices := u.prices.Load()
+	var prices *pricing.Table // read at the first usage event
 	rb := &rollupBatch{st: u.st, entries: map[string]*usageRecord{}, buckets: map[string]*usage.Bucket{}, index: map[string]bool{}, rebuild: map[string]bool{}, unpriced: map[string]bool{}}
 	for _, e := range entries {
 		if e.Event.Kind != UsageKind {
@@ -201,6 +209,9 @@ func (u *UsageRollup) Consume(_ context.Context, entries []Entry, b *store.Batch
 		rec, key, err := u.record(e)
 		if err != nil {
 			return err
+		}
+		if prices == nil {
+			prices = u.table()
 		}
 		if rec.price(prices) {
 			rb.unpriced[rec.in.model] = true

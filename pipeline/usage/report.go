@@ -117,17 +117,29 @@ func collect(buckets iter.Seq[Bucket], opts *Options, inRange bool) []item {
 }
 
 // sortFileOrder sorts items in the order ccusage meets their entries: by transcript path, then
-// time, then Entry.Seq.
+// time, then Entry.Seq; items equal in all keep their order. It sorts indexes, not the items
+// themselves (a Bucket is large), and breaks ties by index rather than with a stable sort.
 func sortFileOrder(items []item) {
-	slices.SortStableFunc(items, func(a, b item) int {
+	order := make([]int, len(items))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortFunc(order, func(x, y int) int {
+		a, b := &items[x], &items[y]
 		return cmp.Or(
 			strings.Compare(a.path, b.path),
 			cmp.Compare(a.slot, b.slot),
 			a.b.First.Compare(b.b.First),
 			cmp.Compare(a.b.FirstSeq, b.b.FirstSeq),
 			strings.Compare(a.b.Key.Model, b.b.Key.Model),
+			cmp.Compare(x, y),
 		)
 	})
+	sorted := make([]item, len(items))
+	for k, i := range order {
+		sorted[k] = items[i]
+	}
+	copy(items, sorted)
 }
 
 // usageAcc sums items into a Usage; items must come in file order.
