@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,4 +48,46 @@ func BenchmarkCaptureNative(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkCaptureTranscripts runs the committed module through the real host over the lines of
+// the shared transcripts, in calls of 500 records as `agent import` makes them, on one goroutine:
+// the plugin's share of an import (projection, the WASM call, the leak checks, emission checks).
+func BenchmarkCaptureTranscripts(b *testing.B) {
+	files, err := filepath.Glob(filepath.Join(projectsDir, "*", "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no shared transcripts: %v", err)
+	}
+	var recs [][]byte
+	var size int64
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				recs = append(recs, l)
+				size += int64(len(l))
+			}
+		}
+	}
+	p := loadModule(b, testSecret)
+	const batch = 500
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		for lo := 0; lo < len(recs); lo += batch {
+			outs, err := p.Call(context.Background(), "capture", recs[lo:min(lo+batch, len(recs))])
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, o := range outs {
+				if o.Err != nil {
+					b.Fatal(o.Err)
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(len(recs)*b.N), "µs/line")
 }
