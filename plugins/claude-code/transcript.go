@@ -33,7 +33,7 @@ var (
 
 // usageCounts are the token counts of a usage event: the path in message.usage, the attribute,
 // and whether a line with usage must have it.
-var usageCounts = []struct {
+var usageCounts = [...]struct {
 	path, key string
 	required  bool
 }{
@@ -43,6 +43,56 @@ var usageCounts = []struct {
 	{"cache_creation.ephemeral_5m_input_tokens", "cache_creation_5m_tokens", false},
 	{"cache_creation.ephemeral_1h_input_tokens", "cache_creation_1h_tokens", false},
 	{"cache_read_input_tokens", "cache_read_tokens", false},
+}
+
+// usageFields are the raw JSON values of a usage object that the reductions read: counts in the
+// order of usageCounts, then service_tier and speed.
+type usageFields struct {
+	counts             [len(usageCounts)]string
+	serviceTier, speed string
+}
+
+// readUsage reads a usage object in one pass (and its cache_creation object in another), decoding
+// nothing; the first of repeated keys wins, as for gjson.Get.
+func readUsage(raw string) (u usageFields) {
+	cacheCreation := false
+	set := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	pdk.Members(raw, func(key, v string) bool {
+		switch key {
+		case "input_tokens":
+			set(&u.counts[0], v)
+		case "output_tokens":
+			set(&u.counts[1], v)
+		case "cache_creation_input_tokens":
+			set(&u.counts[2], v)
+		case "cache_read_input_tokens":
+			set(&u.counts[5], v)
+		case "service_tier":
+			set(&u.serviceTier, v)
+		case "speed":
+			set(&u.speed, v)
+		case "cache_creation":
+			if cacheCreation {
+				break
+			}
+			cacheCreation = true
+			pdk.Members(v, func(key, v string) bool {
+				switch key {
+				case "ephemeral_5m_input_tokens":
+					set(&u.counts[3], v)
+				case "ephemeral_1h_input_tokens":
+					set(&u.counts[4], v)
+				}
+				return true
+			})
+		}
+		return true
+	})
+	return u
 }
 
 var (
@@ -83,7 +133,7 @@ func transcriptEvents(r *record, t gjson.Result) ([]sdk.Event, error) {
 		if msg == nil {
 			return nil, errNoMessage
 		}
-		text, _ := userContent(msg.get("content"))
+		text, _ := userContent(msg["content"])
 		a.int("summary_bytes", int64(len(text)))
 		return []sdk.Event{event(kindCompact, a)}, nil
 	case t.Str == "user":
@@ -122,8 +172,8 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 		return nil, errNoMessage
 	}
 	var evs []sdk.Event
-	if u := msg.get("usage"); u.IsObject() && u.Get("input_tokens").Exists() && u.Get("output_tokens").Exists() {
-		a, err := usageAttrs(r, msg, u)
+	if u := readUsage(msg["usage"]); u.counts[0] != "" && u.counts[1] != "" {
+		a, err := usageAttrs(r, msg, &u)
 		if err != nil {
 			return nil, err
 		}
@@ -138,8 +188,8 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 	case strings.HasPrefix(raw, `"`):
 		text = rawSize(raw)
 	case strings.HasPrefix(raw, "["):
-		gjson.Parse(raw).ForEach(func(_, v gjson.Result) bool {
-			switch b := readBlock(v.Raw); {
+		pdk.Elements(raw, func(v string) bool {
+			switch b := readBlock(v); {
 			case b.is("text"):
 				text += rawSize(b.text)
 			case b.is("thinking"):
@@ -173,13 +223,13 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 
 // usageAttrs returns the attributes of a usage event. A count that is not a non-negative integer
 // of at most maxTokens fails the record.
-func usageAttrs(r *record, msg members, usage gjson.Result) (attrs, error) {
+func usageAttrs(r *record, msg members, usage *usageFields) (attrs, error) {
 	var a attrs
 	a.identOf("model", msg.get("model"))
 	a.identOf("message_id", msg.get("id"))
 	a.identOf("request_id", r.get("requestId"))
-	for _, c := range usageCounts {
-		v := usage.Get(c.path)
+	for k, c := range usageCounts {
+		v := gjson.Parse(usage.counts[k])
 		if !c.required && (!v.Exists() || v.Type == gjson.Null) {
 			continue
 		}
@@ -200,10 +250,10 @@ func usageAttrs(r *record, msg members, usage gjson.Result) (attrs, error) {
 		}
 		a.float("cost_usd", v.Num)
 	}
-	if v := usage.Get("service_tier"); v.Type == gjson.String && isShortName(v.Str) {
+	if v := gjson.Parse(usage.serviceTier); v.Type == gjson.String && isShortName(v.Str) {
 		a.ident("service_tier", v.Str)
 	}
-	a.enumOf("speed", usage.Get("speed"), speeds)
+	a.enumOf("speed", gjson.Parse(usage.speed), speeds)
 	return a, nil
 }
 
@@ -215,7 +265,7 @@ func userAttrs(rec *record) (attrs, error) {
 		return nil, errNoMessage
 	}
 	var a attrs
-	text, r := userContent(msg.get("content"))
+	text, r := userContent(msg["content"])
 	switch {
 	case rec.get("isMeta").Bool():
 		a.bool("meta", true)
@@ -238,20 +288,17 @@ func userAttrs(rec *record) (attrs, error) {
 // toolResults sums a user line's tool_result blocks.
 type toolResults struct{ count, bytes, errors int64 }
 
-// userContent returns the text of a user message's content (a string, or its text blocks joined by
-// newlines) and its tool results: their number, the size of their content, and how many are
-// errors.
-func userContent(c gjson.Result) (string, toolResults) {
+// userContent returns the text of a user message's content (raw JSON: a string, or its text blocks
+// joined by newlines) and its tool results: their number, the size of their content, and how many
+// are errors.
+func userContent(raw string) (string, toolResults) {
 	var r toolResults
-	if c.Type == gjson.String {
-		return c.Str, r
-	}
-	if !c.IsArray() {
-		return "", r
+	if strings.HasPrefix(raw, `"`) {
+		return gjson.Parse(raw).Str, r
 	}
 	var texts []string
-	c.ForEach(func(_, v gjson.Result) bool {
-		switch b := readBlock(v.Raw); {
+	pdk.Elements(raw, func(v string) bool {
+		switch b := readBlock(v); {
 		case b.is("text"):
 			if t := gjson.Parse(b.text); t.Type == gjson.String {
 				texts = append(texts, t.Str)

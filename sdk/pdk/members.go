@@ -62,6 +62,44 @@ func Members(json string, fn func(key, raw string) bool) bool {
 	return false
 }
 
+// Elements calls fn with the raw JSON text of each element of a JSON array, in order, until fn
+// returns false. It reports whether json was a well-formed array up to where it stopped. Like
+// Members, it decodes nothing and skips strings by searching for their closing quote: one pass
+// over an array of content blocks, where gjson's ForEach would scan each block to find its end
+// and a lookup in it would scan it again.
+func Elements(json string, fn func(raw string) bool) bool {
+	i := skipSpace(json, 0)
+	if i >= len(json) || json[i] != '[' {
+		return false
+	}
+	i = skipSpace(json, i+1)
+	if i < len(json) && json[i] == ']' {
+		return true
+	}
+	for i < len(json) {
+		end := skipValue(json, i)
+		if end < 0 {
+			return false
+		}
+		if !fn(json[i:end]) {
+			return true
+		}
+		i = skipSpace(json, end)
+		if i >= len(json) {
+			return false
+		}
+		switch json[i] {
+		case ']':
+			return true
+		case ',':
+			i = skipSpace(json, i+1)
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 func skipSpace(s string, i int) int {
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
 		i++

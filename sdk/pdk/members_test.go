@@ -83,6 +83,66 @@ func TestMembersMalformed(t *testing.T) {
 	}
 }
 
+func checkElements(t *testing.T, json string) {
+	t.Helper()
+	var raws, want []string
+	ok := Elements(json, func(raw string) bool {
+		raws = append(raws, raw)
+		return true
+	})
+	gjson.Parse(json).ForEach(func(_, v gjson.Result) bool {
+		want = append(want, v.Raw)
+		return true
+	})
+	if !ok || strings.Join(raws, "\x00") != strings.Join(want, "\x00") {
+		t.Errorf("Elements(%.80q) = %v, %q; want %q", json, ok, raws, want)
+	}
+}
+
+func TestElements(t *testing.T) {
+	for _, s := range []string{
+		`[]`, ` [ ] `, `[1]`, `[1,"a",null,true,{"b":"]"},[2,[3]],-1.5e3]`, `["\"]",  "\\"]`,
+		"[\n\t{\"type\":\"text\",\"text\":\"x\"} ,\r\n{}\n]",
+	} {
+		checkElements(t, s)
+	}
+	for _, bad := range []string{``, `{}`, `[`, `[1`, `[1,`, `[1 2]`, `["a]`, `[}`} {
+		if Elements(bad, func(string) bool { return true }) {
+			t.Errorf("Elements(%q) = true, want false", bad)
+		}
+	}
+	var seen int
+	if !Elements(`[1,2,3]`, func(string) bool { seen++; return seen < 2 }) || seen != 2 {
+		t.Errorf("Elements stopped after %d elements, want 2", seen)
+	}
+}
+
+// TestElementsFixtures compares Elements with gjson on the content of every message of the shared
+// transcripts.
+func TestElementsFixtures(t *testing.T) {
+	files, err := filepath.Glob("../../../shared/fixtures/claude-code/projects/*/*.jsonl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shared transcripts: %v", err)
+	}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if c := gjson.Get(l, "message.content"); c.IsArray() {
+				checkElements(t, c.Raw)
+				n++
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("only %d content arrays checked", n)
+	}
+}
+
+// FuzzMembers checks that Members and Elements never panic, and agree with gjson on valid JSON.
 func FuzzMembers(f *testing.F) {
 	for _, s := range []string{`{"a":1}`, `{"k\"ey":"v\\","x":[{"y":"}"}]}`, `{}`, `{"a":`} {
 		f.Add(s)
@@ -94,6 +154,13 @@ func FuzzMembers(f *testing.F) {
 				t.Fatalf("Members(%q) = false on a valid object", s)
 			}
 			checkMembers(t, s)
+		}
+		ok = Elements(s, func(string) bool { return true })
+		if gjson.Valid(s) && gjson.Parse(s).IsArray() {
+			if !ok {
+				t.Fatalf("Elements(%q) = false on a valid array", s)
+			}
+			checkElements(t, s)
 		}
 	})
 }
