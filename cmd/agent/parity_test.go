@@ -130,15 +130,22 @@ func makeCorpus(b testing.TB, dir string, c corpus) (lines, written int64) {
 	return lines, written
 }
 
-// needCcusage returns the -ccusage binary, skipping the test without one: it is an external tool
-// that the `just parity` and `just bench-vs-ccusage` recipes install and pass (CI runs `just
-// parity`).
+// installedCcusage is where `just ccusage` installs ccusage, from this package's directory.
+const installedCcusage = "../../.cache/ccusage/node_modules/.bin/ccusage"
+
+// needCcusage returns the -ccusage binary, or the one `just ccusage` installed, skipping the test
+// without either: it is an external tool from npm, which the `just parity` and `just
+// bench-vs-ccusage` recipes install (CI runs `just parity` before `go test ./...`, so both run it).
 func needCcusage(t testing.TB) string {
 	t.Helper()
-	if *ccusageBin == "" {
-		t.Skip("compares with ccusage: run `just parity` or `just bench-vs-ccusage`, or pass -ccusage=<ccusage 20.0.24 binary>")
+	if *ccusageBin != "" {
+		return *ccusageBin
 	}
-	return *ccusageBin
+	if _, err := os.Stat(installedCcusage); err == nil {
+		return installedCcusage
+	}
+	t.Skip("compares with ccusage: run `just parity` or `just bench-vs-ccusage`, or pass -ccusage=<ccusage 20.0.24 binary>")
+	return ""
 }
 
 // ccusage runs `ccusage claude <args> --offline --json` over a ~/.claude-like dir and returns its
