@@ -12,16 +12,14 @@ import (
 	"github.com/hangar-dev/hangar/sdk/pdk"
 )
 
-// BenchmarkCaptureNative runs the plugin's capture natively (not as WASM) over the projected
-// lines of the shared transcripts: the cost of its Go code alone, to profile it with -cpuprofile.
-// Through the host, as WASM, see the host package's benchmarks and cmd/agent's
-// BenchmarkImportTranscripts.
-func BenchmarkCaptureNative(b *testing.B) {
+// transcriptLines returns the non-blank lines of the shared transcripts, and their size.
+func transcriptLines(b testing.TB) ([][]byte, int64) {
+	b.Helper()
 	files, err := filepath.Glob(filepath.Join(projectsDir, "*", "*.jsonl"))
 	if err != nil || len(files) == 0 {
 		b.Fatalf("no shared transcripts: %v", err)
 	}
-	var recs [][]byte
+	var lines [][]byte
 	var size int64
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -30,10 +28,22 @@ func BenchmarkCaptureNative(b *testing.B) {
 		}
 		for _, l := range bytes.Split(data, []byte("\n")) {
 			if len(bytes.TrimSpace(l)) > 0 {
-				recs = append(recs, project(string(l)))
+				lines = append(lines, l)
 				size += int64(len(l))
 			}
 		}
+	}
+	return lines, size
+}
+
+// BenchmarkCaptureNative runs the plugin's capture natively (not as WASM) over the projected
+// lines of the shared transcripts: the cost of its Go code alone, to profile it with -cpuprofile.
+// Through the host, as WASM, see the host package's benchmarks and cmd/agent's
+// BenchmarkImportTranscripts.
+func BenchmarkCaptureNative(b *testing.B) {
+	recs, size := transcriptLines(b)
+	for i := range recs {
+		recs[i] = project(string(recs[i]))
 	}
 	// Through the host, the leak check is the host's (pdk.Leaks), not the native tests' scan.
 	defer func(f func(*record, []string) []bool) { leakSource = f }(leakSource)
@@ -54,24 +64,7 @@ func BenchmarkCaptureNative(b *testing.B) {
 // the shared transcripts, in calls of 500 records as `agent import` makes them, on one goroutine:
 // the plugin's share of an import (projection, the WASM call, the leak checks, emission checks).
 func BenchmarkCaptureTranscripts(b *testing.B) {
-	files, err := filepath.Glob(filepath.Join(projectsDir, "*", "*.jsonl"))
-	if err != nil || len(files) == 0 {
-		b.Fatalf("no shared transcripts: %v", err)
-	}
-	var recs [][]byte
-	var size int64
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, l := range bytes.Split(data, []byte("\n")) {
-			if len(bytes.TrimSpace(l)) > 0 {
-				recs = append(recs, l)
-				size += int64(len(l))
-			}
-		}
-	}
+	recs, size := transcriptLines(b)
 	p := loadModule(b, testSecret)
 	const batch = 500
 	b.SetBytes(size)

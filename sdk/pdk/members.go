@@ -46,17 +46,9 @@ func Members(json string, fn func(key, raw string) bool) bool {
 		if !fn(key, json[i:vend]) {
 			return true
 		}
-		i = skipSpace(json, vend)
-		if i >= len(json) {
-			return false
-		}
-		switch json[i] {
-		case '}':
-			return true
-		case ',':
-			i = skipSpace(json, i+1)
-		default:
-			return false
+		var done bool
+		if i, done = next(json, vend, '}'); done {
+			return i >= 0
 		}
 	}
 	return false
@@ -84,20 +76,28 @@ func Elements(json string, fn func(raw string) bool) bool {
 		if !fn(json[i:end]) {
 			return true
 		}
-		i = skipSpace(json, end)
-		if i >= len(json) {
-			return false
-		}
-		switch json[i] {
-		case ']':
-			return true
-		case ',':
-			i = skipSpace(json, i+1)
-		default:
-			return false
+		var done bool
+		if i, done = next(json, end, ']'); done {
+			return i >= 0
 		}
 	}
 	return false
+}
+
+// next reads what follows a container's member or element ending at json[i]: a comma, after which
+// it returns the index of the next one, or the container's closing byte end, after which it
+// reports done. Anything else is malformed: done, with a negative index.
+func next(json string, i int, end byte) (int, bool) {
+	i = skipSpace(json, i)
+	switch {
+	case i >= len(json):
+		return -1, true
+	case json[i] == end:
+		return i, true
+	case json[i] == ',':
+		return skipSpace(json, i+1), false
+	}
+	return -1, true
 }
 
 func skipSpace(s string, i int) int {
