@@ -476,7 +476,13 @@ func TestInstrumentInterruptsStopsReturnCall(t *testing.T) {
 	defer rt.Close(ctx)
 	mod, err := rt.Instantiate(ctx, out)
 	if err != nil {
-		t.Skipf("wazero refuses return_call (tail calls), so rec cannot run: %v", err)
+		// wazero 1.9 rejects the instruction itself (0x12, return_call): the module cannot run,
+		// so the check above is all there is to test. Any other refusal is a failure; a wazero
+		// that accepts tail calls runs the rest.
+		if !strings.Contains(err.Error(), "invalid instruction 0x12") {
+			t.Fatalf("instantiate the instrumented module: %v", err)
+		}
+		return
 	}
 	flag := interruptGlobal(t, mod)
 	done := make(chan error, 1)

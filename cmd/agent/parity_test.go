@@ -135,7 +135,8 @@ const installedCcusage = "../../.cache/ccusage/node_modules/.bin/ccusage"
 
 // needCcusage returns the -ccusage binary, or the one `just ccusage` installed, skipping the test
 // without either: it is an external tool from npm, which the `just parity` and `just
-// bench-vs-ccusage` recipes install (CI runs `just parity` before `go test ./...`, so both run it).
+// bench-vs-ccusage` recipes install (CI runs `just parity` before `go test ./...`, so both run it;
+// in CI a missing ccusage is a failure, never a skip).
 func needCcusage(t testing.TB) string {
 	t.Helper()
 	if *ccusageBin != "" {
@@ -143,6 +144,9 @@ func needCcusage(t testing.TB) string {
 	}
 	if _, err := os.Stat(installedCcusage); err == nil {
 		return installedCcusage
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must compare with ccusage: %s is missing (.ci/run installs it with `just parity`)", installedCcusage)
 	}
 	t.Skip("compares with ccusage: run `just parity` or `just bench-vs-ccusage`, or pass -ccusage=<ccusage 20.0.24 binary>")
 	return ""

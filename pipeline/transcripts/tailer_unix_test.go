@@ -13,7 +13,21 @@ import (
 func TestUnreadable(t *testing.T) {
 	t.Run("permissions", func(t *testing.T) {
 		if os.Geteuid() == 0 {
-			t.Skip("running as root, which reads a file of mode 000 anyway: this case needs an unprivileged user")
+			// Root reads a file of mode 000 anyway. A link to a file not there yet fails to open
+			// too, and so is reported and skipped (by the scan, which finds it), then read once it resolves. (The mode
+			// 000 case itself runs as an unprivileged user in cmd/agent's TestTranscriptBadInput.)
+			e := newEnv(t, Config{})
+			e.write("p/b.jsonl", "{\"b\":1}\n")
+			if err := os.Symlink("a.txt", e.path("p/a.jsonl")); err != nil {
+				t.Fatal(err)
+			}
+			wantPayloads(t, e.sync(), `{"b":1}`)
+			if len(e.probs) != 1 || !strings.HasPrefix(e.probs[0], "p/a.jsonl: ") || !strings.Contains(e.probs[0], "no such file") {
+				t.Errorf("reported %q, want p/a.jsonl, no such file", e.probs)
+			}
+			e.write("p/a.txt", "{\"a\":1}\n")
+			wantPayloads(t, e.sync(), `{"a":1}`)
+			return
 		}
 		e := newEnv(t, Config{})
 		e.write("p/a.jsonl", "{\"a\":1}\n")
@@ -42,7 +56,7 @@ func TestUnreadable(t *testing.T) {
 		e := newEnv(t, Config{})
 		e.write("p/b.jsonl", "{\"b\":1}\n")
 		if err := syscall.Mkfifo(e.path("p/a.jsonl"), 0o644); err != nil {
-			t.Skipf("mkfifo: %v", err)
+			t.Fatalf("mkfifo: %v", err)
 		}
 		wantPayloads(t, e.sync(), `{"b":1}`)
 		if len(e.probs) != 1 || !strings.HasPrefix(e.probs[0], "p/a.jsonl: not a regular file") {
