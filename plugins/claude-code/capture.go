@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -23,6 +24,13 @@ var (
 // capture turns one projected record, a Claude Code hook payload (it has hook_event_name) or a
 // transcript line (it has type), into its events, and guards them (guard.go).
 func capture(rec pdk.Record) ([]sdk.Event, error) {
+	evs, err := captureRecord(rec)
+	scratch.release()
+	return evs, err
+}
+
+// captureRecord is capture but for releasing the record it reads.
+func captureRecord(rec pdk.Record) ([]sdk.Event, error) {
 	json := unsafe.String(unsafe.SliceData(rec.JSON), len(rec.JSON))
 	r, err := readRecord(json)
 	if err != nil {
@@ -46,6 +54,30 @@ func capture(rec pdk.Record) ([]sdk.Event, error) {
 
 // attrs builds an event's attributes.
 type attrs []sdk.Attr
+
+// metaAttrs is the room newEventAttrs leaves for the metadata of a transcript event.
+const metaAttrs = 3
+
+// newEventAttrs returns an empty attrs with room for n attributes and the event's metadata.
+func newEventAttrs(n int) attrs { return newAttrs(n + metaAttrs) }
+
+// attrChunk is how many attributes newAttrs allocates at once.
+const attrChunk = 256
+
+// attrStore is where newAttrs carves attribute slices from.
+var attrStore []sdk.Attr
+
+// newAttrs returns an empty attrs with room for n, carved from a shared chunk: one allocation
+// for many events instead of several per event as appends grow a slice (a guest pays dearly for
+// allocations). A full slice grows by a copy of its own, never into its neighbour's room.
+func newAttrs(n int) attrs {
+	if cap(attrStore)-len(attrStore) < n {
+		attrStore = make([]sdk.Attr, 0, max(attrChunk, n))
+	}
+	lo := len(attrStore)
+	attrStore = attrStore[:lo+n]
+	return attrStore[lo : lo : lo+n]
+}
 
 func (a *attrs) int(key string, v int64)     { *a = append(*a, sdk.Int(key, v)) }
 func (a *attrs) bool(key string, v bool)     { *a = append(*a, sdk.Bool(key, v)) }
@@ -109,6 +141,24 @@ func (a *attrs) project(name string) error {
 		return err
 	}
 	a.hash("project", k.project(name))
+	return nil
+}
+
+// cwdProject adds the salted hash of the project of a working directory. Lines of one transcript
+// share theirs, so the last one's hash is kept.
+func (a *attrs) cwdProject(cwd string) error {
+	k, err := getKeys()
+	if err != nil {
+		return err
+	}
+	if cwd != k.lastCwd || k.lastCwdHash == nil {
+		name := projectName(cwd)
+		if name == "" {
+			return nil
+		}
+		k.lastCwd, k.lastCwdHash = strings.Clone(cwd), k.project(name)
+	}
+	a.hash("project", k.lastCwdHash)
 	return nil
 }
 

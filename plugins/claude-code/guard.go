@@ -42,6 +42,12 @@ const (
 	attrSession = -2
 )
 
+// guardStrings and guardLabels are guard's buffers, reused from record to record.
+var (
+	guardStrings []string
+	guardLabels  []guardLabel
+)
+
 // leakSource reports which of ss would fail the host's leak check for record r: pdk.Leaks in the
 // module (leaks_wasip1.go), a scan of the record's content with the host's rule in native tests.
 var leakSource func(r *record, ss []string) []bool
@@ -51,8 +57,11 @@ var leakSource func(r *record, ss []string) []bool
 // kind or session id that would, or a required attribute, fails the record. evs is changed in
 // place.
 func guard(r *record, evs []sdk.Event) ([]sdk.Event, error) {
-	var ss []string
-	var labels []guardLabel
+	ss, labels := guardStrings[:0], guardLabels[:0]
+	defer func() {
+		clear(ss) // they alias the call's input
+		guardStrings, guardLabels = ss[:0], labels[:0]
+	}()
 	add := func(s string, l guardLabel) {
 		if len(s) >= leakWindow { // shorter strings hold no window
 			ss = append(ss, s)

@@ -49,7 +49,7 @@ func hookEvent(r *record, name gjson.Result) (sdk.Event, error) {
 	if isKindName(name.Str) {
 		ev.Kind = "hook." + name.Str
 	}
-	var a attrs
+	a := newAttrs(16)
 	for _, f := range []string{"tool_name", "tool_use_id", "permission_mode", "model"} {
 		a.identOf(f, r.get(f))
 	}
@@ -57,15 +57,15 @@ func hookEvent(r *record, name gjson.Result) (sdk.Event, error) {
 		a.enumOf(e.field, r.get(e.field), e.allowed)
 	}
 	for _, f := range sizes {
-		if raw, ok := r.top[f[0]]; ok && raw != "null" {
+		if raw, ok := r.top.lookup(f[0]); ok && raw != "null" {
 			a.int(f[1], rawSize(raw))
 		}
 	}
 	a.boolOf("stop_hook_active", r.get("stop_hook_active"))
 
-	_, hasResp := r.top["tool_response"]
+	_, hasResp := r.top.lookup("tool_response")
 	failed := name.Str == "PostToolUseFailure"
-	if resp := r.sub("tool_response"); resp != nil {
+	if resp := r.sub("tool_response"); resp.ok {
 		interrupted, isError := resp.get("interrupted"), resp.get("is_error")
 		a.boolOf("interrupted", interrupted)
 		a.boolOf("is_error", isError)
@@ -79,7 +79,7 @@ func hookEvent(r *record, name gjson.Result) (sdk.Event, error) {
 				break
 			}
 		}
-		if raw, ok := resp["stderr"]; ok && strings.HasPrefix(raw, `"`) {
+		if raw, ok := resp.lookup("stderr"); ok && strings.HasPrefix(raw, `"`) {
 			a.int("stderr_bytes", rawSize(raw))
 		}
 		if v := resp.get("success"); v.IsBool() && !v.Bool() {
@@ -124,7 +124,7 @@ func hookEvent(r *record, name gjson.Result) (sdk.Event, error) {
 // tool's server and name.
 func toolInput(a *attrs, tool string, input members) {
 	a.ident("operation", operation(tool))
-	if input != nil {
+	if input.ok {
 		for _, f := range []string{"file_path", "notebook_path"} {
 			if p := input.get(f); p.Type == gjson.String {
 				if ext := fileExt(p.Str); ext != "" {

@@ -237,3 +237,29 @@ func decodeString(s string, emit func([]byte)) {
 		n++
 	}
 }
+
+// skipString returns the index past the string whose opening quote is json[i]: past the first
+// quote not escaped by a backslash.
+func skipString(json string, i int) int {
+	for i++; ; i++ {
+		k := strings.IndexByte(json[i:], '"')
+		if k < 0 {
+			return len(json)
+		}
+		i += k
+		n := 0 // backslashes before the quote
+		for json[i-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1
+		}
+	}
+}
+
+func skipSpace(json string, i int) int {
+	for i < len(json) && (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' || json[i] == '\r') {
+		i++
+	}
+	return i
+}

@@ -5,6 +5,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/hangar-dev/hangar/sdk/pdk"
 	"github.com/tidwall/gjson"
 )
 
@@ -276,7 +277,7 @@ func rawSize(raw string) int64 {
 	s := raw[1 : len(raw)-1]
 	var n int64
 	for {
-		k := strings.IndexByte(s, '\\')
+		k := pdk.IndexByte(s, '\\')
 		if k < 0 {
 			return n + int64(len(s))
 		}

@@ -19,6 +19,9 @@ type keys struct {
 	salt     []byte
 	sk0, sk1 uint64            // the sketch's SipHash key
 	projects map[string][]byte // project hashes by folder name, a bounded cache
+
+	lastCwd     string // the working directory of the last transcript line with one
+	lastCwdHash []byte // and its project's hash
 }
 
 var saltKeys *keys

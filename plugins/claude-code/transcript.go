@@ -106,13 +106,13 @@ func transcriptEvents(r *record, t gjson.Result) ([]sdk.Event, error) {
 	if t.Type != gjson.String || t.Str == "" {
 		return nil, errType
 	}
-	var meta attrs
+	meta := newAttrs(metaAttrs)
 	meta.boolOf("sidechain", r.get("isSidechain"))
 	if v := r.get("version"); v.Type == gjson.String && isVersion(v.Str) {
 		meta.ident("version", v.Str)
 	}
 	if v := r.get("cwd"); v.Type == gjson.String && v.Str != "" {
-		if err := meta.project(projectName(v.Str)); err != nil {
+		if err := meta.cwdProject(v.Str); err != nil {
 			return nil, err
 		}
 	}
@@ -120,20 +120,23 @@ func transcriptEvents(r *record, t gjson.Result) ([]sdk.Event, error) {
 	event := func(kind string, a attrs) sdk.Event {
 		ev := base
 		ev.Kind = kind
-		ev.Attrs = append(append(make([]sdk.Attr, 0, len(a)+len(meta)), a...), meta...)
+		if a == nil {
+			a = newAttrs(len(meta))
+		}
+		ev.Attrs = append(a, meta...) // each a has room for meta (newEventAttrs)
 		return ev
 	}
 
-	var a attrs
+	a := newEventAttrs(2)
 	switch {
 	case t.Str == "assistant":
 		return assistantEvents(r, event)
 	case t.Str == "user" && r.get("isCompactSummary").Bool():
 		msg := r.sub("message")
-		if msg == nil {
+		if !msg.ok {
 			return nil, errNoMessage
 		}
-		text, _ := userContent(msg["content"])
+		text, _ := userContent(msg.raw("content"))
 		a.int("summary_bytes", int64(len(text)))
 		return []sdk.Event{event(kindCompact, a)}, nil
 	case t.Str == "user":
@@ -143,7 +146,7 @@ func transcriptEvents(r *record, t gjson.Result) ([]sdk.Event, error) {
 		}
 		return []sdk.Event{event(kindUser, ua)}, nil
 	case t.Str == "summary":
-		if raw, ok := r.top["summary"]; ok && raw != "null" {
+		if raw, ok := r.top.lookup("summary"); ok && raw != "null" {
 			a.int("summary_bytes", rawSize(raw))
 		}
 		return []sdk.Event{event(kindSummary, a)}, nil
@@ -168,23 +171,23 @@ func transcriptEvents(r *record, t gjson.Result) ([]sdk.Event, error) {
 // usage, and its transcript.assistant event.
 func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Event, error) {
 	msg := r.sub("message")
-	if msg == nil {
+	if !msg.ok {
 		return nil, errNoMessage
 	}
 	var evs []sdk.Event
-	if u := readUsage(msg["usage"]); u.counts[0] != "" && u.counts[1] != "" {
+	if u := readUsage(msg.raw("usage")); u.counts[0] != "" && u.counts[1] != "" {
 		a, err := usageAttrs(r, msg, &u)
 		if err != nil {
 			return nil, err
 		}
 		evs = append(evs, event(kindUsage, a))
 	}
-	var a attrs
+	a := newEventAttrs(8)
 	a.identOf("model", msg.get("model"))
 	a.identOf("message_id", msg.get("id"))
 	var text, thinking, tools int64
 	var first string
-	switch raw := msg["content"]; {
+	switch raw := msg.raw("content"); {
 	case strings.HasPrefix(raw, `"`):
 		text = rawSize(raw)
 	case strings.HasPrefix(raw, "["):
@@ -224,7 +227,7 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 // usageAttrs returns the attributes of a usage event. A count that is not a non-negative integer
 // of at most maxTokens fails the record.
 func usageAttrs(r *record, msg members, usage *usageFields) (attrs, error) {
-	var a attrs
+	a := newEventAttrs(13)
 	a.identOf("model", msg.get("model"))
 	a.identOf("message_id", msg.get("id"))
 	a.identOf("request_id", r.get("requestId"))
@@ -261,11 +264,11 @@ func usageAttrs(r *record, msg members, usage *usageFields) (attrs, error) {
 // user wrote (not a meta line, not an interruption), and of its tool results.
 func userAttrs(rec *record) (attrs, error) {
 	msg := rec.sub("message")
-	if msg == nil {
+	if !msg.ok {
 		return nil, errNoMessage
 	}
-	var a attrs
-	text, r := userContent(msg["content"])
+	a := newEventAttrs(8)
+	text, r := userContent(msg.raw("content"))
 	switch {
 	case rec.get("isMeta").Bool():
 		a.bool("meta", true)

@@ -111,7 +111,7 @@ func skipSpace(s string, i int) int {
 func skipString(s string, i int) int {
 	j := i + 1
 	for {
-		k := strings.IndexByte(s[j:], '"')
+		k := IndexByte(s[j:], '"')
 		if k < 0 {
 			return -1
 		}

@@ -1,6 +1,7 @@
 package pdk
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,31 @@ func FuzzMembers(f *testing.F) {
 			checkElements(t, s)
 		}
 	})
+}
+
+// TestIndexByte checks IndexByte against strings.IndexByte on strings built to trip word-at-a-time
+// search: every length and position around a word, bytes next to the one sought (a borrow from a
+// match must not make its neighbour match), 0x00, 0x80 and 0xff, and random bytes.
+func TestIndexByte(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	tricky := []byte{0, 1, '!', '"', '#', '\\', 0x7f, 0x80, 0x81, 0xa2, 0xfe, 0xff}
+	for n := 0; n <= 40; n++ {
+		for range 300 {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = tricky[rng.IntN(len(tricky))]
+				if rng.IntN(4) == 0 {
+					b[i] = byte(rng.IntN(256))
+				}
+			}
+			// Offset the string within its array, so that words are loaded unaligned too.
+			off := rng.IntN(8)
+			s := string(append(make([]byte, off), b...))[off:]
+			for _, c := range tricky {
+				if got, want := IndexByte(s, c), strings.IndexByte(s, c); got != want {
+					t.Fatalf("IndexByte(%q, %q) = %d, want %d", s, c, got, want)
+				}
+			}
+		}
+	}
 }
