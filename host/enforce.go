@@ -26,8 +26,20 @@ const leakWindow = 12
 // maxRecordErr bounds a plugin's error message for a record (it is stored in the dead-letter queue).
 const maxRecordErr = 256
 
-// attrKeyRE is what an attribute key must be: a lowercase snake_case identifier of at most 64 bytes.
-var attrKeyRE = lazyRegexp(`^[a-z][a-z0-9_]{0,63}$`)
+// isAttrKey reports whether key is what an attribute key must be: a lowercase snake_case
+// identifier of at most 64 bytes (^[a-z][a-z0-9_]{0,63}$; checked by hand, as it is for every
+// attribute of every event).
+func isAttrKey(key string) bool {
+	if key == "" || len(key) > 64 || key[0] < 'a' || key[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(key); i++ {
+		if c := key[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // enforce checks and completes the events of each successful record, in place. Every emitted
 // event must be allowed by the plugin's grants (emit:events for capture, emit:derived:<kind> for
@@ -94,7 +106,7 @@ func (p *Plugin) checkRecord(rec *Record, view *recordView, evs []sdk.Event) err
 		}
 		ev.IngestTime = time.Time{} // the store sets it
 		for k, a := range ev.Attrs {
-			if !attrKeyRE().MatchString(a.Key) {
+			if !isAttrKey(a.Key) {
 				return fmt.Errorf("event %d attribute %d: key must be a lowercase snake_case identifier of at most 64 bytes", j, k)
 			}
 		}
@@ -120,20 +132,27 @@ func leakCheck(view *recordView, evs []sdk.Event) (what, path string, leaked boo
 		return "", "", false
 	}
 	idx := leakIndex{reads: view.reads}
+	// A string the plugin already asked about (hangar.leaks) was cleared by this same check
+	// against this same content: it is not scanned for again. If every string was, nothing is.
+	add := func(s string, l leakLabel) {
+		if len(s) >= leakWindow && !view.isCleared(s) {
+			idx.add(s, l)
+		}
+	}
 	for j := range evs {
 		ev := &evs[j]
 		e := int32(j)
-		idx.add(ev.Kind, leakLabel{event: e, part: partKind})
-		idx.add(ev.SessionID, leakLabel{event: e, part: partSession})
+		add(ev.Kind, leakLabel{event: e, part: partKind})
+		add(ev.SessionID, leakLabel{event: e, part: partSession})
 		// Attributes are named by position, never by key: a key is plugin-chosen text too, and the
 		// refusal's message goes to the audit log and the dead-letter queue.
 		for k, a := range ev.Attrs {
-			idx.add(a.Key, leakLabel{event: e, attr: int32(k), part: partKey})
+			add(a.Key, leakLabel{event: e, attr: int32(k), part: partKey})
 			switch a.Value.Kind() {
 			case sdk.KindIdent:
-				idx.add(a.Value.Ident(), leakLabel{event: e, attr: int32(k), part: partValue})
+				add(a.Value.Ident(), leakLabel{event: e, attr: int32(k), part: partValue})
 			case sdk.KindHash:
-				idx.add(string(a.Value.Hash()), leakLabel{event: e, attr: int32(k), part: partValue})
+				add(a.Value.HashString(), leakLabel{event: e, attr: int32(k), part: partValue})
 			}
 		}
 	}

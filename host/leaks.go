@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	extism "github.com/extism/go-sdk"
 )
@@ -51,7 +52,7 @@ func (p *Plugin) hostLeaks(ctx context.Context, _ *extism.CurrentPlugin, stack [
 		}
 		view = &cs.views[rec]
 	}
-	hits := leakHits(view, ss)
+	hits := queryLeaks(view, ss)
 	bitmap := make([]byte, (len(ss)+7)/8)
 	for k, hit := range hits {
 		if hit {
@@ -64,7 +65,9 @@ func (p *Plugin) hostLeaks(ctx context.Context, _ *extism.CurrentPlugin, stack [
 	stack[0] = uint64(len(ss))
 }
 
-// decodeLeakQuery splits a leaks query into its strings (copies: the query is guest memory).
+// decodeLeakQuery splits a leaks query into its strings. They alias the query, which is guest
+// memory: valid only while the host function runs (the guest is paused, and its memory cannot
+// move), so nothing may keep them (recordView.clear copies).
 func decodeLeakQuery(q []byte) ([]string, error) {
 	var ss []string
 	for len(q) > 0 {
@@ -72,10 +75,24 @@ func decodeLeakQuery(q []byte) ([]string, error) {
 		if k <= 0 || l > uint64(len(q)-k) {
 			return nil, fmt.Errorf("leaks query: string %d is malformed", len(ss))
 		}
-		ss = append(ss, string(q[k:k+int(l)]))
+		ss = append(ss, unsafe.String(unsafe.SliceData(q[k:]), int(l)))
 		q = q[k+int(l):]
 	}
 	return ss, nil
+}
+
+// queryLeaks answers a plugin's leaks query for a record: leakHits, noting in the view the
+// strings it cleared, which the check of the record's emission then need not scan for again.
+func queryLeaks(view *recordView, ss []string) []bool {
+	hits := leakHits(view, ss)
+	if view != nil {
+		for k, hit := range hits {
+			if !hit {
+				view.clear(ss[k])
+			}
+		}
+	}
+	return hits
 }
 
 // leakHits reports, for each of ss, whether it holds leakWindow or more bytes of the view's

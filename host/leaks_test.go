@@ -3,9 +3,12 @@ package host
 import (
 	"encoding/binary"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hangar-dev/hangar/sdk"
 )
 
 // TestLeakHits checks the leaks host function's answer against the leak check itself: a string
@@ -89,6 +92,68 @@ func TestDecodeLeakQuery(t *testing.T) {
 	} {
 		if _, err := decodeLeakQuery(bad); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// TestLeakCheckCleared checks that the emission check skips exactly the strings a leaks query
+// cleared for the same record: a string the query found leaking, or one it was never asked
+// about, is still refused.
+func TestLeakCheckCleared(t *testing.T) {
+	view := &recordView{content: []contentValue{
+		{path: "prompt", text: "please count the prompt_bytes of this secret-project-name text"},
+	}}
+	hits := queryLeaks(view, []string{"tool_response_bytes", "prompt_bytes", "secret-project-name", "short"})
+	if want := []bool{false, true, true, false}; !slices.Equal(hits, want) {
+		t.Fatalf("queryLeaks = %v, want %v", hits, want)
+	}
+	if want := []string{"tool_response_bytes"}; !slices.Equal(view.cleared, want) {
+		t.Fatalf("cleared %q, want %q (leaking and short strings are not)", view.cleared, want)
+	}
+	emit := func(keys ...string) []sdk.Event {
+		ev := sdk.Event{Kind: "transcript.user"}
+		for _, k := range keys {
+			ev.Attrs = append(ev.Attrs, sdk.Int(k, 1))
+		}
+		return []sdk.Event{ev}
+	}
+	if what, _, leaked := leakCheck(view, emit("tool_response_bytes")); leaked {
+		t.Errorf("a cleared key refused: %s", what)
+	}
+	for _, keys := range [][]string{{"tool_response_bytes", "prompt_bytes"}, {"tool_response_bytes", "counttheprompt"}} {
+		if _, _, leaked := leakCheck(view, emit(keys...)); !leaked {
+			t.Errorf("emitting %q: not refused", keys)
+		}
+	}
+
+	// The check really skips what was cleared: a leaking string planted among the cleared ones
+	// (which only the check itself can put there) passes.
+	view.cleared = append(view.cleared, "prompt_bytes")
+	if _, _, leaked := leakCheck(view, emit("prompt_bytes")); leaked {
+		t.Error("a cleared string was scanned for again")
+	}
+
+	// The strings kept are bounded.
+	big := &recordView{content: view.content}
+	for i := range 2 * maxClearedBytes / 20 {
+		big.clear(fmt.Sprintf("harmless_key_%07d", i))
+	}
+	if big.clearedBytes > maxClearedBytes || len(big.cleared) != maxClearedBytes/20 {
+		t.Errorf("kept %d strings, %d bytes, bound %d bytes", len(big.cleared), big.clearedBytes, maxClearedBytes)
+	}
+}
+
+// TestIsAttrKey checks the hand-written attribute key check against the pattern it stands for.
+func TestIsAttrKey(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	keys := []string{"", "a", "z", "input_tokens", "cache_creation_5m_tokens", "_x", "9x", "Ab", "aB",
+		"a-b", "a.b", "a b", "a\x00", "é", "a\n", strings.Repeat("a", 64), strings.Repeat("a", 65)}
+	for c := range 256 {
+		keys = append(keys, string([]byte{byte(c)}), "a"+string([]byte{byte(c)}))
+	}
+	for _, k := range keys {
+		if got, want := isAttrKey(k), re.MatchString(k); got != want {
+			t.Errorf("isAttrKey(%q) = %v, the pattern says %v", k, got, want)
 		}
 	}
 }

@@ -165,6 +165,32 @@ type recordView struct {
 	content []contentValue
 	// reads holds the string values of granted read fields of at least leakWindow bytes.
 	reads []string
+	// cleared holds strings the plugin asked about (hangar.leaks) that the leak check cleared
+	// against this content: the emission check does not scan for them again.
+	cleared []string
+	// clearedBytes is the size of cleared, bounded by maxClearedBytes.
+	clearedBytes int
+}
+
+// maxClearedBytes bounds the strings a record view keeps as cleared.
+const maxClearedBytes = 16 << 10
+
+// clear notes that s holds no leak of the view's content (a copy: s may be guest memory).
+func (v *recordView) clear(s string) {
+	if len(s) >= leakWindow && v.clearedBytes+len(s) <= maxClearedBytes && !v.isCleared(s) {
+		v.cleared = append(v.cleared, strings.Clone(s))
+		v.clearedBytes += len(s)
+	}
+}
+
+// isCleared reports whether s was cleared against the view's content.
+func (v *recordView) isCleared(s string) bool {
+	for _, c := range v.cleared {
+		if c == s {
+			return true
+		}
+	}
+	return false
 }
 
 // contentValue is one piece of content a plugin was shown, under the grant that showed it.

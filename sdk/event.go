@@ -165,6 +165,15 @@ func (v Value) Hash() []byte {
 	return []byte(v.str)
 }
 
+// HashString returns the bytes of a hash as a string, without copying them; it is "" for other
+// kinds.
+func (v Value) HashString() string {
+	if v.kind != KindHash {
+		return ""
+	}
+	return v.str
+}
+
 // Sketch returns a sketch's indices and values, in new slices; they are nil for other kinds.
 func (v Value) Sketch() (idx []uint16, val []float32) {
 	if v.kind != KindSketch {
