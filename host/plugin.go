@@ -13,6 +13,7 @@ import (
 	extism "github.com/extism/go-sdk"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/sdk/abi"
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -24,7 +25,6 @@ type Plugin struct {
 	g        Grants
 	lim      Limits
 	proj     *projector
-	compiled *extism.CompiledPlugin
 	log      *slog.Logger
 	logLimit *rateLimiter
 
@@ -32,9 +32,19 @@ type Plugin struct {
 	slots  chan struct{}
 	closed atomic.Bool
 
-	interrupt   InterruptMode // how calls are stopped: the host's mode, or InterruptClose as a fallback
+	interrupt InterruptMode // how calls are stopped: the host's mode, or InterruptClose as a fallback
+	coldStart atomic.Int64  // nanoseconds to compile and make the first instance
+
+	// code is the module as compiled (instrumented for interrupts). codeMu guards compiled and
+	// cache: the compiled module, nil while released (see releaseIdle), and, with a CacheDir,
+	// the plugin's own handle on the compilation cache, whose closing frees the machine code.
+	code        []byte
+	codeMu      sync.Mutex
+	compiled    *extism.CompiledPlugin
+	cache       wazero.CompilationCache
 	compileTime time.Duration
-	coldStart   atomic.Int64 // nanoseconds to compile and make the first instance
+	lastUsed    atomic.Int64 // Unix nanoseconds at the end of the last call
+	releases    atomic.Int64 // how many times idling released the compiled module
 
 	mu          sync.Mutex
 	failStreak  int
@@ -75,7 +85,7 @@ func (p *Plugin) Close() error {
 		p.slots <- struct{}{}
 	}
 	p.drainIdle()
-	err := errors.Join(p.flushContentAccess(), p.compiled.Close(context.Background()))
+	err := errors.Join(p.flushContentAccess(), p.closeCode())
 	if err != nil {
 		return fmt.Errorf("close plugin %s: %w", p.m.Name, err)
 	}
@@ -196,6 +206,7 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 		}
 	}
 	p.release(in, callErr == nil && !interrupted)
+	p.lastUsed.Store(p.h.cfg.Now().UnixNano())
 	if callErr != nil {
 		p.failed(callErr)
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, callErr)
@@ -328,6 +339,10 @@ type Stats struct {
 	Instances        int64  `json:"instances"`
 	MaxMemoryBytes   int64  `json:"max_memory_bytes"`
 	MemoryLimitPages uint32 `json:"memory_limit_pages"`
+	// Released counts the times the host released the idle plugin's instances and machine code
+	// (Config.IdleRelease); Resident is whether its machine code is loaded now.
+	Released int64 `json:"released"`
+	Resident bool  `json:"resident"`
 	// LogsWritten and LogsDropped count plugin log lines (dropped by the rate limit).
 	LogsWritten int64 `json:"logs_written"`
 	LogsDropped int64 `json:"logs_dropped"`
@@ -341,6 +356,13 @@ type Stats struct {
 	ContentReads map[string]int64 `json:"content_reads,omitempty"`
 }
 
+// resident reports whether the plugin's machine code is loaded.
+func (p *Plugin) resident() bool {
+	p.codeMu.Lock()
+	defer p.codeMu.Unlock()
+	return p.compiled != nil
+}
+
 // Status returns the plugin's state and resource use.
 func (p *Plugin) Status() Stats {
 	q, reason := p.Quarantined()
@@ -352,6 +374,7 @@ func (p *Plugin) Status() Stats {
 		GuestTime: time.Duration(p.guestNanos.Load()), LastCall: time.Duration(p.lastCallNanos.Load()),
 		CompileTime: p.compileTime, ColdStart: time.Duration(p.coldStart.Load()),
 		Instances: p.instances.Load(), MaxMemoryBytes: p.maxMem.Load(), MemoryLimitPages: p.lim.MemoryPages,
+		Released: p.releases.Load(), Resident: p.resident(),
 		LogsWritten: p.logsWritten.Load(), LogsDropped: p.logsDropped.Load(),
 		DeniedHostCalls: p.deniedHostCalls.Load(),
 		FSReads:         p.fsReads.Load(), FSReadBytes: p.fsBytes.Load(),

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,11 @@ type Config struct {
 	// LogRate bounds the log lines a plugin may write per second; the rest are dropped and
 	// counted. Default 100.
 	LogRate int
+	// IdleRelease is how long a plugin may go without calls before the host releases its
+	// instances and machine code (megabytes for a Go module), to make them again from the
+	// compilation cache at its next call. Zero keeps them. It needs a CacheDir: without one, a
+	// released plugin would compile again from scratch.
+	IdleRelease time.Duration
 	// OnQuarantine, if set, is called once each time a plugin is quarantined, with the plugin's
 	// name and the reason, after the audit entry is written. It runs in the goroutine of the call
 	// that failed last, which has returned its instance, and must not call the plugin. The daemon
@@ -105,6 +111,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log rate %d is negative", c.LogRate)
 	case c.Interrupt < InterruptInstrument || c.Interrupt > InterruptNone:
 		return fmt.Errorf("interrupt mode %d is unknown", c.Interrupt)
+	case c.IdleRelease < 0:
+		return fmt.Errorf("idle release %v is negative", c.IdleRelease)
+	case c.IdleRelease > 0 && c.CacheDir == "":
+		return errors.New("idle release needs a compilation cache directory")
 	}
 	return nil
 }
@@ -130,12 +140,18 @@ func (c *Config) setDefaults() {
 // Host runs plugins: it compiles them (through a compilation cache shared by all), keeps a pool
 // of instances per plugin, and enforces their grants and limits. It is safe for concurrent use.
 type Host struct {
-	cfg   Config
+	cfg Config
+	// cache is the in-memory compilation cache shared by all plugins when there is no CacheDir.
+	// With one, each plugin opens its own handle on the directory (Plugin.cache), so that its
+	// machine code can be freed alone.
 	cache wazero.CompilationCache
 
 	mu      sync.Mutex
 	plugins map[string]*Plugin // by name
 	closed  bool
+
+	stopIdle chan struct{} // closed by Close, to end releaseIdle's loop
+	idleDone chan struct{} // closed when it has ended
 }
 
 // New returns a host. Close releases it.
@@ -144,17 +160,51 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("new host: %w", err)
 	}
 	cfg.setDefaults()
-	var cache wazero.CompilationCache
+	h := &Host{cfg: cfg, plugins: map[string]*Plugin{}}
 	if cfg.CacheDir != "" {
+		// Checked now, so that a plugin's later handle on it cannot fail but for the disk.
 		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("new host: open compilation cache: %w", err)
 		}
-		cache = c
+		c.Close(context.Background())
 	} else {
-		cache = wazero.NewCompilationCache()
+		h.cache = wazero.NewCompilationCache()
 	}
-	return &Host{cfg: cfg, cache: cache, plugins: map[string]*Plugin{}}, nil
+	if cfg.IdleRelease > 0 {
+		h.stopIdle, h.idleDone = make(chan struct{}), make(chan struct{})
+		go h.releaseIdle()
+	}
+	return h, nil
+}
+
+// releaseIdle releases, every quarter of IdleRelease, the plugins idle for IdleRelease or more,
+// until Close. Released memory goes back to the system at once: a daemon that has gone quiet
+// should be small.
+func (h *Host) releaseIdle() {
+	defer close(h.idleDone)
+	t := time.NewTicker(max(h.cfg.IdleRelease/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopIdle:
+			return
+		case <-t.C:
+		}
+		released := false
+		before := h.cfg.Now().Add(-h.cfg.IdleRelease).UnixNano()
+		for _, p := range h.Plugins() {
+			if p.lastUsed.Load() <= before && p.releaseCode() {
+				released = true
+			}
+		}
+		if released {
+			// The machine code is unmapped by finalizers, which the first collection queues and
+			// the second finds done; then the heap the instances held goes back too.
+			runtime.GC()
+			debug.FreeOSMemory()
+		}
+	}
 }
 
 // Close closes every plugin, flushes their content-access counts to the audit log, and releases
@@ -173,10 +223,16 @@ func (h *Host) Close() error {
 	h.plugins = nil
 	h.mu.Unlock()
 	var errs []error
+	if h.stopIdle != nil {
+		close(h.stopIdle)
+		<-h.idleDone
+	}
 	for _, p := range ps {
 		errs = append(errs, p.Close())
 	}
-	errs = append(errs, h.cache.Close(context.Background()))
+	if h.cache != nil {
+		errs = append(errs, h.cache.Close(context.Background()))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close host: %w", err)
 	}
@@ -269,25 +325,17 @@ func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
 			return nil, fmt.Errorf("load plugin %s: %w: %w", m.Name, ErrRefusedModule, err)
 		}
 	}
-	rc := wazero.NewRuntimeConfig().
-		WithCompilationCache(h.cache).
-		WithMemoryLimitPages(lim.MemoryPages).
-		WithCloseOnContextDone(p.interrupt == InterruptClose)
-	compiled, err := extism.NewCompiledPlugin(context.Background(), extism.Manifest{
-		Wasm: []extism.Wasm{extism.WasmData{Data: code, Name: "main"}},
-		// No AllowedHosts, no AllowedPaths, no Config, no Timeout: the host sets its own deadline
-		// on each call (see Call) and the runtime config above decides how it is enforced.
-	}, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, append(p.hostFunctions(), p.abiFunctions()...))
-	if err != nil {
+	p.code = code
+	if err := p.compile(); err != nil {
 		return nil, fmt.Errorf("load plugin %s: compile: %w", m.Name, err)
 	}
-	p.compiled = compiled
 	p.compileTime = time.Since(start)
+	p.lastUsed.Store(h.cfg.Now().UnixNano())
 
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		compiled.Close(context.Background())
+		p.closeCode()
 		return nil, fmt.Errorf("load plugin %s: %w", m.Name, ErrClosed)
 	}
 	old := h.plugins[m.Name]
@@ -329,8 +377,18 @@ func (p *Plugin) moduleConfig() wazero.ModuleConfig {
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	in := &instance{}
 	start := time.Now()
+	p.codeMu.Lock()
+	if p.compiled == nil {
+		// Released while idle: made again from the compilation cache.
+		if err := p.compile(); err != nil {
+			p.codeMu.Unlock()
+			return nil, fmt.Errorf("instantiate plugin %s: compile again: %w", p.m.Name, err)
+		}
+	}
+	compiled := p.compiled
+	p.codeMu.Unlock()
 	ctx = experimental.WithMemoryAllocator(ctx, trackingAllocator{&in.mem})
-	x, err := p.compiled.Instance(ctx, extism.PluginInstanceConfig{ModuleConfig: p.moduleConfig()})
+	x, err := compiled.Instance(ctx, extism.PluginInstanceConfig{ModuleConfig: p.moduleConfig()})
 	if err != nil {
 		return nil, fmt.Errorf("instantiate plugin %s: %w", p.m.Name, err)
 	}
@@ -357,6 +415,91 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 }
 
 func (in *instance) close() { in.x.Close(context.Background()) }
+
+// compile compiles p.code, through the host's compilation cache. With a CacheDir, the plugin
+// opens its own handle on the cache directory. The caller holds codeMu, or p is not shared yet.
+func (p *Plugin) compile() error {
+	cache := p.h.cache
+	if cache == nil {
+		c, err := wazero.NewCompilationCacheWithDir(p.h.cfg.CacheDir)
+		if err != nil {
+			return fmt.Errorf("open compilation cache: %w", err)
+		}
+		cache = c
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(p.lim.MemoryPages).
+		WithCloseOnContextDone(p.interrupt == InterruptClose)
+	compiled, err := extism.NewCompiledPlugin(context.Background(), extism.Manifest{
+		Wasm: []extism.Wasm{extism.WasmData{Data: p.code, Name: "main"}},
+		// No AllowedHosts, no AllowedPaths, no Config, no Timeout: the host sets its own deadline
+		// on each call (see Call) and the runtime config above decides how it is enforced.
+	}, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, append(p.hostFunctions(), p.abiFunctions()...))
+	if err != nil {
+		if cache != p.h.cache {
+			cache.Close(context.Background())
+		}
+		return err
+	}
+	p.compiled = compiled
+	if cache != p.h.cache {
+		p.cache = cache
+	}
+	return nil
+}
+
+// closeCode closes the compiled module and the plugin's handle on the compilation cache, which
+// drops its machine code (unmapped once collected).
+func (p *Plugin) closeCode() error {
+	p.codeMu.Lock()
+	defer p.codeMu.Unlock()
+	var errs []error
+	if p.compiled != nil {
+		errs = append(errs, p.compiled.Close(context.Background()))
+		p.compiled = nil
+	}
+	if p.cache != nil {
+		errs = append(errs, p.cache.Close(context.Background()))
+		p.cache = nil
+	}
+	return errors.Join(errs...)
+}
+
+// releaseCode releases an idle plugin's instances and compiled module, which its next call makes
+// again. It does nothing, and reports false, if a call is running (it takes every slot, without
+// waiting) or there is nothing to release.
+func (p *Plugin) releaseCode() bool {
+	taken := 0
+	defer func() {
+		for range taken {
+			<-p.slots
+		}
+	}()
+	for range cap(p.slots) {
+		select {
+		case p.slots <- struct{}{}:
+			taken++
+		default:
+			return false
+		}
+	}
+	if p.closed.Load() {
+		return false
+	}
+	p.codeMu.Lock()
+	loaded := p.compiled != nil
+	p.codeMu.Unlock()
+	if !loaded {
+		return false
+	}
+	p.drainIdle()
+	if err := p.closeCode(); err != nil {
+		p.log.Warn("release idle plugin", "err", err)
+	}
+	p.releases.Add(1)
+	return true
+}
 
 // arm marks a call as running and returns a function that disarms it and reports whether the
 // call was interrupted. Until then, ctx ending sets the instance's interrupt global (if it has

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -216,5 +217,67 @@ func TestCloseUnloads(t *testing.T) {
 	}
 	if h.Plugin("echo") != nil || len(h.Plugins()) != 0 || len(h.Stats()) != 0 {
 		t.Errorf("a closed plugin is still listed: %v", h.Stats())
+	}
+}
+
+// TestIdleRelease checks that a plugin idle for Config.IdleRelease loses its instances and
+// machine code, that its next call makes them again from the compilation cache with the same
+// results, and that releases never break calls running alongside them.
+func TestIdleRelease(t *testing.T) {
+	h := newTestHost(t, Config{PoolSize: 2, IdleRelease: 50 * time.Millisecond})
+	p := loadTest(t, h, "echo", echoCaps, Limits{})
+	call := func(session string) {
+		t.Helper()
+		outs, err := p.Call(context.Background(), "capture", [][]byte{[]byte(`{"hook_event_name":"Stop","session_id":"` + session + `"}`)})
+		if err != nil || outs[0].Err != nil || len(outs[0].Events) != 1 || outs[0].Events[0].SessionID != session {
+			t.Fatalf("call: %v %+v", err, outs)
+		}
+	}
+	waitReleased := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for s := p.Status(); s.Released < n || s.Resident || s.Instances != 0; s = p.Status() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not released after 10s: %+v", s)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	call("s1")
+	if s := p.Status(); !s.Resident || s.Instances != 1 {
+		t.Fatalf("after a call: %+v", s)
+	}
+	waitReleased(1)
+	call("s2")
+	if s := p.Status(); !s.Resident || s.Instances != 1 || s.Calls != 2 {
+		t.Fatalf("after a call on a released plugin: %+v", s)
+	}
+	waitReleased(2)
+
+	// Calls in a loop on 4 goroutines, pausing now and then for longer than IdleRelease, so that
+	// releases land between calls: every call must succeed.
+	h2 := newTestHost(t, Config{PoolSize: 2, IdleRelease: time.Millisecond})
+	p2 := loadTest(t, h2, "echo", echoCaps, Limits{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				session := fmt.Sprintf("g%d-%d", g, i)
+				outs, err := p2.Call(context.Background(), "capture", [][]byte{[]byte(`{"hook_event_name":"Stop","session_id":"` + session + `"}`)})
+				if err != nil || outs[0].Err != nil || outs[0].Events[0].SessionID != session {
+					t.Errorf("call: %v %+v", err, outs)
+					return
+				}
+				if i%5 == 0 {
+					time.Sleep(15 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if s := p2.Status(); s.Calls != 120 || s.Failures != 0 || s.Released == 0 {
+		t.Errorf("status = %+v, want 120 calls, no failure, some releases", s)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/host"
@@ -92,6 +93,9 @@ type pluginLoader struct {
 	dataDir string
 	log     *slog.Logger
 	swaps   map[string]*swapCapture // by platform
+	// idleRelease is the host's Config.IdleRelease: how long a plugin idles before its memory
+	// is released.
+	idleRelease time.Duration
 
 	mu    sync.Mutex
 	h     *host.Host

@@ -32,7 +32,7 @@ func (l *pluginLoader) ensureHost() error {
 	if err != nil {
 		return err
 	}
-	h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit, OnQuarantine: l.onQuarantine, Secret: secret})
+	h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit, OnQuarantine: l.onQuarantine, Secret: secret, IdleRelease: l.idleRelease})
 	if err != nil {
 		audit.Close()
 		return err
