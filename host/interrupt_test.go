@@ -63,17 +63,7 @@ func asmCustom(name string, data []byte) []byte { return asmSection(0, asmName(n
 func asmULEB(v uint64) []byte { return binary.AppendUvarint(nil, v) }
 
 // asmSLEB returns v in signed LEB128.
-func asmSLEB(v int64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+func asmSLEB(v int64) []byte { return wasmAppendSLEB(nil, v) }
 
 // asmCat concatenates byte slices.
 func asmCat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }

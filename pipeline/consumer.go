@@ -71,7 +71,7 @@ func NewConsumers(st *store.Store, consumers []Consumer, cfg ConsumersConfig) (*
 	r := &Consumers{st: st, cfg: cfg, byName: map[string]*consumerState{}}
 	for _, c := range consumers {
 		name := c.Name()
-		if !isIdent(name) || strings.ContainsRune(name, 0) {
+		if !sdk.IsIdent(name) || strings.ContainsRune(name, 0) {
 			return nil, fmt.Errorf("new consumers: name %q is not an identifier", name)
 		}
 		if _, dup := r.byName[name]; dup {

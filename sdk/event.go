@@ -350,12 +350,27 @@ func checkIdent(s string) error {
 	if len(s) > MaxIdentLen {
 		return fmt.Errorf("%d bytes, at most %d", len(s), MaxIdentLen)
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > '~' {
-			return fmt.Errorf("byte %#x at %d is not printable ASCII", c, i)
-		}
+	if i := unprintable(s); i >= 0 {
+		return fmt.Errorf("byte %#x at %d is not printable ASCII", s[i], i)
 	}
 	return nil
+}
+
+// IsIdent reports whether s is a non-empty identifier that Validate accepts as a session id or an
+// ident value: at most MaxIdentLen bytes of printable ASCII, no space.
+func IsIdent(s string) bool {
+	return s != "" && len(s) <= MaxIdentLen && unprintable(s) < 0
+}
+
+// unprintable returns the index of the first byte of s that is not printable ASCII or is a space,
+// or -1.
+func unprintable(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return i
+		}
+	}
+	return -1
 }
 
 // jsonEvent is the JSON form of an Event, for the CLI and the local API.

@@ -650,3 +650,18 @@ func TestValidateTimeRange(t *testing.T) {
 		})
 	}
 }
+
+// TestIsIdent checks IsIdent against Validate: a non-empty ident value is accepted exactly when
+// IsIdent says so (IsIdent also refuses the empty string, which some fields allow).
+func TestIsIdent(t *testing.T) {
+	ids := []string{"", "a", "claude-sonnet-4-5", "a b", "a\tb", "é", "~", "\x7f", strings.Repeat("x", MaxIdentLen), strings.Repeat("x", MaxIdentLen+1)}
+	for c := range 256 {
+		ids = append(ids, "a"+string([]byte{byte(c)}))
+	}
+	for _, s := range ids {
+		ev := Event{ID: NewID("t"), Platform: "p", Kind: "k", Time: time.Unix(1, 0), Attrs: []Attr{Ident("v", s)}}
+		if got, want := IsIdent(s), s != "" && ev.Validate() == nil; got != want {
+			t.Errorf("IsIdent(%q) = %v, Validate accepts it: %v", s, got, want)
+		}
+	}
+}

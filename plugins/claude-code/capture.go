@@ -97,7 +97,7 @@ func (a attrs) has(key string) bool {
 
 // identOf adds v as an ident attribute if it is a string and an identifier.
 func (a *attrs) identOf(key string, v gjson.Result) {
-	if v.Type == gjson.String && isIdent(v.Str) {
+	if v.Type == gjson.String && sdk.IsIdent(v.Str) {
 		a.ident(key, v.Str)
 	}
 }
@@ -171,24 +171,11 @@ func sessionID(v gjson.Result) string {
 	if v.Type != gjson.String || v.Str == "" {
 		return ""
 	}
-	if isIdent(v.Str) {
+	if sdk.IsIdent(v.Str) {
 		return v.Str
 	}
 	sum := sha256.Sum256([]byte(v.Str))
 	return "h-" + hex.EncodeToString(sum[:12])
-}
-
-// isIdent reports whether s is a non-empty identifier that sdk.Event.Validate accepts.
-func isIdent(s string) bool {
-	if s == "" || len(s) > sdk.MaxIdentLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // isKindName reports whether s may follow "hook." or "transcript." in an event kind: 1 to 64 ASCII

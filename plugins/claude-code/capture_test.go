@@ -213,7 +213,7 @@ func TestHookEvents(t *testing.T) {
 					t.Errorf("%s = %q, want none", k, got[k])
 				}
 			}
-			if s := evs[0].SessionID; s != "" && !isIdent(s) || strings.Contains(s, " ") {
+			if s := evs[0].SessionID; s != "" && !sdk.IsIdent(s) || strings.Contains(s, " ") {
 				t.Errorf("session id %q", s)
 			}
 		})

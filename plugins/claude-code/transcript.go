@@ -213,7 +213,7 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 	if first != "" {
 		// The name is in the line's content verbatim: one of leakWindow bytes or more would be
 		// refused, so it is left to operation (and mcp_server, if short).
-		if isIdent(first) && len(first) < leakWindow {
+		if sdk.IsIdent(first) && len(first) < leakWindow {
 			a.ident("tool_name", first)
 		}
 		a.ident("operation", operation(first))
