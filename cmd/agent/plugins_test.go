@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/host"
 )
 
@@ -284,4 +285,42 @@ func TestPluginsDaemonReload(t *testing.T) {
 func readLog(dataDir string) string {
 	b, _ := os.ReadFile(filepath.Join(dataDir, "logs", "agent.log"))
 	return string(b)
+}
+
+// TestPluginIdleStatus runs a daemon that releases a plugin idle for 300ms: `agent status` shows
+// the capture plugin resident after hooks, "idle, released" once released, and resident again
+// after the next hook, whose event is stored like the others.
+func TestPluginIdleStatus(t *testing.T) {
+	dataDir := newDataDir(t)
+	startDaemon(t, dataDir, nil, "--plugin-idle", "300ms")
+	capture := func(st daemon.Status) daemon.PluginStatus {
+		t.Helper()
+		for _, p := range st.Plugins {
+			if p.Name == "claude-code" {
+				return p
+			}
+		}
+		t.Fatalf("status lists no claude-code plugin: %+v", st.Plugins)
+		return daemon.PluginStatus{}
+	}
+	runHook(t, dataDir, fixtures[0].payload)
+	st := waitEvents(t, dataDir, 1, 30*time.Second)
+	if p := capture(st); !p.Running || !p.Resident || p.Releases != 0 {
+		t.Fatalf("after a hook: running %v, resident %v, releases %d; want true, true, 0", p.Running, p.Resident, p.Releases)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		if p := capture(apiStatus(t, dataDir)); p.Resident || p.Releases != 1 {
+			return fmt.Sprintf("resident %v, releases %d; want false, 1", p.Resident, p.Releases)
+		}
+		return ""
+	})
+	res := runAgent(t, nil, nil, 30*time.Second, "status", "--data-dir", dataDir)
+	if !strings.Contains(res.stdout, "idle, released") {
+		t.Errorf("agent status does not show the released plugin:\n%s", res.stdout)
+	}
+	runHook(t, dataDir, fixtures[1].payload)
+	st = waitEvents(t, dataDir, 2, 30*time.Second)
+	if p := capture(st); !p.Running || p.Releases != 1 {
+		t.Errorf("after the next hook: running %v, releases %d; want true, 1", p.Running, p.Releases)
+	}
 }

@@ -157,6 +157,7 @@ func addStats(ps *daemon.PluginStatus, s *host.Stats) {
 	ps.ColdStartMS = float64(s.ColdStart.Microseconds()) / 1000
 	ps.Instances, ps.InstanceMemoryBytes = s.Instances, s.MaxMemoryBytes
 	ps.MemoryLimitBytes = int64(s.MemoryLimitPages) * wasmPage
+	ps.Resident, ps.Releases = s.Resident, s.Released
 	for field, n := range s.ContentReads {
 		ps.ContentReads[field] = n
 	}

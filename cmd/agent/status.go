@@ -103,6 +103,8 @@ func printPluginStatus(w io.Writer, plugins []daemon.PluginStatus) {
 		switch {
 		case p.Quarantined:
 			state = "QUARANTINED"
+		case p.Running && !p.Resident && p.Releases > 0:
+			state = "idle, released" // its next call loads it again from the compilation cache
 		case p.Running:
 			state = "running"
 		case !p.Enabled:

@@ -81,6 +81,11 @@ type PluginStatus struct {
 	Instances           int64 `json:"instances"`
 	InstanceMemoryBytes int64 `json:"instance_memory_bytes"`
 	MemoryLimitBytes    int64 `json:"memory_limit_bytes"`
+	// Resident is whether the plugin's machine code is in memory now: a running plugin left idle
+	// for `agent run --plugin-idle` is released, and made again from the compilation cache at its
+	// next call. Releases counts those releases.
+	Resident bool  `json:"resident"`
+	Releases int64 `json:"releases"`
 	// ContentReads counts, per content field ("prompt"), the records whose field the plugin was
 	// shown.
 	ContentReads    map[string]int64 `json:"content_reads"`
