@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/pipeline/pricing"
 )
 
@@ -192,7 +194,7 @@ func TestPricingUpdate(t *testing.T) {
 
 			before := reportDaily(t, dataDir)
 			checkWarnings(t, "before", before, unpricedWarning)
-			if got := statusJSON(t, dataDir); !slices.Equal(got.UnpricedModels, []string{unknownName}) || got.Prices.ID != daemon.EmbeddedPrices {
+			if got := statusJSON(t, dataDir); !slices.Equal(got.UnpricedModels, []string{unknownName}) || got.Prices.ID != daemon.EmbeddedPrices() {
 				t.Errorf("status before: unpriced %v, prices %+v; want [%s], the embedded table", got.UnpricedModels, got.Prices, unknownName)
 			}
 			if res := runAgent(t, nil, nil, 30*time.Second, "report", "daily", "--data-dir", dataDir); !strings.Contains(res.stderr, unpricedWarning) || strings.Contains(res.stdout, "warning") {
@@ -330,6 +332,46 @@ func TestPricingRepriceAtStart(t *testing.T) {
 	}
 	if !strings.Contains(log, `"msg":"price table","id":"sha256:`) {
 		t.Errorf("the log does not name the saved price table\n%s", log)
+	}
+}
+
+// TestPricingRepriceNewBuild stores usage priced by a table the binary does not embed (another
+// build's snapshots: an id of the same form, with prices doubled), and usage with no table id (as
+// builds before ids kept it): the next open of the store reprices both with the embedded table.
+func TestPricingRepriceNewBuild(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "claude")
+	copyTranscripts(t, sharedTranscripts, src)
+	dataDir := newDataDir(t)
+	runImport(t, nil, "--data-dir", dataDir, "--source", src)
+	want := reportDaily(t, dataDir)
+	_, doubled := newPriceFile(t, t.TempDir())
+	for _, tc := range []struct {
+		name   string
+		forget bool // drop the table id, as builds before ids left it
+	}{{"another build's snapshots", false}, {"no table id", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t, dataDir)
+			u := pipeline.NewUsageRollup(st, doubled, nil)
+			if _, err := u.Reprice(context.Background(), doubled, "embedded:0123456789abcdef"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.forget {
+				b := st.NewBatch()
+				b.DeleteState(pipeline.UsageRollupName, []byte{'p'}) // the rollup's usageTableKey
+				if err := b.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := reportDaily(t, dataDir)
+			for date, cost := range want.byDate {
+				if g := got.byDate[date]; math.Abs(g-cost) > 1e-9 {
+					t.Errorf("cost of %s: got %v, want %v (the embedded table's)", date, g, cost)
+				}
+			}
+		})
 	}
 }
 

@@ -1,7 +1,10 @@
 package pricing
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -154,6 +157,24 @@ var defaultTable = sync.OnceValue(func() *Table {
 	t.fillLongContext()
 	return t
 })
+
+// SnapshotID identifies the embedded snapshots [Default] is made of: "embedded:" and the first 16
+// hex digits of their SHA-256. It changes with them, so that usage priced by another build's
+// snapshots can be told apart and repriced. It is computed once, on first use.
+func SnapshotID() string { return snapshotID() }
+
+var snapshotID = sync.OnceValue(func() string { return snapshotIDOf(litellmSnapshot, modelsDevSnapshot) })
+
+// snapshotIDOf is SnapshotID for the snapshots parts: each is hashed after its length, so that
+// moving bytes from one to the next changes the id.
+func snapshotIDOf(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(p))))
+		h.Write(p)
+	}
+	return "embedded:" + hex.EncodeToString(h.Sum(nil)[:8])
+}
 
 // Default returns the table of the embedded snapshots: ccusage 20.0.24's offline prices for Claude
 // models. It is parsed once, on first use.

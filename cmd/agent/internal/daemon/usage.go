@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,16 +143,18 @@ func (c *Client) UsageBuckets(ctx context.Context, from, to time.Time) ([]usage.
 	return out, nil
 }
 
-// EmbeddedPrices is the id of the price table built into the binary (pricing.Default), which
-// prices usage until `agent pricing update` saves another.
-const EmbeddedPrices = "embedded"
+// EmbeddedPrices returns the id of the price table built into the binary (pricing.Default), which
+// prices usage until `agent pricing update` saves another: pricing.SnapshotID, which changes when
+// a new build brings new snapshots.
+func EmbeddedPrices() string { return pricing.SnapshotID() }
 
 // maxPricesBody bounds a POST /v1/pricing/update body (LiteLLM's whole table is about 1 MB).
 const maxPricesBody = 64 << 20
 
 // PriceTable says which price table usage is priced with.
 type PriceTable struct {
-	// ID is EmbeddedPrices, or "sha256:" and the hex SHA-256 of the saved file.
+	// ID is EmbeddedPrices(), or "sha256:", the hex SHA-256 of the saved file, "+" and
+	// EmbeddedPrices() (the saved file updates the embedded table: see pricing.Parse).
 	ID string `json:"id"`
 	// Path is the saved file, <data-dir>/pricing/litellm.json; "" for the embedded table.
 	Path string `json:"path,omitempty"`
@@ -184,7 +187,7 @@ func LoadPrices(dataDir string) (*pricing.Table, PriceTable, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		t := pricing.Default()
-		return t, PriceTable{ID: EmbeddedPrices, Models: t.Len()}, nil
+		return t, PriceTable{ID: EmbeddedPrices(), Models: t.Len()}, nil
 	}
 	if err != nil {
 		return nil, PriceTable{}, fmt.Errorf("load price table: %w", err)
@@ -198,7 +201,7 @@ func LoadPrices(dataDir string) (*pricing.Table, PriceTable, error) {
 
 func savedTable(path string, data []byte, t *pricing.Table) PriceTable {
 	sum := sha256.Sum256(data)
-	return PriceTable{ID: "sha256:" + hex.EncodeToString(sum[:]), Path: path, Models: t.Len()}
+	return PriceTable{ID: "sha256:" + hex.EncodeToString(sum[:]) + "+" + EmbeddedPrices(), Path: path, Models: t.Len()}
 }
 
 // savePrices writes data as dataDir's price table, atomically: a temporary file (0600), synced,
@@ -255,7 +258,7 @@ func (d *Daemon) loadPrices() error {
 	if err != nil {
 		d.log.Error("the saved price table does not load; pricing with the embedded one", "err", err)
 		t = pricing.Default()
-		table = PriceTable{ID: EmbeddedPrices, Models: t.Len()}
+		table = PriceTable{ID: EmbeddedPrices(), Models: t.Len()}
 	}
 	d.setPriceTable(table)
 	if d.usage == nil {
@@ -266,16 +269,20 @@ func (d *Daemon) loadPrices() error {
 	if err != nil {
 		return err
 	}
-	if priced == "" {
-		priced = EmbeddedPrices
-	}
+	// No id: a new store, or usage consumed before tables had ids (priced with the embedded
+	// table of whichever build consumed it). Repricing records the id; on a new store it has
+	// nothing to reprice.
 	if priced != table.ID {
-		d.log.Info("repricing stored usage: its costs come from another price table", "was", priced, "now", table.ID)
+		lvl := slog.LevelInfo
+		if priced == "" {
+			lvl = slog.LevelDebug
+		}
+		d.log.Log(context.Background(), lvl, "repricing stored usage: its costs come from another price table", "was", priced, "now", table.ID)
 		res, err := d.usage.Reprice(context.Background(), t, table.ID)
 		if err != nil {
 			// Not fatal: usage keeps being counted, and the next start tries again.
 			d.log.Error("reprice usage", "err", err)
-		} else {
+		} else if res.Entries > 0 {
 			d.log.Info("usage repriced", "entries", res.Entries, "repriced", res.Repriced, "changed", res.Changed, "kept", res.Kept)
 		}
 	}
