@@ -66,7 +66,7 @@ func (c *ImportCmd) Run(g *Globals) error {
 			return fmt.Errorf("import: %w", err)
 		}
 		t, err := transcripts.NewTailer(transcripts.Config{
-			Sink:        daemon.TranscriptSink{C: client},
+			Sink:        client.TranscriptSink(),
 			Checkpoints: &transcripts.HashedCheckpoints{Inner: daemon.TranscriptCheckpoints{C: client}, Key: secret},
 			Workers:     importWorkers,
 			Report: func(path string, err error) {

@@ -24,6 +24,8 @@ var ErrNoDaemon = errors.New("daemon: not running")
 // Daemon the CLI opened itself. It is safe for concurrent use.
 type Client struct {
 	hc *http.Client
+	// local is the daemon a LocalClient serves from; nil for a client of the socket.
+	local *Daemon
 }
 
 // NewClient returns a client of the daemon whose socket is in dataDir. It does not connect until
@@ -46,7 +48,7 @@ func NewClient(dataDir string) *Client {
 
 // LocalClient returns a client that serves its requests with d's handler, in-process.
 func LocalClient(d *Daemon) *Client {
-	return &Client{hc: &http.Client{Transport: handlerTransport{d.Handler()}}}
+	return &Client{hc: &http.Client{Transport: handlerTransport{d.Handler()}}, local: d}
 }
 
 // handlerTransport answers requests by calling a handler in-process.

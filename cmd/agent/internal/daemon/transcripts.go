@@ -214,6 +214,16 @@ func (s TranscriptSink) Submit(ctx context.Context, recs []pipeline.RawRecord) (
 	return res, err
 }
 
+// TranscriptSink returns where a tailer run with c submits records: the daemon's intake itself
+// when c is a LocalClient (as the daemon's own tailer does: no frames to encode and decode), else
+// a TranscriptSink.
+func (c *Client) TranscriptSink() transcripts.Sink {
+	if c.local != nil {
+		return c.local.intake
+	}
+	return TranscriptSink{C: c}
+}
+
 // TranscriptCheckpoints is a transcripts.Checkpoints kept by the daemon.
 type TranscriptCheckpoints struct{ C *Client }
 
