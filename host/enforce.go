@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
@@ -427,22 +428,10 @@ func (s *windowSet) scanWindows(b []byte) (leakLabel, bool) {
 	return leakLabel{}, false
 }
 
-// scanVerbatim returns the label of the first window of text that the set holds.
+// scanVerbatim returns the label of the first window of text that the set holds. It reads the
+// windows from the text in place, as scanWindows does (the text is not written).
 func (s *windowSet) scanVerbatim(text string) (leakLabel, bool) {
-	var lo uint64
-	var hi uint32
-	for i := 0; i < len(text); i++ {
-		lo, hi = push(lo, hi, text[i])
-		if i < leakWindow-1 {
-			continue
-		}
-		if s.maybe(lo) {
-			if l, ok := s.find(lo, hi); ok {
-				return l, true
-			}
-		}
-	}
-	return leakLabel{}, false
+	return s.scanWindows(unsafe.Slice(unsafe.StringData(text), len(text)))
 }
 
 // maybe reports whether the set may hold a window that starts with the 8 bytes lo: false when

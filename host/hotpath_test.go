@@ -797,3 +797,37 @@ func legacyStripSpace(b []byte) []byte {
 	}
 	return out
 }
+
+// TestScanVerbatim checks the verbatim scan against strings.Contains over random texts and
+// windows of a small alphabet (with whitespace, so that matches are frequent), at every
+// position, the first and last included.
+func TestScanVerbatim(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	const alphabet = "ab \t"
+	random := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for range 20000 {
+		w := random(leakWindow)
+		var s windowSet
+		var lo uint64
+		var hi uint32
+		for i := range len(w) {
+			lo, hi = push(lo, hi, w[i])
+		}
+		s.add(lo, hi, leakLabel{event: 3, part: partValue})
+		text := random(rng.IntN(40))
+		if rng.IntN(4) == 0 && len(text) >= leakWindow { // plant it, at any position
+			at := rng.IntN(len(text) - leakWindow + 1)
+			text = text[:at] + w + text[at+leakWindow:]
+		}
+		l, got := s.scanVerbatim(text)
+		if want := strings.Contains(text, w); got != want || got && l.event != 3 {
+			t.Fatalf("scanVerbatim(%q) for %q = %v %v, want %v", text, w, l, got, want)
+		}
+	}
+}
