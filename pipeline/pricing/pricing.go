@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -158,12 +159,25 @@ var defaultTable = sync.OnceValue(func() *Table {
 	return t
 })
 
-// SnapshotID identifies the embedded snapshots [Default] is made of: "embedded:" and the first 16
-// hex digits of their SHA-256. It changes with them, so that usage priced by another build's
-// snapshots can be told apart and repriced. It is computed once, on first use.
+// SnapshotID identifies the embedded prices [Default] is made of (the two snapshots and the
+// built-in entries): "embedded:" and the first 16 hex digits of their SHA-256. It changes with
+// them, so that usage priced by another build's prices can be told apart and repriced. It is
+// computed once, on first use.
 func SnapshotID() string { return snapshotID() }
 
-var snapshotID = sync.OnceValue(func() string { return snapshotIDOf(litellmSnapshot, modelsDevSnapshot) })
+var snapshotID = sync.OnceValue(func() string {
+	return snapshotIDOf(litellmSnapshot, modelsDevSnapshot, builtinsText())
+})
+
+// builtinsText renders the built-in entries, sorted by name, for SnapshotID.
+func builtinsText() []byte {
+	m := builtins()
+	var b []byte
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b = fmt.Appendf(b, "%s %+v\n", k, m[k])
+	}
+	return b
+}
 
 // snapshotIDOf is SnapshotID for the snapshots parts: each is hashed after its length, so that
 // moving bytes from one to the next changes the id.

@@ -404,14 +404,14 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// TestSnapshotID checks that the embedded snapshots' id has its form, and that it changes with any
-// byte of either snapshot, and with a byte moved from one to the other.
+// TestSnapshotID checks that the embedded prices' id has its form, and that it changes with any
+// byte of either snapshot or of the built-in entries, and with a byte moved from one to the next.
 func TestSnapshotID(t *testing.T) {
 	id := SnapshotID()
 	if !strings.HasPrefix(id, "embedded:") || len(id) != len("embedded:")+16 {
 		t.Fatalf("SnapshotID() = %q, want embedded: and 16 hex digits", id)
 	}
-	if again := snapshotIDOf(litellmSnapshot, modelsDevSnapshot); again != id {
+	if again := snapshotIDOf(litellmSnapshot, modelsDevSnapshot, builtinsText()); again != id {
 		t.Errorf("the id of the same snapshots changed: %q, then %q", id, again)
 	}
 	changed := func(b []byte, i int) []byte {
@@ -420,9 +420,10 @@ func TestSnapshotID(t *testing.T) {
 		return c
 	}
 	for name, other := range map[string]string{
-		"a byte of litellm.json":   snapshotIDOf(changed(litellmSnapshot, len(litellmSnapshot)/2), modelsDevSnapshot),
-		"a byte of modelsdev.json": snapshotIDOf(litellmSnapshot, changed(modelsDevSnapshot, 0)),
-		"a byte moved across":      snapshotIDOf(litellmSnapshot[:len(litellmSnapshot)-1], append(litellmSnapshot[len(litellmSnapshot)-1:len(litellmSnapshot):len(litellmSnapshot)], modelsDevSnapshot...)),
+		"a byte of litellm.json":   snapshotIDOf(changed(litellmSnapshot, len(litellmSnapshot)/2), modelsDevSnapshot, builtinsText()),
+		"a byte of modelsdev.json": snapshotIDOf(litellmSnapshot, changed(modelsDevSnapshot, 0), builtinsText()),
+		"a built-in price":         snapshotIDOf(litellmSnapshot, modelsDevSnapshot, changed(builtinsText(), 40)),
+		"a byte moved across":      snapshotIDOf(litellmSnapshot[:len(litellmSnapshot)-1], append(litellmSnapshot[len(litellmSnapshot)-1:len(litellmSnapshot):len(litellmSnapshot)], modelsDevSnapshot...), builtinsText()),
 	} {
 		if other == id {
 			t.Errorf("changing %s leaves the id %q", name, id)
