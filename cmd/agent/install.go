@@ -179,7 +179,7 @@ func (c *InstallCmd) Run(g *Globals) error {
 	if err := os.MkdirAll(filepath.Dir(svc.path), 0o755); err != nil {
 		return fmt.Errorf("install login service: %w", err)
 	}
-	if err := installWriteFile(svc.path, svc.content, 0o644, nil); err != nil {
+	if err := writeFileAtomic(svc.path, svc.content, 0o644, nil); err != nil {
 		return fmt.Errorf("install login service: %w", err)
 	}
 	fmt.Fprintf(w, "Wrote %s\nTo start the daemon now and at every login, run:\n  %s\n", svc.path, svc.enable)
@@ -966,7 +966,7 @@ func (p *settingsPlan) apply(now time.Time) (string, error) {
 		}
 		return nil
 	}
-	if err := installWriteFile(p.path, p.new, p.mode, unchanged); err != nil {
+	if err := writeFileAtomic(p.path, p.new, p.mode, unchanged); err != nil {
 		return backup, fmt.Errorf("write %s: %w", p.path, err)
 	}
 	return backup, nil
@@ -1002,9 +1002,9 @@ func installBackup(path string, data []byte, mode fs.FileMode, now time.Time) (s
 	}
 }
 
-// installWriteFile writes data to path atomically: a temporary file in the same folder, synced, then
+// writeFileAtomic writes data to path atomically: a temporary file in the same folder, synced, then
 // renamed over path. check, if not nil, runs right before the rename and can refuse it.
-func installWriteFile(path string, data []byte, mode fs.FileMode, check func() error) error {
+func writeFileAtomic(path string, data []byte, mode fs.FileMode, check func() error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".hangar-*")
 	if err != nil {

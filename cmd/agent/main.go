@@ -45,6 +45,7 @@ type CLI struct {
 	Uninstall UninstallCmd `cmd:"" help:"Remove Hangar's hook from an assistant's settings (claude-code)."`
 	Report    ReportCmd    `cmd:"" help:"Token usage and cost: daily, weekly, monthly, session or blocks (--json in ccusage's shape)."`
 	Pricing   PricingCmd   `cmd:"" help:"Model prices: update the table usage is priced with (and reprice it), or show a model's price."`
+	Projects  ProjectsCmd  `cmd:"" help:"List the projects with usage, and give them display names for reports."`
 }
 
 // exitError carries an exit code out of a command.

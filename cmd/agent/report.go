@@ -39,13 +39,18 @@ func (c *ReportCmd) Run(g *Globals) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	names, err := loadProjectNames(g.DataDir)
+	if err != nil {
+		return err
+	}
+	opts.ProjectName = names.show
 	return g.withClient(func(ctx context.Context, cl *daemon.Client) error {
 		var buckets []usage.Bucket
 		if buckets, err = cl.UsageBuckets(ctx, time.Time{}, time.Time{}); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		if opts.Project != "" {
-			if opts.Project, err = resolveProject(buckets, opts.Project); err != nil {
+			if opts.Project, err = resolveProject(buckets, opts.Project, names); err != nil {
 				return &exitError{code: 2, err: err}
 			}
 		}
@@ -111,8 +116,8 @@ func (c *ReportCmd) options() (usage.Options, error) {
 	return opts, opts.Validate()
 }
 
-// projectName is how reports show a project: the start of its salted hash. Hangar never keeps
-// the folder.
+// projectName is how reports show a project without a display name (projectNames.show): the
+// start of its salted hash. Hangar never keeps the folder.
 func projectName(key string) string {
 	if len(key) > 12 {
 		return key[:12]
@@ -120,10 +125,11 @@ func projectName(key string) string {
 	return key
 }
 
-// resolveProject finds the project key that a --project value names: the key, or its shown name.
-func resolveProject(buckets []usage.Bucket, name string) (string, error) {
+// resolveProject finds the project key that a --project value names: the key, the start of it
+// that reports show, or its display name.
+func resolveProject(buckets []usage.Bucket, name string, names projectNames) (string, error) {
 	for _, b := range buckets {
-		if b.Key.Project == name || projectName(b.Key.Project) == name {
+		if b.Key.Project == name || projectName(b.Key.Project) == name || names[b.Key.Project] == name {
 			return b.Key.Project, nil
 		}
 	}
