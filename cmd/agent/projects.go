@@ -323,7 +323,19 @@ func (c *ProjectsNameCmd) Run(g *Globals) error {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "Project %s is now shown as %q.\n", projectName(key), c.Name)
+	if c.Key == "" && !g.hasUsage(key) {
+		fmt.Fprintf(g.stderr, "agent: no usage of this folder yet: name the folder Claude Code runs in (see `agent projects`)\n")
+	}
 	return nil
+}
+
+// hasUsage reports whether the project key has usage; true when that cannot be told.
+func (g *Globals) hasUsage(key string) bool {
+	projects, err := g.projectUsage()
+	if err != nil {
+		return true
+	}
+	return slices.ContainsFunc(projects, func(p projectUsage) bool { return p.Key == key })
 }
 
 // ProjectsUnnameCmd removes a project's display name.

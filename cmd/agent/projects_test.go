@@ -82,7 +82,12 @@ func TestProjects(t *testing.T) {
 	}
 
 	agentOK(t, dataDir, "projects", "name", "AI Music", "--dir", musicDir)
-	agentOK(t, dataDir, "projects", "name", "Other App", "--dir", otherDir)
+	if res := agentOK(t, dataDir, "projects", "name", "Other App", "--dir", otherDir); res.stderr != "" {
+		t.Errorf("naming a folder with usage warns: %s", res.stderr)
+	}
+	if res := agentOK(t, dataDir, "projects", "name", "Sub", "--dir", otherDir+"/src"); !strings.Contains(res.stderr, "no usage of this folder yet") {
+		t.Errorf("naming a folder without usage (a project's subfolder) does not warn: %q", res.stderr)
+	}
 	want := map[string]string{musicDir: "AI Music", otherDir: "Other App"}
 	otherTokens := int64(0)
 	for _, s := range sessions() {
