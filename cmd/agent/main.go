@@ -16,7 +16,20 @@ import (
 )
 
 func main() {
+	lazyGC(commandOf(os.Args[1:]))
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// lazyGC makes the collector lazier for the commands that live a few milliseconds (report,
+// status, projects, ...): their heap is small and dies with them, and collecting it costs more
+// than it frees (agent report: 17 to 15 ms). The daemon and import keep Go's default, which
+// bounds their memory, and so does the hook, whose payload can be 16 MiB.
+func lazyGC(cmd string) {
+	switch cmd {
+	case "run", "import", "hook":
+		return
+	}
+	debug.SetGCPercent(400)
 }
 
 // Globals are the flags every command takes.
