@@ -65,6 +65,9 @@ type UninstallCmd struct {
 	Platform string `arg:"" help:"The assistant: claude-code."`
 	Scope    string `default:"user" enum:"user,project" env:"-" help:"Which settings: user (~/.claude/settings.json, or in $$CLAUDE_CONFIG_DIR) or project (./.claude/settings.json)."`
 	DryRun   bool   `name:"dry-run" env:"-" help:"Print the change as a diff and touch nothing."`
+	// Yes is accepted so that a script can pass --yes to install and uninstall alike: uninstall
+	// only removes Hangar's own entries, after a backup, and never asks.
+	Yes bool `short:"y" env:"-" help:"Accepted as install takes it; uninstall never asks."`
 }
 
 // Run implements the command.

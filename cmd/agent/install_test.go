@@ -934,7 +934,7 @@ func TestInstallUninstallBinary(t *testing.T) {
 	if got, _ := os.ReadFile(backups[1]); !bytes.Equal(got, installed) {
 		t.Errorf("uninstall's backup holds other bytes than the installed settings")
 	}
-	res = installOK(t, home, env, "uninstall", "claude-code")
+	res = installOK(t, home, env, "uninstall", "claude-code", "--yes") // as a script passing --yes to both
 	if !strings.Contains(res.stdout, "nothing to change") {
 		t.Errorf("second uninstall output:\n%s", res.stdout)
 	}
