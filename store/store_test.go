@@ -3,8 +3,10 @@ package store_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"math"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -1056,4 +1058,70 @@ func TestPrepareAppends(t *testing.T) {
 	if err := s.PrepareAppends(); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("PrepareAppends after Close = %v, want ErrClosed", err)
 	}
+}
+
+func TestReadOnly(t *testing.T) {
+	s, evs := appendFixture(t)
+	dir := s.Dir()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := dirState(t, dir)
+
+	ro, err := store.Open(dir, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("Open read-only: %v", err)
+	}
+	if got := ro.LastSeq(); got != uint64(len(evs)) {
+		t.Errorf("LastSeq = %d, want %d", got, len(evs))
+	}
+	if got, err := ro.Event(3); err != nil || got.ID != evs[2].ID {
+		t.Errorf("Event(3) = %v, %v, want %v", got.ID, err, evs[2].ID)
+	}
+	b := ro.NewBatch()
+	ev := event("new", "s1", t0)
+	if _, err := b.AddEvent(&ev); err == nil {
+		if err := b.Commit(); err == nil {
+			t.Error("a commit on a read-only store succeeded")
+		}
+	}
+	b.Close()
+	if err := ro.Close(); err != nil {
+		t.Fatalf("Close read-only: %v", err)
+	}
+	if after := dirState(t, dir); !maps.Equal(before, after) {
+		t.Errorf("a read-only open changed the store's files:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// Opened for writing again, the store has what it had.
+	s = openStore(t, dir)
+	if got := s.LastSeq(); got != uint64(len(evs)) {
+		t.Errorf("LastSeq after the read-only open = %d, want %d", got, len(evs))
+	}
+
+	if _, err := store.Open(t.TempDir(), store.Options{ReadOnly: true}); err == nil {
+		t.Error("a read-only open of an empty directory succeeded")
+	}
+}
+
+// dirState maps the names of dir's files to their size and modification time, but for Pebble's
+// LOCK, which every open truncates.
+func dirState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		if e.Name() == "LOCK" {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = fmt.Sprint(info.Size(), info.ModTime().UnixNano())
+	}
+	return out
 }

@@ -58,7 +58,7 @@ func (c *ImportCmd) Run(g *Globals) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return g.withDaemonOrStore(ctx, true, func(client *daemon.Client, viaDaemon bool) error {
+	return g.withDaemonOrStore(ctx, openCapture, func(client *daemon.Client, viaDaemon bool) error {
 		var problems []string
 		// Checkpoints are kept under keyed hashes of the paths, as the daemon's tailer keeps them.
 		secret, err := host.LoadOrCreateSecret(filepath.Join(g.DataDir, daemon.SecretName))

@@ -209,7 +209,7 @@ type projectUsage struct {
 // project (no working directory in its lines) has the key "".
 func (g *Globals) projectUsage() ([]projectUsage, error) {
 	var out []projectUsage
-	err := g.withClient(func(ctx context.Context, c *daemon.Client) error {
+	err := g.withUsageReader(func(ctx context.Context, c *daemon.Client) error {
 		buckets, err := c.UsageBuckets(ctx, time.Time{}, time.Time{})
 		if err != nil {
 			return fmt.Errorf("projects: %w", err)

@@ -44,7 +44,7 @@ func (c *ReportCmd) Run(g *Globals) error {
 		return err
 	}
 	opts.ProjectName = names.show
-	return g.withClient(func(ctx context.Context, cl *daemon.Client) error {
+	return g.withUsageReader(func(ctx context.Context, cl *daemon.Client) error {
 		var buckets []usage.Bucket
 		if buckets, err = cl.UsageBuckets(ctx, time.Time{}, time.Time{}); err != nil {
 			return fmt.Errorf("report: %w", err)
@@ -63,15 +63,15 @@ func (c *ReportCmd) Run(g *Globals) error {
 }
 
 // warnUnpriced writes one line on w naming the models whose usage counts 0 USD for want of a
-// price. It is quiet when it cannot tell (a daemon older than the pricing API).
+// price. It is quiet when it cannot tell (a daemon older than GET /v1/usage/unpriced).
 func warnUnpriced(ctx context.Context, w io.Writer, cl *daemon.Client) {
-	p, err := cl.Pricing(ctx)
+	models, err := cl.UnpricedModels(ctx)
 	switch {
-	case err != nil, len(p.Unpriced) == 0:
-	case len(p.Unpriced) == 1:
-		fmt.Fprintf(w, "warning: no price for model %s; its usage counts 0 USD %s\n", p.Unpriced[0], noPriceHint)
+	case err != nil, len(models) == 0:
+	case len(models) == 1:
+		fmt.Fprintf(w, "warning: no price for model %s; its usage counts 0 USD %s\n", models[0], noPriceHint)
 	default:
-		fmt.Fprintf(w, "warning: no price for models %s; their usage counts 0 USD %s\n", strings.Join(p.Unpriced, ", "), noPriceHint)
+		fmt.Fprintf(w, "warning: no price for models %s; their usage counts 0 USD %s\n", strings.Join(models, ", "), noPriceHint)
 	}
 }
 

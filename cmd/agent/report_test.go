@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/pipeline"
 )
 
 // expectedDir holds ccusage 20.0.24's reports over the shared transcripts.
@@ -92,4 +99,101 @@ func jsonNear(t *testing.T, path string, got, want any) {
 			t.Errorf("%s: got %v, want %v", path, got, want)
 		}
 	}
+}
+
+// TestReportReadOnly checks the store a report opens when no daemon runs: read-only, writing
+// nothing, when it is up to date; for writing when it is not (here, the usage rollup has events
+// left to consume, as after a crash between the commit of events and the rollup's), which
+// brings it up to date. The answers are the same either way. A read-only daemon serves usage
+// reads and nothing else.
+func TestReportReadOnly(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "claude")
+	copyTranscripts(t, sharedTranscripts, src)
+	dataDir := newDataDir(t)
+	runImport(t, nil, "--data-dir", dataDir, "--source", src)
+	want := reportDaily(t, dataDir)
+	storeDir := filepath.Join(dataDir, daemon.StoreName)
+
+	before := storeFiles(t, storeDir)
+	if got := reportDaily(t, dataDir); got.stdout != want.stdout {
+		t.Errorf("a second report differs:\n%s\nwant\n%s", got.stdout, want.stdout)
+	}
+	if after := storeFiles(t, storeDir); !maps.Equal(before, after) {
+		t.Errorf("a report of an up-to-date store wrote to it:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// Move the rollup's cursor back: 20 events to consume again (idempotently).
+	st := openStore(t, dataDir)
+	last := st.LastSeq()
+	b := st.NewBatch()
+	b.SetCursor(pipeline.UsageRollupName, last-20)
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := daemon.Config{DataDir: dataDir, Consumers: consumers(slog.New(slog.DiscardHandler)), ReadOnly: true}
+	if d, err := daemon.Open(cfg); !errors.Is(err, daemon.ErrStale) {
+		if err == nil {
+			d.Close()
+		}
+		t.Fatalf("read-only open with the rollup behind: %v, want ErrStale", err)
+	}
+	before = storeFiles(t, storeDir)
+	if got := reportDaily(t, dataDir); got.stdout != want.stdout {
+		t.Errorf("the report of a store to bring up to date differs:\n%s\nwant\n%s", got.stdout, want.stdout)
+	}
+	if after := storeFiles(t, storeDir); maps.Equal(before, after) {
+		t.Error("the report of a store to bring up to date did not open it for writing")
+	}
+	st = openStore(t, dataDir)
+	if cur, err := st.Cursor(pipeline.UsageRollupName); err != nil || cur != last {
+		t.Errorf("usage rollup cursor after the report: %d, %v, want %d", cur, err, last)
+	}
+	st.Close()
+
+	// Up to date again: a read-only daemon answers usage reads, and only them.
+	d, err := daemon.Open(cfg)
+	if err != nil {
+		t.Fatalf("read-only open: %v", err)
+	}
+	defer d.Close()
+	c := daemon.LocalClient(d)
+	ctx := context.Background()
+	if buckets, err := c.UsageBuckets(ctx, time.Time{}, time.Time{}); err != nil || len(buckets) == 0 {
+		t.Errorf("UsageBuckets: %d buckets, %v", len(buckets), err)
+	}
+	if models, err := c.UnpricedModels(ctx); err != nil || len(models) != 0 {
+		t.Errorf("UnpricedModels: %v, %v, want none", models, err)
+	}
+	if _, err := c.Status(ctx); err == nil {
+		t.Error("a read-only daemon answered a status request")
+	}
+	if err := d.Serve(ctx); err == nil {
+		t.Error("a read-only daemon served")
+	}
+}
+
+// storeFiles maps the names of the store's files to their size and modification time, but for
+// Pebble's LOCK, which every open truncates.
+func storeFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		if e.Name() == "LOCK" {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = fmt.Sprint(info.Size(), info.ModTime().UnixNano())
+	}
+	return out
 }

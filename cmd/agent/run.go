@@ -116,15 +116,33 @@ func (g *Globals) daemonLogger(toStderr bool) (*slog.Logger, func(), error) {
 // in this process for the duration of fn. A data directory that does not exist yet is an error.
 func (g *Globals) withClient(fn func(ctx context.Context, c *daemon.Client) error) error {
 	ctx := context.Background()
-	return g.withDaemonOrStore(ctx, false, func(c *daemon.Client, _ bool) error { return fn(ctx, c) })
+	return g.withDaemonOrStore(ctx, openAny, func(c *daemon.Client, _ bool) error { return fn(ctx, c) })
 }
+
+// withUsageReader is withClient for a command that only reads usage (UsageBuckets,
+// UnpricedModels): without a daemon, the store is opened read-only when it is up to date, which
+// is quicker and writes nothing.
+func (g *Globals) withUsageReader(fn func(ctx context.Context, c *daemon.Client) error) error {
+	ctx := context.Background()
+	return g.withDaemonOrStore(ctx, openUsageReader, func(c *daemon.Client, _ bool) error { return fn(ctx, c) })
+}
+
+// openMode says what a command does with the daemon that withDaemonOrStore opens in its process
+// when none runs.
+type openMode int
+
+const (
+	openAny         openMode = iota // any request
+	openUsageReader                 // only reads usage: see withUsageReader
+	openCapture                     // captures records: see withDaemonOrStore
+)
 
 // withDaemonOrStore runs fn with a client of the running daemon (viaDaemon), or, when none runs,
 // of a daemon opened in this process for the duration of fn. A command that captures records
-// (capture) creates the data directory if need be and loads the plugins first, so that records are
-// captured as the daemon would capture them; any other finds nothing to read in a data directory
-// that does not exist.
-func (g *Globals) withDaemonOrStore(ctx context.Context, capture bool, fn func(c *daemon.Client, viaDaemon bool) error) error {
+// (openCapture) creates the data directory if need be and loads the plugins first, so that
+// records are captured as the daemon would capture them; any other finds nothing to read in a
+// data directory that does not exist.
+func (g *Globals) withDaemonOrStore(ctx context.Context, mode openMode, fn func(c *daemon.Client, viaDaemon bool) error) error {
 	c := daemon.NewClient(g.DataDir)
 	_, err := c.Status(ctx)
 	if err == nil {
@@ -133,7 +151,7 @@ func (g *Globals) withDaemonOrStore(ctx context.Context, capture bool, fn func(c
 	if !errors.Is(err, daemon.ErrNoDaemon) {
 		return err
 	}
-	if _, statErr := os.Stat(g.DataDir); !capture && errors.Is(statErr, os.ErrNotExist) {
+	if _, statErr := os.Stat(g.DataDir); mode != openCapture && errors.Is(statErr, os.ErrNotExist) {
 		return fmt.Errorf("no data in %s yet: start the agent with `agent run`", g.DataDir)
 	}
 	log, closeLog, err := g.daemonLogger(false)
@@ -141,11 +159,20 @@ func (g *Globals) withDaemonOrStore(ctx context.Context, capture bool, fn func(c
 		return err
 	}
 	defer closeLog()
-	cfg, err := g.daemonConfig(log, 0) // a command's life is too short to idle
-	if err != nil {
-		return err
+	open := func(readOnly bool) (*daemon.Daemon, error) {
+		cfg, err := g.daemonConfig(log, 0) // a command's life is too short to idle
+		if err != nil {
+			return nil, err
+		}
+		cfg.ReadOnly = readOnly
+		return daemon.Open(cfg)
 	}
-	d, err := daemon.Open(cfg)
+	d, err := open(mode == openUsageReader)
+	if errors.Is(err, daemon.ErrStale) {
+		// A failed Open closed its plugin loader: the next one gets a config of its own.
+		log.Debug("opening the store for writing, to bring it up to date", "why", err)
+		d, err = open(false)
+	}
 	if err != nil {
 		var running *daemon.AlreadyRunningError
 		if errors.As(err, &running) {
@@ -155,7 +182,7 @@ func (g *Globals) withDaemonOrStore(ctx context.Context, capture bool, fn func(c
 	}
 	defer d.Close()
 	local := daemon.LocalClient(d)
-	if capture {
+	if mode == openCapture {
 		if _, err := local.ReloadPlugins(ctx); err != nil {
 			return err
 		}

@@ -42,7 +42,19 @@ type Config struct {
 	// starts serving and on POST /v1/plugins/reload (after `agent plugins` changed something),
 	// and closes it after the pipeline. Nil: the daemon runs no plugins.
 	Plugins PluginLoader
+	// ReadOnly opens the store read-only, for a command that only reads usage (a report) when no
+	// daemon runs: no intake, no consumers, no price table parsed, nothing written, and quicker
+	// to open. Its handler serves GET /v1/usage/buckets and GET /v1/usage/unpriced only, and it
+	// cannot Serve. Open fails with ErrStale when reading alone would not give the answer a
+	// daemon gives; the caller then opens without ReadOnly, which brings the store up to date.
+	ReadOnly bool
 }
+
+// ErrStale means that a read-only open (Config.ReadOnly) would serve stale answers: the store
+// does not exist yet or cannot be opened read-only, the usage rollup has events left to consume,
+// or the stored costs come from another price table than the data directory's and need a
+// reprice.
+var ErrStale = errors.New("the store must be brought up to date before it is read")
 
 // PluginLoader loads the enabled plugins into the pipeline. Reload and Close are never called at
 // once; Close is called once, after the pipeline stopped, whether or not Reload was.
@@ -176,6 +188,9 @@ func privateDir(dir string) error {
 }
 
 func (d *Daemon) open() error {
+	if d.cfg.ReadOnly {
+		return d.openReadOnly()
+	}
 	var err error
 	if d.st, err = store.Open(filepath.Join(d.cfg.DataDir, StoreName), store.Options{Logger: d.log}); err != nil {
 		return err
@@ -194,14 +209,7 @@ func (d *Daemon) open() error {
 	if d.intake, err = pipeline.NewIntake(d.st, d.cfg.Captures, ic); err != nil {
 		return err
 	}
-	if d.cfg.Consumers != nil {
-		d.builtin = d.cfg.Consumers(d.st)
-	}
-	for _, c := range d.builtin {
-		if u, ok := c.(*pipeline.UsageRollup); ok {
-			d.usage = u
-		}
-	}
+	d.newConsumers()
 	// Prices load before the consumers start: a reprice they need runs with none running.
 	if err := d.loadPrices(); err != nil {
 		return err
@@ -210,6 +218,55 @@ func (d *Daemon) open() error {
 		return err
 	}
 	d.handler = d.transcriptRoutes(d.routes())
+	return nil
+}
+
+// newConsumers makes the built-in consumers over the open store, and finds the usage rollup.
+func (d *Daemon) newConsumers() {
+	if d.cfg.Consumers != nil {
+		d.builtin = d.cfg.Consumers(d.st)
+	}
+	for _, c := range d.builtin {
+		if u, ok := c.(*pipeline.UsageRollup); ok {
+			d.usage = u
+		}
+	}
+}
+
+// openReadOnly opens the store read-only and serves usage reads from it (see Config.ReadOnly),
+// if nothing would have changed them had the store been opened for writing.
+func (d *Daemon) openReadOnly() error {
+	var err error
+	if d.st, err = store.Open(filepath.Join(d.cfg.DataDir, StoreName), store.Options{Logger: d.log, ReadOnly: true}); err != nil {
+		return fmt.Errorf("%w: %w", ErrStale, err)
+	}
+	d.newConsumers()
+	// Never started: the runner only tells how far the consumers have come.
+	r, err := pipeline.NewConsumers(d.st, d.builtin, pipeline.ConsumersConfig{})
+	if err != nil {
+		return err
+	}
+	d.consumers.Store(r)
+	if d.usage != nil {
+		if lag := r.Lag()[pipeline.UsageRollupName]; lag > 0 {
+			return fmt.Errorf("%w: the usage rollup has %d events to consume", ErrStale, lag)
+		}
+		want, err := priceTableID(d.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrStale, err)
+		}
+		priced, err := d.usage.TableID()
+		if err != nil {
+			return err
+		}
+		if priced != want {
+			return fmt.Errorf("%w: usage is priced with table %q, not with the data directory's %q", ErrStale, priced, want)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
+	mux.HandleFunc("GET /v1/usage/unpriced", d.getUnpriced)
+	d.handler = mux
 	return nil
 }
 
@@ -259,6 +316,9 @@ func (d *Daemon) Store() *store.Store { return d.st }
 // Serve listens on <data-dir>/agent.sock (mode 0600), drains the spool, runs retention, and
 // serves the API until ctx ends; then it drains the pipeline, closes everything and returns.
 func (d *Daemon) Serve(ctx context.Context) error {
+	if d.cfg.ReadOnly {
+		return errors.New("serve: the daemon is open read-only")
+	}
 	sock := filepath.Join(d.cfg.DataDir, SocketName)
 	// We hold the lock, so a socket file left here is stale.
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -200,8 +200,26 @@ func LoadPrices(dataDir string) (*pricing.Table, PriceTable, error) {
 }
 
 func savedTable(path string, data []byte, t *pricing.Table) PriceTable {
+	return PriceTable{ID: savedTableID(data), Path: path, Models: t.Len()}
+}
+
+func savedTableID(data []byte) string {
 	sum := sha256.Sum256(data)
-	return PriceTable{ID: "sha256:" + hex.EncodeToString(sum[:]) + "+" + EmbeddedPrices(), Path: path, Models: t.Len()}
+	return "sha256:" + hex.EncodeToString(sum[:]) + "+" + EmbeddedPrices()
+}
+
+// priceTableID returns the id LoadPrices gives dataDir's price table, without parsing it: a
+// saved file that does not parse has an id here, while LoadPrices fails and the daemon falls
+// back to the embedded table.
+func priceTableID(dataDir string) (string, error) {
+	data, err := os.ReadFile(PricesPath(dataDir))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return EmbeddedPrices(), nil
+	case err != nil:
+		return "", fmt.Errorf("load price table: %w", err)
+	}
+	return savedTableID(data), nil
 }
 
 // savePrices writes data as dataDir's price table, atomically: a temporary file (0600), synced,
@@ -332,20 +350,42 @@ func (d *Daemon) UpdatePrices(ctx context.Context, t *pricing.Table, data []byte
 func (d *Daemon) getPricing(w http.ResponseWriter, r *http.Request) {
 	d.pauseMu.RLock()
 	defer d.pauseMu.RUnlock()
-	p := Pricing{Table: d.priceTable(), Unpriced: []string{}}
-	if d.usage != nil {
-		if err := d.waitConsumed(r.Context(), pipeline.UsageRollupName, catchUpWait); err != nil {
-			writeError(w, http.StatusServiceUnavailable, err)
-			return
-		}
-		models, err := pipeline.UnpricedModels(d.st)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, err)
-			return
-		}
-		p.Unpriced = models
+	models, code, err := d.unpriced(r.Context())
+	if err != nil {
+		writeError(w, code, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, Pricing{Table: d.priceTable(), Unpriced: models})
+}
+
+// getUnpriced answers GET /v1/usage/unpriced: Pricing.Unpriced alone, which a read-only daemon
+// serves without parsing a price table.
+func (d *Daemon) getUnpriced(w http.ResponseWriter, r *http.Request) {
+	d.pauseMu.RLock()
+	defer d.pauseMu.RUnlock()
+	models, code, err := d.unpriced(r.Context())
+	if err != nil {
+		writeError(w, code, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, models)
+}
+
+// unpriced returns the models with usage and no price once the rollup has consumed every event
+// stored when it was called, or the error and the status code to answer it with. The caller
+// holds pauseMu for reading.
+func (d *Daemon) unpriced(ctx context.Context) ([]string, int, error) {
+	if d.usage == nil {
+		return []string{}, 0, nil
+	}
+	if err := d.waitConsumed(ctx, pipeline.UsageRollupName, catchUpWait); err != nil {
+		return nil, http.StatusServiceUnavailable, err
+	}
+	models, err := pipeline.UnpricedModels(d.st)
+	if err != nil {
+		return nil, http.StatusInternalServerError, err
+	}
+	return models, 0, nil
 }
 
 // postPricingUpdate takes a price table in LiteLLM's format (400 if it does not parse: nothing
@@ -380,6 +420,15 @@ func (c *Client) Pricing(ctx context.Context) (Pricing, error) {
 		return p, fmt.Errorf("pricing: %w", err)
 	}
 	return p, nil
+}
+
+// UnpricedModels returns, sorted, the models with usage and no price: their usage counts 0 USD.
+func (c *Client) UnpricedModels(ctx context.Context) ([]string, error) {
+	var models []string
+	if err := c.do(ctx, http.MethodGet, "/v1/usage/unpriced", "", nil, &models); err != nil {
+		return nil, fmt.Errorf("unpriced models: %w", err)
+	}
+	return models, nil
 }
 
 // UpdatePrices sends a price table in LiteLLM's format (model_prices_and_context_window.json):
