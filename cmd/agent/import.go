@@ -8,21 +8,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
-	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline/transcripts"
 	"github.com/schollz/progressbar/v3"
 )
-
-// importWorkers is how many transcripts `agent import` reads at once: the daemon captures the
-// requests of each in parallel and commits them together.
-const importWorkers = 4
 
 // ImportCmd reads Claude Code transcripts into the store: each line once, ever. It shares its
 // checkpoints with the daemon's tailer, so that neither sends again what the other sent.
@@ -59,65 +53,75 @@ func (c *ImportCmd) Run(g *Globals) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return g.withDaemonOrStore(ctx, openCapture, func(client *daemon.Client, viaDaemon bool) error {
-		var problems []string
-		// Checkpoints are kept under keyed hashes of the paths, as the daemon's tailer keeps them.
-		secret, err := host.LoadOrCreateSecret(filepath.Join(g.DataDir, daemon.SecretName))
-		if err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		t, err := transcripts.NewTailer(transcripts.Config{
-			Sink:        client.TranscriptSink(),
-			Checkpoints: &transcripts.HashedCheckpoints{Inner: daemon.TranscriptCheckpoints{C: client}, Key: secret},
-			Workers:     importWorkers,
-			Report: func(path string, err error) {
-				problems = append(problems, fmt.Sprintf("%s: %v", path, err))
-			},
+		var (
+			problems []string
+			scan     *daemon.ImportScan
+			bar      = c.newBar(g)
+		)
+		tot, err := client.ImportTranscripts(ctx, roots, func(e daemon.ImportEvent) {
+			switch {
+			case e.Scan != nil:
+				scan = e.Scan
+				bar.start(*e.Scan)
+			case e.Progress != nil:
+				bar.update(*e.Progress)
+			case e.Skipped != nil:
+				problems = append(problems, fmt.Sprintf("%s: %s", e.Skipped.Path, e.Skipped.Error))
+			}
 		})
-		if err != nil {
-			return err
-		}
-		sc, err := t.Scan(ctx, roots)
-		var se *daemon.StatusError
-		if errors.As(err, &se) && se.Code == http.StatusNotFound {
-			return fmt.Errorf("import: the running daemon does not keep transcript checkpoints (an older agent?): restart it")
-		}
-		if err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		var st transcripts.Stats
-		stopBar := c.progress(g, sc, &st)
-		syncErr := t.Sync(ctx, sc, &st)
-		stopBar()
-		sum := ImportSummary{Totals: st.Totals(), FilesFound: len(sc.Files), Seconds: time.Since(start).Seconds(), Daemon: viaDaemon}
+		bar.finish()
 		for _, p := range problems {
 			fmt.Fprintf(g.stderr, "agent: import: skipped %s\n", p)
 		}
+		var se *daemon.StatusError
+		switch {
+		case errors.As(err, &se) && se.Code == http.StatusNotFound:
+			return fmt.Errorf("import: the running daemon does not import transcripts (an older agent?): restart it")
+		case errors.Is(err, context.Canceled):
+			err = &exitError{code: 130, err: errors.New("import interrupted; run it again to go on where it stopped")}
+		case err != nil:
+			err = fmt.Errorf("import: %w", err)
+		}
+		if scan == nil { // it failed before it read anything
+			return err
+		}
+		sum := ImportSummary{Totals: tot, FilesFound: scan.Files, Seconds: time.Since(start).Seconds(), Daemon: viaDaemon}
 		if c.JSON {
-			if err := json.NewEncoder(g.stdout).Encode(sum); err != nil {
-				return err
+			if jerr := json.NewEncoder(g.stdout).Encode(sum); jerr != nil {
+				return errors.Join(err, jerr)
 			}
 		} else {
 			printImportSummary(g, sum)
 		}
-		if syncErr != nil {
-			if errors.Is(syncErr, context.Canceled) {
-				return &exitError{code: 130, err: errors.New("import interrupted; run it again to go on where it stopped")}
-			}
-			return fmt.Errorf("import: %w", syncErr)
-		}
-		return nil
+		return err
 	})
 }
 
-// progress shows a progress bar of the bytes read on a terminal's stderr, until the returned
-// function is called. Elsewhere, or with --json, it shows nothing.
-func (c *ImportCmd) progress(g *Globals, sc *transcripts.Scan, st *transcripts.Stats) func() {
+// importBar shows an import's progress (files, bytes, rate, time left) on a terminal's stderr.
+// Elsewhere, or with --json, it shows nothing: all its methods do nothing on a nil *importBar.
+type importBar struct {
+	w     *os.File
+	bar   *progressbar.ProgressBar
+	files int
+}
+
+// newBar returns the import's progress bar, nil if it shows none.
+func (c *ImportCmd) newBar(g *Globals) *importBar {
 	f, ok := g.stderr.(*os.File)
-	if c.JSON || !ok || !isTerminal(f) || sc.Pending == 0 {
-		return func() {}
+	if c.JSON || !ok || !isTerminal(f) {
+		return nil
 	}
-	bar := progressbar.NewOptions64(sc.Pending,
-		progressbar.OptionSetWriter(f),
+	return &importBar{w: f}
+}
+
+// start shows the bar, for what the scan found.
+func (b *importBar) start(sc daemon.ImportScan) {
+	if b == nil || sc.Pending == 0 {
+		return
+	}
+	b.files = sc.Files
+	b.bar = progressbar.NewOptions64(sc.Pending,
+		progressbar.OptionSetWriter(b.w),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
@@ -125,29 +129,25 @@ func (c *ImportCmd) progress(g *Globals, sc *transcripts.Scan, st *transcripts.S
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetDescription(fmt.Sprintf("0/%d files", len(sc.Files))),
+		progressbar.OptionSetDescription(fmt.Sprintf("0/%d files", sc.Files)),
 	)
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			tt := st.Totals()
-			bar.Describe(fmt.Sprintf("%d/%d files", tt.Files+tt.Failed, len(sc.Files)))
-			bar.Set64(min(tt.Bytes, sc.Pending))
-			select {
-			case <-done:
-				bar.Finish()
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
+}
+
+// update moves the bar to t.
+func (b *importBar) update(t transcripts.Totals) {
+	if b == nil || b.bar == nil {
+		return
 	}
+	b.bar.Describe(fmt.Sprintf("%d/%d files", t.Files+t.Failed, b.files))
+	b.bar.Set64(min(t.Bytes, b.bar.GetMax64()))
+}
+
+// finish clears the bar.
+func (b *importBar) finish() {
+	if b == nil || b.bar == nil {
+		return
+	}
+	b.bar.Finish()
 }
 
 func printImportSummary(g *Globals, s ImportSummary) {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -237,5 +239,92 @@ func appendLine(t testing.TB, path string, line []byte) {
 	defer f.Close()
 	if _, err := f.Write(line); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestImportThroughDaemonCutShort cuts an import through the daemon short: the CLI interrupted
+// (SIGINT: exit 130, and the daemon, which reads the files itself, stops the import and stays
+// up), or the daemon stopped (SIGTERM: it ends the import, says why, and exits). A second import
+// reads the rest: the store ends up with what one whole import stores, each record once.
+func TestImportThroughDaemonCutShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates a 60 MB corpus")
+	}
+	src := filepath.Join(t.TempDir(), "claude")
+	lines, _ := makeCorpus(t, src, corpus{size: 60 << 20})
+	cache := warmCache(t)
+	whole := freshDataDir(t, cache)
+	runImport(t, nil, "--data-dir", whole, "--source", src)
+	want := storedRecords(t, nil, whole)
+
+	for _, tc := range []struct {
+		name       string
+		stopDaemon bool
+	}{{"CLI interrupted", false}, {"daemon stopped", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dataDir := freshDataDir(t, cache)
+			d := startDaemon(t, dataDir, nil)
+			cmd := exec.Command(agentBin, "import", "--json", "--data-dir", dataDir, "--source", src)
+			cmd.Env = childEnv()
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			records := func() float64 {
+				t.Helper()
+				text, err := d.client().Metrics(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return parseMetrics(t, text)["hangar_intake_records_total"]
+			}
+			waitFor(t, 30*time.Second, func() string {
+				if records() == 0 {
+					return "the import has sent nothing yet"
+				}
+				return ""
+			})
+			if tc.stopDaemon {
+				if code := d.stop(syscall.SIGTERM); code != 0 {
+					t.Errorf("agent run exit %d on SIGTERM during an import\n%s", code, d.stderr.String())
+				}
+			} else if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			code := cmd.ProcessState.ExitCode()
+			var sum ImportSummary
+			json.Unmarshal([]byte(stdout.String()), &sum)
+			if sum.Lines >= lines {
+				t.Fatalf("the import read all %d lines before it was cut short: make the corpus larger", lines)
+			}
+			if tc.stopDaemon {
+				if code != 1 || !strings.Contains(stderr.String(), "the daemon is stopping") {
+					t.Errorf("import when the daemon stops: exit %d, stderr %q, want 1 and why", code, stderr.String())
+				}
+				d = startDaemon(t, dataDir, nil)
+			} else {
+				if code != 130 || !strings.Contains(stderr.String(), "import interrupted") {
+					t.Errorf("interrupted import: exit %d, stderr %q, want 130", code, stderr.String())
+				}
+				// The daemon stopped reading: nothing more comes.
+				before := records()
+				time.Sleep(300 * time.Millisecond)
+				if after := records(); after != before || d.exited() {
+					t.Errorf("after the CLI went away the intake took %v records, then %v (daemon exited: %v)", before, after, d.exited())
+				}
+			}
+			// Lines acknowledged before the stop but not yet under a checkpoint are read again, and
+			// found stored already.
+			sum = runImport(t, nil, "--data-dir", dataDir, "--source", src)
+			if !sum.Daemon || sum.Lines == 0 || sum.Failed != 0 {
+				t.Errorf("the second import: %+v, want the rest of %d lines through the daemon", sum, lines)
+			}
+			d.stop(syscall.SIGTERM)
+			if got := storedRecords(t, nil, dataDir); got != want {
+				t.Errorf("the store holds %d records, want %d (one whole import's)", got, want)
+			}
+		})
 	}
 }

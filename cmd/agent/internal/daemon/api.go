@@ -143,6 +143,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/dlq/replay", d.replayDLQ)
 	mux.HandleFunc("POST /v1/dlq/drop", d.dropDLQ)
 	mux.HandleFunc("POST /v1/plugins/reload", d.postReloadPlugins)
+	mux.HandleFunc("POST /v1/transcripts/import", d.postTranscriptsImport)
 	return mux
 }
 

@@ -109,16 +109,12 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return statusError(resp)
+	}
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e apiError
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = http.StatusText(resp.StatusCode)
-		}
-		return &StatusError{Code: resp.StatusCode, Message: e.Error}
 	}
 	if s, ok := out.(*string); ok {
 		*s = string(data)
@@ -128,6 +124,16 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// statusError reads the error answer resp.
+func statusError(resp *http.Response) *StatusError {
+	var e apiError
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || json.Unmarshal(data, &e) != nil || e.Error == "" {
+		e.Error = http.StatusText(resp.StatusCode)
+	}
+	return &StatusError{Code: resp.StatusCode, Message: e.Error}
 }
 
 func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {

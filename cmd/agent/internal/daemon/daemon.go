@@ -108,7 +108,9 @@ type Daemon struct {
 	metrics *pipeline.Metrics
 	started time.Time
 	serving bool
-	handler http.Handler
+	// serveCtx is Serve's context, set before it serves: its end stops imports in flight.
+	serveCtx context.Context
+	handler  http.Handler
 
 	// The consumers' runner and the dead letters that replay through it: a reprice stops the
 	// runner and starts a new one over the same consumers (builtin).
@@ -217,7 +219,7 @@ func (d *Daemon) open() error {
 	if err := d.startConsumers(); err != nil {
 		return err
 	}
-	d.handler = d.transcriptRoutes(d.routes())
+	d.handler = d.routes()
 	return nil
 }
 
@@ -342,6 +344,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	d.serving = true
+	d.serveCtx = ctx
 	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()

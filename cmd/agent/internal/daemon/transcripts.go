@@ -1,24 +1,21 @@
 package daemon
 
 import (
-	"path/filepath"
-
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hangar-dev/hangar/host"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline/transcripts"
-	"github.com/hangar-dev/hangar/store"
 )
 
 // The daemon follows Claude Code's transcripts in the standard locations (see
@@ -117,146 +114,204 @@ func onceReporter(log *slog.Logger) func(path string, err error) {
 	}
 }
 
-// TranscriptCheckpoint is a transcript's checkpoint, as GET /v1/transcripts/checkpoints lists them.
-type TranscriptCheckpoint struct {
-	File       string           `json:"file"`
-	Checkpoint store.Checkpoint `json:"checkpoint"`
+// ImportRequest is the body of POST /v1/transcripts/import.
+type ImportRequest struct {
+	// Roots are the absolute paths of the folders to read: projects folders, as
+	// transcripts.Locations and transcripts.SourceRoot give them.
+	Roots []string `json:"roots"`
 }
 
-// CheckpointSwap is the body of POST /v1/transcripts/checkpoints/swap: replace the checkpoint of
-// File with To (null deletes it) if it is From (null: it has none).
-type CheckpointSwap struct {
-	File string            `json:"file"`
-	From *store.Checkpoint `json:"from"`
-	To   *store.Checkpoint `json:"to"`
+// ImportEvent is a line of the answer of POST /v1/transcripts/import (JSON lines, each sent as it
+// happens), and what Client.ImportTranscripts passes on. Exactly one field is set.
+type ImportEvent struct {
+	// Scan comes first: what the import will read.
+	Scan *ImportScan `json:"scan,omitempty"`
+	// Progress comes every importProgressEvery while the files are read.
+	Progress *transcripts.Totals `json:"progress,omitempty"`
+	// Skipped is a file or folder that cannot be read; the import goes on without it.
+	Skipped *ImportSkip `json:"skipped,omitempty"`
+	// End is the last line.
+	End *ImportEnd `json:"end,omitempty"`
 }
 
-// SwapResult is the answer of POST /v1/transcripts/checkpoints/swap.
-type SwapResult struct {
-	Swapped bool `json:"swapped"`
+// ImportScan says what an import will read.
+type ImportScan struct {
+	// Files counts the transcripts found.
+	Files int `json:"files"`
+	// Pending estimates the bytes to read: what the files hold past their checkpoints.
+	Pending int64 `json:"pending_bytes"`
 }
 
-// transcriptRoutes adds the transcript checkpoint routes to the API, for `agent import` to share
-// the daemon's checkpoints.
-func (d *Daemon) transcriptRoutes(api http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/transcripts/checkpoints", d.listTranscriptCheckpoints)
-	mux.HandleFunc("POST /v1/transcripts/checkpoints/swap", d.swapTranscriptCheckpoint)
-	mux.Handle("/", api)
-	return mux
+// ImportSkip is a file or folder an import cannot read.
+type ImportSkip struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
 }
 
-// listTranscriptCheckpoints answers with the checkpoints of the files whose path starts with the
-// query parameter prefix.
-func (d *Daemon) listTranscriptCheckpoints(w http.ResponseWriter, r *http.Request) {
-	out := []TranscriptCheckpoint{}
-	err := d.st.Checkpoints(transcripts.Namespace, r.URL.Query().Get("prefix"), func(file string, cp store.Checkpoint) error {
-		out = append(out, TranscriptCheckpoint{File: file, Checkpoint: cp})
-		return nil
+// ImportEnd ends an import: its totals, and why it stopped short, if it did.
+type ImportEnd struct {
+	transcripts.Totals
+	Error string `json:"error,omitempty"`
+}
+
+// ErrImportStopped means an import stopped short because the daemon is stopping. What it read is
+// stored, and a new import goes on where it stopped.
+var ErrImportStopped = errors.New("the daemon is stopping")
+
+// importWorkers is how many transcripts an import reads at once: the intake captures the
+// batches of each in parallel and commits them together.
+const importWorkers = 4
+
+// importProgressEvery is how often an import reports its progress.
+const importProgressEvery = 100 * time.Millisecond
+
+// importTranscripts reads the transcripts below roots into the store, sharing its checkpoints
+// with the daemon's tailer so that neither sends again what the other sent, and tells ev how it
+// goes (every ImportEvent but End; ev is never called twice at once). It returns the totals, with
+// why it stopped short if it did.
+func (d *Daemon) importTranscripts(ctx context.Context, roots []string, ev func(ImportEvent)) (transcripts.Totals, error) {
+	var mu sync.Mutex
+	emit := func(e ImportEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		ev(e)
+	}
+	secret, err := host.LoadOrCreateSecret(filepath.Join(d.cfg.DataDir, SecretName))
+	if err != nil {
+		return transcripts.Totals{}, err
+	}
+	t, err := transcripts.NewTailer(transcripts.Config{
+		Sink:        d.intake,
+		Checkpoints: &transcripts.HashedCheckpoints{Inner: transcripts.StoreCheckpoints{St: d.st}, Key: secret},
+		Workers:     importWorkers,
+		Report: func(path string, err error) {
+			emit(ImportEvent{Skipped: &ImportSkip{Path: path, Error: err.Error()}})
+		},
 	})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
+		return transcripts.Totals{}, err
 	}
-	writeJSON(w, http.StatusOK, out)
+	sc, err := t.Scan(ctx, roots)
+	if err != nil {
+		return transcripts.Totals{}, err
+	}
+	emit(ImportEvent{Scan: &ImportScan{Files: len(sc.Files), Pending: sc.Pending}})
+	var st transcripts.Stats
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(importProgressEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				tt := st.Totals()
+				emit(ImportEvent{Progress: &tt})
+			}
+		}
+	}()
+	err = t.Sync(ctx, sc, &st)
+	close(done)
+	<-stopped
+	return st.Totals(), err
 }
 
-func (d *Daemon) swapTranscriptCheckpoint(w http.ResponseWriter, r *http.Request) {
-	var req CheckpointSwap
+// postTranscriptsImport runs an import (see ImportRequest) and streams its ImportEvents as JSON
+// lines. It stops when the client goes away or the daemon stops.
+func (d *Daemon) postTranscriptsImport(w http.ResponseWriter, r *http.Request) {
+	var req ImportRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("decode request: %w", err))
 		return
 	}
-	ok, err := d.st.SwapCheckpoint(transcripts.Namespace, req.File, req.From, req.To)
-	switch {
-	case errors.Is(err, store.ErrCheckpoint):
-		writeError(w, http.StatusBadRequest, err)
-	case err != nil:
-		writeError(w, http.StatusInternalServerError, err)
-	default:
-		writeJSON(w, http.StatusOK, SwapResult{Swapped: ok})
+	if len(req.Roots) == 0 {
+		writeError(w, http.StatusBadRequest, errors.New("no roots to import"))
+		return
 	}
-}
-
-// TranscriptCheckpoints returns the checkpoints of the transcripts whose path starts with prefix.
-func (c *Client) TranscriptCheckpoints(ctx context.Context, prefix string) ([]TranscriptCheckpoint, error) {
-	var out []TranscriptCheckpoint
-	err := c.do(ctx, http.MethodGet, "/v1/transcripts/checkpoints?prefix="+url.QueryEscape(prefix), "", nil, &out)
-	return out, err
-}
-
-// SwapTranscriptCheckpoint swaps a transcript's checkpoint (see CheckpointSwap).
-func (c *Client) SwapTranscriptCheckpoint(ctx context.Context, s CheckpointSwap) (bool, error) {
-	var res SwapResult
-	err := c.postJSON(ctx, "/v1/transcripts/checkpoints/swap", s, &res)
-	return res.Swapped, err
-}
-
-// TranscriptSink is a transcripts.Sink that posts records to the daemon as frames (POST
-// /v1/events). A busy daemon's answer (503) is an error wrapping pipeline.ErrBusy.
-type TranscriptSink struct{ C *Client }
-
-var _ transcripts.Sink = TranscriptSink{}
-
-// Submit implements transcripts.Sink.
-func (s TranscriptSink) Submit(ctx context.Context, recs []pipeline.RawRecord) (pipeline.Result, error) {
-	var frames []byte
-	for i := range recs {
-		frames = pipeline.AppendFrame(frames, &recs[i])
-	}
-	res, err := s.C.PostFrames(ctx, frames)
-	var se *StatusError
-	if errors.As(err, &se) && se.Code == http.StatusServiceUnavailable {
-		return res, fmt.Errorf("%w: %s", pipeline.ErrBusy, se.Message)
-	}
-	return res, err
-}
-
-// TranscriptSink returns where a tailer run with c submits records: the daemon's intake itself
-// when c is a LocalClient (as the daemon's own tailer does: no frames to encode and decode), else
-// a TranscriptSink.
-func (c *Client) TranscriptSink() transcripts.Sink {
-	if c.local != nil {
-		return c.local.intake
-	}
-	return TranscriptSink{C: c}
-}
-
-// TranscriptCheckpoints is a transcripts.Checkpoints kept by the daemon.
-type TranscriptCheckpoints struct{ C *Client }
-
-var _ transcripts.Checkpoints = TranscriptCheckpoints{}
-
-// List implements transcripts.Checkpoints.
-func (c TranscriptCheckpoints) List(ctx context.Context, prefix string) (map[string]store.Checkpoint, error) {
-	list, err := c.C.TranscriptCheckpoints(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]store.Checkpoint, len(list))
-	for _, e := range list {
-		out[e.File] = e.Checkpoint
-	}
-	return out, nil
-}
-
-// Get implements transcripts.Checkpoints.
-func (c TranscriptCheckpoints) Get(ctx context.Context, file string) (*store.Checkpoint, error) {
-	list, err := c.C.TranscriptCheckpoints(ctx, file)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range list {
-		if e.File == file {
-			return &e.Checkpoint, nil
+	for _, root := range req.Roots {
+		if !filepath.IsAbs(root) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("root %q is not an absolute path", root))
+			return
 		}
 	}
-	return nil, nil
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	if d.serveCtx != nil {
+		defer context.AfterFunc(d.serveCtx, func() { cancel(ErrImportStopped) })()
+	}
+	w.Header().Set("Content-Type", ImportEventsType)
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	send := func(e ImportEvent) {
+		// A client gone away ends the request's context, which stops the import.
+		if enc.Encode(e) == nil {
+			rc.Flush()
+		}
+	}
+	tot, err := d.importTranscripts(ctx, req.Roots, send)
+	end := ImportEnd{Totals: tot}
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			err = fmt.Errorf("%w (%w)", cause, err)
+		}
+		end.Error = err.Error()
+	}
+	send(ImportEvent{End: &end})
 }
 
-// Swap implements transcripts.Checkpoints.
-func (c TranscriptCheckpoints) Swap(ctx context.Context, file string, from, to *store.Checkpoint) (bool, error) {
-	return c.C.SwapTranscriptCheckpoint(ctx, CheckpointSwap{File: file, From: from, To: to})
+// ImportEventsType is the media type of the answer of POST /v1/transcripts/import: ImportEvents,
+// one JSON document per line.
+const ImportEventsType = "application/x-ndjson"
+
+// ImportTranscripts has the daemon read the transcripts below roots (absolute paths) into its
+// store, as POST /v1/transcripts/import does; a LocalClient's daemon does it in this process. It
+// calls ev with every ImportEvent but End (never twice at once), and returns the totals, with
+// the reason the import stopped short if it did: the context's error if it ended.
+func (c *Client) ImportTranscripts(ctx context.Context, roots []string, ev func(ImportEvent)) (transcripts.Totals, error) {
+	if c.local != nil {
+		return c.local.importTranscripts(ctx, roots, ev)
+	}
+	body, err := json.Marshal(ImportRequest{Roots: roots})
+	if err != nil {
+		return transcripts.Totals{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent/v1/transcripts/import", bytes.NewReader(body))
+	if err != nil {
+		return transcripts.Totals{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return transcripts.Totals{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return transcripts.Totals{}, statusError(resp)
+	}
+	var last transcripts.Totals
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var e ImportEvent
+		if err := dec.Decode(&e); err != nil {
+			if ctx.Err() != nil {
+				return last, ctx.Err()
+			}
+			return last, fmt.Errorf("the daemon's answer ended before the import did: %w", err)
+		}
+		switch {
+		case e.End != nil:
+			if e.End.Error != "" {
+				return e.End.Totals, errors.New(e.End.Error)
+			}
+			return e.End.Totals, nil
+		case e.Progress != nil:
+			last = *e.Progress
+		}
+		ev(e)
+	}
 }
