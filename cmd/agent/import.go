@@ -31,8 +31,8 @@ type ImportSummary struct {
 	// FilesFound counts the transcripts found; Files (in Totals) those read to their end.
 	FilesFound int     `json:"files_found"`
 	Seconds    float64 `json:"seconds"`
-	// Daemon is true when the records went through a running daemon, false when the store was
-	// opened in this process.
+	// Daemon is true when a running daemon read the files, false when this process did, with the
+	// store opened in it.
 	Daemon bool `json:"daemon"`
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -101,25 +100,32 @@ func jsonNear(t *testing.T, path string, got, want any) {
 	}
 }
 
-// TestReportReadOnly checks the store a report opens when no daemon runs: read-only, writing
-// nothing, when it is up to date; for writing when it is not (here, the usage rollup has events
-// left to consume, as after a crash between the commit of events and the rollup's), which
-// brings it up to date. The answers are the same either way. A read-only daemon serves usage
-// reads and nothing else.
+// TestReportReadOnly checks the store a report opens when no daemon runs: read-only when it is
+// up to date; for writing when it is not (here, the usage rollup has events left to consume, as
+// after a crash between the commit of events and the rollup's), which brings it up to date. The
+// answers are the same either way. A read-only daemon serves usage reads and nothing else.
 func TestReportReadOnly(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "claude")
 	copyTranscripts(t, sharedTranscripts, src)
 	dataDir := newDataDir(t)
 	runImport(t, nil, "--data-dir", dataDir, "--source", src)
 	want := reportDaily(t, dataDir)
-	storeDir := filepath.Join(dataDir, daemon.StoreName)
-
-	before := storeFiles(t, storeDir)
-	if got := reportDaily(t, dataDir); got.stdout != want.stdout {
-		t.Errorf("a second report differs:\n%s\nwant\n%s", got.stdout, want.stdout)
+	// report runs a report and returns how the store was opened, from the debug log.
+	report := func(t *testing.T) (readOnly, stale bool) {
+		t.Helper()
+		logFile := filepath.Join(dataDir, "logs", "agent.log")
+		before, _ := os.ReadFile(logFile)
+		res := runAgent(t, nil, nil, 60*time.Second, "report", "daily", "--json", "-z", "UTC", "--data-dir", dataDir, "--log-level", "debug")
+		if res.code != 0 || res.stdout != want.stdout {
+			t.Errorf("report: exit %d, stdout\n%s\nwant\n%s\nstderr %s", res.code, res.stdout, want.stdout, res.stderr)
+		}
+		after, _ := os.ReadFile(logFile)
+		added := string(after[min(len(before), len(after)):])
+		return strings.Contains(added, "store opened read-only"), strings.Contains(added, "opening the store for writing")
 	}
-	if after := storeFiles(t, storeDir); !maps.Equal(before, after) {
-		t.Errorf("a report of an up-to-date store wrote to it:\nbefore %v\nafter  %v", before, after)
+
+	if ro, stale := report(t); !ro || stale {
+		t.Errorf("report of an up-to-date store: opened read-only %v, stale %v; want read-only", ro, stale)
 	}
 
 	// Move the rollup's cursor back: 20 events to consume again (idempotently).
@@ -141,18 +147,17 @@ func TestReportReadOnly(t *testing.T) {
 		}
 		t.Fatalf("read-only open with the rollup behind: %v, want ErrStale", err)
 	}
-	before = storeFiles(t, storeDir)
-	if got := reportDaily(t, dataDir); got.stdout != want.stdout {
-		t.Errorf("the report of a store to bring up to date differs:\n%s\nwant\n%s", got.stdout, want.stdout)
-	}
-	if after := storeFiles(t, storeDir); maps.Equal(before, after) {
-		t.Error("the report of a store to bring up to date did not open it for writing")
+	if ro, stale := report(t); ro || !stale {
+		t.Errorf("report of a store to bring up to date: opened read-only %v, stale %v; want stale and written", ro, stale)
 	}
 	st = openStore(t, dataDir)
 	if cur, err := st.Cursor(pipeline.UsageRollupName); err != nil || cur != last {
 		t.Errorf("usage rollup cursor after the report: %d, %v, want %d", cur, err, last)
 	}
 	st.Close()
+	if ro, _ := report(t); !ro {
+		t.Error("the report after the store was brought up to date did not open it read-only")
+	}
 
 	// Up to date again: a read-only daemon answers usage reads, and only them.
 	d, err := daemon.Open(cfg)
@@ -174,26 +179,4 @@ func TestReportReadOnly(t *testing.T) {
 	if err := d.Serve(ctx); err == nil {
 		t.Error("a read-only daemon served")
 	}
-}
-
-// storeFiles maps the names of the store's files to their size and modification time, but for
-// Pebble's LOCK, which every open truncates.
-func storeFiles(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range entries {
-		if e.Name() == "LOCK" {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = fmt.Sprint(info.Size(), info.ModTime().UnixNano())
-	}
-	return out
 }

@@ -269,6 +269,7 @@ func (d *Daemon) openReadOnly() error {
 	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
 	mux.HandleFunc("GET /v1/usage/unpriced", d.getUnpriced)
 	d.handler = mux
+	d.log.Debug("store opened read-only: it is up to date")
 	return nil
 }
 
