@@ -518,7 +518,8 @@ func (s *fileSync) add(ln line, end int64) (bool, error) {
 }
 
 // flush submits the batch, waiting while the sink is busy, then moves the checkpoint to its end
-// if final (the end of the pass) or CheckpointEvery bytes were acknowledged since the last one.
+// if final (the end of the pass), if CheckpointEvery bytes were acknowledged since the last one,
+// or if the pass is being stopped (the next submit ends it): a pass stopped reads nothing again.
 func (s *fileSync) flush(final bool) (bool, error) {
 	if len(s.recs) > 0 {
 		res, err := s.t.submit(s.ctx, s.recs)
@@ -531,7 +532,7 @@ func (s *fileSync) flush(final bool) (bool, error) {
 		s.st.DeadLettered.Add(int64(res.DeadLettered))
 		s.recs, s.arena = s.recs[:0], nil
 	}
-	if s.end == s.saved || (!final && s.end-s.saved < s.t.cfg.CheckpointEvery) {
+	if s.end == s.saved || (!final && s.end-s.saved < s.t.cfg.CheckpointEvery && s.ctx.Err() == nil) {
 		return true, nil
 	}
 	return s.checkpoint(s.end)
@@ -564,11 +565,17 @@ func (s *fileSync) checkpoint(offset int64) (bool, error) {
 	return false, nil
 }
 
-// submit submits recs, waiting and trying again while the sink is busy.
+// submit submits recs, waiting and trying again while the sink is busy. A batch submitted is seen
+// through even if ctx ends meanwhile (the sink takes a batch in milliseconds): acknowledged, its
+// lines are counted and the checkpoint can move past them, where an abandoned batch would be
+// stored all the same and read again by the next pass. ctx stops the next batch, and the waits.
 func (t *Tailer) submit(ctx context.Context, recs []pipeline.RawRecord) (pipeline.Result, error) {
 	backoff := 20 * time.Millisecond
 	for {
-		res, err := t.cfg.Sink.Submit(ctx, recs)
+		if err := ctx.Err(); err != nil {
+			return pipeline.Result{}, err
+		}
+		res, err := t.cfg.Sink.Submit(context.WithoutCancel(ctx), recs)
 		if err == nil {
 			return res, nil
 		}

@@ -350,6 +350,44 @@ func TestCommitAfterAck(t *testing.T) {
 	}
 }
 
+// TestStopSeesBatchThrough stops a pass while the sink takes a batch: the sink's context does not
+// end with the pass's, the batch is acknowledged and put under a checkpoint though CheckpointEvery
+// is far off, no batch follows, and the next pass reads exactly the rest.
+func TestStopSeesBatchThrough(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.write("p/s.jsonl", "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n{\"a\":5}\n")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	calls := 0
+	e.tl = e.tailer(Config{BatchRecords: 2, CheckpointEvery: 1 << 20, Sink: sinkFunc(func(sctx context.Context, recs []pipeline.RawRecord) (pipeline.Result, error) {
+		calls++
+		stop() // the stop comes while the sink takes the batch
+		if sctx.Err() != nil {
+			t.Error("the sink's context ended with the pass's")
+		}
+		return e.sink.Submit(sctx, recs)
+	})})
+	sc, err := e.tl.Scan(context.Background(), []string{e.root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tl.Sync(ctx, sc, &e.stats); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sync = %v, want context.Canceled", err)
+	}
+	if calls != 1 {
+		t.Errorf("the sink was called %d times, want once: no batch after the stop", calls)
+	}
+	wantPayloads(t, e.sink.take(), `{"a":1}`, `{"a":2}`)
+	if n := e.stats.Lines.Load(); n != 2 {
+		t.Errorf("lines = %d, want the 2 acknowledged", n)
+	}
+	if cp := e.checkpoint("p/s.jsonl"); cp == nil || cp.Offset != int64(2*len("{\"a\":1}\n")) {
+		t.Fatalf("checkpoint = %+v, want the end of the acknowledged batch", cp)
+	}
+	e.tl = e.tailer(Config{BatchRecords: 2})
+	wantPayloads(t, e.sync(), `{"a":3}`, `{"a":4}`, `{"a":5}`)
+}
+
 type sinkFunc func(ctx context.Context, recs []pipeline.RawRecord) (pipeline.Result, error)
 
 func (f sinkFunc) Submit(ctx context.Context, recs []pipeline.RawRecord) (pipeline.Result, error) {

@@ -256,7 +256,7 @@ func (d *Daemon) postTranscriptsImport(w http.ResponseWriter, r *http.Request) {
 	tot, err := d.importTranscripts(ctx, req.Roots, send)
 	end := ImportEnd{Totals: tot}
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
 			err = fmt.Errorf("%w (%w)", cause, err)
 		}
 		end.Error = err.Error()
