@@ -348,44 +348,33 @@ func (d *Daemon) UpdatePrices(ctx context.Context, t *pricing.Table, data []byte
 // getPricing answers with the price table in use and the models without a price, once the rollup
 // has consumed the events stored when the request came.
 func (d *Daemon) getPricing(w http.ResponseWriter, r *http.Request) {
-	d.pauseMu.RLock()
-	defer d.pauseMu.RUnlock()
-	models, code, err := d.unpriced(r.Context())
-	if err != nil {
-		writeError(w, code, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, Pricing{Table: d.priceTable(), Unpriced: models})
+	d.answerUnpriced(w, r, func(models []string) any { return Pricing{Table: d.priceTable(), Unpriced: models} })
 }
 
 // getUnpriced answers GET /v1/usage/unpriced: Pricing.Unpriced alone, which a read-only daemon
 // serves without parsing a price table.
 func (d *Daemon) getUnpriced(w http.ResponseWriter, r *http.Request) {
-	d.pauseMu.RLock()
-	defer d.pauseMu.RUnlock()
-	models, code, err := d.unpriced(r.Context())
-	if err != nil {
-		writeError(w, code, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, models)
+	d.answerUnpriced(w, r, func(models []string) any { return models })
 }
 
-// unpriced returns the models with usage and no price once the rollup has consumed every event
-// stored when it was called, or the error and the status code to answer it with. The caller
-// holds pauseMu for reading.
-func (d *Daemon) unpriced(ctx context.Context) ([]string, int, error) {
-	if d.usage == nil {
-		return []string{}, 0, nil
+// answerUnpriced answers with answer(the models with usage and no price), once the rollup has
+// consumed every event stored when the request came.
+func (d *Daemon) answerUnpriced(w http.ResponseWriter, r *http.Request, answer func(models []string) any) {
+	d.pauseMu.RLock()
+	defer d.pauseMu.RUnlock()
+	models := []string{}
+	if d.usage != nil {
+		if err := d.waitConsumed(r.Context(), pipeline.UsageRollupName, catchUpWait); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		var err error
+		if models, err = pipeline.UnpricedModels(d.st); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
 	}
-	if err := d.waitConsumed(ctx, pipeline.UsageRollupName, catchUpWait); err != nil {
-		return nil, http.StatusServiceUnavailable, err
-	}
-	models, err := pipeline.UnpricedModels(d.st)
-	if err != nil {
-		return nil, http.StatusInternalServerError, err
-	}
-	return models, 0, nil
+	writeJSON(w, http.StatusOK, answer(models))
 }
 
 // postPricingUpdate takes a price table in LiteLLM's format (400 if it does not parse: nothing
