@@ -65,6 +65,17 @@ func runImport(t testing.TB, env []string, args ...string) ImportSummary {
 	return sum
 }
 
+// importShared imports a copy of the shared transcripts, with no daemon, into a new data
+// directory, and returns it.
+func importShared(t testing.TB) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "claude")
+	copyTranscripts(t, sharedTranscripts, src)
+	dataDir := newDataDir(t)
+	runImport(t, nil, "--data-dir", dataDir, "--source", src)
+	return dataDir
+}
+
 // storedRecords returns what the store holds of the records it was given: events and dead
 // letters, per `agent status --json`.
 func storedRecords(t testing.TB, env []string, dataDir string) int64 {

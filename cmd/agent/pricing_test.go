@@ -292,10 +292,7 @@ func TestPricingUpdate(t *testing.T) {
 // short between saving it and repricing: the next open of the store (here by the CLI) reprices,
 // and a daemon started after it loads and logs the saved table without repricing again.
 func TestPricingRepriceAtStart(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "claude")
-	copyTranscripts(t, sharedTranscripts, src)
-	dataDir := newDataDir(t)
-	runImport(t, nil, "--data-dir", dataDir, "--source", src)
+	dataDir := importShared(t)
 	before := reportDaily(t, dataDir)
 
 	file, _ := newPriceFile(t, t.TempDir())
@@ -339,10 +336,7 @@ func TestPricingRepriceAtStart(t *testing.T) {
 // build's snapshots: an id of the same form, with prices doubled), and usage with no table id (as
 // builds before ids kept it): the next open of the store reprices both with the embedded table.
 func TestPricingRepriceNewBuild(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "claude")
-	copyTranscripts(t, sharedTranscripts, src)
-	dataDir := newDataDir(t)
-	runImport(t, nil, "--data-dir", dataDir, "--source", src)
+	dataDir := importShared(t)
 	want := reportDaily(t, dataDir)
 	_, doubled := newPriceFile(t, t.TempDir())
 	for _, tc := range []struct {

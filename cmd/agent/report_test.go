@@ -27,10 +27,7 @@ const expectedDir = "../../../shared/fixtures/claude-code/expected"
 // through one. ccusage's session report names the project by its folder (a path); Hangar never
 // keeps it, so projectPath is compared by being Hangar's 12-character project key.
 func TestReportParity(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "claude")
-	copyTranscripts(t, sharedTranscripts, src)
-	dataDir := newDataDir(t)
-	runImport(t, nil, "--data-dir", dataDir, "--source", src)
+	dataDir := importShared(t)
 
 	check := func(how string) {
 		t.Helper()
@@ -105,10 +102,7 @@ func jsonNear(t *testing.T, path string, got, want any) {
 // after a crash between the commit of events and the rollup's), which brings it up to date. The
 // answers are the same either way. A read-only daemon serves usage reads and nothing else.
 func TestReportReadOnly(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "claude")
-	copyTranscripts(t, sharedTranscripts, src)
-	dataDir := newDataDir(t)
-	runImport(t, nil, "--data-dir", dataDir, "--source", src)
+	dataDir := importShared(t)
 	want := reportDaily(t, dataDir)
 	// report runs a report and returns how the store was opened, from the debug log.
 	report := func(t *testing.T) (readOnly, stale bool) {
