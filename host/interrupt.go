@@ -5,14 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 )
 
-// interruptExport is the name of the exported global instrumentInterrupts adds.
-const interruptExport = "hangar_interrupt"
+// Names instrumentInterrupts adds.
+const (
+	// yieldModule and yieldName are the function every instrumented module imports and calls
+	// when its fuel is spent (see interruptCheck). The host provides it (yieldCheck).
+	yieldModule = "hangar"
+	yieldName   = "yield"
+	// startExport exports the function of the module's start section, which instrumentInterrupts
+	// removes: the host calls it under a deadline once an instance exists (see runStart), instead
+	// of wazero running it, unstoppable, during instantiation.
+	startExport = "hangar_start"
+)
 
-// Errors of instrumentInterrupts. Each error it returns wraps one of them; the caller falls back to
-// wazero's WithCloseOnContextDone for any of them.
+// Errors of instrumentInterrupts. Each error it returns wraps one of them. The host falls back to
+// wazero's WithCloseOnContextDone for errInstrumentUnsupported, and refuses the module for the
+// others.
 var (
 	// errInstrumentUnsupported means the module uses an instruction or an encoding that
 	// instrumentInterrupts does not decode (exception handling, GC, typed function references,
@@ -20,19 +29,27 @@ var (
 	errInstrumentUnsupported = errors.New("host: not supported by interrupt instrumentation")
 	// errInstrumentMalformed means the module does not follow the WebAssembly binary format.
 	errInstrumentMalformed = errors.New("host: malformed WASM module")
+	// errInstrumentInvalid means the module decodes but is not valid, or not valid as a plugin:
+	// it names a global it does not have (the host's fuel, once added), or it has no memory. Only
+	// the instrumented copy is compiled, so these are checked on the original.
+	errInstrumentInvalid = errors.New("host: invalid WASM module")
 	// errInstrumentExported means the module already exports a name instrumentInterrupts needs.
-	errInstrumentExported = errors.New("host: module already exports " + interruptExport)
+	errInstrumentExported = errors.New("host: module already exports a name the host reserves")
 )
 
 // Section ids of the WebAssembly binary format that instrumentInterrupts reads or writes.
 const (
-	wasmSecCustom = 0
-	wasmSecImport = 2
-	wasmSecMemory = 5
-	wasmSecGlobal = 6
-	wasmSecExport = 7
-	wasmSecCode   = 10
-	wasmSecMaxID  = 13 // the tag section
+	wasmSecCustom  = 0
+	wasmSecType    = 1
+	wasmSecImport  = 2
+	wasmSecMemory  = 5
+	wasmSecGlobal  = 6
+	wasmSecExport  = 7
+	wasmSecStart   = 8
+	wasmSecElement = 9
+	wasmSecCode    = 10
+	wasmSecData    = 11
+	wasmSecMaxID   = 13 // the tag section
 )
 
 // wasmSecRank is the place of each section id in the order the binary format requires. Custom
@@ -41,31 +58,27 @@ var wasmSecRank = [wasmSecMaxID + 1]int8{
 	1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13,
 }
 
-// interruptFuel is how many checks a guest passes between two exits to Go (see the check).
-const interruptFuel = 1 << 16
+// The fuel. A guest's fuel is a budget of work between two calls to yield (see interruptCheck):
+// each check charges the byte size of the code it guards, each bulk memory or table instruction
+// the bytes or entries it moves, and when the budget is spent the guest calls the host's yield,
+// which ends the call if its deadline has passed, and where its goroutine can be stopped.
+const (
+	// interruptFuel is the budget: code bytes, or interruptBulkShift-scaled bytes moved.
+	interruptFuel = 1 << 20
+	// interruptBulkShift scales a bulk memory instruction's length to fuel: one unit per 8 bytes.
+	interruptBulkShift = 3
+)
 
-// interruptFlagEntry is the interrupt flag's global: mutable i32, initialised by `i32.const 0`.
-var interruptFlagEntry = []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+// interruptGlobalEntries are the globals instrumentInterrupts appends, in this order after the
+// module's own: the fuel (mutable i64, interruptFuel) and a scratch i32 that holds a bulk
+// instruction's length while it runs.
+var interruptGlobalEntries = bytes.Join([][]byte{
+	append(wasmAppendSLEB([]byte{0x7e, 0x01, 0x42}, interruptFuel), 0x0b),
+	{0x7f, 0x01, 0x41, 0x00, 0x0b},
+}, nil)
 
-// interruptFuelEntry is the fuel's global: mutable i32, initialised to interruptFuel.
-var interruptFuelEntry = append(append([]byte{0x7f, 0x01, 0x41}, wasmAppendSLEB(nil, interruptFuel)...), 0x0b)
-
-// globalEntries returns the globals instrumentInterrupts appends: the flag, and the fuel when the
-// module has a memory.
-func (p *interruptPlan) globalEntries() []byte {
-	if !p.memory {
-		return interruptFlagEntry
-	}
-	return append(slices.Clip(interruptFlagEntry), interruptFuelEntry...)
-}
-
-// newGlobals is how many globals instrumentInterrupts appends.
-func (p *interruptPlan) newGlobals() uint32 {
-	if !p.memory {
-		return 1
-	}
-	return 2
-}
+// interruptGlobals is how many globals instrumentInterrupts appends.
+const interruptGlobals = 2
 
 // wasmAppendSLEB appends v in signed LEB128.
 func wasmAppendSLEB(b []byte, v int64) []byte {
@@ -79,20 +92,32 @@ func wasmAppendSLEB(b []byte, v int64) []byte {
 	}
 }
 
-// instrumentInterrupts returns a copy of a WASM binary module in which every function body begins,
-// and every `loop` body begins, with `global.get $g; if (empty) unreachable end`, where $g is a new
-// mutable i32 global initialised to 0 and exported as interruptExport.
+// instrumentInterrupts returns a copy of a WASM binary module that never holds its goroutine in
+// compiled code for long, and whose calls end soon after their deadline:
 //
-// Setting that global to 1 (api.MutableGlobal.Set, from any goroutine) makes the guest trap with
-// "unreachable" at its next loop iteration or function call: a cheap substitute for wazero's
-// WithCloseOnContextDone, which exits to Go at every loop header. Custom sections named ".debug*"
-// are dropped, since code offsets change; all other sections are kept in order.
+//   - The module imports one more function, yieldModule.yieldName, a host function that ends
+//     the call if its context is done or its deadline has passed. Function indices are
+//     renumbered around it.
+//   - Two globals are appended: a fuel counter and a scratch slot. The module cannot name them:
+//     a module that refers to a global it does not define or import (which, once they are added,
+//     would be one of them) is refused.
+//   - Every function body and every loop body begins with a check (interruptCheck) that charges
+//     the fuel the byte size of that body, and calls yield when the fuel is spent. Bulk memory
+//     and table instructions (memory.copy, memory.fill, memory.init, table.copy, table.fill,
+//     table.init) charge the length they moved right after they run.
+//   - A start section is removed and its function exported as startExport, for the host to call
+//     under a deadline.
 //
-// It decodes every instruction and fails, wrapping errInstrumentUnsupported, on one it does not
-// know, naming the opcode and the function index; it fails, wrapping errInstrumentMalformed, on
-// input that is not a well-formed binary module, and never panics. It checks only what it reads:
-// the compiler validates the rest. It makes one decoding pass and one output allocation, of
-// exactly the output's size. It is safe for concurrent use and does not modify wasm.
+// Custom sections named ".debug*" and "name" are dropped, since code offsets and function
+// indices change; all other sections are kept in order.
+//
+// It refuses, wrapping errInstrumentInvalid, a module without a memory (a plugin's input and
+// output go through it) or one that names a global it does not have. It decodes every
+// instruction and fails, wrapping errInstrumentUnsupported, on one it does not know, naming the
+// opcode and the function index; it fails, wrapping errInstrumentMalformed, on input that is not
+// a well-formed binary module, and never panics. Beyond that it checks only what it reads: the
+// compiler validates the rest. It makes one decoding pass and one output allocation, of exactly
+// the output's size. It is safe for concurrent use and does not modify wasm.
 func instrumentInterrupts(wasm []byte) ([]byte, error) {
 	p, err := planInterrupts(wasm)
 	if err != nil {
@@ -111,32 +136,66 @@ type interruptPlan struct {
 	// in is the input module; sections are its sections, in order.
 	in       []byte
 	sections []wasmSection
-	// global, export and code are the indexes in sections of those sections, or -1 if the module
-	// has none.
-	global, export, code int
-	// importedFuncs and importedGlobals count the imports of each kind.
+	// typ, imp, global, export and code are the indexes in sections of those sections, or -1 if
+	// the module has none.
+	typ, imp, global, export, code int
+	// importedFuncs and importedGlobals count the imports of each kind. The yield import's
+	// function index is importedFuncs: every function index from it on moves up by one.
 	importedFuncs, importedGlobals uint32
+	// types counts the module's function types; yieldType is the index of a type [] -> [],
+	// types if the module has none (it is then appended).
+	types, yieldType uint32
 	// memory says whether the module imports or defines a memory.
 	memory bool
-	// index is the new global's index.
-	index uint32
-	// check is the instruction sequence inserted at each function and loop entry.
-	check []byte
-	// checks are the offsets in `in` where a check goes, ascending.
-	checks []int32
+	// start is the start function, if hasStart.
+	start    uint32
+	hasStart bool
+	// index is the fuel global's index, the scratch's is index+1. It is known once the global
+	// section (or, without one, the import section) is read.
+	index      uint32
+	indexKnown bool
+	// edits are the changes to the input, by offset, ascending; at one offset, in the order they
+	// apply.
+	edits []edit
 	// codeSize is the payload size of the rewritten code section.
 	codeSize int
 	// size is the output's size.
 	size int
 }
 
+// edit is a change to the input: bytes inserted at an offset, or a function index rewritten.
+type edit struct {
+	// at is the offset of the change in the input; end, for editFunc, the end of the index's
+	// encoding, which the new index replaces.
+	at, end int32
+	kind    editKind
+	// v is, for a check, the fuel it charges; for a bulk charge, the shift of the length; for a
+	// function index, the index in the input.
+	v uint32
+}
+
+// editKind is what an edit is.
+type editKind uint8
+
+const (
+	// editCheck inserts the check that begins a function or loop body (interruptCheck).
+	editCheck editKind = iota
+	// editBulkLen inserts, before a bulk instruction, a copy of its length (the i32 on top of
+	// the stack) to the scratch global.
+	editBulkLen
+	// editBulkCharge inserts, after it, the charge of the scratch length, shifted right by v.
+	editBulkCharge
+	// editFunc rewrites a function index of the input at least as large as importedFuncs to one
+	// more, in as many bytes as it had when that suffices (toolchains pad indices they patch).
+	editFunc
+)
+
 // wasmSection is one section of an input module.
 type wasmSection struct {
 	id byte
 	// start, payload and end are the offsets of its id byte, of its payload, and after it.
 	start, payload, end int
-	// count and rest are, for the global, export and code sections, the entry count and the
-	// offset after it.
+	// count and rest are, for the vector sections read, the entry count and the offset after it.
 	count uint32
 	rest  int
 	// drop says the section is left out of the output.
@@ -151,10 +210,10 @@ func planInterrupts(wasm []byte) (*interruptPlan, error) {
 	if !bytes.Equal(wasm[4:8], []byte{1, 0, 0, 0}) {
 		return nil, fmt.Errorf("%w: binary format version %x", errInstrumentUnsupported, wasm[4:8])
 	}
-	if len(wasm) > math.MaxInt32 {
+	if len(wasm) > math.MaxInt32/2 {
 		return nil, fmt.Errorf("%w: module of %d bytes", errInstrumentUnsupported, len(wasm))
 	}
-	p := &interruptPlan{in: wasm, global: -1, export: -1, code: -1, sections: make([]wasmSection, 0, 16)}
+	p := &interruptPlan{in: wasm, typ: -1, imp: -1, global: -1, export: -1, code: -1, sections: make([]wasmSection, 0, 16)}
 	r := wasmReader{b: wasm, off: 8}
 	var rank int8
 	for r.off < len(wasm) {
@@ -174,6 +233,9 @@ func planInterrupts(wasm []byte) (*interruptPlan, error) {
 				return nil, fmt.Errorf("%w: section %d out of order or repeated", errInstrumentMalformed, s.id)
 			}
 			rank = wasmSecRank[s.id]
+			if rank > wasmSecRank[wasmSecGlobal] {
+				p.setIndex()
+			}
 		}
 		if err := p.readSection(&s); err != nil {
 			return nil, fmt.Errorf("section %d at offset %d: %w", s.id, s.start, err)
@@ -186,8 +248,21 @@ func planInterrupts(wasm []byte) (*interruptPlan, error) {
 	return p, nil
 }
 
-// readSection reads what the plan needs from one section, and notes where the global, export
-// and code sections are.
+// setIndex fixes the index of the fuel global, once the imports and the global section, which
+// come before every section that can name a global, are read.
+func (p *interruptPlan) setIndex() {
+	if p.indexKnown {
+		return
+	}
+	n := p.importedGlobals
+	if p.global >= 0 {
+		n += p.sections[p.global].count
+	}
+	p.index, p.indexKnown = n, true
+}
+
+// readSection reads what the plan needs from one section, and notes where the sections it
+// rewrites are.
 func (p *interruptPlan) readSection(s *wasmSection) error {
 	switch s.id {
 	case wasmSecCustom:
@@ -196,8 +271,12 @@ func (p *interruptPlan) readSection(s *wasmSection) error {
 		if r.err != nil {
 			return fmt.Errorf("%w: custom section name: %w", errInstrumentMalformed, r.err)
 		}
-		s.drop = bytes.HasPrefix(name, []byte(".debug"))
+		s.drop = bytes.HasPrefix(name, []byte(".debug")) || string(name) == "name"
+	case wasmSecType:
+		p.typ = len(p.sections)
+		return p.readTypes(s)
 	case wasmSecImport:
+		p.imp = len(p.sections)
 		return p.readImports(s)
 	case wasmSecMemory:
 		if err := p.readCount(s); err != nil {
@@ -206,13 +285,27 @@ func (p *interruptPlan) readSection(s *wasmSection) error {
 		p.memory = p.memory || s.count > 0
 	case wasmSecGlobal:
 		p.global = len(p.sections)
-		return p.readCount(s)
+		return p.readGlobals(s)
 	case wasmSecExport:
 		p.export = len(p.sections)
 		return p.readExports(s)
+	case wasmSecStart:
+		r := wasmReader{b: p.in[:s.end], off: s.payload}
+		p.start, p.hasStart = r.u32(), true
+		if r.err == nil && r.off != s.end {
+			r.err = errors.New("bytes after the function index")
+		}
+		if r.err != nil {
+			return fmt.Errorf("%w: start: %w", errInstrumentMalformed, r.err)
+		}
+		s.drop = true
+	case wasmSecElement:
+		return p.readElements(s)
 	case wasmSecCode:
 		p.code = len(p.sections)
 		return p.scanCode(s)
+	case wasmSecData:
+		return p.readData(s)
 	}
 	return nil
 }
@@ -228,10 +321,43 @@ func (p *interruptPlan) readCount(s *wasmSection) error {
 	return nil
 }
 
+// readTypes counts the function types and finds one of [] -> [] for the yield import.
+func (p *interruptPlan) readTypes(s *wasmSection) error {
+	if err := p.readCount(s); err != nil {
+		return err
+	}
+	p.types, p.yieldType = s.count, s.count
+	r := wasmReader{b: p.in[:s.end], off: s.rest}
+	for i := uint32(0); i < s.count && r.err == nil; i++ {
+		if form := r.byte(); r.err == nil && form != 0x60 {
+			return fmt.Errorf("%w: type form 0x%02x", errInstrumentUnsupported, form)
+		}
+		params := r.u32()
+		for k := params; k > 0 && r.err == nil; k-- {
+			if err := wasmSimpleType(r.byte()); err != nil {
+				return err
+			}
+		}
+		results := r.u32()
+		for k := results; k > 0 && r.err == nil; k-- {
+			if err := wasmSimpleType(r.byte()); err != nil {
+				return err
+			}
+		}
+		if r.err == nil && params == 0 && results == 0 && p.yieldType == p.types {
+			p.yieldType = i
+		}
+	}
+	return p.sectionEnd(&r, s, "types")
+}
+
 // readImports counts the imported functions and globals.
 func (p *interruptPlan) readImports(s *wasmSection) error {
-	r := wasmReader{b: p.in[:s.end], off: s.payload}
-	for n := r.u32(); n > 0 && r.err == nil; n-- {
+	if err := p.readCount(s); err != nil {
+		return err
+	}
+	r := wasmReader{b: p.in[:s.end], off: s.rest}
+	for n := s.count; n > 0 && r.err == nil; n-- {
 		r.rawName()
 		r.rawName()
 		switch kind := r.byte(); kind {
@@ -261,16 +387,150 @@ func (p *interruptPlan) readImports(s *wasmSection) error {
 			}
 		}
 	}
+	if p.importedFuncs == math.MaxUint32 {
+		return fmt.Errorf("%w: %d imported functions", errInstrumentUnsupported, p.importedFuncs)
+	}
+	return p.sectionEnd(&r, s, "imports")
+}
+
+// readGlobals reads the global section: its count, and each global's initializer, which may
+// only name an imported global.
+func (p *interruptPlan) readGlobals(s *wasmSection) error {
+	if err := p.readCount(s); err != nil {
+		return err
+	}
+	r := wasmReader{b: p.in[:s.end], off: s.rest}
+	for n := s.count; n > 0 && r.err == nil; n-- {
+		if err := wasmSimpleType(r.byte()); err != nil {
+			return err
+		}
+		r.byte() // mutability
+		if err := p.constExpr(&r); err != nil {
+			return fmt.Errorf("global initializer: %w", err)
+		}
+	}
+	return p.sectionEnd(&r, s, "globals")
+}
+
+// readElements reads the element section's segments for the functions and globals they name.
+func (p *interruptPlan) readElements(s *wasmSection) error {
+	r := wasmReader{b: p.in[:s.end], off: s.payload}
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		flags := r.u32()
+		if r.err == nil && flags > 7 {
+			r.err = fmt.Errorf("element segment flags %d", flags)
+			break
+		}
+		if flags&1 == 0 { // active: [table index], offset
+			if flags&2 != 0 {
+				r.u32()
+			}
+			if err := p.constExpr(&r); err != nil {
+				return fmt.Errorf("element offset: %w", err)
+			}
+		}
+		if flags&3 != 0 { // element kind or reference type
+			if err := wasmSimpleType(r.byte()); err != nil {
+				return err
+			}
+		}
+		for k := r.u32(); k > 0 && r.err == nil; k-- {
+			if flags&4 == 0 {
+				p.funcIndex(&r)
+			} else if err := p.constExpr(&r); err != nil {
+				return fmt.Errorf("element initializer: %w", err)
+			}
+		}
+	}
+	return p.sectionEnd(&r, s, "elements")
+}
+
+// readData reads the data section's segments for the globals their offsets name.
+func (p *interruptPlan) readData(s *wasmSection) error {
+	r := wasmReader{b: p.in[:s.end], off: s.payload}
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		switch flags := r.u32(); flags {
+		case 2: // active, memory index
+			r.u32()
+			fallthrough
+		case 0: // active
+			if err := p.constExpr(&r); err != nil {
+				return fmt.Errorf("data offset: %w", err)
+			}
+		case 1: // passive
+		default:
+			if r.err == nil {
+				r.err = fmt.Errorf("data segment flags %d", flags)
+			}
+		}
+		r.rawName() // the bytes: a length, then as many bytes
+	}
+	return p.sectionEnd(&r, s, "data")
+}
+
+// sectionEnd checks that a section reader stopped at the end of its section without error.
+func (p *interruptPlan) sectionEnd(r *wasmReader, s *wasmSection, what string) error {
 	if r.err == nil && r.off != s.end {
-		r.err = errors.New("bytes after the last import")
+		r.err = errors.New("bytes after the last entry")
 	}
 	if r.err != nil {
-		return fmt.Errorf("%w: imports: %w", errInstrumentMalformed, r.err)
+		return fmt.Errorf("%w: %s: %w", errInstrumentMalformed, what, r.err)
 	}
 	return nil
 }
 
-// readExports checks that the module does not export interruptExport already.
+// funcIndex reads a function index at r, noting the edit that renumbers it.
+func (p *interruptPlan) funcIndex(r *wasmReader) {
+	at := r.off
+	if f := r.u32(); r.err == nil && f >= p.importedFuncs {
+		p.edits = append(p.edits, edit{at: int32(at), end: int32(r.off), kind: editFunc, v: f})
+	}
+}
+
+// constExpr reads a constant expression up to its `end`, checking that a global.get in it names
+// an imported global (all a constant expression may name: the globals the host adds are never
+// imported), and noting the edit of a function index it names.
+func (p *interruptPlan) constExpr(r *wasmReader) error {
+	for r.err == nil {
+		switch op := r.byte(); op {
+		case 0x0b: // end
+			return nil
+		case 0x41, 0x42: // i32.const, i64.const
+			r.off = wasmSkipLEB(r.b, r.off)
+		case 0x43: // f32.const
+			r.off += 4
+		case 0x44: // f64.const
+			r.off += 8
+		case 0x23: // global.get
+			if g := r.u32(); r.err == nil && g >= p.importedGlobals {
+				return fmt.Errorf("%w: a constant expression names global %d, not an imported one", errInstrumentInvalid, g)
+			}
+		case 0xd0: // ref.null
+			if err := wasmSimpleType(r.byte()); err != nil {
+				return err
+			}
+		case 0xd2: // ref.func
+			p.funcIndex(r)
+		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constant expressions: add, sub, mul
+		case 0xfd: // v128.const
+			if sub := r.u32(); r.err == nil && sub != 0x0c {
+				return fmt.Errorf("%w: constant expression opcode 0xfd 0x%02x", errInstrumentUnsupported, sub)
+			}
+			r.off += 16
+		default:
+			if r.err == nil {
+				return fmt.Errorf("%w: constant expression opcode 0x%02x", errInstrumentUnsupported, op)
+			}
+		}
+		if r.off < 0 || r.off > len(r.b) {
+			r.err = errors.New("truncated constant expression")
+		}
+	}
+	return fmt.Errorf("%w: %w", errInstrumentMalformed, r.err)
+}
+
+// readExports checks that the module exports none of the names the host adds, and no global it
+// does not have, and notes the edits of the function indices it exports.
 func (p *interruptPlan) readExports(s *wasmSection) error {
 	if err := p.readCount(s); err != nil {
 		return err
@@ -278,19 +538,19 @@ func (p *interruptPlan) readExports(s *wasmSection) error {
 	r := wasmReader{b: p.in[:s.end], off: s.rest}
 	for n := s.count; n > 0 && r.err == nil; n-- {
 		name := r.rawName()
-		r.byte()
-		r.u32()
-		if r.err == nil && string(name) == interruptExport {
-			return errInstrumentExported
+		kind := r.byte()
+		if r.err == nil && string(name) == startExport {
+			return fmt.Errorf("%w: %s", errInstrumentExported, name)
+		}
+		if kind == 0 {
+			p.funcIndex(&r)
+			continue
+		}
+		if index := r.u32(); r.err == nil && kind == 3 && index >= p.index {
+			return fmt.Errorf("%w: it exports global %d, and has %d", errInstrumentInvalid, index, p.index)
 		}
 	}
-	if r.err == nil && r.off != s.end {
-		r.err = errors.New("bytes after the last export")
-	}
-	if r.err != nil {
-		return fmt.Errorf("%w: exports: %w", errInstrumentMalformed, r.err)
-	}
-	return nil
+	return p.sectionEnd(&r, s, "exports")
 }
 
 // wasmSimpleType refuses the value and reference types of the GC proposal, the only ones encoded
@@ -302,71 +562,91 @@ func wasmSimpleType(t byte) error {
 	return nil
 }
 
-// newGlobalIndex returns the index of the global instrumentInterrupts adds, and sets the check
-// that reads it.
-func (p *interruptPlan) newGlobalIndex() error {
-	n := uint64(p.importedGlobals)
-	if p.global >= 0 {
-		n += uint64(p.sections[p.global].count)
-	}
-	if n >= math.MaxUint32 {
-		return fmt.Errorf("%w: %d globals", errInstrumentUnsupported, n)
-	}
-	p.index = uint32(n)
-	if p.memory {
-		p.check = interruptCheck(p.index, p.index+1)
-	} else {
-		// A module without memory cannot exit to Go through memory.grow: it only tests the
-		// flag (global.get $flag; if unreachable end). It can do nothing useful as a plugin
-		// (its input and output go through memory) but it is still stopped.
-		p.check = append(wasmAppendLEB([]byte{0x23}, p.index), 0x04, 0x40, 0x00, 0x0b)
-	}
-	return nil
-}
+// yield is the yield import's function index; fuel and scratch are the new globals' indices.
+func (p *interruptPlan) yield() uint32   { return p.importedFuncs }
+func (p *interruptPlan) fuel() uint32    { return p.index }
+func (p *interruptPlan) scratch() uint32 { return p.index + 1 }
 
-// interruptCheck is the sequence inserted at each function and loop entry, given the flag's and
-// the fuel's global indices:
+// appendCheck appends the check that begins a function or loop body whose code is weight bytes:
 //
-//	global.get $fuel; i32.const 1; i32.sub; global.set $fuel    ;; the hot path: count down
-//	global.get $fuel; i32.eqz
-//	if
-//	  global.get $flag; if unreachable end                       ;; interrupted: trap
-//	  i32.const 0; memory.grow 0; drop                           ;; exit to Go
-//	  i32.const interruptFuel; global.set $fuel
+//	global.get $fuel; i64.const weight; i64.sub; global.set $fuel    ;; the hot path: charge
+//	global.get $fuel; i64.const 0; i64.le_s
+//	if                                                                ;; spent:
+//	  call $yield                                                     ;; the host's check
+//	  i64.const interruptFuel; global.set $fuel                       ;; refill
 //	end
 //
 // Compiled code cannot be preempted by the Go scheduler, and a stop-the-world (a garbage
 // collection) waits for every goroutine: a guest that never left its compiled code would hold
-// the whole process, the timer that sets the flag included. memory.grow is carried out by
-// wazero's Go code, so every interruptFuel checks the guest passes a point where its goroutine
-// can be stopped, and reads the flag. The hot path is a decrement and a branch.
-func interruptCheck(flag, fuel uint32) []byte {
-	c := wasmAppendLEB([]byte{0x23}, fuel)
-	c = append(c, 0x41, 0x01, 0x6b, 0x24) // i32.const 1; i32.sub; global.set
-	c = wasmAppendLEB(c, fuel)
-	c = wasmAppendLEB(append(c, 0x23), fuel)
-	c = append(c, 0x45, 0x04, 0x40, 0x23) // i32.eqz; if; global.get
-	c = wasmAppendLEB(c, flag)
-	c = append(c, 0x04, 0x40, 0x00, 0x0b)       // if unreachable end
-	c = append(c, 0x41, 0x00, 0x40, 0x00, 0x1a) // i32.const 0; memory.grow 0; drop
-	c = wasmAppendSLEB(append(c, 0x41), interruptFuel)
-	c = wasmAppendLEB(append(c, 0x24), fuel)
-	return append(c, 0x0b)
+// the whole process, the timers that end calls included. yield is Go code, so every
+// interruptFuel of work the guest passes a point where its goroutine can be stopped, and where
+// the guest's own goroutine checks its call's deadline: no other goroutine has to run for a call
+// to end. Charging each body its size bounds the work between two yields whatever the code: a
+// loop of straight-line code runs its whole body for one check, and after a call returns, the
+// caller runs on without passing a check of its own, but its body was charged in full when it
+// was entered.
+func (p *interruptPlan) appendCheck(b []byte, weight uint32) []byte {
+	b = wasmAppendLEB(append(b, 0x23), p.fuel())
+	b = wasmAppendSLEB(append(b, 0x42), int64(weight))
+	b = wasmAppendLEB(append(b, 0x7d, 0x24), p.fuel())
+	b = wasmAppendLEB(append(b, 0x23), p.fuel())
+	b = wasmAppendLEB(append(b, 0x42, 0x00, 0x57, 0x04, 0x40, 0x10), p.yield())
+	b = wasmAppendSLEB(append(b, 0x42), interruptFuel)
+	b = wasmAppendLEB(append(b, 0x24), p.fuel())
+	return append(b, 0x0b)
 }
 
-// scanCode finds where checks go in every function body of the code section, and sizes the
-// rewritten section.
+// appendEdit appends what an edit puts in place of p.in[e.at:e.end].
+func (p *interruptPlan) appendEdit(b []byte, e edit) []byte {
+	switch e.kind {
+	case editCheck:
+		return p.appendCheck(b, e.v)
+	case editBulkLen: // global.set $scratch; global.get $scratch
+		b = wasmAppendLEB(append(b, 0x24), p.scratch())
+		return wasmAppendLEB(append(b, 0x23), p.scratch())
+	case editBulkCharge:
+		// global.get $fuel; global.get $scratch; i64.extend_i32_u; [i64.const k; i64.shr_u;]
+		// i64.sub; global.set $fuel
+		b = wasmAppendLEB(append(b, 0x23), p.fuel())
+		b = wasmAppendLEB(append(b, 0x23), p.scratch())
+		b = append(b, 0xad)
+		if e.v > 0 {
+			b = append(b, 0x42, byte(e.v), 0x88)
+		}
+		b = append(b, 0x7d, 0x24)
+		return wasmAppendLEB(b, p.fuel())
+	}
+	return wasmAppendPaddedLEB(b, e.v+1, int(e.end-e.at))
+}
+
+// editDelta returns how many bytes an edit adds.
+func (p *interruptPlan) editDelta(e edit) int {
+	if e.kind == editFunc {
+		return max(wasmLEBLen(e.v+1), int(e.end-e.at)) - int(e.end-e.at)
+	}
+	var buf [64]byte
+	return len(p.appendEdit(buf[:0], e))
+}
+
+// wasmAppendPaddedLEB appends v in unsigned LEB128, in n bytes (continuation bits set on the
+// padding) if its shortest encoding is shorter, or in its shortest encoding.
+func wasmAppendPaddedLEB(b []byte, v uint32, n int) []byte {
+	for i := 1; i < n || v >= 0x80; i++ {
+		b = append(b, byte(v&0x7f)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+// scanCode finds the edits of every function body of the code section, and sizes the rewritten
+// section.
 func (p *interruptPlan) scanCode(s *wasmSection) error {
 	if err := p.readCount(s); err != nil {
 		return err
 	}
-	// The import and global sections come before the code section: the index is final.
-	if err := p.newGlobalIndex(); err != nil {
-		return err
-	}
-	if p.checks == nil {
-		// Go-built modules have about one loop per 2 KB of code.
-		p.checks = make([]int32, 0, int(s.count)+(s.end-s.rest)/1024)
+	if p.edits == nil {
+		// Go-built modules have about one loop, one call and a check per 1 KB of code.
+		p.edits = make([]edit, 0, int(s.count)+(s.end-s.rest)/256)
 	}
 	p.codeSize = wasmLEBLen(s.count)
 	i := s.rest
@@ -377,11 +657,14 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 			return fmt.Errorf("%w: function %d: truncated body", errInstrumentMalformed, fn)
 		}
 		end := j + int(size)
-		before := len(p.checks)
+		before := len(p.edits)
 		if err := p.scanBody(fn, p.in[:end], j); err != nil {
 			return err
 		}
-		newSize := uint64(size) + uint64(len(p.checks)-before)*uint64(len(p.check))
+		newSize := uint64(size)
+		for _, e := range p.edits[before:] {
+			newSize += uint64(p.editDelta(e))
+		}
 		if newSize > math.MaxUint32 {
 			return fmt.Errorf("%w: function %d: instrumented body of %d bytes", errInstrumentUnsupported, fn, newSize)
 		}
@@ -397,8 +680,11 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 	return nil
 }
 
-// scanBody decodes the function body b[i:] (function index fn) and appends to p.checks the offset
-// after its local declarations and the offset after each `loop` block type.
+// scanBody decodes the function body b[i:] (function index fn) and appends its edits to
+// p.edits: a check after its local declarations and after each `loop` block type, each weighing
+// the bytes up to the end of its body; a length copy and a charge around each bulk instruction;
+// the renumbering of each function index. It checks that every global.get and global.set names
+// one of the module's globals.
 func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 	n, i := wasmLEB32(b, i)
 	for ; n > 0 && i >= 0; n-- {
@@ -415,20 +701,48 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 	if i < 0 {
 		return fmt.Errorf("%w: function %d: truncated local declarations", errInstrumentMalformed, fn)
 	}
-	checks := append(p.checks, int32(i))
+	edits := append(p.edits, edit{at: int32(i), end: int32(i), kind: editCheck, v: uint32(len(b) - i)})
+	// blocks holds, for each open block, the index in edits of its check if it is a loop, or -1.
+	var blocksBuf [32]int32
+	blocks := blocksBuf[:0]
 	ops := &wasmOps.main
-	last := -1
+	last, ended := -1, false
 	for i < len(b) {
+		if ended {
+			return fmt.Errorf("%w: function %d: code after the body's end", errInstrumentMalformed, fn)
+		}
 		last = i
 		op := b[i]
 		i++
 		switch ops[op] {
 		case immNone:
+			if op != 0x0b { // end
+				break
+			}
+			if len(blocks) == 0 {
+				ended = true
+				break
+			}
+			if k := blocks[len(blocks)-1]; k >= 0 {
+				edits[k].v = uint32(int32(last) - edits[k].at)
+			}
+			blocks = blocks[:len(blocks)-1]
 		case immIdx:
 			if i < len(b) && b[i] < 0x80 {
 				i++
 			} else {
 				i = wasmSkipLEB(b, i)
+			}
+		case immGlobal:
+			var g uint32
+			if g, i = wasmLEB32(b, i); i >= 0 && g >= p.index {
+				return fmt.Errorf("%w: function %d: global %d at offset %d: the module has %d", errInstrumentInvalid, fn, g, last, p.index)
+			}
+		case immFunc:
+			at := i
+			var f uint32
+			if f, i = wasmLEB32(b, i); i >= 0 && f >= p.importedFuncs {
+				edits = append(edits, edit{at: int32(at), end: int32(i), kind: editFunc, v: f})
 			}
 		case immIdx2:
 			i = wasmSkipLEB(b, wasmSkipLEB(b, i))
@@ -439,12 +753,14 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 				i = wasmSkipMemarg(b, i)
 			}
 		case immLoop:
-			i = wasmSkipBlockType(b, i)
-			if i >= 0 {
-				checks = append(checks, int32(i))
+			if i = wasmSkipBlockType(b, i); i >= 0 {
+				blocks = append(blocks, int32(len(edits)))
+				edits = append(edits, edit{at: int32(i), end: int32(i), kind: editCheck})
 			}
 		case immBlock:
-			i = wasmSkipBlockType(b, i)
+			if i = wasmSkipBlockType(b, i); i >= 0 {
+				blocks = append(blocks, -1)
+			}
 		case immBrTable:
 			i = wasmSkipBrTable(b, i)
 		case immBytes4:
@@ -454,7 +770,12 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 		case immSelectT:
 			i = wasmSkipSelectTypes(b, i)
 		case immPrefixFC, immPrefixFD, immPrefixFE:
-			i = wasmSkipPrefixed(op, b, i)
+			var shift int32
+			if i, shift = wasmSkipPrefixed(op, b, i); shift >= 0 && i >= 0 && i <= len(b) {
+				edits = append(edits,
+					edit{at: int32(last), end: int32(last), kind: editBulkLen},
+					edit{at: int32(i), end: int32(i), kind: editBulkCharge, v: uint32(shift)})
+			}
 		default:
 			return fmt.Errorf("function %d: opcode 0x%02x at offset %d: %w", fn, op, last, errInstrumentUnsupported)
 		}
@@ -462,10 +783,10 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 			return p.bodyError(fn, b, last, i)
 		}
 	}
-	if last < 0 || b[last] != 0x0b {
+	if !ended {
 		return fmt.Errorf("%w: function %d: body does not end with `end`", errInstrumentMalformed, fn)
 	}
-	p.checks = checks
+	p.edits = edits
 	return nil
 }
 
@@ -482,158 +803,205 @@ func (p *interruptPlan) bodyError(fn uint32, b []byte, at, i int) error {
 	return fmt.Errorf("%w: function %d: truncated instruction 0x%02x at offset %d", errInstrumentMalformed, fn, b[at], at)
 }
 
-// plan sizes the output, once every section is read.
-func (p *interruptPlan) plan() error {
-	if p.check == nil { // no code section
-		if err := p.newGlobalIndex(); err != nil {
-			return err
+// The entries instrumentInterrupts appends to a section, and how many.
+func (p *interruptPlan) newTypes() uint32 {
+	if p.yieldType == p.types {
+		return 1
+	}
+	return 0
+}
+
+func (p *interruptPlan) newExports() uint32 {
+	if p.hasStart {
+		return 1
+	}
+	return 0
+}
+
+// appendNewEntries appends the entries instrumentInterrupts adds to a section of an id.
+func (p *interruptPlan) appendNewEntries(b []byte, id byte) []byte {
+	switch id {
+	case wasmSecType:
+		if p.newTypes() > 0 {
+			b = append(b, 0x60, 0, 0)
 		}
+	case wasmSecImport:
+		b = wasmAppendLEB(b, uint32(len(yieldModule)))
+		b = append(b, yieldModule...)
+		b = wasmAppendLEB(b, uint32(len(yieldName)))
+		b = append(b, yieldName...)
+		b = wasmAppendLEB(append(b, 0), p.yieldType)
+	case wasmSecGlobal:
+		b = append(b, interruptGlobalEntries...)
+	case wasmSecExport:
+		if p.hasStart {
+			b = wasmAppendLEB(b, uint32(len(startExport)))
+			b = append(b, startExport...)
+			start := p.start
+			if start >= p.importedFuncs {
+				start++
+			}
+			b = wasmAppendLEB(append(b, 0), start)
+		}
+	}
+	return b
+}
+
+// newCount returns how many entries instrumentInterrupts adds to a section of an id.
+func (p *interruptPlan) newCount(id byte) uint32 {
+	switch id {
+	case wasmSecType:
+		return p.newTypes()
+	case wasmSecImport:
+		return 1
+	case wasmSecGlobal:
+		return interruptGlobals
+	case wasmSecExport:
+		return p.newExports()
+	}
+	return 0
+}
+
+// plan checks what can only be checked once every section is read, and sizes the output.
+func (p *interruptPlan) plan() error {
+	p.setIndex()
+	if !p.memory {
+		return fmt.Errorf("%w: it has no memory, and a plugin's input and output go through one", errInstrumentInvalid)
+	}
+	if p.index > math.MaxUint32-interruptGlobals {
+		return fmt.Errorf("%w: %d globals", errInstrumentUnsupported, p.index)
 	}
 	p.size = 8
 	for i := range p.sections {
-		s := &p.sections[i]
-		switch {
-		case s.drop:
-		case i == p.global || i == p.export || i == p.code:
+		if !p.sections[i].drop {
 			p.size += wasmSectionLen(p.payloadLen(i))
-		default:
-			p.size += s.end - s.start
 		}
 	}
-	if p.global < 0 {
-		p.size += wasmSectionLen(p.payloadLen(-1))
-	}
-	if p.export < 0 {
-		p.size += wasmSectionLen(p.payloadLen(-2))
+	for _, id := range []byte{wasmSecType, wasmSecImport, wasmSecGlobal, wasmSecExport} {
+		if p.sectionOf(id) < 0 && p.newCount(id) > 0 {
+			p.size += wasmSectionLen(p.newPayloadLen(id))
+		}
 	}
 	return nil
 }
 
-// payloadLen returns the rewritten payload size of section i, which is p.global, p.export or
-// p.code, or -1 for a new global section, -2 for a new export section.
-func (p *interruptPlan) payloadLen(i int) int {
-	switch {
-	case i == -1:
-		return 1 + len(p.globalEntries())
-	case i == -2:
-		return 1 + p.exportEntryLen()
-	case i == p.code:
-		return p.codeSize
+// sectionOf returns the index in p.sections of the section of an id this plan rewrites, or -1.
+func (p *interruptPlan) sectionOf(id byte) int {
+	switch id {
+	case wasmSecType:
+		return p.typ
+	case wasmSecImport:
+		return p.imp
+	case wasmSecGlobal:
+		return p.global
+	case wasmSecExport:
+		return p.export
 	}
-	s := &p.sections[i]
-	if i == p.global {
-		return wasmLEBLen(s.count+p.newGlobals()) + s.end - s.rest + len(p.globalEntries())
-	}
-	return wasmLEBLen(s.count+1) + s.end - s.rest + p.exportEntryLen()
+	return -1
 }
 
-// exportEntryLen is the size of the export entry of the new global.
-func (p *interruptPlan) exportEntryLen() int {
-	return 1 + len(interruptExport) + 1 + wasmLEBLen(p.index)
+// newPayloadLen returns the payload size of a section of an id the module lacks, holding only
+// the new entries.
+func (p *interruptPlan) newPayloadLen(id byte) int {
+	var buf [64]byte
+	return wasmLEBLen(p.newCount(id)) + len(p.appendNewEntries(buf[:0], id))
+}
+
+// payloadLen returns the rewritten payload size of section i.
+func (p *interruptPlan) payloadLen(i int) int {
+	s := &p.sections[i]
+	if i == p.code {
+		return p.codeSize
+	}
+	if i == p.sectionOf(s.id) {
+		var buf [64]byte
+		return wasmLEBLen(s.count+p.newCount(s.id)) + p.editedLen(s.rest, s.end) + len(p.appendNewEntries(buf[:0], s.id))
+	}
+	return p.editedLen(s.payload, s.end)
+}
+
+// editedLen returns the size of p.in[from:to] once edited.
+func (p *interruptPlan) editedLen(from, to int) int {
+	n := to - from
+	for _, e := range p.editsIn(from, to) {
+		n += p.editDelta(e)
+	}
+	return n
+}
+
+// editsIn returns the edits at offsets in [from, to).
+func (p *interruptPlan) editsIn(from, to int) []edit {
+	lo := 0
+	for lo < len(p.edits) && int(p.edits[lo].at) < from {
+		lo++
+	}
+	hi := lo
+	for hi < len(p.edits) && int(p.edits[hi].at) < to {
+		hi++
+	}
+	return p.edits[lo:hi]
+}
+
+// appendEdited appends p.in[from:to] with its edits applied.
+func (p *interruptPlan) appendEdited(out []byte, from, to int) []byte {
+	for _, e := range p.editsIn(from, to) {
+		out = append(out, p.in[from:e.at]...)
+		out = p.appendEdit(out, e)
+		from = int(e.end)
+	}
+	return append(out, p.in[from:to]...)
 }
 
 // write writes the instrumented module.
 func (p *interruptPlan) write() []byte {
 	out := make([]byte, 0, p.size)
 	out = append(out, p.in[:8]...)
-	globalDone, exportDone := p.global >= 0, p.export >= 0
+	added := map[byte]bool{}
+	addMissing := func(before int8) {
+		for _, id := range []byte{wasmSecType, wasmSecImport, wasmSecGlobal, wasmSecExport} {
+			if wasmSecRank[id] < before && !added[id] && p.sectionOf(id) < 0 && p.newCount(id) > 0 {
+				out = append(out, id)
+				out = wasmAppendLEB(out, uint32(p.newPayloadLen(id)))
+				out = wasmAppendLEB(out, p.newCount(id))
+				out = p.appendNewEntries(out, id)
+				added[id] = true
+			}
+		}
+	}
 	for i := range p.sections {
 		s := &p.sections[i]
 		if s.drop {
 			continue
 		}
 		if r := wasmSecRank[s.id]; r != 0 {
-			if !globalDone && r > wasmSecRank[wasmSecGlobal] {
-				out, globalDone = p.appendNewGlobals(out), true
-			}
-			if !exportDone && r > wasmSecRank[wasmSecExport] {
-				out, exportDone = p.appendNewExports(out), true
-			}
+			addMissing(r)
 		}
-		switch i {
-		case p.global:
-			out = p.appendGlobals(out, s)
-		case p.export:
-			out = p.appendExports(out, s)
-		case p.code:
+		out = append(out, s.id)
+		out = wasmAppendLEB(out, uint32(p.payloadLen(i)))
+		switch {
+		case i == p.code:
 			out = p.appendCode(out, s)
+		case i == p.sectionOf(s.id):
+			out = wasmAppendLEB(out, s.count+p.newCount(s.id))
+			out = p.appendEdited(out, s.rest, s.end)
+			out = p.appendNewEntries(out, s.id)
 		default:
-			out = append(out, p.in[s.start:s.end]...)
+			out = p.appendEdited(out, s.payload, s.end)
 		}
 	}
-	if !globalDone {
-		out = p.appendNewGlobals(out)
-	}
-	if !exportDone {
-		out = p.appendNewExports(out)
-	}
+	addMissing(math.MaxInt8)
 	return out
 }
 
-// appendNewGlobals appends a global section holding only the new global.
-func (p *interruptPlan) appendNewGlobals(out []byte) []byte {
-	out = append(out, wasmSecGlobal)
-	out = wasmAppendLEB(out, uint32(p.payloadLen(-1)))
-	out = append(out, byte(p.newGlobals()))
-	return append(out, p.globalEntries()...)
-}
-
-// appendNewExports appends an export section holding only the new global's export.
-func (p *interruptPlan) appendNewExports(out []byte) []byte {
-	out = append(out, wasmSecExport)
-	out = wasmAppendLEB(out, uint32(p.payloadLen(-2)))
-	out = append(out, 1)
-	return p.appendExportEntry(out)
-}
-
-// appendGlobals appends the global section s with the new global last.
-func (p *interruptPlan) appendGlobals(out []byte, s *wasmSection) []byte {
-	out = append(out, wasmSecGlobal)
-	out = wasmAppendLEB(out, uint32(p.payloadLen(p.global)))
-	out = wasmAppendLEB(out, s.count+p.newGlobals())
-	out = append(out, p.in[s.rest:s.end]...)
-	return append(out, p.globalEntries()...)
-}
-
-// appendExports appends the export section s with the new global's export last.
-func (p *interruptPlan) appendExports(out []byte, s *wasmSection) []byte {
-	out = append(out, wasmSecExport)
-	out = wasmAppendLEB(out, uint32(p.payloadLen(p.export)))
-	out = wasmAppendLEB(out, s.count+1)
-	out = append(out, p.in[s.rest:s.end]...)
-	return p.appendExportEntry(out)
-}
-
-// appendExportEntry appends the export of the new global.
-func (p *interruptPlan) appendExportEntry(out []byte) []byte {
-	out = wasmAppendLEB(out, uint32(len(interruptExport)))
-	out = append(out, interruptExport...)
-	out = append(out, 3) // global
-	return wasmAppendLEB(out, p.index)
-}
-
-// appendCode appends the code section s with a check at each offset in p.checks.
+// appendCode appends the code section s's payload with its edits.
 func (p *interruptPlan) appendCode(out []byte, s *wasmSection) []byte {
-	out = append(out, wasmSecCode)
-	out = wasmAppendLEB(out, uint32(p.codeSize))
 	out = wasmAppendLEB(out, s.count)
-	checks := p.checks
 	i := s.rest
 	for n := s.count; n > 0; n-- {
 		size, j := wasmLEB32(p.in, i) // read before: cannot fail
 		end := j + int(size)
-		k := 0
-		for k < len(checks) && int(checks[k]) < end {
-			k++
-		}
-		out = wasmAppendLEB(out, size+uint32(k*len(p.check)))
-		for _, at := range checks[:k] {
-			out = append(out, p.in[j:at]...)
-			out = append(out, p.check...)
-			j = int(at)
-		}
-		out = append(out, p.in[j:end]...)
-		checks = checks[k:]
+		out = wasmAppendLEB(out, uint32(p.editedLen(j, end)))
+		out = p.appendEdited(out, j, end)
 		i = end
 	}
 	return out
@@ -741,19 +1109,28 @@ func wasmSkipSelectTypes(b []byte, i int) int {
 }
 
 // wasmSkipPrefixed skips the sub-opcode and immediates of an instruction of prefix op (0xFC,
-// 0xFD or 0xFE), whose sub-opcode starts at b[i].
-func wasmSkipPrefixed(op byte, b []byte, i int) int {
+// 0xFD or 0xFE), whose sub-opcode starts at b[i]. It also returns, for a bulk memory or table
+// instruction (one whose last operand is a length it moves or fills), the shift that turns its
+// length into fuel, and -1 for any other instruction.
+func wasmSkipPrefixed(op byte, b []byte, i int) (next int, bulkShift int32) {
 	sub, i := wasmLEB32(b, i)
 	if i < 0 {
-		return -1
+		return -1, -1
 	}
 	if sub > 0xff {
-		return wasmUnsupported
+		return wasmUnsupported, -1
 	}
+	bulkShift = -1
 	var kind uint8
 	switch op {
 	case 0xfc:
 		kind = wasmOps.fc[sub]
+		switch sub {
+		case 8, 10, 11: // memory.init, memory.copy, memory.fill: bytes
+			bulkShift = interruptBulkShift
+		case 12, 14, 17: // table.init, table.copy, table.fill: entries
+			bulkShift = 0
+		}
 	case 0xfd:
 		kind = wasmOps.fd[sub]
 	default:
@@ -761,24 +1138,24 @@ func wasmSkipPrefixed(op byte, b []byte, i int) int {
 	}
 	switch kind {
 	case immNone:
-		return i
+		return i, bulkShift
 	case immIdx:
-		return wasmSkipLEB(b, i)
+		return wasmSkipLEB(b, i), bulkShift
 	case immIdx2:
-		return wasmSkipLEB(b, wasmSkipLEB(b, i))
+		return wasmSkipLEB(b, wasmSkipLEB(b, i)), bulkShift
 	case immMemarg:
-		return wasmSkipMemarg(b, i)
+		return wasmSkipMemarg(b, i), bulkShift
 	case immMemargLane:
 		if i = wasmSkipMemarg(b, i); i < 0 {
-			return i
+			return i, bulkShift
 		}
-		return i + 1
+		return i + 1, bulkShift
 	case immLane, immFence:
-		return i + 1
+		return i + 1, bulkShift
 	case immBytes16:
-		return i + 16
+		return i + 16, bulkShift
 	}
-	return wasmUnsupported
+	return wasmUnsupported, -1
 }
 
 // Immediate kinds: what follows an opcode, as far as finding the next instruction needs.
@@ -786,6 +1163,8 @@ const (
 	immBad        uint8 = iota // unknown or not supported
 	immNone                    // nothing
 	immIdx                     // one LEB128 number (index, label, signed constant, heap type)
+	immGlobal                  // a global index (global.get, global.set)
+	immFunc                    // a function index (call, return_call, ref.func)
 	immIdx2                    // two LEB128 numbers
 	immMemarg                  // a memory argument
 	immMemargLane              // a memory argument and a lane index
@@ -830,6 +1209,8 @@ func newWasmOpTables() *wasmOpTables {
 		m[op] = immIdx // br, br_if, call, return_call, memory.size/grow, i32/i64.const, ref.null/func
 	}
 	set(m, immIdx, 0x20, 0x26) // local.get/set/tee, global.get/set, table.get/set
+	m[0x23], m[0x24] = immGlobal, immGlobal
+	m[0x10], m[0x12], m[0xd2] = immFunc, immFunc, immFunc // call, return_call, ref.func
 	m[0x0e] = immBrTable
 	m[0x11], m[0x13] = immIdx2, immIdx2 // call_indirect, return_call_indirect: type, table
 	m[0x1c] = immSelectT

@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,16 +11,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
 
-// testWasm holds the test plugins, built once per test binary from testdata/.
+// testWasm holds the test plugins, built once per test binary from testdata/ into testWasmDir.
 var (
 	testWasm     = map[string][]byte{}
+	testWasmDir  string
 	testCacheDir string
 )
 
@@ -48,7 +53,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testCacheDir = filepath.Join(dir, "cache")
-	if err := buildTestPlugins(dir); err != nil {
+	testWasmDir = dir
+	if built := os.Getenv(envChildWasm); built != "" {
+		// A child test process (inChild): the parent built the plugins and warmed the cache.
+		testWasmDir, testCacheDir = built, filepath.Join(built, "cache")
+		err = loadTestPlugins(built)
+	} else {
+		err = buildTestPlugins(dir)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -99,6 +112,62 @@ func buildTestPlugins(dir string) error {
 		return fmt.Errorf("build test plugins:\n%s", strings.Join(errs, "\n"))
 	}
 	return nil
+}
+
+// loadTestPlugins reads the test plugins a parent test process built into dir.
+func loadTestPlugins(dir string) error {
+	for name := range testPlugins {
+		b, err := os.ReadFile(filepath.Join(dir, name+".wasm"))
+		if err != nil {
+			return fmt.Errorf("load test plugins: %w", err)
+		}
+		testWasm[name] = b
+	}
+	return nil
+}
+
+// Environment of a child test process (inChild): the test it runs, and where the plugins are.
+const (
+	envChildTest = "HANGAR_TEST_CHILD"
+	envChildWasm = "HANGAR_TEST_CHILD_WASM"
+)
+
+// inChild runs the calling top-level test in a child process of this test binary, with a hard
+// time limit and the extra environment given, and reports whether the caller is the parent, which
+// must then return. The child runs the test's body.
+//
+// A test whose guest could hold a stop-the-world (compiled WASM code is not preemptible) must run
+// this way: a process whose world is stopped cannot even fire its own timers, so no in-process
+// timeout, go test's -timeout included, can stop it. The parent can: it kills the child with
+// SIGQUIT (the child's goroutine dump goes to the log) and then SIGKILL at the limit, and fails
+// the test, so the suite never hangs.
+func inChild(t *testing.T, limit time.Duration, env ...string) (parent bool) {
+	t.Helper()
+	if os.Getenv(envChildTest) == t.Name() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	args := []string{"-test.run", "^" + regexp.QuoteMeta(t.Name()) + "$", "-test.count=1", "-test.v"}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), append([]string{envChildTest + "=" + t.Name(), envChildWasm + "=" + testWasmDir}, env...)...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 5 * time.Second // then SIGKILL: a frozen runtime may not even dump
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("child process (%v, env %q):\n%s", time.Since(start).Round(time.Millisecond), env, out)
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("the child process was still running after %v: killed (a guest held the process)", limit)
+	case err != nil:
+		t.Fatalf("the child process failed: %v", err)
+	case !bytes.Contains(out, []byte("--- PASS: "+t.Name())):
+		t.Fatalf("the child process did not run %s", t.Name())
+	}
+	return true
 }
 
 // testManifest returns a valid capture manifest for a test plugin with the given capabilities

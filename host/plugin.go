@@ -147,6 +147,9 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	cs.input = input
 	in, err := p.acquire(ctx)
 	if err != nil {
+		if errors.Is(err, ErrTrap) || errors.Is(err, ErrDeadline) {
+			p.failed(err) // the plugin's own start function failed
+		}
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, err)
 	}
 	if p.closed.Load() {
@@ -156,14 +159,12 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	cs.mem = in.mod.Memory()
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, cs), time.Duration(p.lim.CallTimeout))
 	start := time.Now()
-	disarm := in.arm(cctx)
 	rc, out, err := in.x.CallWithContext(cctx, export, input)
-	interrupted := disarm()
 	if cs.outputSet {
 		out = cs.output
 	}
 	d := time.Since(start)
-	deadline := cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+	cause := whyStopped(ctx, cctx, err)
 	cancel()
 	p.calls.Add(1)
 	p.guestNanos.Add(int64(d))
@@ -176,12 +177,12 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	switch {
 	case cs.denied != nil:
 		callErr = fmt.Errorf("%w: %w", ErrTrap, cs.denied)
-	case deadline:
+	case cause == stopDeadline:
 		callErr = fmt.Errorf("%w (%v)", ErrDeadline, time.Duration(p.lim.CallTimeout))
-	case err != nil && ctx.Err() != nil:
-		// The caller gave up: not the plugin's fault. The instance may be closed mid-call.
+	case cause == stopCaller:
+		// The caller gave up: not the plugin's fault. The instance stopped mid-call.
 		p.release(in, false)
-		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, ctx.Err())
+		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, callerErr(ctx))
 	case err != nil:
 		callErr = fmt.Errorf("%w: %s", ErrTrap, trapReason(err))
 	case rc != 0:
@@ -205,7 +206,7 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 			outcomes = nil
 		}
 	}
-	p.release(in, callErr == nil && !interrupted)
+	p.release(in, callErr == nil)
 	p.lastUsed.Store(p.h.cfg.Now().UnixNano())
 	if callErr != nil {
 		p.failed(callErr)

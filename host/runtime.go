@@ -352,11 +352,6 @@ type instance struct {
 	x *extism.Plugin
 	// mod is x's wazero module: its memory is the guest's own (mainModule).
 	mod api.Module
-	// stop is the module's interrupt global (InterruptInstrument), set to end a call. mu guards
-	// running, set while a call runs, and fired, set when stop was set during it.
-	stop           api.MutableGlobal
-	mu             sync.Mutex
-	running, fired bool
 	// mem is the bytes of linear memory the instance holds (its module's and Extism's kernel's).
 	mem atomic.Int64
 }
@@ -399,12 +394,10 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("instantiate plugin %s: the module has no memory, or this Extism version hides it", p.m.Name)
 	}
 	if p.interrupt == InterruptInstrument {
-		g, ok := in.mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-		if !ok {
+		if err := p.runStart(ctx, in); err != nil {
 			x.Close(context.Background())
-			return nil, fmt.Errorf("instantiate plugin %s: the instrumented module has no interrupt global", p.m.Name)
+			return nil, fmt.Errorf("instantiate plugin %s: %w", p.m.Name, err)
 		}
-		in.stop = g
 	}
 	d := time.Since(start)
 	p.instances.Add(1)
@@ -412,6 +405,30 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	p.instantiateNanos.Add(int64(d))
 	p.coldStart.CompareAndSwap(0, int64(p.compileTime+d))
 	return in, nil
+}
+
+// runStart runs the function of the module's start section, which instrumentInterrupts exported
+// as startExport instead of leaving it to wazero's instantiation, where nothing could stop it: here
+// it runs under the plugin's call deadline, interruptible like a call. A module without one has
+// nothing to run.
+func (p *Plugin) runStart(ctx context.Context, in *instance) error {
+	fn := in.mod.ExportedFunction(startExport)
+	if fn == nil {
+		return nil
+	}
+	timeout := time.Duration(p.lim.CallTimeout)
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := fn.Call(sctx)
+	switch cause := whyStopped(ctx, sctx, err); {
+	case err == nil:
+		return nil
+	case cause == stopCaller:
+		return fmt.Errorf("start function: %w", callerErr(ctx))
+	case cause == stopDeadline:
+		return fmt.Errorf("%w: its start function ran past %v", ErrDeadline, timeout)
+	}
+	return fmt.Errorf("%w: its start function: %s", ErrTrap, trapReason(err))
 }
 
 func (in *instance) close() { in.x.Close(context.Background()) }
@@ -435,7 +452,7 @@ func (p *Plugin) compile() error {
 		Wasm: []extism.Wasm{extism.WasmData{Data: p.code, Name: "main"}},
 		// No AllowedHosts, no AllowedPaths, no Config, no Timeout: the host sets its own deadline
 		// on each call (see Call) and the runtime config above decides how it is enforced.
-	}, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, append(p.hostFunctions(), p.abiFunctions()...))
+	}, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, append(append(p.hostFunctions(), p.abiFunctions()...), yieldFunction()))
 	if err != nil {
 		if cache != p.h.cache {
 			cache.Close(context.Background())
@@ -501,32 +518,72 @@ func (p *Plugin) releaseCode() bool {
 	return true
 }
 
-// arm marks a call as running and returns a function that disarms it and reports whether the
-// call was interrupted. Until then, ctx ending sets the instance's interrupt global (if it has
-// one), which traps the guest at its next loop or function entry. An interrupted instance must
-// not be reused: the guest stopped at an arbitrary point.
-func (in *instance) arm(ctx context.Context) (disarm func() (fired bool)) {
-	if in.stop == nil {
-		return func() bool { return false }
+// errStopped is what the yield host function ends a call with (through a panic, which wazero turns
+// into the call's error) when the call's context is done or its deadline has passed. It wraps
+// the context's error.
+type errStopped struct{ err error }
+
+func (e errStopped) Error() string { return "host: call stopped: " + e.err.Error() }
+func (e errStopped) Unwrap() error { return e.err }
+
+// yieldCheck is what an instrumented guest's yield does (interrupt.go): it reports the context's
+// error, or context.DeadlineExceeded once its deadline has passed, reading the clock itself so that
+// a call ends on time even when the timer that would end its context has not run yet (a
+// starved scheduler). It runs in the guest's own goroutine, in Go code: the goroutine can be
+// stopped there too.
+func yieldCheck(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	in.mu.Lock()
-	in.running, in.fired = true, false
-	in.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() {
-		in.mu.Lock()
-		if in.running {
-			in.stop.Set(1)
-			in.fired = true
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// yieldFunction is the host function instrumented modules import as yieldModule.yieldName.
+func yieldFunction() extism.HostFunction {
+	fn := extism.NewHostFunctionWithStack(yieldName, func(ctx context.Context, _ *extism.CurrentPlugin, _ []uint64) {
+		if err := yieldCheck(ctx); err != nil {
+			panic(errStopped{err})
 		}
-		in.mu.Unlock()
-	})
-	return func() bool {
-		stop()
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		in.running = false
-		return in.fired
+	}, nil, nil)
+	fn.SetNamespace(yieldModule)
+	return fn
+}
+
+// stopCause is why a guest call under callCtx, derived from the caller's ctx, failed with err.
+type stopCause int
+
+const (
+	stopNone     stopCause = iota // it did not stop for a context: a trap
+	stopCaller                    // the caller's context ended (its cancel, or its own deadline)
+	stopDeadline                  // the call's own deadline passed
+)
+
+// callerErr returns why the caller's context ended: its cause, or context.DeadlineExceeded when
+// its deadline passed before its timer ran.
+func callerErr(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
+	return context.DeadlineExceeded
+}
+
+// whyStopped tells whether a call that failed with err was stopped by a context, and whose. It
+// reads the clock as yieldCheck does: a context whose deadline passed counts as ended even if its
+// timer has not run yet.
+func whyStopped(ctx, callCtx context.Context, err error) stopCause {
+	if err == nil {
+		return stopNone
+	}
+	if yieldCheck(ctx) != nil {
+		return stopCaller
+	}
+	if yieldCheck(callCtx) != nil {
+		return stopDeadline
+	}
+	return stopNone
 }
 
 // acquire takes an idle instance or makes one, waiting while the pool is busy.

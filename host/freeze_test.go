@@ -1,0 +1,433 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// This file holds the guests that try to freeze the host: modules that name the host's interrupt
+// globals (refused), and valid modules that spin in every way a check has to bound (stopped, and
+// never holding a stop-the-world for long).
+
+// asmPluginModule returns a plugin module: a memory of pages pages, the function bodies given
+// (each of type 0, [] -> [i32], unless extra[3] gives the function section's payload: type 1 is
+// [] -> []; the first function is exported as "capture"), and the extra sections given, placed
+// where their ids go.
+func asmPluginModule(pages uint64, extra map[byte][]byte, bodies ...[]byte) []byte {
+	funcs := make([][]byte, len(bodies))
+	for i := range funcs {
+		funcs[i] = []byte{0}
+	}
+	fsec := asmVec(funcs...)
+	if f, ok := extra[3]; ok {
+		fsec = f
+	}
+	secs := [][]byte{
+		asmSection(1, asmVec([]byte{0x60, 0, 1, 0x7f}, []byte{0x60, 0, 0})),
+		asmSection(3, fsec),
+		asmSection(5, asmVec(asmCat([]byte{0}, asmULEB(pages)))),
+	}
+	for _, id := range []byte{6, 7, 8, 9} {
+		if id == 7 {
+			exp := asmExport("capture", 0, 0)
+			if e, ok := extra[7]; ok {
+				secs = append(secs, asmSection(7, asmVec(exp, e)))
+			} else {
+				secs = append(secs, asmSection(7, asmVec(exp)))
+			}
+			continue
+		}
+		if e, ok := extra[id]; ok {
+			secs = append(secs, asmSection(id, e))
+		}
+	}
+	secs = append(secs, asmSection(10, asmVec(bodies...)))
+	return asmModule(secs...)
+}
+
+// Function bodies of hostile plugins, each of type [] -> [i32].
+var (
+	// loop  i32.const 1000; global.set 1; br 0  end; i32.const 0: resets the i32 fuel of the
+	// first instrumentation (flag 0, fuel 1) before its check can reach zero.
+	asmFuelResetI32 = asmBody(asmVec(), []byte{0x03, 0x40, 0x41, 0xe8, 0x07, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	// The same against an i64 fuel.
+	asmFuelResetI64 = asmBody(asmVec(), []byte{0x03, 0x40, 0x42, 0xe8, 0x07, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	// loop  i32.const 0; global.set 0; br 0  end: clears the interrupt flag as fast as the host
+	// sets it.
+	asmFlagClear = asmBody(asmVec(), []byte{0x03, 0x40, 0x41, 0x00, 0x24, 0x00, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	// global.get 1; drop: reads a global the module does not have.
+	asmFuelRead = asmBody(asmVec(), []byte{0x23, 0x01, 0x1a, 0x41, 0x00, 0x0b})
+	// loop br 0 end; i32.const 0
+	asmSpinForever = asmBody(asmVec(), []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	// loop  memory.fill(0, 7, memory.size * 64 KiB); br 0  end: the most a bulk instruction moves,
+	// forever.
+	asmFillForever = asmBody(asmVec(), []byte{
+		0x03, 0x40, 0x41, 0x00, 0x41, 0x07, 0x3f, 0x00, 0x41, 0x10, 0x74, 0xfc, 0x0b, 0x00, 0x0c, 0x00, 0x0b,
+		0x41, 0x00, 0x0b})
+	// loop  call 1; br 0  end: a call that returns at once, forever.
+	asmCallForever = asmBody(asmVec(), []byte{0x03, 0x40, 0x10, 0x01, 0x1a, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	// i32.const 0: the callee of asmCallForever.
+	asmReturn0 = asmBody(asmVec(), []byte{0x41, 0x00, 0x0b})
+)
+
+// asmDivForever returns a body whose loop runs n integer divisions (one of the costliest
+// instructions per byte of code) before it loops back: a long straight-line loop body.
+func asmDivForever(n int) []byte {
+	code := asmCat(asmI64(math.MaxInt64), []byte{0x21, 0x00}, asmI64(3), []byte{0x21, 0x01}, []byte{0x03, 0x40})
+	for range n {
+		// local.get 0; local.get 1; i64.div_u; local.get 1; i64.add; local.set 0
+		code = append(code, 0x20, 0x00, 0x20, 0x01, 0x80, 0x20, 0x01, 0x7c, 0x21, 0x00)
+	}
+	code = append(code, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b)
+	return asmBody(asmVec([]byte{2, 0x7e}), code)
+}
+
+// hostileRefused are modules that name a global they do not have: each would name one of the
+// host's interrupt globals once added. All are refused.
+var hostileRefused = []struct {
+	name string
+	wasm []byte
+}{
+	{"fuel reset (i32)", asmPluginModule(1, nil, asmFuelResetI32)},
+	{"fuel reset (i64)", asmPluginModule(1, nil, asmFuelResetI64)},
+	{"flag clear", asmPluginModule(1, nil, asmFlagClear)},
+	{"fuel read", asmPluginModule(1, nil, asmFuelRead)},
+	{"flag exported under another name", asmPluginModule(1, map[byte][]byte{7: asmExport("mine", 3, 0)}, asmSpinForever)},
+	{"flag in an element initializer", asmPluginModule(1, map[byte][]byte{
+		// a table is needed for an element segment: passive segment of funcref expressions
+		9: asmVec(asmCat([]byte{5, 0x70}, asmVec([]byte{0x23, 0x00, 0x0b}))),
+	}, asmSpinForever)},
+	{"own global, then the flag", asmPluginModule(1, map[byte][]byte{
+		6: asmVec([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b}), // global 0 is the module's: the flag is 1
+	}, asmBody(asmVec(), []byte{0x41, 0x00, 0x24, 0x00, 0x03, 0x40, 0x41, 0x00, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b}))},
+	{"no memory", asmModule(
+		asmSection(1, asmVec([]byte{0x60, 0, 1, 0x7f})),
+		asmSection(3, asmVec([]byte{0})),
+		asmSection(7, asmVec(asmExport("capture", 0, 0))),
+		asmSection(10, asmVec(asmSpinForever)),
+	)},
+}
+
+// TestInterruptRefusesHostileModules shows that a module naming a global it does not have is
+// refused by the instrumentation and by Load, before it can run: the first instrumentation added
+// its flag and fuel at the next free indices and never checked the module's own references, so a
+// 72-byte module that reset the fuel in its loop never reached the flag check, and froze the
+// daemon at its next garbage collection.
+func TestInterruptRefusesHostileModules(t *testing.T) {
+	h := newTestHost(t, Config{})
+	for _, tt := range hostileRefused {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := instrumentInterrupts(tt.wasm)
+			if !errors.Is(err, errInstrumentInvalid) {
+				t.Fatalf("instrument: got %v (%d bytes out), want an error wrapping %v", err, len(out), errInstrumentInvalid)
+			}
+			sum := sha256.Sum256(tt.wasm)
+			m := Manifest{Name: "hostile", Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
+				Wasm: "hostile.wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"emit:events"}}
+			g, _ := NewGrants(m.Capabilities)
+			if p, err := h.Load(m, tt.wasm, g); !errors.Is(err, ErrRefusedModule) {
+				if p != nil {
+					p.Close()
+				}
+				t.Fatalf("load: got %v, want an error wrapping %v", err, ErrRefusedModule)
+			}
+		})
+	}
+}
+
+// hostileSpinners are valid plugins that never return, each the way one part of the check
+// bounds: a tight loop, a long loop body, a bulk instruction, a call, a start function.
+var hostileSpinners = []struct {
+	name string
+	wasm []byte
+}{
+	{"tight loop", asmPluginModule(1, nil, asmSpinForever)},
+	{"long loop body", asmPluginModule(1, nil, asmDivForever(8192))},
+	{"memory.fill of all memory", asmPluginModule(256, nil, asmFillForever)},
+	{"calls", asmPluginModule(1, nil, asmCallForever, asmReturn0)},
+	// The start function (index 1) spins: instantiation used to run it, where no deadline
+	// reached it.
+	{"start function", asmPluginModule(1, map[byte][]byte{3: asmVec([]byte{0}, []byte{1}), 8: {0x01}},
+		asmReturn0, asmBody(asmVec(), []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}))},
+}
+
+// loadHostile loads a hand-assembled capture plugin.
+func loadHostile(t testing.TB, h *Host, name string, wasm []byte, lim Limits) *Plugin {
+	t.Helper()
+	sum := sha256.Sum256(wasm)
+	m := Manifest{Name: name, Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
+		Wasm: "hostile.wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"emit:events"}, Limits: lim}
+	g, err := NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, wasm, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.interrupt != InterruptInstrument {
+		t.Fatalf("%s runs in interrupt mode %d, want the instrumentation", name, p.interrupt)
+	}
+	return p
+}
+
+// The stress test's parameters: how many times it runs each of its two tests, and the deadline
+// of each hostile call.
+const (
+	stressRounds   = 200
+	stressDeadline = 100 * time.Millisecond
+)
+
+// TestInterruptStress runs, in a child process killed at a hard limit, with GOMAXPROCS=2,
+// GOGC=1, two CPU-bound goroutines beside them and a goroutine forcing garbage collections:
+//
+//   - 200 times, a guest in `loop br 0 end` stopped by setting its flag from a goroutine that
+//     sleeps first (the first instrumentation hung here: a module without memory never left its
+//     compiled code, and a collection waited for it while the goroutine that would set the flag
+//     waited for the collection);
+//   - 200 host calls of the hostile plugins and a Go plugin stuck in `for {}`, in turn, two at a
+//     time, each under a 100 ms deadline: each must end with ErrDeadline within twice it.
+//
+// The longest time a collection waited to stop the world is logged (BenchmarkInterruptStopTheWorld
+// measures it on a quiet machine); here it only has to stay far from a freeze.
+func TestInterruptStress(t *testing.T) {
+	skipShort(t)
+	if inChild(t, 10*time.Minute, "GOMAXPROCS=2", "GOGC=1") {
+		return
+	}
+	if n := runtime.GOMAXPROCS(0); n != 2 {
+		t.Fatalf("GOMAXPROCS %d, want 2", n)
+	}
+	h := newTestHost(t, Config{PoolSize: 2, QuarantineAfter: math.MaxInt32})
+	lim := Limits{CallTimeout: Duration(stressDeadline)}
+	plugins := []*Plugin{loadTest(t, h, "loop", nil, lim)}
+	for i, s := range hostileSpinners {
+		plugins = append(plugins, loadHostile(t, h, "hostile-"+strconv.Itoa(i), s.wasm, lim))
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var spins atomic.Int64
+	for range 2 { // CPU-bound goroutines, preemptible Go code
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for range 100_000 {
+					spins.Add(1)
+				}
+			}
+		})
+	}
+	var gcs atomic.Int64
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			runtime.GC()
+			gcs.Add(1)
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+
+	// The raw spin, stopped by its context from another goroutine.
+	ctx := context.Background()
+	rt := newYieldRuntime(t, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
+	cm, err := rt.CompileModule(ctx, mustInstrument(t, asmSpinModule()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range stressRounds {
+		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := mod.ExportedFunction("spin").Call(cctx)
+			done <- err
+		}()
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: spin returned %v, want %v", round, err, context.Canceled)
+		}
+		mod.Close(ctx)
+	}
+	spinGCs := gcs.Load()
+
+	// The hostile plugins, under their deadline.
+	calls := make(chan *Plugin)
+	var worst time.Duration
+	var worstName string
+	var mu sync.Mutex
+	var cwg sync.WaitGroup
+	for range 2 { // both Ps hold a spinning guest
+		cwg.Go(func() {
+			for p := range calls {
+				_, err := p.Call(ctx, "capture", [][]byte{[]byte(`{"hook_event_name":"Stop"}`)})
+				d := p.Status().LastCall // from the call's start to its end, its instantiation aside
+				if !errors.Is(err, ErrDeadline) {
+					t.Errorf("%s: got %v, want %v", p.m.Name, err, ErrDeadline)
+				}
+				mu.Lock()
+				if d > worst {
+					worst, worstName = d, p.m.Name
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range stressRounds {
+		calls <- plugins[i%len(plugins)]
+	}
+	close(calls)
+	cwg.Wait()
+
+	waits := stopTheWorldWaits()
+	t.Logf("%d spins stopped by their flag beside %d forced GCs; %d hostile calls beside %d more; %d increments beside; "+
+		"slowest call %v (%s, deadline %v); stopping the world waited p50 %v, p99 %v, max %v over %d stops",
+		stressRounds, spinGCs, stressRounds, gcs.Load()-spinGCs, spins.Load(), worst, worstName, stressDeadline,
+		waits.quantile(0.5), waits.quantile(0.99), waits.max(), waits.count())
+	if worst > 2*stressDeadline {
+		t.Errorf("a call ran %v, more than twice its deadline %v", worst, stressDeadline)
+	}
+	if spinGCs < stressRounds/10 || gcs.Load()-spinGCs < stressRounds/10 {
+		t.Errorf("only %d and %d garbage collections ran beside the guests: something held them", spinGCs, gcs.Load()-spinGCs)
+	}
+	if m := waits.max(); m > stwLimit {
+		t.Errorf("a garbage collection waited %v to stop the world, more than %v", m, stwLimit)
+	}
+}
+
+// stwLimit is what TestInterruptStress allows a stop-the-world to wait: orders of magnitude above
+// the check period (BenchmarkInterruptStopTheWorld measures it), and finite, unlike a freeze. A
+// stop-the-world also waits for the OS to run the process's threads, which on a loaded 2-core
+// machine has taken hundreds of milliseconds.
+const stwLimit = time.Second
+
+// stwHistogram is the runtime's histogram of the time garbage collections waited for every
+// goroutine to stop.
+type stwHistogram struct{ h *metrics.Float64Histogram }
+
+// stopTheWorldWaits reads the process's histogram since it started.
+func stopTheWorldWaits() stwHistogram {
+	s := []metrics.Sample{{Name: "/sched/pauses/stopping/gc:seconds"}}
+	metrics.Read(s)
+	return stwHistogram{s[0].Value.Float64Histogram()}
+}
+
+// quantile returns the upper bound of the bucket holding quantile q.
+func (w stwHistogram) quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range w.h.Counts {
+		total += c
+	}
+	want := uint64(math.Ceil(q * float64(total)))
+	var n uint64
+	for i, c := range w.h.Counts {
+		if n += c; n >= want && c > 0 {
+			return seconds(w.h.Buckets[i+1])
+		}
+	}
+	return 0
+}
+
+// max returns the upper bound of the highest non-empty bucket.
+func (w stwHistogram) max() time.Duration {
+	for i := len(w.h.Counts) - 1; i >= 0; i-- {
+		if w.h.Counts[i] > 0 {
+			return seconds(w.h.Buckets[i+1])
+		}
+	}
+	return 0
+}
+
+// count returns the number of stops recorded.
+func (w stwHistogram) count() uint64 {
+	var n uint64
+	for _, c := range w.h.Counts {
+		n += c
+	}
+	return n
+}
+
+// since returns the stops recorded after an earlier reading.
+func (w stwHistogram) since(before stwHistogram) stwHistogram {
+	h := &metrics.Float64Histogram{Buckets: w.h.Buckets, Counts: slices.Clone(w.h.Counts)}
+	for i := range h.Counts {
+		h.Counts[i] -= before.h.Counts[i]
+	}
+	return stwHistogram{h}
+}
+
+func seconds(s float64) time.Duration {
+	if math.IsInf(s, 1) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// BenchmarkInterruptStopTheWorld measures how long a stop-the-world waits while a guest spins, for
+// each hostile shape: one goroutine runs the guest without a deadline, the benchmark forces
+// garbage collections and reports the time each waited for the world to stop (the runtime's own
+// histogram), median and maximum. The check period bounds it. It runs each guest under a plain
+// wazero runtime with the instrumented module, until a cancel stops it at the end. Unlike the
+// tests, it runs in-process: a broken instrumentation hangs it (TestInterruptStress is the guard).
+func BenchmarkInterruptStopTheWorld(b *testing.B) {
+	for _, s := range hostileSpinners {
+		if s.name == "start function" {
+			continue // the tight loop, run by the host
+		}
+		b.Run(strings.ReplaceAll(s.name, " ", "_"), func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			rt := newYieldRuntime(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
+			mod, err := rt.Instantiate(ctx, mustInstrument(b, s.wasm))
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := mod.ExportedFunction("capture").Call(ctx)
+				done <- err
+			}()
+			time.Sleep(10 * time.Millisecond)
+			before := stopTheWorldWaits()
+			for b.Loop() {
+				runtime.GC()
+			}
+			waits := stopTheWorldWaits().since(before)
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				b.Fatalf("the guest returned %v, want %v", err, context.Canceled)
+			}
+			b.ReportMetric(float64(waits.quantile(0.5))/1e3, "µs-stw-p50")
+			b.ReportMetric(float64(waits.max())/1e3, "µs-stw-max")
+			if os.Getenv("HANGAR_BENCH_VERBOSE") != "" {
+				b.Logf("%d stops: p50 %v, p99 %v, max %v", waits.count(), waits.quantile(0.5), waits.quantile(0.99), waits.max())
+			}
+		})
+	}
+}
