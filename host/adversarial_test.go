@@ -22,6 +22,9 @@ const (
 // that it is contained, that every record gets an outcome saying why, that repeated offences
 // quarantine it, that echo keeps its throughput, and that the host stays usable.
 func TestAdversarial(t *testing.T) {
+	if inChild(t, 5*time.Minute) { // its guests spin: see inChild
+		return
+	}
 	prompt := `{"hook_event_name":"UserPromptSubmit","session_id":"s-1","prompt":"Please refactor the payment module so that refunds are idempotent and logged"}`
 	tests := []struct {
 		name    string
@@ -225,6 +228,9 @@ func echoBatch(n int) [][]byte {
 // TestAdversaryNeighbour shows that a well-behaved plugin keeps working, correctly, while each
 // adversary runs beside it. (How fast it keeps working is BenchmarkAdversaryNeighbour's figure.)
 func TestAdversaryNeighbour(t *testing.T) {
+	if inChild(t, 5*time.Minute) { // its guests spin: see inChild
+		return
+	}
 	h := newTestHost(t, Config{QuarantineAfter: 1 << 30, PoolSize: 1})
 	echo := loadTest(t, h, "echo", echoCaps, Limits{})
 	batch := echoBatch(20)

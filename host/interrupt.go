@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 )
 
 // Names instrumentInterrupts adds.
@@ -619,13 +620,31 @@ func (p *interruptPlan) appendEdit(b []byte, e edit) []byte {
 	return wasmAppendPaddedLEB(b, e.v+1, int(e.end-e.at))
 }
 
-// editDelta returns how many bytes an edit adds.
+// editDelta returns how many bytes an edit adds, as appendEdit writes them.
 func (p *interruptPlan) editDelta(e edit) int {
-	if e.kind == editFunc {
-		return max(wasmLEBLen(e.v+1), int(e.end-e.at)) - int(e.end-e.at)
+	fuel, scratch := wasmLEBLen(p.fuel()), wasmLEBLen(p.scratch())
+	switch e.kind {
+	case editCheck:
+		return 14 + 4*fuel + wasmLEBLen(p.yield()) + wasmSLEBLen(int64(e.v)) + wasmSLEBLen(interruptFuel)
+	case editBulkLen:
+		return 2 + 2*scratch
+	case editBulkCharge:
+		if e.v > 0 {
+			return 8 + 2*fuel + scratch
+		}
+		return 5 + 2*fuel + scratch
 	}
-	var buf [64]byte
-	return len(p.appendEdit(buf[:0], e))
+	return max(wasmLEBLen(e.v+1), int(e.end-e.at)) - int(e.end-e.at)
+}
+
+// wasmSLEBLen returns the size of v in signed LEB128.
+func wasmSLEBLen(v int64) int {
+	n := 1
+	for v >= 0x40 || v < -0x40 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 // wasmAppendPaddedLEB appends v in unsigned LEB128, in n bytes (continuation bits set on the
@@ -931,14 +950,8 @@ func (p *interruptPlan) editedLen(from, to int) int {
 
 // editsIn returns the edits at offsets in [from, to).
 func (p *interruptPlan) editsIn(from, to int) []edit {
-	lo := 0
-	for lo < len(p.edits) && int(p.edits[lo].at) < from {
-		lo++
-	}
-	hi := lo
-	for hi < len(p.edits) && int(p.edits[hi].at) < to {
-		hi++
-	}
+	lo := sort.Search(len(p.edits), func(i int) bool { return int(p.edits[i].at) >= from })
+	hi := lo + sort.Search(len(p.edits)-lo, func(i int) bool { return int(p.edits[lo+i].at) >= to })
 	return p.edits[lo:hi]
 }
 
