@@ -419,7 +419,8 @@ func (p *Plugin) runStart(ctx context.Context, in *instance) error {
 	timeout := time.Duration(p.lim.CallTimeout)
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err := fn.Call(sctx)
+	// Extism's host functions (the yield among them) find their instance in the context.
+	_, err := fn.Call(context.WithValue(sctx, extism.PluginCtxKey("plugin"), in.x))
 	switch cause := whyStopped(ctx, sctx, err); {
 	case err == nil:
 		return nil
