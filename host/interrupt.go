@@ -700,8 +700,9 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 }
 
 // scanBody decodes the function body b[i:] (function index fn) and appends its edits to
-// p.edits: a check after its local declarations and after each `loop` block type, each weighing
-// the bytes up to the end of its body; a length copy and a charge around each bulk instruction;
+// p.edits: a check after its local declarations (unless the body begins with a loop) and after
+// each `loop` block type, each weighing the bytes up to the end of its body (for a loop that
+// begins the function, up to the function's end); a length copy and a charge around each bulk instruction;
 // the renumbering of each function index. It checks that every global.get and global.set names
 // one of the module's globals.
 func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
@@ -720,7 +721,14 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 	if i < 0 {
 		return fmt.Errorf("%w: function %d: truncated local declarations", errInstrumentMalformed, fn)
 	}
-	edits := append(p.edits, edit{at: int32(i), end: int32(i), kind: editCheck, v: uint32(len(b) - i)})
+	// A body that begins with a loop (every function of a Go module: its dispatch loop) needs no
+	// check of its own: the loop's check, right after it, charges the rest of the body too.
+	edits, entry := p.edits, int32(-1)
+	if i < len(b) && b[i] == 0x03 {
+		entry = int32(len(edits))
+	} else {
+		edits = append(edits, edit{at: int32(i), end: int32(i), kind: editCheck, v: uint32(len(b) - i)})
+	}
 	// blocks holds, for each open block, the index in edits of its check if it is a loop, or -1.
 	var blocksBuf [32]int32
 	blocks := blocksBuf[:0]
@@ -742,7 +750,10 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 				ended = true
 				break
 			}
-			if k := blocks[len(blocks)-1]; k >= 0 {
+			switch k := blocks[len(blocks)-1]; {
+			case k >= 0 && k == entry:
+				edits[k].v = uint32(int32(len(b)) - edits[k].at)
+			case k >= 0:
 				edits[k].v = uint32(int32(last) - edits[k].at)
 			}
 			blocks = blocks[:len(blocks)-1]

@@ -315,8 +315,12 @@ func TestInstrumentInterruptsGolden(t *testing.T) {
 	got := mustInstrument(t, asmSpinModule())
 	// Type 0 is [] -> []: the yield import (function 0) takes it, and the module's functions move
 	// up by one. Each function's check weighs its body after the locals; each loop's, its body.
+	// A body that begins with a loop has only the loop's check, weighing the rest of the body.
 	// The two new globals follow the module's none: fuel 0, scratch 1.
 	body := func(locals []byte, code []byte, loopAt int, loopWeight int64) []byte {
+		if loopAt == 2 {
+			return asmBody(locals, code[:loopAt], asmCheck(0, 0, int64(len(code)-loopAt)), code[loopAt:])
+		}
 		return asmBody(locals, asmCheck(0, 0, int64(len(code))), code[:loopAt], asmCheck(0, 0, loopWeight), code[loopAt:])
 	}
 	want := asmModule(
