@@ -173,8 +173,8 @@ func BenchmarkInstanceMemory(b *testing.B) {
 }
 
 // BenchmarkInterruptModes measures a loop-heavy guest (capture-bench over batches of 100 and
-// 1000) under each way of stopping calls past their deadline: the host's instrumented interrupt
-// global (the default), wazero's WithCloseOnContextDone, and nothing (the floor).
+// 1000) under each way of stopping calls past their deadline: the host's instrumentation (fuel
+// checks and yields, the default), wazero's WithCloseOnContextDone, and nothing (the floor).
 func BenchmarkInterruptModes(b *testing.B) {
 	payloads := hookPayloads(b)
 	modes := []struct {

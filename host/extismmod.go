@@ -10,9 +10,9 @@ import (
 
 // Extism go-sdk v1.7.1 does not expose an instance's wazero module: Plugin.Module returns an
 // *extism.Module whose only field is the api.Module, unexported. The host needs that module for
-// two things Extism does not offer: the guest's own linear memory (CurrentPlugin.Memory is
-// Extism's kernel memory), for input_read and output_write; and the interrupt global the host
-// instruments into every module (interrupt.go). mainModule reads the field through its layout,
+// what Extism does not offer: the guest's own linear memory (CurrentPlugin.Memory is Extism's
+// kernel memory), for input_read and output_write, and the start function the host's
+// instrumentation exports (interrupt.go). mainModule reads the field through its layout,
 // which moduleLayoutOK checks once against the type, so that a change in Extism's struct turns
 // into an error at load rather than a wrong read.
 

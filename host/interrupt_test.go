@@ -1084,27 +1084,3 @@ func BenchmarkInterruptCheckCost(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkInterruptCaptureBench runs the loop-heavy capture-bench plugin over real payloads
-// through the host in its three interrupt modes: instrumented by the host at load, plain (never
-// interrupted), and under wazero's WithCloseOnContextDone.
-func BenchmarkInterruptCaptureBench(b *testing.B) {
-	payloads := hookPayloads(b)
-	for _, mode := range []struct {
-		name      string
-		interrupt InterruptMode
-	}{
-		{"instrumented", InterruptInstrument},
-		{"plain", InterruptNone},
-		{"closeOnContextDone", InterruptClose},
-	} {
-		b.Run(mode.name, func(b *testing.B) {
-			h := newTestHost(b, Config{Interrupt: mode.interrupt, CacheDir: b.TempDir()})
-			p := loadTest(b, h, "capture-bench", benchCaps, Limits{})
-			if p.interrupt != mode.interrupt {
-				b.Fatalf("the plugin runs in interrupt mode %d, want %d", p.interrupt, mode.interrupt)
-			}
-			runParallel(b, p, payloads, 1000)
-		})
-	}
-}

@@ -25,8 +25,8 @@ func IndexByte(s string, c byte) int {
 	p := unsafe.Pointer(unsafe.StringData(s))
 	pattern := uint64(c) * ones
 	i := 0
-	// Four words per iteration while they last: a guest's loops pay for a check of the host's
-	// interrupt flag at each back edge (host/interrupt.go), so fewer iterations pay less.
+	// Four words per iteration while they last: a guest's loops pay for the host's fuel check at
+	// each back edge (host/interrupt.go), so fewer iterations pay less.
 	for ; i+32 <= len(s); i += 32 {
 		w0 := *(*uint64)(unsafe.Add(p, i)) ^ pattern
 		w1 := *(*uint64)(unsafe.Add(p, i+8)) ^ pattern
