@@ -18,7 +18,8 @@ import (
 )
 
 // Plugin is a loaded plugin: its compiled module, a pool of instances, its grants and its
-// counters. It is safe for concurrent use; at most the host's PoolSize calls run at once.
+// counters. It is safe for concurrent use; at most the host's PoolSize calls run at once (fewer
+// when Config.PluginMemory bounds its instances).
 type Plugin struct {
 	h        *Host
 	m        Manifest

@@ -43,6 +43,10 @@ var (
 // DefaultQuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
 const DefaultQuarantineAfter = 3
 
+// DefaultPluginMemory is the default Config.PluginMemory: four instances at the default
+// per-instance limit (DefaultMemoryPages).
+const DefaultPluginMemory = 4 * DefaultMemoryPages * 64 << 10
+
 // Config configures a Host. Zero fields take their defaults.
 type Config struct {
 	// CacheDir holds wazero's compilation cache, shared by all plugins, so that a plugin compiles
@@ -63,6 +67,10 @@ type Config struct {
 	// PoolSize bounds the instances of each plugin, so the calls it runs at once. Default
 	// GOMAXPROCS.
 	PoolSize int
+	// PluginMemory bounds the linear memory a plugin's instances may hold together, in bytes:
+	// a plugin gets at most PluginMemory / (its per-instance limit) instances, and at least one,
+	// whatever PoolSize allows. Default DefaultPluginMemory.
+	PluginMemory int64
 	// QuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
 	// Default DefaultQuarantineAfter.
 	QuarantineAfter int
@@ -105,6 +113,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.PoolSize < 0:
 		return fmt.Errorf("pool size %d is negative", c.PoolSize)
+	case c.PluginMemory < 0:
+		return fmt.Errorf("plugin memory %d is negative", c.PluginMemory)
 	case c.QuarantineAfter < 0:
 		return fmt.Errorf("quarantine after %d is negative", c.QuarantineAfter)
 	case c.LogRate < 0:
@@ -128,6 +138,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PoolSize == 0 {
 		c.PoolSize = runtime.GOMAXPROCS(0)
+	}
+	if c.PluginMemory == 0 {
+		c.PluginMemory = DefaultPluginMemory
 	}
 	if c.QuarantineAfter == 0 {
 		c.QuarantineAfter = DefaultQuarantineAfter
@@ -304,8 +317,8 @@ func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
 		g:     g,
 		lim:   lim,
 		proj:  newProjector(g),
-		idle:  make(chan *instance, h.cfg.PoolSize),
-		slots: make(chan struct{}, h.cfg.PoolSize),
+		idle:  make(chan *instance, h.poolSize(lim)),
+		slots: make(chan struct{}, h.poolSize(lim)),
 		log:   h.cfg.Logger.With("plugin", m.Name),
 	}
 	p.logLimit = newRateLimiter(h.cfg.LogRate, h.cfg.Now)
@@ -345,6 +358,13 @@ func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
 		old.Close()
 	}
 	return p, nil
+}
+
+// poolSize returns how many instances a plugin with limits lim may have: PoolSize, fewer if their
+// memory limits would add up to more than PluginMemory, and at least one.
+func (h *Host) poolSize(lim Limits) int {
+	perInstance := int64(lim.MemoryPages) * 64 << 10
+	return max(1, min(h.cfg.PoolSize, int(h.cfg.PluginMemory/perInstance)))
 }
 
 // instance is one instantiated module of a plugin. It serves one call at a time.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,5 +286,40 @@ func TestIdleRelease(t *testing.T) {
 	wg.Wait()
 	if s := p2.Status(); s.Calls != 120 || s.Failures != 0 || s.Released == 0 {
 		t.Errorf("status = %+v, want 120 calls, no failure, some releases", s)
+	}
+}
+
+// TestPluginMemoryBound checks that a plugin's instances together stay within the host's
+// PluginMemory: eight callers at once on a pool of eight make only as many instances as fit.
+func TestPluginMemoryBound(t *testing.T) {
+	const pages = 256 // 16 MiB an instance
+	h := newTestHost(t, Config{PoolSize: 8, PluginMemory: 3 * pages * 64 << 10})
+	p := loadTest(t, h, "echo", echoCaps, Limits{MemoryPages: pages})
+	var wg sync.WaitGroup
+	var most atomic.Int64
+	for g := range 8 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := p.Call(context.Background(), "capture", [][]byte{[]byte(`{"hook_event_name":"Stop","session_id":"s` + string(rune('a'+g)) + `"}`)}); err != nil {
+					t.Error(err)
+					return
+				}
+				if n := p.Status().Instances; n > most.Load() {
+					most.Store(n)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := most.Load(); n < 1 || n > 3 {
+		t.Errorf("the plugin had up to %d instances, want 1 to 3 (3 × 16 MiB fit in its 48 MiB)", n)
+	}
+	if c := cap(p.slots); c != 3 {
+		t.Errorf("pool of %d, want 3", c)
+	}
+	// At least one instance, whatever the limits.
+	small := newTestHost(t, Config{PluginMemory: 1 << 20})
+	if q := loadTest(t, small, "echo", echoCaps, Limits{}); cap(q.slots) != 1 {
+		t.Errorf("a plugin larger than PluginMemory has a pool of %d, want 1", cap(q.slots))
 	}
 }
