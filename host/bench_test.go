@@ -140,7 +140,7 @@ func BenchmarkColdCompile(b *testing.B) {
 // BenchmarkInstanceMemory reports the linear memory and Go heap one warm instance holds.
 func BenchmarkInstanceMemory(b *testing.B) {
 	payloads := hookPayloads(b)
-	h := newTestHost(b, Config{PoolSize: 8})
+	h := newTestHost(b, Config{PoolSize: 8, PluginMemory: 8 * DefaultMemoryPages * 64 << 10})
 	p := loadTest(b, h, "capture-bench", benchCaps, Limits{})
 	recs := []Record{{ID: [16]byte{1}, Payload: payloads[0]}}
 	var before, after runtime.MemStats
