@@ -41,8 +41,11 @@ func asmPluginModule(pages uint64, extra map[byte][]byte, bodies ...[]byte) []by
 	secs := [][]byte{
 		asmSection(1, asmVec([]byte{0x60, 0, 1, 0x7f}, []byte{0x60, 0, 0})),
 		asmSection(3, fsec),
-		asmSection(5, asmVec(asmCat([]byte{0}, asmULEB(pages)))),
 	}
+	if e, ok := extra[4]; ok {
+		secs = append(secs, asmSection(4, e))
+	}
+	secs = append(secs, asmSection(5, asmVec(asmCat([]byte{0}, asmULEB(pages)))))
 	for _, id := range []byte{6, 7, 8, 9} {
 		if id == 7 {
 			exp := asmExport("capture", 0, 0)
@@ -116,6 +119,11 @@ var hostileRefused = []struct {
 	{"own global, then the flag", asmPluginModule(1, map[byte][]byte{
 		6: asmVec([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b}), // global 0 is the module's: the flag is 1
 	}, asmBody(asmVec(), []byte{0x41, 0x00, 0x24, 0x00, 0x03, 0x40, 0x41, 0x00, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b}))},
+	// wazero bounds a table only by 2^32 entries of 8 bytes, outside the memory limit.
+	{"a table of 2^20 entries", asmPluginModule(1, map[byte][]byte{4: asmVec(asmCat([]byte{0x70, 0x00}, asmULEB(1<<20)))}, asmSpinForever)},
+	{"nine tables", asmPluginModule(1, map[byte][]byte{4: asmVec(
+		[]byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1},
+		[]byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1})}, asmSpinForever)},
 	{"no memory", asmModule(
 		asmSection(1, asmVec([]byte{0x60, 0, 1, 0x7f})),
 		asmSection(3, asmVec([]byte{0})),

@@ -40,10 +40,12 @@ var (
 
 // Section ids of the WebAssembly binary format that instrumentInterrupts reads or writes.
 const (
-	wasmSecCustom  = 0
-	wasmSecType    = 1
-	wasmSecImport  = 2
-	wasmSecMemory  = 5
+	wasmSecCustom   = 0
+	wasmSecType     = 1
+	wasmSecImport   = 2
+	wasmSecFunction = 3
+	wasmSecTable    = 4
+	wasmSecMemory   = 5
 	wasmSecGlobal  = 6
 	wasmSecExport  = 7
 	wasmSecStart   = 8
@@ -137,15 +139,23 @@ type interruptPlan struct {
 	// in is the input module; sections are its sections, in order.
 	in       []byte
 	sections []wasmSection
-	// typ, imp, global, export and code are the indexes in sections of those sections, or -1 if
-	// the module has none.
-	typ, imp, global, export, code int
+	// typ, imp, fn, global, export and code are the indexes in sections of those sections, or -1
+	// if the module has none.
+	typ, imp, fn, global, export, code int
 	// importedFuncs and importedGlobals count the imports of each kind. The yield import's
 	// function index is importedFuncs: every function index from it on moves up by one.
 	importedFuncs, importedGlobals uint32
-	// types counts the module's function types; yieldType is the index of a type [] -> [],
-	// types if the module has none (it is then appended).
-	types, yieldType uint32
+	// types counts the module's function types; yieldType is the index of a type [] -> [] and
+	// bulkType of a type [i32 i32 i32] -> [], or noType until found (they are then appended).
+	types, yieldType, bulkType uint32
+	// definedFuncs counts the functions the module defines; helpers are the functions
+	// instrumentInterrupts adds after them, one per kind of bulk memory instruction the module
+	// uses (interrupt_bulk.go), and helperBodies their bodies, made by plan.
+	definedFuncs uint32
+	helpers      []bulkHelper
+	helperBodies [][]byte
+	// tables and tableEntries count the module's tables and their initial entries.
+	tables, tableEntries uint64
 	// memory says whether the module imports or defines a memory.
 	memory bool
 	// start is the start function, if hasStart.
@@ -170,8 +180,8 @@ type edit struct {
 	// encoding, which the new index replaces.
 	at, end int32
 	kind    editKind
-	// v is, for a check, the fuel it charges; for a bulk charge, the shift of the length; for a
-	// function index, the index in the input.
+	// v is, for a check, the fuel it charges; for a function index, the index in the input; for
+	// a bulk call, the helper; for a table.grow, the table.
 	v uint32
 }
 
@@ -184,11 +194,16 @@ const (
 	// editBulkLen inserts, before a bulk instruction, a copy of its length (the i32 on top of
 	// the stack) to the scratch global.
 	editBulkLen
-	// editBulkCharge inserts, after it, the charge of the scratch length, shifted right by v.
+	// editBulkCharge inserts, after it, the charge of the scratch length.
 	editBulkCharge
 	// editFunc rewrites a function index of the input at least as large as importedFuncs to one
 	// more, in as many bytes as it had when that suffices (toolchains pad indices they patch).
 	editFunc
+	// editBulkCall replaces a bulk memory instruction with a call of helper v (interrupt_bulk.go).
+	editBulkCall
+	// editTableGrow inserts, before a table.grow of table v, what makes it fail past
+	// maxTableEntries (interrupt_bulk.go).
+	editTableGrow
 )
 
 // wasmSection is one section of an input module.
@@ -214,7 +229,8 @@ func planInterrupts(wasm []byte) (*interruptPlan, error) {
 	if len(wasm) > math.MaxInt32/2 {
 		return nil, fmt.Errorf("%w: module of %d bytes", errInstrumentUnsupported, len(wasm))
 	}
-	p := &interruptPlan{in: wasm, typ: -1, imp: -1, global: -1, export: -1, code: -1, sections: make([]wasmSection, 0, 16)}
+	p := &interruptPlan{in: wasm, typ: -1, imp: -1, fn: -1, global: -1, export: -1, code: -1, sections: make([]wasmSection, 0, 16),
+		yieldType: noType, bulkType: noType}
 	r := wasmReader{b: wasm, off: 8}
 	var rank int8
 	for r.off < len(wasm) {
@@ -279,6 +295,14 @@ func (p *interruptPlan) readSection(s *wasmSection) error {
 	case wasmSecImport:
 		p.imp = len(p.sections)
 		return p.readImports(s)
+	case wasmSecFunction:
+		p.fn = len(p.sections)
+		if err := p.readCount(s); err != nil {
+			return err
+		}
+		p.definedFuncs = s.count
+	case wasmSecTable:
+		return p.readTables(s)
 	case wasmSecMemory:
 		if err := p.readCount(s); err != nil {
 			return err
@@ -327,12 +351,13 @@ func (p *interruptPlan) readTypes(s *wasmSection) error {
 	if err := p.readCount(s); err != nil {
 		return err
 	}
-	p.types, p.yieldType = s.count, s.count
+	p.types = s.count
 	r := wasmReader{b: p.in[:s.end], off: s.rest}
 	for i := uint32(0); i < s.count && r.err == nil; i++ {
 		if form := r.byte(); r.err == nil && form != 0x60 {
 			return fmt.Errorf("%w: type form 0x%02x", errInstrumentUnsupported, form)
 		}
+		at := r.off
 		params := r.u32()
 		for k := params; k > 0 && r.err == nil; k-- {
 			if err := wasmSimpleType(r.byte()); err != nil {
@@ -345,8 +370,12 @@ func (p *interruptPlan) readTypes(s *wasmSection) error {
 				return err
 			}
 		}
-		if r.err == nil && params == 0 && results == 0 && p.yieldType == p.types {
+		switch sig := p.in[at:max(at, r.off)]; {
+		case r.err != nil:
+		case p.yieldType == noType && bytes.Equal(sig, yieldSig):
 			p.yieldType = i
+		case p.bulkType == noType && bytes.Equal(sig, bulkSig):
+			p.bulkType = i
 		}
 	}
 	return p.sectionEnd(&r, s, "types")
@@ -369,7 +398,8 @@ func (p *interruptPlan) readImports(s *wasmSection) error {
 			if err := wasmSimpleType(r.byte()); err != nil {
 				return err
 			}
-			r.limits()
+			p.tables++
+			p.tableEntries += uint64(r.limitsMin())
 		case 2: // memory: limits
 			r.limits()
 			p.memory = true
@@ -606,16 +636,15 @@ func (p *interruptPlan) appendEdit(b []byte, e edit) []byte {
 		b = wasmAppendLEB(append(b, 0x24), p.scratch())
 		return wasmAppendLEB(append(b, 0x23), p.scratch())
 	case editBulkCharge:
-		// global.get $fuel; global.get $scratch; i64.extend_i32_u; [i64.const k; i64.shr_u;]
-		// i64.sub; global.set $fuel
+		// global.get $fuel; global.get $scratch; i64.extend_i32_u; i64.sub; global.set $fuel
 		b = wasmAppendLEB(append(b, 0x23), p.fuel())
 		b = wasmAppendLEB(append(b, 0x23), p.scratch())
-		b = append(b, 0xad)
-		if e.v > 0 {
-			b = append(b, 0x42, byte(e.v), 0x88)
-		}
-		b = append(b, 0x7d, 0x24)
+		b = append(b, 0xad, 0x7d, 0x24)
 		return wasmAppendLEB(b, p.fuel())
+	case editBulkCall:
+		return wasmAppendLEB(append(b, 0x10), p.helperFunc(e.v))
+	case editTableGrow:
+		return p.appendTableGrow(b, e.v)
 	}
 	return wasmAppendPaddedLEB(b, e.v+1, int(e.end-e.at))
 }
@@ -629,10 +658,11 @@ func (p *interruptPlan) editDelta(e edit) int {
 	case editBulkLen:
 		return 2 + 2*scratch
 	case editBulkCharge:
-		if e.v > 0 {
-			return 8 + 2*fuel + scratch
-		}
 		return 5 + 2*fuel + scratch
+	case editBulkCall:
+		return 1 + wasmLEBLen(p.helperFunc(e.v)) - int(e.end-e.at)
+	case editTableGrow:
+		return p.tableGrowLen(e.v)
 	}
 	return max(wasmLEBLen(e.v+1), int(e.end-e.at)) - int(e.end-e.at)
 }
@@ -667,7 +697,7 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 		// Go-built modules have about one loop, one call and a check per 1 KB of code.
 		p.edits = make([]edit, 0, int(s.count)+(s.end-s.rest)/256)
 	}
-	p.codeSize = wasmLEBLen(s.count)
+	p.codeSize = 0 // the bodies' entries; plan adds the count and the helpers
 	i := s.rest
 	for n := uint32(0); n < s.count; n++ {
 		fn := p.importedFuncs + n
@@ -800,11 +830,8 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 		case immSelectT:
 			i = wasmSkipSelectTypes(b, i)
 		case immPrefixFC, immPrefixFD, immPrefixFE:
-			var shift int32
-			if i, shift = wasmSkipPrefixed(op, b, i); shift >= 0 && i >= 0 && i <= len(b) {
-				edits = append(edits,
-					edit{at: int32(last), end: int32(last), kind: editBulkLen},
-					edit{at: int32(i), end: int32(i), kind: editBulkCharge, v: uint32(shift)})
+			if i = wasmSkipPrefixed(op, b, i); op == 0xfc && i >= 0 && i <= len(b) {
+				edits = p.bulkEdits(edits, b, last, i)
 			}
 		default:
 			return fmt.Errorf("function %d: opcode 0x%02x at offset %d: %w", fn, op, last, errInstrumentUnsupported)
@@ -835,10 +862,14 @@ func (p *interruptPlan) bodyError(fn uint32, b []byte, at, i int) error {
 
 // The entries instrumentInterrupts appends to a section, and how many.
 func (p *interruptPlan) newTypes() uint32 {
-	if p.yieldType == p.types {
-		return 1
+	n := uint32(0)
+	if p.yieldType >= p.types {
+		n++
 	}
-	return 0
+	if len(p.helpers) > 0 && p.bulkType >= p.types {
+		n++
+	}
+	return n
 }
 
 func (p *interruptPlan) newExports() uint32 {
@@ -852,8 +883,15 @@ func (p *interruptPlan) newExports() uint32 {
 func (p *interruptPlan) appendNewEntries(b []byte, id byte) []byte {
 	switch id {
 	case wasmSecType:
-		if p.newTypes() > 0 {
-			b = append(b, 0x60, 0, 0)
+		if p.yieldType >= p.types {
+			b = append(append(b, 0x60), yieldSig...)
+		}
+		if len(p.helpers) > 0 && p.bulkType >= p.types {
+			b = append(append(b, 0x60), bulkSig...)
+		}
+	case wasmSecFunction:
+		for range p.helpers {
+			b = wasmAppendLEB(b, p.bulkType)
 		}
 	case wasmSecImport:
 		b = wasmAppendLEB(b, uint32(len(yieldModule)))
@@ -884,6 +922,8 @@ func (p *interruptPlan) newCount(id byte) uint32 {
 		return p.newTypes()
 	case wasmSecImport:
 		return 1
+	case wasmSecFunction:
+		return uint32(len(p.helpers))
 	case wasmSecGlobal:
 		return interruptGlobals
 	case wasmSecExport:
@@ -900,6 +940,24 @@ func (p *interruptPlan) plan() error {
 	}
 	if p.index > math.MaxUint32-interruptGlobals {
 		return fmt.Errorf("%w: %d globals", errInstrumentUnsupported, p.index)
+	}
+	if err := p.checkTables(); err != nil {
+		return err
+	}
+	// The signatures the module lacks are appended: yield's, then the helpers'.
+	if p.yieldType == noType {
+		p.yieldType = p.types
+	}
+	if len(p.helpers) > 0 && p.bulkType == noType {
+		p.bulkType = p.types + p.newTypes() - 1
+	}
+	if p.code >= 0 {
+		p.helperBodies = make([][]byte, len(p.helpers))
+		for k, h := range p.helpers {
+			p.helperBodies[k] = p.helperBody(h)
+			p.codeSize += wasmLEBLen(uint32(len(p.helperBodies[k]))) + len(p.helperBodies[k])
+		}
+		p.codeSize += wasmLEBLen(p.sections[p.code].count + uint32(len(p.helpers)))
 	}
 	p.size = 8
 	for i := range p.sections {
@@ -922,6 +980,8 @@ func (p *interruptPlan) sectionOf(id byte) int {
 		return p.typ
 	case wasmSecImport:
 		return p.imp
+	case wasmSecFunction:
+		return p.fn
 	case wasmSecGlobal:
 		return p.global
 	case wasmSecExport:
@@ -1017,9 +1077,9 @@ func (p *interruptPlan) write() []byte {
 	return out
 }
 
-// appendCode appends the code section s's payload with its edits.
+// appendCode appends the code section s's payload with its edits, and the helpers' bodies.
 func (p *interruptPlan) appendCode(out []byte, s *wasmSection) []byte {
-	out = wasmAppendLEB(out, s.count)
+	out = wasmAppendLEB(out, s.count+uint32(len(p.helpers)))
 	i := s.rest
 	for n := s.count; n > 0; n-- {
 		size, j := wasmLEB32(p.in, i) // read before: cannot fail
@@ -1027,6 +1087,10 @@ func (p *interruptPlan) appendCode(out []byte, s *wasmSection) []byte {
 		out = wasmAppendLEB(out, uint32(p.editedLen(j, end)))
 		out = p.appendEdited(out, j, end)
 		i = end
+	}
+	for _, body := range p.helperBodies {
+		out = wasmAppendLEB(out, uint32(len(body)))
+		out = append(out, body...)
 	}
 	return out
 }
@@ -1133,28 +1197,19 @@ func wasmSkipSelectTypes(b []byte, i int) int {
 }
 
 // wasmSkipPrefixed skips the sub-opcode and immediates of an instruction of prefix op (0xFC,
-// 0xFD or 0xFE), whose sub-opcode starts at b[i]. It also returns, for a bulk memory or table
-// instruction (one whose last operand is a length it moves or fills), the shift that turns its
-// length into fuel, and -1 for any other instruction.
-func wasmSkipPrefixed(op byte, b []byte, i int) (next int, bulkShift int32) {
+// 0xFD or 0xFE), whose sub-opcode starts at b[i].
+func wasmSkipPrefixed(op byte, b []byte, i int) int {
 	sub, i := wasmLEB32(b, i)
 	if i < 0 {
-		return -1, -1
+		return -1
 	}
 	if sub > 0xff {
-		return wasmUnsupported, -1
+		return wasmUnsupported
 	}
-	bulkShift = -1
 	var kind uint8
 	switch op {
 	case 0xfc:
 		kind = wasmOps.fc[sub]
-		switch sub {
-		case 8, 10, 11: // memory.init, memory.copy, memory.fill: bytes
-			bulkShift = interruptBulkShift
-		case 12, 14, 17: // table.init, table.copy, table.fill: entries
-			bulkShift = 0
-		}
 	case 0xfd:
 		kind = wasmOps.fd[sub]
 	default:
@@ -1162,24 +1217,24 @@ func wasmSkipPrefixed(op byte, b []byte, i int) (next int, bulkShift int32) {
 	}
 	switch kind {
 	case immNone:
-		return i, bulkShift
+		return i
 	case immIdx:
-		return wasmSkipLEB(b, i), bulkShift
+		return wasmSkipLEB(b, i)
 	case immIdx2:
-		return wasmSkipLEB(b, wasmSkipLEB(b, i)), bulkShift
+		return wasmSkipLEB(b, wasmSkipLEB(b, i))
 	case immMemarg:
-		return wasmSkipMemarg(b, i), bulkShift
+		return wasmSkipMemarg(b, i)
 	case immMemargLane:
 		if i = wasmSkipMemarg(b, i); i < 0 {
-			return i, bulkShift
+			return i
 		}
-		return i + 1, bulkShift
+		return i + 1
 	case immLane, immFence:
-		return i + 1, bulkShift
+		return i + 1
 	case immBytes16:
-		return i + 16, bulkShift
+		return i + 16
 	}
-	return wasmUnsupported, -1
+	return wasmUnsupported
 }
 
 // Immediate kinds: what follows an opcode, as far as finding the next instruction needs.

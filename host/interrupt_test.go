@@ -684,8 +684,9 @@ func TestInstrumentInterruptsSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if checks, bulk := p.countInserts(); checks != 4 || bulk != 4 {
-		t.Errorf("%d checks, %d bulk instructions; want 4 (2 functions, 2 loops) and 4 (memory.init, copy, fill, table.fill)", checks, bulk)
+	if checks, bulk := p.countInserts(); checks != 4 || bulk != 1 || len(p.helpers) != 3 {
+		t.Errorf("%d checks, %d table bulk instructions, %d helpers; want 4 (2 functions, 2 loops), 1 (table.fill) and 3 (memory.init, copy, fill)",
+			checks, bulk, len(p.helpers))
 	}
 	if p.index != 2 {
 		t.Errorf("new global index %d, want 2 (1 imported, 1 defined)", p.index)
@@ -742,7 +743,8 @@ func TestInstrumentInterruptsDecoding(t *testing.T) {
 		{"call", []byte{0x10, 0x00}, []byte{0x10, 0x01}},
 		{"table.get/set", []byte{0x41, 0, 0x25, 0x81, 0x01, 0x1a}, nil},
 		{"i64.trunc_sat_f64_u", []byte{0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0xfc, 0x07, 0x1a}, nil},
-		{"memory.init", []byte{0xfc, 0x08, 0x81, 0x01, 0x00}, nil},
+		// A helper (function 2, after yield and the module's one) does it a chunk at a time.
+		{"memory.init", []byte{0xfc, 0x08, 0x81, 0x01, 0x00}, []byte{0x10, 0x02}},
 		{"table.copy", []byte{0xfc, 0x0e, 0x00, 0x83, 0x01}, nil},
 		{"table.size", []byte{0xfc, 0x10, 0x83, 0x01, 0x1a}, nil},
 		{"v128.const", asmCat([]byte{0xfd, 0x0c}, bytes.Repeat([]byte{0x03}, 16), []byte{0x1a}), nil},
@@ -775,7 +777,7 @@ func TestInstrumentInterruptsDecoding(t *testing.T) {
 				instr = tt.want
 			}
 			if _, bulk := p.countInserts(); bulk == 1 { // the length is copied before, charged after
-				instr = asmCat(bulkLen, tt.instr, bulkCharge(bulkShift(tt.instr)))
+				instr = asmCat(bulkLen, tt.instr, bulkCharge)
 			}
 			want := asmBody(asmVec(), asmCheck(0, 0, int64(len(tt.instr)+len(loop))), instr, loop[:2], asmCheck(0, 0, 1), loop[2:])
 			if !bytes.Contains(out, want) {
@@ -785,23 +787,12 @@ func TestInstrumentInterruptsDecoding(t *testing.T) {
 	}
 }
 
-// bulkLen and bulkCharge are the instructions around a bulk instruction, in a module with no
-// globals of its own (fuel 0, scratch 1); bulkShift is the shift of its length.
-var bulkLen = []byte{0x24, 0x01, 0x23, 0x01}
-
-func bulkCharge(shift byte) []byte {
-	if shift == 0 {
-		return []byte{0x23, 0x00, 0x23, 0x01, 0xad, 0x7d, 0x24, 0x00}
-	}
-	return []byte{0x23, 0x00, 0x23, 0x01, 0xad, 0x42, shift, 0x88, 0x7d, 0x24, 0x00}
-}
-
-func bulkShift(instr []byte) byte {
-	if instr[1] >= 12 { // table instructions count entries
-		return 0
-	}
-	return interruptBulkShift
-}
+// bulkLen and bulkCharge are the instructions around a table bulk instruction, in a module with no
+// globals of its own (fuel 0, scratch 1).
+var (
+	bulkLen    = []byte{0x24, 0x01, 0x23, 0x01}
+	bulkCharge = []byte{0x23, 0x00, 0x23, 0x01, 0xad, 0x7d, 0x24, 0x00}
+)
 
 // TestInstrumentInterruptsErrors checks that bad or unsupported modules are refused with an error
 // that says why.
@@ -870,7 +861,7 @@ func FuzzInstrumentInterrupts(f *testing.F) {
 	typ := asmSection(1, asmVec([]byte{0x60, 0, 0}))
 	fn := asmSection(3, asmVec([]byte{0}))
 	for _, seed := range [][]byte{
-		asmModule(), asmSpinModule(), asmRecModule(), asmProviderModule(), asmSinkModule(),
+		asmModule(), asmSpinModule(), asmRecModule(), asmProviderModule(), asmSinkModule(), asmBulkModule(),
 		asmModule(typ, fn, asmSection(10, asmVec(asmBody(asmVec(), []byte{0x02, 0x40, 0x03, 0x7f, 0x41, 0x01, 0x0b, 0x1a, 0x0b, 0x0b})))),
 		asmModule(typ, fn, asmSection(10, asmVec(asmBody(asmVec([]byte{3, 0x7f}), []byte{0x41, 0x00, 0x0e, 0x01, 0x00, 0x00, 0x0b})))),
 		asmModule(typ, fn, asmSection(7, asmVec(asmExport("x", 0, 0))), asmSection(10, asmVec(asmBody(asmVec(), []byte{0x0b})))),
@@ -1082,5 +1073,134 @@ func BenchmarkInterruptCheckCost(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/iterations, "ns/iteration")
 		})
+	}
+}
+
+// asmBulkModule returns a module of 4 pages exporting fill, copy and init (of a passive
+// segment of 100,000 bytes) as (dst, src or value, len) -> [], sum() -> i64, a checksum of the
+// whole memory, and tgrow(n) -> i32, table.grow of a funcref table by n.
+func asmBulkModule() []byte {
+	op := func(instr ...byte) []byte {
+		return asmBody(asmVec(), append([]byte{0x20, 0x00, 0x20, 0x01, 0x20, 0x02}, append(instr, 0x0b)...))
+	}
+	sum := asmCat(
+		[]byte{0x03, 0x40, 0x20, 0x00, 0x29, 0x03, 0x00, 0x20, 0x01}, asmI64(1000003),
+		[]byte{0x7e, 0x7c, 0x21, 0x01, 0x20, 0x00, 0x41, 0x08, 0x6a, 0x22, 0x00},
+		[]byte{0x3f, 0x00, 0x41, 0x10, 0x74, 0x49, 0x0d, 0x00, 0x0b, 0x20, 0x01, 0x0b},
+	)
+	data := make([]byte, 100_000)
+	for i := range data {
+		data[i] = byte(i*7 + i>>8)
+	}
+	return asmModule(
+		asmSection(1, asmVec([]byte{0x60, 3, 0x7f, 0x7f, 0x7f, 0}, []byte{0x60, 0, 1, 0x7e}, []byte{0x60, 1, 0x7f, 1, 0x7f})),
+		asmSection(3, asmVec([]byte{0}, []byte{0}, []byte{0}, []byte{1}, []byte{2})),
+		asmSection(4, asmVec([]byte{0x70, 0x00, 0x01})),
+		asmSection(5, asmVec([]byte{0, 4})),
+		asmSection(7, asmVec(asmExport("fill", 0, 0), asmExport("copy", 0, 1), asmExport("init", 0, 2),
+			asmExport("sum", 0, 3), asmExport("tgrow", 0, 4))),
+		asmSection(12, []byte{1}),
+		asmSection(10, asmVec(
+			op(0xfc, 0x0b, 0x00),       // memory.fill
+			op(0xfc, 0x0a, 0x00, 0x00), // memory.copy
+			op(0xfc, 0x08, 0x00, 0x00), // memory.init 0
+			asmBody(asmVec([]byte{1, 0x7f}, []byte{1, 0x7e}), sum),
+			asmBody(asmVec(), []byte{0xd0, 0x70, 0x20, 0x00, 0xfc, 0x0f, 0x00, 0x0b}), // table.grow 0
+		)),
+		asmSection(11, asmVec(asmCat([]byte{0x01}, asmULEB(uint64(len(data))), data))),
+	)
+}
+
+// TestInstrumentInterruptsBulk runs memory bulk instructions of every size, overlapping either
+// way, zero-length and out of bounds, in a module and in its instrumented copy, whose helpers do
+// them a chunk at a time: the same memory, the same traps. And table.grow fails past
+// maxTableEntries in the copy only.
+func TestInstrumentInterruptsBulk(t *testing.T) {
+	ctx := context.Background()
+	plain := newYieldRuntime(t, wazero.NewRuntimeConfig())
+	inst := newYieldRuntime(t, wazero.NewRuntimeConfig())
+	in := asmBulkModule()
+	out := mustInstrument(t, in)
+	p, err := planInterrupts(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.helpers) != 3 {
+		t.Fatalf("%d helpers, want 3", len(p.helpers))
+	}
+	var mods [2]api.Module
+	fresh := func() {
+		for i, m := range []struct {
+			rt   wazero.Runtime
+			wasm []byte
+		}{{plain, in}, {inst, out}} {
+			if mods[i] != nil {
+				mods[i].Close(ctx)
+			}
+			mod, err := m.rt.InstantiateWithConfig(ctx, m.wasm, wazero.NewModuleConfig().WithName(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mods[i] = mod
+		}
+	}
+	fresh()
+	const mem = 4 << 16
+	steps := []struct {
+		fn      string
+		a, b, n uint64
+	}{
+		{"init", 0, 0, 100_000}, {"init", 150_000, 1_000, 90_000}, {"fill", 7, 0xab, 0}, {"fill", 100, 0x5c, 70_000},
+		{"copy", 20_000, 0, 150_000},      // overlapping, destination above: backwards
+		{"copy", 0, 30_000, 200_000},      // overlapping, destination below: forwards
+		{"copy", 5, 5, 131_073},           // onto itself
+		{"copy", mem - 10, 0, 10},         // up to the end
+		{"fill", mem, 1, 0},               // zero length at the end: in bounds
+		{"fill", mem + 1, 1, 0},           // zero length past the end: a trap
+		{"fill", mem - 65_536, 9, 65_537}, // one byte too many: a trap
+		{"copy", 1_000, mem - 100_000, 100_001},
+		{"copy", 1 << 31, 0, 1 << 31}, // wraps
+		{"init", 0, 99_999, 2},        // past the segment
+		{"copy", 77, 12_345, 199_999},
+	}
+	for i, st := range steps {
+		var errs [2]error
+		var sums [2]uint64
+		for k, mod := range mods {
+			_, errs[k] = mod.ExportedFunction(st.fn).Call(ctx, st.a, st.b, st.n)
+			if errs[k] == nil {
+				res, err := mod.ExportedFunction("sum").Call(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sums[k] = res[0]
+			}
+		}
+		if (errs[0] == nil) != (errs[1] == nil) || sums[0] != sums[1] {
+			t.Errorf("step %d %s(%d, %d, %d): plain %v %x, instrumented %v %x", i, st.fn, st.a, st.b, st.n, errs[0], sums[0], errs[1], sums[1])
+		}
+		if errs[0] != nil {
+			fresh() // a trap ends an instance's life in the host too
+		}
+	}
+	// table.grow: the table starts with 1 entry; the copy refuses to pass maxTableEntries.
+	for _, tt := range []struct {
+		n         uint64
+		plain, in int32
+	}{{10, 1, 1}, {maxTableEntries, 11, -1}} {
+		var got [2]int32
+		for k, mod := range mods {
+			res, err := mod.ExportedFunction("tgrow").Call(ctx, tt.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[k] = int32(res[0])
+		}
+		if got[0] != tt.plain || got[1] != tt.in {
+			t.Errorf("tgrow(%d): plain %d, instrumented %d; want %d and %d", tt.n, got[0], got[1], tt.plain, tt.in)
+		}
+	}
+	if res, err := mods[1].ExportedFunction("tgrow").Call(ctx, maxTableEntries-11); err != nil || int32(res[0]) != 11 {
+		t.Errorf("tgrow up to maxTableEntries in the copy: %v, %v; want 11", res, err)
 	}
 }

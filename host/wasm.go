@@ -95,10 +95,14 @@ func (r *wasmReader) name() string {
 	return s
 }
 
-func (r *wasmReader) limits() {
+func (r *wasmReader) limits() { r.limitsMin() }
+
+// limitsMin reads limits and returns their minimum.
+func (r *wasmReader) limitsMin() uint32 {
 	flags := r.byte()
-	r.u32()
+	min := r.u32()
 	if flags&1 != 0 {
 		r.u32()
 	}
+	return min
 }
