@@ -338,3 +338,30 @@ func referenceValue(v gjson.Result, inner []gjson.Result, depth int) (string, bo
 	}
 	return withheldJSON, true
 }
+
+// TestReadPayloadDescribeIsTrue: install says a read:payload grant shows metadata only, and what
+// passes; the projection does what it says.
+func TestReadPayloadDescribeIsTrue(t *testing.T) {
+	c, err := ParseCapability("read:payload.v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Describe()
+	for _, want := range []string{`read the field "v" of each record`, "metadata only", "numbers, true/false and short identifiers",
+		"at most 64 letters, digits or . _ - : +", "anything else in it is withheld"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Describe() = %q, want it to say %q", d, want)
+		}
+	}
+	g, _ := NewGrants([]string{"read:payload.v"})
+	got := string(newProjector(g).project(nil, []byte(`{"v":{"n":1.5,"ok":true,"id":"toolu_01AbC","at":"2025-06-10T12:36:23Z",`+
+		`"text":"a sentence","path":"/a/b","long":"`+strings.Repeat("x", 65)+`"}}`)))
+	want := `{"v":{"n":1.5,"ok":true,"id":"toolu_01AbC","at":"2025-06-10T12:36:23Z","text":"<withheld>","path":"<withheld>","long":"<withheld>"}}`
+	if got != want {
+		t.Errorf("projection %s, want %s", got, want)
+	}
+	c, _ = ParseCapability("content:prompt")
+	if d := c.Describe(); !strings.Contains(d, "READ YOUR PROMPT") || strings.Contains(d, "never") {
+		t.Errorf("Describe() = %q: it must say the plugin reads your prompts, and promise only what the host checks", d)
+	}
+}
