@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/hangar-dev/hangar/sdk/abi"
 )
 
 // Class is the kind of a capability.
@@ -13,7 +15,8 @@ type Class string
 // The classes of capability. Everything not granted is denied.
 const (
 	// ClassReadField ("read:payload.<path>") projects the field at a gjson path of each input record
-	// into what the plugin receives.
+	// into what the plugin receives, with only its values that are metadata by type (numbers,
+	// flags, identifiers: sdk/abi); every other value, at any depth, is withheld (project.go).
 	ClassReadField Class = "read-field"
 	// ClassContent ("content:<path>") shows the plugin text (a prompt, tool input) in memory, to
 	// derive safe features from; the host refuses any emission that carries it.
@@ -145,9 +148,10 @@ func (c Capability) Sensitive() bool { return c.Class == ClassContent || c.Class
 func (c Capability) Describe() string {
 	switch c.Class {
 	case ClassReadField:
-		return fmt.Sprintf("read the field %q of each record", c.Arg)
+		return fmt.Sprintf("read the field %q of each record, metadata only: numbers, true/false and short identifiers "+
+			"(names, ids, timestamps: at most %d letters, digits or . _ - : +); anything else in it is withheld", c.Arg, abi.MaxIdentifier)
 	case ClassContent:
-		return fmt.Sprintf("READ YOUR %s (in memory only, to derive features; it can never store or emit it)", strings.ToUpper(c.Arg))
+		return fmt.Sprintf("READ YOUR %s (in memory, to derive features; the host refuses any emission that copies it)", strings.ToUpper(c.Arg))
 	case ClassReadEvents:
 		return "read stored events (metadata only)"
 	case ClassReadDerived:

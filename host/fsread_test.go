@@ -81,8 +81,9 @@ func (f fsFixture) grants() []string {
 	return []string{"fs:read:" + escapeGlob(f.dir) + "/granted/*", "fs:read:" + escapeGlob(f.dir) + "/deep/**"}
 }
 
-// fsCaps are the fsread plugin's record fields.
-var fsCaps = []string{"read:payload.path", "read:payload.offset", "read:payload.max", "read:payload.op"}
+// fsCaps are the fsread plugin's record fields. A path is text, not metadata: read:payload would
+// withhold it, so it is content.
+var fsCaps = []string{"content:path", "read:payload.offset", "read:payload.max", "read:payload.op"}
 
 // fsRec returns a record for the fsread plugin; max < 0 leaves max out.
 func fsRec(path string, offset, max int64) []byte {

@@ -120,7 +120,7 @@ func BenchmarkHostSideLegacy(b *testing.B) {
 }
 
 // walkGrants are grant sets the walk is checked against gjson.Get with: flat, nested, nested
-// below content, through arrays, and absent.
+// below content, through arrays, absent, and objects read whole with content below them.
 var walkGrants = [][]string{
 	benchCaps,
 	{"read:payload.tool_input.file_path", "read:payload.session_id", "content:prompt"},
@@ -129,6 +129,8 @@ var walkGrants = [][]string{
 	{"read:payload.tool_input.edits.0.old_string", "read:payload.tool_response.filePath", "content:tool_input.edits"},
 	{"read:payload.a.b.c", "read:payload.a.b", "read:payload.a.0", "content:a.x", "content:x-y"},
 	{"read:payload.nope", "read:payload.tool_input.nope", "content:nope.deeper"},
+	// Whole objects read, typed, with content below them.
+	{"read:payload.tool_input", "read:payload.tool_response", "content:tool_input.content", "content:tool_input.command", "read:payload.session_id"},
 }
 
 // TestWalkMatchesGJSON: over every fixture payload and grant set, the one-pass projection is
@@ -506,6 +508,8 @@ type legacyNode struct {
 	name     string
 	path     string
 	leaf     bool
+	content  bool     // a content path ends here
+	inner    []string // for a read leaf, the content paths below it
 	children []*legacyNode
 }
 
@@ -544,6 +548,20 @@ func newLegacyProjector(g Grants) *legacyProjector {
 		pr.content = append(pr.content, c.Arg)
 		add(c.Arg)
 	}
+	var mark func(nodes []*legacyNode)
+	mark = func(nodes []*legacyNode) {
+		for _, n := range nodes {
+			for _, c := range pr.content {
+				if c == n.path {
+					n.content = true
+				} else if strings.HasPrefix(c, n.path+".") {
+					n.inner = append(n.inner, c)
+				}
+			}
+			mark(n.children)
+		}
+	}
+	mark(pr.root)
 	return pr
 }
 
@@ -571,7 +589,17 @@ func legacyAppendNodes(b, payload []byte, nodes []*legacyNode) ([]byte, bool) {
 				b = b[:mark]
 				continue
 			}
-			b = append(b, v.Raw...)
+			if n.content {
+				b = append(b, v.Raw...)
+			} else {
+				var inner []gjson.Result
+				for _, c := range n.inner {
+					if r := gjson.GetBytes(payload, c); r.Exists() {
+						inner = append(inner, r)
+					}
+				}
+				b = append(b, referenceTyped(v, inner)...)
+			}
 			any = true
 			continue
 		}
@@ -628,7 +656,7 @@ func (pr *legacyProjector) appendInput(b []byte, recs []Record, keys bool) ([]by
 			v.content = legacyAppendContent(v.content, path, r, keys)
 		}
 		for _, path := range pr.reads {
-			if r := gjson.GetBytes(recs[i].Payload, path); r.Type == gjson.String && len(r.Str) >= leakWindow {
+			if r := gjson.GetBytes(recs[i].Payload, path); r.Type == gjson.String && len(r.Str) >= leakWindow && referenceIdent.MatchString(r.Raw) {
 				v.reads = append(v.reads, r.Str)
 			}
 		}

@@ -44,6 +44,7 @@ var testPlugins = map[string]string{
 	"sleep":         "adversarial/sleep",
 	"logspam":       "adversarial/logspam",
 	"fsread":        "fsread",
+	"exfil":         "adversarial/exfil",
 }
 
 func TestMain(m *testing.M) {

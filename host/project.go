@@ -17,6 +17,10 @@ import (
 // fields its grants name (read:payload.<path> and content:<path>), nested as in the record.
 // Missing fields are omitted. It is immutable and safe for concurrent use.
 //
+// A content:<path> field is copied as it is. A read:payload.<path> field is typed (appendTyped):
+// only its values that are metadata by type pass, every other value at any depth is replaced by
+// abi.Withheld (the rule is sdk/abi's, typed.go), and a content value below it is copied as it is.
+//
 // A record is read in one pass (walk.object): the payload's top-level object is walked once,
 // descending only into objects that granted paths continue into, and the value of every granted
 // path is taken from that pass for the projection, the content views and the read values alike.
@@ -46,6 +50,8 @@ type projNode struct {
 	path     string // from the record's root
 	slot     int    // index of the node's value among a walk's values
 	leaf     bool
+	content  bool  // a content: grant ends here: the value is copied as it is
+	inner    []int // for a read leaf, the slots of the content nodes below it
 	children []*projNode
 }
 
@@ -59,6 +65,10 @@ func newProjector(g Grants) *projector {
 	for _, c := range g.Of(ClassContent) {
 		pr.content = append(pr.content, c.Arg)
 		pr.contentSlots = append(pr.contentSlots, pr.add(c.Arg))
+		pr.node(c.Arg).content = true
+	}
+	for _, n := range pr.root {
+		setInner(n)
 	}
 	// Enrich and insight plugins read stored events and derived records, which hold metadata
 	// only (the capture kept no content): they get them whole (enrich.go).
@@ -91,6 +101,33 @@ func (pr *projector) add(path string) int {
 	}
 	n.leaf = true
 	return n.slot
+}
+
+// node returns the node of a granted path.
+func (pr *projector) node(path string) *projNode {
+	nodes := pr.root
+	var n *projNode
+	for name := range strings.SplitSeq(path, ".") {
+		n = findNode(nodes, name)
+		nodes = n.children
+	}
+	return n
+}
+
+// setInner sets the inner slots of the read leaves at and below n, and returns the slots of the
+// content nodes at and below n.
+func setInner(n *projNode) []int {
+	var below []int
+	for _, c := range n.children {
+		below = append(below, setInner(c)...)
+	}
+	if n.leaf && !n.content {
+		n.inner = below
+	}
+	if n.content {
+		return append(below, n.slot)
+	}
+	return below
 }
 
 // findNode returns the node of nodes with the name, or nil.
@@ -138,7 +175,11 @@ func appendNodes(b []byte, nodes []*projNode, vals []gjson.Result) ([]byte, bool
 				b = b[:mark]
 				continue
 			}
-			b = append(b, v.Raw...)
+			if n.content {
+				b = append(b, v.Raw...)
+			} else {
+				b = appendTyped(b, v, n.inner, vals)
+			}
 			any = true
 			continue
 		}
@@ -163,7 +204,8 @@ type recordView struct {
 	// text and the text of each string inside it that is not in the raw text verbatim (see
 	// appendContent).
 	content []contentValue
-	// reads holds the string values of granted read fields of at least leakWindow bytes.
+	// reads holds the string values of granted read fields of at least leakWindow bytes that
+	// passed the read grant: identifiers (abi.IsIdentifier).
 	reads []string
 	// cleared holds strings the plugin asked about (hangar.leaks) that the leak check cleared
 	// against this content: the emission check does not scan for them again.
@@ -308,7 +350,8 @@ func (vb *viewBuilder) add(pr *projector, i int, w *walk) {
 		}
 	}
 	for _, slot := range pr.readSlots {
-		if r := &w.vals[slot]; r.Type == gjson.String && len(r.Str) >= leakWindow {
+		// Only identifiers pass a read grant (appendTyped): other values were withheld, not granted.
+		if r := &w.vals[slot]; r.Type == gjson.String && len(r.Str) >= leakWindow && isIdentRaw(r.Raw) {
 			vb.reads = append(vb.reads, r.Str)
 		}
 	}
@@ -552,7 +595,7 @@ func hexRune(s string) rune {
 // walk finds the values of a projector's nodes in one record, as gjson.Get would for their paths.
 type walk struct {
 	json string
-	vals []gjson.Result // by node slot; only Type, Raw and Str are set
+	vals []gjson.Result // by node slot; only Type, Raw, Str and Index are set
 	// arena holds decoded strings (unescape), in chunks.
 	arena []byte
 }
@@ -639,6 +682,7 @@ func (w *walk) object(i int, nodes []*projNode) (int, bool) {
 		}
 		if n != nil && !w.vals[n.slot].Exists() {
 			w.vals[n.slot] = w.valueOf(json[vs:i], esc)
+			w.vals[n.slot].Index = vs // as gjson.Get sets it: appendTyped finds content by it
 		}
 	}
 }

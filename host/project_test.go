@@ -16,7 +16,9 @@ func TestProject(t *testing.T) {
 	}{
 		{"nothing granted", nil, `{}`},
 		{"one field", []string{"read:payload.tool_name"}, `{"tool_name":"Read"}`},
-		{"nested keeps nesting", []string{"read:payload.tool_input.file_path", "read:payload.session_id"}, `{"tool_input":{"file_path":"/a/b.go"},"session_id":"s1"}`},
+		{"nested keeps nesting", []string{"read:payload.tool_input.limit", "read:payload.session_id"}, `{"tool_input":{"limit":10},"session_id":"s1"}`},
+		{"a path read is withheld", []string{"read:payload.tool_input.file_path", "read:payload.session_id"}, `{"tool_input":{"file_path":"<withheld>"},"session_id":"s1"}`},
+		{"an object read is typed", []string{"read:payload.tool_input", "read:payload.prompt"}, `{"tool_input":{"file_path":"<withheld>","limit":10},"prompt":"<withheld>"}`},
 		{"missing omitted", []string{"read:payload.nope", "read:payload.tool_input.nope", "read:payload.n"}, `{"n":3}`},
 		{"content and read", []string{"read:payload.tool_input.limit", "content:tool_input", "content:prompt"}, `{"tool_input":{"file_path":"/a/b.go","limit":10},"prompt":"hi there"}`},
 		{"grant order, not payload order", []string{"read:payload.n", "read:payload.tool_input.limit", "read:payload.session_id"}, `{"n":3,"tool_input":{"limit":10},"session_id":"s1"}`},

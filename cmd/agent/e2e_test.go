@@ -168,8 +168,9 @@ func TestBadInput(t *testing.T) {
 		{name: "unknown hook event", input: bytesInput(edit(func(m map[string]any) { m["hook_event_name"] = "FutureEvent" })),
 			kind: "hook.FutureEvent", session: promptMap["session_id"].(string)},
 		{name: "missing session id", input: bytesInput(edit(func(m map[string]any) { delete(m, "session_id") })), kind: "hook.UserPromptSubmit"},
+		// A read:payload grant passes identifiers only: the host withholds this one, so the event has none.
 		{name: "session id not an identifier", input: bytesInput(edit(func(m map[string]any) { m["session_id"] = "my session; rm -rf /" })),
-			kind: "hook.UserPromptSubmit", session: "h-"},
+			kind: "hook.UserPromptSubmit"},
 		{name: "stdin never closed", input: bytesInput(openPayload), openStdin: true, within: hookDeadline + 500*time.Millisecond,
 			kind: "hook.Notification", session: stringField(t, openPayload, "session_id")},
 		{name: "missing event name", input: bytesInput(edit(func(m map[string]any) { delete(m, "hook_event_name") })), reason: "no hook_event_name"},
@@ -327,7 +328,7 @@ func TestBadInput(t *testing.T) {
 			if _, isNormal := normals[ev.SessionID]; isNormal {
 				continue
 			}
-			if tc.session == "h-" && strings.HasPrefix(ev.SessionID, "h-") || ev.SessionID == tc.session {
+			if ev.SessionID == tc.session {
 				found = true
 			}
 		}

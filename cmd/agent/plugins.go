@@ -242,7 +242,7 @@ func plainWords(c host.Capability) string {
 		return "YOUR PROMPTS"
 	case "tool_input":
 		return "WHAT YOUR ASSISTANT'S TOOLS ARE GIVEN (commands, file paths, code)"
-	case "tool_response":
+	case "tool_response", "toolUseResult":
 		return "WHAT YOUR ASSISTANT'S TOOLS RETURN (file contents, command output)"
 	case "message", "last_assistant_message":
 		return "YOUR ASSISTANT'S MESSAGES"

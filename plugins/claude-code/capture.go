@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"math"
 	"strings"
@@ -95,9 +93,10 @@ func (a attrs) has(key string) bool {
 	return false
 }
 
-// identOf adds v as an ident attribute if it is a string and an identifier.
+// identOf adds v as an ident attribute if it is a string and an identifier, and not withheld (the
+// host's stand-in for a read field's value that is not an identifier, such as "<synthetic>").
 func (a *attrs) identOf(key string, v gjson.Result) {
-	if v.Type == gjson.String && sdk.IsIdent(v.Str) {
+	if v.Type == gjson.String && sdk.IsIdent(v.Str) && !pdk.Withheld(v) {
 		a.ident(key, v.Str)
 	}
 }
@@ -166,16 +165,14 @@ func (a *attrs) cwdProject(cwd string) error {
 var sketches sketcher
 
 // sessionID returns the event session id of a session id field: the id itself if it is an
-// identifier (Claude Code's are UUIDs), else a stable stand-in that never holds the value.
+// identifier (Claude Code's are UUIDs), else none. The host withholds a read field's value that is
+// not an identifier by its rule (sdk/abi), so a session id that is not one never reaches the
+// plugin: its text is not there to hash into a stand-in.
 func sessionID(v gjson.Result) string {
-	if v.Type != gjson.String || v.Str == "" {
+	if v.Type != gjson.String || !sdk.IsIdent(v.Str) || pdk.Withheld(v) {
 		return ""
 	}
-	if sdk.IsIdent(v.Str) {
-		return v.Str
-	}
-	sum := sha256.Sum256([]byte(v.Str))
-	return "h-" + hex.EncodeToString(sum[:12])
+	return v.Str
 }
 
 // isKindName reports whether s may follow "hook." or "transcript." in an event kind: 1 to 64 ASCII

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/abi"
 	"github.com/hangar-dev/hangar/sdk/pdk"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/tidwall/gjson"
@@ -30,15 +31,62 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// project keeps the granted fields of a payload, nested as the host's projection nests them.
+// project keeps the granted fields of a payload, nested as the host's projection nests them, and
+// types the read fields as the host does (sdk/abi): their values that are not metadata by type
+// are withheld.
 func project(payload string) []byte {
 	out := []byte("{}")
-	for _, f := range append(slices.Clone(readFields), contentFields...) {
+	for _, f := range readFields {
+		if v := gjson.Get(payload, f); v.Exists() {
+			out = setRaw(out, f, typed(v))
+		}
+	}
+	for _, f := range contentFields {
 		if v := gjson.Get(payload, f); v.Exists() {
 			out = setRaw(out, f, v.Raw)
 		}
 	}
 	return out
+}
+
+// withheldJSON is abi.Withheld as a JSON string.
+const withheldJSON = `"` + abi.Withheld + `"`
+
+// typed returns the JSON of a read field's value as the host passes it (valid JSON only): a
+// number, flag, null or identifier as it is, an object or array member by member (keys
+// included), anything else withheld.
+func typed(v gjson.Result) string {
+	switch v.Type {
+	case gjson.String:
+		if len(v.Raw) >= 2 && abi.IsIdentifier(v.Raw[1:len(v.Raw)-1]) {
+			return v.Raw
+		}
+	case gjson.Number:
+		if len(v.Raw) <= abi.MaxNumber {
+			return v.Raw
+		}
+	case gjson.True, gjson.False, gjson.Null:
+		return v.Raw
+	case gjson.JSON:
+		var b strings.Builder
+		obj := v.IsObject()
+		b.WriteByte(v.Raw[0])
+		n := 0
+		v.ForEach(func(k, e gjson.Result) bool {
+			if n++; n > 1 {
+				b.WriteByte(',')
+			}
+			if obj {
+				b.WriteString(typed(k))
+				b.WriteByte(':')
+			}
+			b.WriteString(typed(e))
+			return true
+		})
+		b.WriteByte(map[bool]byte{true: '}', false: ']'}[obj])
+		return b.String()
+	}
+	return withheldJSON
 }
 
 // setRaw sets the value at a dotted path of a JSON object to raw JSON.
@@ -242,7 +290,8 @@ func TestTranscriptEvents(t *testing.T) {
 				"cache_creation_tokens": "100", "cache_creation_5m_tokens": "60", "cache_creation_1h_tokens": "40", "cache_read_tokens": "9", "service_tier": "standard", "speed": "fast"},
 				{"text_bytes": "2", "tool_uses": "0"}}},
 		{"synthetic model and cost", strings.Replace(strings.Replace(usageLine(`"input_tokens":0,"output_tokens":0`), "claude-sonnet-4-20250514", "<synthetic>", 1), `"type"`, `"costUSD":0.25,"type"`, 1),
-			[]string{kindUsage, kindAssistant}, []map[string]string{{"model": "<synthetic>", "cost_usd": "0.25"}, nil}},
+			// "<synthetic>" is not an identifier: the host withholds it, and the plugin keeps no model.
+			[]string{kindUsage, kindAssistant}, []map[string]string{{"model": "", "cost_usd": "0.25"}, nil}},
 		{"missing usage", `{"type":"assistant","message":{"id":"m","model":"x","content":[{"type":"thinking","thinking":"hmm"},{"type":"tool_use","name":"Edit","input":{}},{"type":"tool_use","name":"Read","input":{}}]}}`,
 			[]string{kindAssistant}, []map[string]string{{"thinking_bytes": "3", "tool_uses": "2", "tool_name": "Edit", "operation": "edit"}}},
 		{"partial usage", `{"type":"assistant","message":{"content":"hi","usage":{"input_tokens":3}}}`,

@@ -3,8 +3,10 @@ package main
 // The fields the plugin asks for, as plugin.toml lists them (TestManifestFields checks that it
 // does): the host hands the plugin these and nothing else of each record.
 
-// readFields are the metadata fields (capability "read:payload.<field>"). The host exempts their
-// values from its content-leak check, and so does guard.
+// readFields are the metadata fields (capability "read:payload.<field>"). The host passes only
+// their values that are metadata by type (numbers, flags, identifiers: sdk/abi), abi.Withheld in
+// place of any other, and exempts them from its content-leak check, as guard does. A field the
+// plugin needs the text of is a content field.
 var readFields = []string{
 	// Hook payloads.
 	"hook_event_name",

@@ -260,6 +260,8 @@ func TestEncodingMatchesGo(t *testing.T) {
 				sdk.Hash("h", []byte("0123456789abcdef0123456789abcdef")),
 			}}}}},
 		{"false", `{"b":false,"f":0}`, abi.Result{Events: []sdk.Event{{Kind: "test", Attrs: []sdk.Attr{sdk.Float("f", 0), sdk.Bool("b", false)}}}}},
+		{"withheld", `{"w":"<withheld>"}`, abi.Result{Events: []sdk.Event{{Kind: "test", Attrs: []sdk.Attr{sdk.Bool("withheld", true)}}}}},
+		{"not withheld", `{"w":"<withheld"}`, abi.Result{Events: []sdk.Event{{Kind: "test", Attrs: []sdk.Attr{sdk.Bool("withheld", false)}}}}},
 		{"kv and log", `{"kv":"stored","log":"hello from AS"}`, abi.Result{Events: []sdk.Event{{Kind: "test", Attrs: []sdk.Attr{sdk.Ident("kv", "stored")}}}}},
 	}
 	kv := &kvStore{m: map[string][]byte{}}

@@ -22,6 +22,8 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm .
 //
-// The record holds only the fields the plugin's manifest asked for and the user granted. The host
+// The record holds only the fields the plugin's manifest asked for and the user granted; the
+// values of read:payload fields that are not metadata by type are replaced by abi.Withheld
+// (Withheld reports them), content: fields are shown as they are. The host
 // fills in each event's id, platform and (if zero) time, and checks everything a plugin emits.
 package pdk

@@ -4,10 +4,14 @@ import (
 	"unsafe"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/abi"
 	"github.com/tidwall/gjson"
 )
 
-// Record is one input record: a JSON object with exactly the granted fields.
+// Record is one input record: a JSON object with exactly the granted fields. A content:<path>
+// field holds its value as it is; a read:payload.<path> field holds only the values in it that are
+// metadata by type (numbers, true, false, null, identifiers: see package abi), and abi.Withheld
+// in place of every other one (see Withheld).
 type Record struct {
 	// JSON is the record's bytes. It is valid only during the handler call.
 	JSON []byte
@@ -37,6 +41,12 @@ func (r Record) str() string { return unsafe.String(unsafe.SliceData(r.JSON), le
 // String returns the record's JSON text without copying it (for Members). Like the strings of
 // gjson results, it aliases the call's input.
 func (r Record) String() string { return r.str() }
+
+// Withheld reports whether v is abi.Withheld: the host's stand-in for a value of a read:payload
+// field that is not metadata by type (text, a path, a command, a string longer than
+// abi.MaxIdentifier). A value was there, but none of its text is: treat it as missing, or ask for
+// content:<path> if the plugin needs the text (to measure or hash it).
+func Withheld(v gjson.Result) bool { return v.Type == gjson.String && v.Str == abi.Withheld }
 
 // Handler turns one record into events. An error fails that record only; the host sends it to
 // the dead-letter queue with the message.

@@ -103,3 +103,12 @@ func TestProcessMatchesAppendOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestWithheld(t *testing.T) {
+	rec := Record{JSON: []byte(`{"a":"<withheld>","b":"withheld","c":1,"d":{"e":"<withheld>"}}`)}
+	for path, want := range map[string]bool{"a": true, "b": false, "c": false, "d": false, "d.e": true, "missing": false} {
+		if got := Withheld(rec.Get(path)); got != want {
+			t.Errorf("Withheld(%s) = %v, want %v", path, got, want)
+		}
+	}
+}

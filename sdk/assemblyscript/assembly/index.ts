@@ -35,6 +35,13 @@ export const MAX_HASH_LEN: i32 = 32;
 export const MAX_ATTRS: i32 = 64;
 /** ZERO_TIME is the encoding of "no time" (Go's zero time.Time): the host fills in the time. */
 export const ZERO_TIME: i64 = i64.MIN_VALUE;
+/**
+ * WITHHELD stands in, in a record, for a value of a read:payload field that is not metadata by
+ * type (abi.Withheld): the host passes numbers, flags, null and identifiers (at most 64 bytes of
+ * ASCII letters, digits and . _ - : +) and withholds anything else (text, paths, commands). A
+ * plugin that needs the text asks for content:<path>.
+ */
+export const WITHHELD: string = "<withheld>";
 
 // ---------------------------------------------------------------------------------------------
 // Bytes
@@ -300,7 +307,8 @@ export class Event {
 
 /**
  * Record is one input record: a JSON object holding exactly the fields the plugin was granted.
- * Paths are names separated by dots ("tool_input.file_path"), as in the manifest's grants.
+ * Paths are names separated by dots ("tool_input.file_path"), as in the manifest's grants. The
+ * values of read:payload fields that are not metadata by type are WITHHELD (isWithheld).
  */
 export class Record {
   /** error, if set by fail, fails this record only. */
@@ -321,6 +329,13 @@ export class Record {
   /** has reports whether the path holds a value (null included). */
   has(path: string): bool {
     return findPath(this.json, path) >= 0;
+  }
+
+  /** isWithheld reports whether the value at path is WITHHELD: there, but not shown. */
+  isWithheld(path: string): bool {
+    const s = this.getString(path);
+    if (s == null) return false;
+    return s == WITHHELD;
   }
 
   /** getString returns the string at path, or null if there is none or it is not a string. */

@@ -4,9 +4,10 @@
 //
 //   {"fail": "msg"}                      fails the record
 //   {"count": n, "kind": k, "session": s, "t": nanos, "n": int, "f": float, "b": bool,
-//    "id": ident, "h": "hash bytes", "log": "line", "kv": "value"}
+//    "id": ident, "h": "hash bytes", "log": "line", "kv": "value", "w": any}
 //
-// emits n events of kind k (default 1), each with the attributes whose fields are present.
+// emits n events of kind k (default 1), each with the attributes whose fields are present ("w":
+// the bool attribute "withheld", whether the host withheld it).
 
 import { Event, Level, Record, handleCapture, kvGet, kvSet, log } from "@hangar-dev/as-sdk";
 // enrich is exported without a handler, to test that calling it fails the call.
@@ -43,6 +44,7 @@ function capture(rec: Record): Event[] {
       const got = kvGet(key);
       ev.ident("kv", got == null ? "<none>" : String.UTF8.decode(got.buffer));
     }
+    if (rec.has("w")) ev.bool("withheld", rec.isWithheld("w"));
     out.push(ev);
   }
   return out;
