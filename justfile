@@ -63,6 +63,7 @@ fuzz execs="300000":
     go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{execs}}x ./sdk/abi/
     go test -run '^$' -fuzz FuzzMembers -fuzztime {{execs}}x ./sdk/pdk/
     go test -run '^$' -fuzz FuzzDecodeUsageRecord -fuzztime {{execs}}x ./pipeline/
+    go test -run '^$' -fuzz FuzzInstrumentInterrupts -fuzztime {{execs}}x ./host/
 
 # Install the pinned ccusage from npm into .cache/ccusage (once).
 ccusage:
