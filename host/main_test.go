@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"github.com/tidwall/gjson"
 	"os"
@@ -55,6 +56,13 @@ func TestMain(m *testing.M) {
 	}
 	testCacheDir = filepath.Join(dir, "cache")
 	testWasmDir = dir
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// Fuzzing (just fuzz, with -run '^$') needs no test plugin: skip building them.
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
 	if built := os.Getenv(envChildWasm); built != "" {
 		// A child test process (inChild): the parent built the plugins and warmed the cache.
 		testWasmDir, testCacheDir = built, filepath.Join(built, "cache")
