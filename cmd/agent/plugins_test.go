@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -20,39 +23,72 @@ import (
 const firstPartyWasm = "../../plugins/claude-code/claude-code.wasm"
 
 // writeTestPlugin writes a plugin folder around the real Claude Code module, named name, asking
-// for caps.
+// for caps: a capture plugin for claude-code.
 func writeTestPlugin(t *testing.T, name, version string, caps ...string) string {
+	t.Helper()
+	return writePluginFolder(t, testPluginSpec{name: name, version: version, platform: "claude-code", caps: caps})
+}
+
+// testPluginSpec is a capture plugin folder for writePluginFolder.
+type testPluginSpec struct {
+	name, version, platform string
+	caps                    []string
+	// variant, if not empty, makes the module differ from the first-party one (and from other
+	// variants) by a custom section holding it: another module that behaves the same.
+	variant string
+}
+
+// writePluginFolder writes a plugin folder around the real Claude Code module.
+func writePluginFolder(t *testing.T, p testPluginSpec) string {
 	t.Helper()
 	wasm, err := os.ReadFile(firstPartyWasm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := host.ReadPluginDir(filepath.Dir(firstPartyWasm))
-	if err != nil {
-		t.Fatal(err)
+	if p.variant != "" {
+		// A custom section (id 0): a name, then bytes. Both lengths fit one LEB128 byte.
+		name := "hangar-test"
+		payload := append([]byte{byte(len(name))}, name...)
+		payload = append(payload, p.variant...)
+		wasm = append(append(bytes.Clone(wasm), 0, byte(len(payload))), payload...)
 	}
-	dir := filepath.Join(t.TempDir(), name+"-"+version)
+	sum := sha256.Sum256(wasm)
+	dir := filepath.Join(t.TempDir(), p.name+"-"+p.version)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var quoted []string
-	for _, c := range caps {
+	for _, c := range p.caps {
 		quoted = append(quoted, fmt.Sprintf("%q", c))
 	}
 	manifest := fmt.Sprintf(`name = %q
 version = %q
 kind = "capture"
 abi = 1
-platform = "claude-code"
+platform = %q
 description = "A test capture."
 authors = ["Ada Lovelace", "Grace Hopper"]
 wasm = "capture.wasm"
 sha256 = %q
 capabilities = [%s]
-`, name, version, m.SHA256, strings.Join(quoted, ", "))
-	os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(dir, "capture.wasm"), wasm, 0o644)
+`, p.name, p.version, p.platform, hex.EncodeToString(sum[:]), strings.Join(quoted, ", "))
+	if err := os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "capture.wasm"), wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return dir
+}
+
+// firstPartyCaps returns the capabilities the first-party claude-code plugin asks for.
+func firstPartyCaps(t *testing.T) []string {
+	t.Helper()
+	m, _, err := host.ReadPluginDir(filepath.Dir(firstPartyWasm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Capabilities
 }
 
 // agent runs the binary on dataDir and returns how it ended.
