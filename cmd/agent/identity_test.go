@@ -204,7 +204,7 @@ func capturesOf(t *testing.T, dataDir string) map[string]string {
 // says which plugin captures each platform.
 func TestCaptureTakeOver(t *testing.T) {
 	dataDir := newDataDir(t)
-	agentOK(t, dataDir, "status") // creates the store
+	agentOK(t, dataDir, "plugins", "list") // creates the data directory
 	if got := capturesOf(t, dataDir); got["claude-code"] != "claude-code@2.0.0" {
 		t.Errorf("fresh status: claude-code captured by %q, want claude-code@2.0.0", got["claude-code"])
 	}

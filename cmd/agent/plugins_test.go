@@ -167,7 +167,7 @@ func TestPluginsCLI(t *testing.T) {
 	netDir := writeTestPlugin(t, "counter", "1.0.0", "emit:events", "net:example.com")
 	agentFails(t, dataDir, "plugins get no network", "plugins", "install", netDir, "--yes")
 
-	res = agentOK(t, dataDir, "plugins", "install", src, "--yes")
+	res = agentOK(t, dataDir, "plugins", "install", src, "--yes", "--take-over")
 	if !strings.Contains(res.stdout, "Installed counter@1.0.0 (enabled)") {
 		t.Errorf("install output:\n%s", res.stdout)
 	}
@@ -282,7 +282,7 @@ func TestPluginsDaemonReload(t *testing.T) {
 	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
 		t.Errorf("a fresh daemon serves claude-code with %q, want the first-party claude-code@2.0.0", got)
 	}
-	agentOK(t, dataDir, "plugins", "install", writeTestPlugin(t, "counter", "1.0.0", testCaps...), "--yes")
+	agentOK(t, dataDir, "plugins", "install", writeTestPlugin(t, "counter", "1.0.0", testCaps...), "--yes", "--take-over")
 	waitFor(t, 10*time.Second, func() string {
 		if !strings.Contains(d.stderr.String()+readLog(dataDir), "counter@1.0.0") {
 			return "the daemon did not log loading counter@1.0.0"
