@@ -266,7 +266,7 @@ func TestUncapturedWarning(t *testing.T) {
 		t.Errorf("disable of a standby plugin warned: %s", res.stderr)
 	}
 	res = agentOK(t, dataDir, "plugins", "remove", "counter")
-	if !strings.Contains(res.stderr, warning) {
-		t.Errorf("remove of the only enabled capture plugin: stderr %q, want %q", res.stderr, warning)
+	if !strings.Contains(res.stderr, warning) || !strings.Contains(res.stderr, "`agent plugins enable claude-code` captures it again") {
+		t.Errorf("remove of the only enabled capture plugin: stderr %q, want %q and how to capture it again", res.stderr, warning)
 	}
 }

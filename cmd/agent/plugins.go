@@ -297,16 +297,25 @@ func capturesByPlatform(reg *host.Registry) (map[string]*host.PluginEntry, error
 // reportCaptures tells the user what a change did to the capture of each platform, against what
 // captured them before: which plugin captures a platform now, or a warning when nothing does.
 func (g *Globals) reportCaptures(reg *host.Registry, before map[string]*host.PluginEntry) error {
-	after, err := capturesByPlatform(reg)
+	list, err := reg.List()
 	if err != nil {
 		return err
 	}
+	after := host.Captures(list)
+	slices.SortStableFunc(list, host.CaptureOrder)
 	for _, platform := range slices.Sorted(maps.Keys(before)) {
-		if after[platform] == nil {
-			b := before[platform]
-			fmt.Fprintf(g.stderr, "agent: warning: nothing captures %s now: no enabled capture plugin serves it, so its records are not captured "+
-				"until one does (`agent plugins enable %s` gives it back to %s)\n", platform, b.Manifest.Name, b.Manifest.Name)
+		if after[platform] != nil {
+			continue
 		}
+		hint := "install a capture plugin for it"
+		for _, p := range list {
+			if p.Manifest.Kind == host.KindCapture && p.Manifest.Platform == platform {
+				hint = fmt.Sprintf("`agent plugins enable %s` captures it again", p.Manifest.Name)
+				break
+			}
+		}
+		fmt.Fprintf(g.stderr, "agent: warning: nothing captures %s now: no enabled capture plugin serves it, so its records are not captured (%s)\n",
+			platform, hint)
 	}
 	for _, platform := range slices.Sorted(maps.Keys(after)) {
 		a, b := after[platform], before[platform]

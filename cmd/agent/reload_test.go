@@ -68,11 +68,26 @@ func allStacks() []byte {
 	}
 }
 
-// pluginRunners counts the goroutines running an enrich plugin runner (pipeline.Consumers) or an
-// insight runner. The test that calls it runs no other consumers in this process.
+// pluginRunners counts the goroutines of enrich plugin runners (pipeline.Consumers) and insight
+// runners, by who created them (a runner just started may not have entered its loop yet). The test
+// that calls it runs no other consumers in this process.
 func pluginRunners() int {
 	buf := allStacks()
-	return bytes.Count(buf, []byte("pipeline.(*Consumers).run(")) + bytes.Count(buf, []byte("host.(*Insight).run("))
+	return bytes.Count(buf, []byte("created by github.com/hangar-dev/hangar/pipeline.(*Consumers).Start")) +
+		bytes.Count(buf, []byte("created by github.com/hangar-dev/hangar/host.(*Insight).Start"))
+}
+
+// waitRunners waits up to 10 s for want plugin runners to run (a runner that was stopped may take
+// a moment to exit after it said so), and returns how many run.
+func waitRunners(want int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := pluginRunners()
+		if n == want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestReloadsSerialized races two plugin reloads and the hand-back of a quarantined capture
@@ -100,6 +115,13 @@ func TestReloadsSerialized(t *testing.T) {
 		}
 	}
 	install(writeTrapPlugin(t))
+	// The hand-back goes to the next capture plugin in line: a small one (the trap plugin under
+	// another name, which serves any record without "mode"), not the first-party plugin, whose
+	// compilation alone would take minutes under -race on a busy machine.
+	install(buildPluginFolder(t, "adversarial/trap", "zz-standby", host.KindCapture, "claude-code", "read:payload.mode", "emit:events"))
+	if err := reg.Disable("claude-code"); err != nil {
+		t.Fatal(err)
+	}
 	install(buildPluginFolder(t, "enrich-toolstats", "toolstats", host.KindEnrich, "", "read:events", "emit:derived:tool-stats", "kv"))
 	install(buildPluginFolder(t, "insight-repeat", "repeat", host.KindInsight, "", "read:derived:tool-stats"))
 
@@ -123,9 +145,9 @@ func TestReloadsSerialized(t *testing.T) {
 	swap := caps[pipeline.PlatformClaudeCode].(*swapCapture)
 	trap := withMode(t, fixtures[0].payload, "trap")
 
-	deadline := time.Now().Add(4 * time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	rounds := 0
-	for ; rounds < 12 && time.Now().Before(deadline); rounds++ {
+	for ; rounds < 20 && time.Now().Before(deadline); rounds++ {
 		if err := reg.Enable("trapper"); err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +192,7 @@ func TestReloadsSerialized(t *testing.T) {
 		if _, err := swap.Capture(&rec); err != nil {
 			t.Fatalf("round %d: the capture in service (%s) fails: %v", rounds, swap.cur.Load().by, err)
 		}
-		if n := pluginRunners(); n != 2 {
+		if n := waitRunners(2); n != 2 {
 			t.Fatalf("round %d: %d plugin runners run, want 2 (one enrich, one insight)", rounds, n)
 		}
 	}
@@ -178,7 +200,7 @@ func TestReloadsSerialized(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Error(err)
 	}
-	if n := pluginRunners(); n != 0 {
+	if n := waitRunners(0); n != 0 {
 		t.Errorf("after Close, %d plugin runners still run", n)
 	}
 	t.Logf("%d rounds", rounds)
