@@ -203,10 +203,22 @@ func (c *PluginsInstallCmd) question(m *host.Manifest, plan host.InstallPlan) st
 	default:
 		q = fmt.Sprintf("Install %s and grant these capabilities", m.ID())
 	}
-	if cp := plan.Capture; cp.TakesOver() {
+	if cp := plan.Capture; takesOverOther(plan) {
 		q += fmt.Sprintf(", and let it capture %s in place of %s", cp.Platform, cp.Before.Manifest.ID())
 	}
 	return q + "?"
+}
+
+// takesOverOther reports whether an install takes a platform over from another plugin than the
+// first-party one it replaces: replacing the first-party plugin that serves the platform takes it
+// over by definition, and --replace-first-party says so; taking it from another plugin is asked
+// about, or needs --take-over with --yes.
+func takesOverOther(plan host.InstallPlan) bool {
+	cp := plan.Capture
+	if !cp.TakesOver() {
+		return false
+	}
+	return !plan.ReplacesFirstParty || cp.Before.Source != host.SourceBuiltin || cp.Before.Manifest.Name != cp.After.Manifest.Name
 }
 
 // describeCapturePlan says, for a capture plugin, what it does to the capture of its platform:
@@ -255,9 +267,7 @@ func captureName(p *host.PluginEntry) string {
 // hand a platform over.
 func (c *PluginsInstallCmd) confirm(g *Globals, question string, plan host.InstallPlan) error {
 	cp := plan.Capture
-	// Replacing the first-party plugin that serves the platform takes it over by definition:
-	// --replace-first-party says so. Taking it from another plugin needs --take-over.
-	takesOther := cp.TakesOver() && !(plan.ReplacesFirstParty && cp.Before.Source == host.SourceBuiltin && cp.Before.Manifest.Name == cp.After.Manifest.Name)
+	takesOther := takesOverOther(plan)
 	if c.Yes {
 		if takesOther && !c.TakeOver {
 			return &exitError{code: 1, err: fmt.Errorf("not installing: it would take over %s from %s (see above), and --yes does not hand a platform over; "+
