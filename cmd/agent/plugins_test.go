@@ -296,6 +296,10 @@ func TestPluginsDaemonReload(t *testing.T) {
 	if got := reloaded.Captures["claude-code"]; got != "counter@1.0.0" {
 		t.Errorf("after install, claude-code is served by %q, want counter@1.0.0", got)
 	}
+	// The running daemon's status says so too.
+	if got := capturesOf(t, dataDir)["claude-code"]; got != "counter@1.0.0" {
+		t.Errorf("status of the running daemon: claude-code captured by %q, want counter@1.0.0", got)
+	}
 	// The plugin captures real hook payloads.
 	runHook(t, dataDir, fixtures[0].payload)
 	st := waitEvents(t, dataDir, 1, 20*time.Second)
@@ -312,6 +316,9 @@ func TestPluginsDaemonReload(t *testing.T) {
 	}
 	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
 		t.Errorf("after disable, claude-code is served by %q, want the first-party claude-code@2.0.0 again", got)
+	}
+	if got := capturesOf(t, dataDir)["claude-code"]; got != "claude-code@2.0.0" {
+		t.Errorf("status after disable: claude-code captured by %q, want claude-code@2.0.0", got)
 	}
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("daemon exit %d\n%s", code, d.stderr.String())
