@@ -886,13 +886,15 @@ func needsMigrating(st *State) bool {
 }
 
 // migrate gives every installed plugin of st without an install id (installed by a build before
-// install ids, state version 1) a new one: its salt changes once, from one derived from its name
-// to one derived from its install, so the hashes it stored before do not join those it makes
-// after. Keeping the name salt instead would keep the flaw install ids close: a folder plugin
-// named like a first-party plugin had the first-party salt, and a plugin named like a first-party
-// plugin of a later build would get it. Such a plugin, installed under the name of a first-party
-// plugin without the confirmation a replacement now needs, is also disabled (audited): the
-// first-party plugin serves again until the user enables it. It reports whether st changed.
+// install ids, state version 1) a new one, audited: its salt changes once, from one derived from
+// its name to one derived from its install, so the hashes it stored before do not join those it
+// makes after. Keeping the name salt instead would keep the flaw install ids close: a folder
+// plugin named like a first-party plugin had the first-party salt, and a plugin named like a
+// first-party plugin of a later build would get it. A plugin an earlier build installed in place
+// of a first-party plugin (without the --replace-first-party a replacement now needs) stays
+// installed and enabled, since disabling it would leave its platform uncaptured (it hides the
+// first-party plugin of its name): the user ran its install and was shown its grants; its salt is
+// its own now, and the audit log says what it replaced. It reports whether st changed.
 func (r *Registry) migrate(st *State) (bool, []AuditEntry, error) {
 	changed := st.Version != stateVersion
 	st.Version = stateVersion
@@ -907,11 +909,12 @@ func (r *Registry) migrate(st *State) (bool, []AuditEntry, error) {
 			return false, nil, err
 		}
 		ps.InstallID, changed = id, true
-		if r.IsFirstParty(name) && ps.Enabled {
-			ps.Enabled = false
-			entries = append(entries, AuditEntry{Plugin: name, Action: AuditDisable,
-				Detail: "installed by an earlier build in place of the first-party plugin, unconfirmed: agent plugins enable " + name + " to keep it"})
+		detail := "installed by an earlier build: given an install id, and a salt of its own (its earlier hashes do not join its later ones)"
+		if r.IsFirstParty(name) {
+			detail = "installed by an earlier build in place of the first-party plugin " + name +
+				", without --replace-first-party: given an install id, and a salt of its own instead of the first-party one; agent plugins remove " + name + " brings the first-party plugin back"
 		}
+		entries = append(entries, AuditEntry{Plugin: name, Action: AuditMigrate, Detail: detail})
 	}
 	return changed, entries, nil
 }

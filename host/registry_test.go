@@ -575,8 +575,8 @@ func copyPlugin(t *testing.T, r *Registry, p testPlugin) {
 }
 
 // TestRegistryMigrate reads a version 1 state file, written before install ids: each installed
-// plugin gets an install id, once; one installed under a first-party name, unconfirmed, is
-// disabled and audited; built-in plugins get none.
+// plugin gets an install id, once, audited (one installed under a first-party name says so), and
+// stays enabled; built-in plugins get none.
 func TestRegistryMigrate(t *testing.T) {
 	bp := testPlugin{name: "claude-code", version: "1.0.0", caps: []string{"content:prompt", "emit:events"}}
 	builtin := fstest.MapFS{
@@ -615,14 +615,18 @@ func TestRegistryMigrate(t *testing.T) {
 			t.Errorf("%s: install id %q after the migration", name, p.InstallID)
 		}
 		ids[name] = p.InstallID
-		if want := name == "counter"; p.Enabled != want {
-			t.Errorf("%s: enabled %v after the migration, want %v", name, p.Enabled, want)
+		if !p.Enabled || p.Source != SourceInstalled {
+			t.Errorf("%s: %s, enabled %v after the migration, want installed and enabled", name, p.Source, p.Enabled)
 		}
 	}
 	if ids["claude-code"] == ids["counter"] {
 		t.Error("two installs share an install id")
 	}
-	want := []string{"claude-code disable installed by an earlier build in place of the first-party plugin, unconfirmed: agent plugins enable claude-code to keep it"}
+	want := []string{
+		"claude-code migrate installed by an earlier build in place of the first-party plugin claude-code, without --replace-first-party: " +
+			"given an install id, and a salt of its own instead of the first-party one; agent plugins remove claude-code brings the first-party plugin back",
+		"counter migrate installed by an earlier build: given an install id, and a salt of its own (its earlier hashes do not join its later ones)",
+	}
 	if got := audit.actions(); !slices.Equal(got, want) {
 		t.Errorf("audit = %q, want %q", got, want)
 	}
@@ -635,8 +639,14 @@ func TestRegistryMigrate(t *testing.T) {
 	if err := r.Migrate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Enable("claude-code"); err != nil {
+	if err := r.Disable("counter"); err != nil { // any change
 		t.Fatal(err)
+	}
+	if err := r.Enable("counter"); err != nil {
+		t.Fatal(err)
+	}
+	if got := audit.actions(); len(got) != len(want)+2 {
+		t.Errorf("audit after more changes = %q: a second migration?", got)
 	}
 	for name, id := range ids {
 		if p, _ := r.Get(name); p.InstallID != id || !p.Enabled {

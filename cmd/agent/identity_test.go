@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -268,5 +269,50 @@ func TestUncapturedWarning(t *testing.T) {
 	res = agentOK(t, dataDir, "plugins", "remove", "counter")
 	if !strings.Contains(res.stderr, warning) || !strings.Contains(res.stderr, "`agent plugins enable claude-code` captures it again") {
 		t.Errorf("remove of the only enabled capture plugin: stderr %q, want %q and how to capture it again", res.stderr, warning)
+	}
+}
+
+// TestLegacyReplacementMigrated: a folder claude-code that an earlier build installed over the
+// first-party plugin (state.json version 1, no install id) had the first-party salt. This build
+// gives it an install id when the daemon first loads plugins: it still captures claude-code, but
+// with hashes of its own, and the audit log says what happened.
+func TestLegacyReplacementMigrated(t *testing.T) {
+	dataDir := newDataDir(t)
+	writeSecret(t, dataDir)
+	caps := firstPartyCaps(t)
+	src := writePluginFolder(t, testPluginSpec{name: "claude-code", version: "2.0.1", platform: "claude-code", caps: caps, variant: "impostor"})
+	dst := filepath.Join(dataDir, host.PluginsDir, "claude-code", "2.0.1")
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{host.ManifestName, "capture.wasm"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grants, _ := json.Marshal(caps)
+	state := fmt.Sprintf(`{"version": 1, "plugins": {"claude-code": {"version": "2.0.1", "enabled": true, "grants": %s}}}`, grants)
+	if err := os.WriteFile(filepath.Join(dataDir, host.PluginsDir, host.StateName), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	_, c := loadedCapture(t, dataDir)
+	if by := c.cur.Load().by; by != "claude-code@2.0.1" {
+		t.Fatalf("claude-code served by %s, want the installed claude-code@2.0.1", by)
+	}
+	if got := hashesOf(t, c, promptPayload); got["project"] == "" || got["project"] == goldenProject || got["prompt_hash"] == goldenPromptHash {
+		t.Errorf("the earlier build's replacement still makes first-party hashes: %v", got)
+	}
+	st := readState(t, dataDir)
+	if st.Version != 2 || len(st.Plugins["claude-code"].InstallID) != 32 {
+		t.Errorf("state after the daemon's first load: version %d, %+v", st.Version, st.Plugins["claude-code"])
+	}
+	res := agentOK(t, dataDir, "audit", "--json", "--limit", "0")
+	if !strings.Contains(res.stdout, `"action": "migrate"`) || !strings.Contains(res.stdout, "in place of the first-party plugin claude-code") {
+		t.Errorf("the audit log does not record the migration:\n%s", res.stdout)
 	}
 }

@@ -67,17 +67,6 @@ func (s *swapCapture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, [
 	return evs, errs
 }
 
-// cmpBool orders false before true.
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
-}
-
 // missingCapture is a platform's capture stage while no capture plugin serves it.
 type missingCapture struct{ platform string }
 
@@ -237,8 +226,15 @@ func (l *pluginLoader) reload() (daemon.PluginsReloaded, error) {
 
 // readRegistry returns every plugin of the registry, after giving each installed plugin of a
 // state file from an earlier build an install id (host.Registry.Migrate), which its salt needs.
+// The migration is audited in the host's audit log (made here if it was not yet).
 func (l *pluginLoader) readRegistry() ([]host.PluginEntry, error) {
-	reg, err := openRegistry(l.dataDir, nil)
+	var audit host.Auditor
+	if err := l.ensureHost(); err != nil {
+		l.log.Warn("open the plugin host", "err", err) // loading will fail, saying so for each plugin
+	} else {
+		audit = l.audit
+	}
+	reg, err := openRegistry(l.dataDir, audit)
 	if err != nil {
 		return nil, err
 	}
