@@ -28,6 +28,9 @@ const (
 	AuditGrant      = "grant"
 	AuditRevoke     = "revoke"
 	AuditQuarantine = "quarantine"
+	// AuditMigrate records that the registry gave a plugin installed by an earlier build an
+	// install id, and with it a salt of its own.
+	AuditMigrate = "migrate"
 	// AuditRefusedEmission records an emission the host refused (schema or content leak).
 	AuditRefusedEmission = "refused-emission"
 	// AuditContentAccess records that a plugin was shown a content field: Detail names the field

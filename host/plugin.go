@@ -29,6 +29,10 @@ type Plugin struct {
 	log      *slog.Logger
 	logLimit *rateLimiter
 
+	// installID is an installed plugin's install id, which its salt derives from (salt.go); ""
+	// for a first-party plugin, whose salt derives from its name.
+	installID string
+
 	idle   chan *instance
 	slots  chan struct{}
 	closed atomic.Bool

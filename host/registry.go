@@ -23,8 +23,9 @@ const (
 	PluginsDir = "plugins"
 	// StateName is the registry's state file.
 	StateName = "state.json"
-	// stateVersion is the version of the state file's format.
-	stateVersion = 1
+	// stateVersion is the version of the state file's format. Version 2 added install ids;
+	// a version 1 file is read, and its installed plugins get install ids (see migrate).
+	stateVersion = 2
 )
 
 // Where a plugin comes from.
@@ -43,6 +44,9 @@ var (
 	ErrChecksum      = errors.New("host: wasm checksum mismatch")
 	ErrBuiltinOnly   = errors.New("host: plugin is built in")
 	ErrNoEmitRight   = errors.New("host: plugin lacks its emit right")
+	// ErrFirstParty means an install would replace a first-party plugin built into the agent,
+	// which needs InstallOptions.ReplaceFirstParty.
+	ErrFirstParty = errors.New("host: name of a first-party plugin")
 )
 
 // State is the registry's state file, <data-dir>/plugins/state.json, written atomically.
@@ -56,7 +60,11 @@ type PluginState struct {
 	// Version is the active installed version; empty for a built-in plugin not overridden by an
 	// installed one.
 	Version string `json:"version,omitempty"`
-	Enabled bool   `json:"enabled"`
+	// InstallID identifies an installed plugin's install: 32 random hex digits, chosen when it
+	// was first installed and kept by its upgrades. Its salt derives from it (salt.go). Empty for
+	// a built-in plugin, whose salt derives from its name.
+	InstallID string `json:"install_id,omitempty"`
+	Enabled   bool   `json:"enabled"`
 	// Grants are the capabilities the user granted, in manifest form.
 	Grants []string `json:"grants"`
 	// Quarantined is set when the host disabled the plugin after repeated failures.
@@ -75,8 +83,10 @@ type PluginEntry struct {
 	// Source is SourceBuiltin or SourceInstalled.
 	Source string
 	// Dir is an installed plugin's folder, <data-dir>/plugins/<name>/<version>; empty if built in.
-	Dir     string
-	Enabled bool
+	Dir string
+	// InstallID is an installed plugin's install id (PluginState.InstallID); empty if built in.
+	InstallID string
+	Enabled   bool
 	// Granted are the granted capabilities, in manifest form.
 	Granted     []string
 	Quarantined *Quarantine
@@ -242,6 +252,11 @@ func (r *Registry) List() ([]PluginEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.list(st)
+}
+
+// list is List on st.
+func (r *Registry) list(st *State) ([]PluginEntry, error) {
 	names := map[string]bool{}
 	for n := range r.builtin {
 		names[n] = true
@@ -288,7 +303,7 @@ func (r *Registry) plugin(st *State, name string) (PluginEntry, error) {
 		if err != nil {
 			return PluginEntry{}, fmt.Errorf("plugin %s: %w", name, err)
 		}
-		return PluginEntry{Manifest: m, Source: SourceInstalled, Dir: dir, Enabled: ps.Enabled,
+		return PluginEntry{Manifest: m, Source: SourceInstalled, Dir: dir, InstallID: ps.InstallID, Enabled: ps.Enabled,
 			Granted: slices.Clone(ps.Grants), Quarantined: ps.Quarantined}, nil
 	}
 	b, ok := r.builtin[name]
@@ -309,15 +324,57 @@ func (r *Registry) plugin(st *State, name string) (PluginEntry, error) {
 	return p, nil
 }
 
+// IsFirstParty reports whether name is the name of a first-party plugin built into the agent.
+func (r *Registry) IsFirstParty(name string) bool {
+	_, ok := r.builtin[name]
+	return ok
+}
+
 // InstallPlan is what installing a manifest would change, for the user to confirm.
 type InstallPlan struct {
-	// Upgrade is true when a lower version (From) is installed or built in.
+	// Upgrade is true when a lower version (From) of the plugin is installed.
 	Upgrade bool
 	From    string
-	// Kept are earlier grants the new version keeps.
+	// ReplacesFirstParty is true when the plugin has the name of a first-party plugin built into
+	// the agent, which it would replace (From is then the built-in version). That is not an
+	// upgrade: the folder's code is not the first-party code, so it keeps none of the first-party
+	// plugin's grants (every capability it asks for is New) and gets a salt of its own. Install
+	// refuses it unless InstallOptions.ReplaceFirstParty.
+	ReplacesFirstParty bool
+	// Kept are earlier grants the new version keeps, Reconfirm among them included.
 	Kept []string
+	// ModuleChanged is true for an upgrade whose module differs from the installed one's.
+	ModuleChanged bool
+	// Reconfirm are the sensitive grants (content:, fs:read:) in Kept of an upgrade whose module
+	// changed: new code would read that text, so the user must grant them again. Install keeps
+	// them only if they are among its grants.
+	Reconfirm []string
 	// New are capabilities the manifest asks for that are not granted yet: the user must be asked.
 	New []string
+	// Capture, for a capture plugin, says what captures its platform before and after the install.
+	Capture CapturePlan
+}
+
+// CapturePlan says which capture plugin serves a platform before and after an install, as the
+// registry ranks them (CaptureOrder); nil when none does.
+type CapturePlan struct {
+	Platform      string
+	Before, After *PluginEntry
+}
+
+// TakesOver reports whether the install makes the plugin serve a platform that another plugin
+// (or the built-in plugin of the same name) serves now: every record of the platform then goes
+// to the new plugin instead.
+func (c CapturePlan) TakesOver() bool {
+	return c.Before != nil && c.After != nil && c.After.Source == SourceInstalled &&
+		(c.Before.Manifest.Name != c.After.Manifest.Name || c.Before.Source != c.After.Source)
+}
+
+// NeedsConsent reports whether the user must confirm the install: a new plugin, a replacement of
+// a first-party plugin, new capabilities, sensitive grants of a changed module, or a platform
+// taken over. An upgrade that changes none of these proceeds without a question.
+func (p InstallPlan) NeedsConsent() bool {
+	return !p.Upgrade || p.ReplacesFirstParty || len(p.New) > 0 || len(p.Reconfirm) > 0 || p.Capture.TakesOver()
 }
 
 // Plan says what installing m would do, or why it cannot be installed (the same or a newer
@@ -327,16 +384,21 @@ func (r *Registry) Plan(m *Manifest) (InstallPlan, error) {
 	if err != nil {
 		return InstallPlan{}, err
 	}
-	return r.plan(st, m)
+	return r.plan(st, m, nil)
 }
 
-func (r *Registry) plan(st *State, m *Manifest) (InstallPlan, error) {
+// plan is Plan on st. grants, if not nil, are the grants the install will add (Install's); nil
+// plans for the user granting every capability asked for, as a confirmed install does.
+func (r *Registry) plan(st *State, m *Manifest, grants []string) (InstallPlan, error) {
 	var plan InstallPlan
 	cur, err := r.plugin(st, m.Name)
 	switch {
 	case errors.Is(err, ErrUnknownPlugin):
 	case err != nil:
 		return plan, err
+	case cur.Source == SourceBuiltin:
+		// A folder plugin under a first-party name: a replacement, whatever the versions.
+		plan.ReplacesFirstParty, plan.From = true, cur.Manifest.Version
 	default:
 		switch c := CompareVersions(m.Version, cur.Manifest.Version); {
 		case c == 0:
@@ -345,16 +407,116 @@ func (r *Registry) plan(st *State, m *Manifest) (InstallPlan, error) {
 			return plan, fmt.Errorf("%w: %s is newer than %s; remove it first to downgrade", ErrInstalled, cur.Manifest.ID(), m.Version)
 		}
 		plan.Upgrade, plan.From = true, cur.Manifest.Version
+		plan.ModuleChanged = m.SHA256 != cur.Manifest.SHA256
 	}
 	for _, c := range m.Capabilities {
 		c = canonical(c)
-		if slices.Contains(cur.Granted, c) {
+		switch {
+		case plan.Upgrade && slices.Contains(cur.Granted, c):
 			plan.Kept = append(plan.Kept, c)
-		} else {
+			if plan.ModuleChanged && sensitive(c) {
+				plan.Reconfirm = append(plan.Reconfirm, c)
+			}
+		default:
 			plan.New = append(plan.New, c)
 		}
 	}
-	return plan, nil
+	if m.Kind != KindCapture {
+		return plan, nil
+	}
+	plan.Capture, err = r.capturePlan(st, m, &plan, grants)
+	return plan, err
+}
+
+// sensitive reports whether a capability (valid, canonical) is sensitive: it shows the plugin
+// the user's text or files.
+func sensitive(c string) bool {
+	cp, err := ParseCapability(c)
+	return err == nil && cp.Sensitive()
+}
+
+// capturePlan says which plugin serves m's platform now, and which will once m is installed with
+// the grants plan keeps and the grants given (nil: every capability m asks for).
+func (r *Registry) capturePlan(st *State, m *Manifest, plan *InstallPlan, grants []string) (CapturePlan, error) {
+	cp := CapturePlan{Platform: m.Platform}
+	list, err := r.list(st)
+	if err != nil {
+		return cp, err
+	}
+	cp.Before = Captures(list)[m.Platform]
+	if grants == nil {
+		grants = plan.New
+	}
+	final := r.finalGrants(plan, grants)
+	next := PluginEntry{Manifest: *m, Source: SourceInstalled, Granted: final, Enabled: hasEmitRight(m, final)}
+	if plan.Upgrade {
+		// An upgrade keeps the enabled state (and a quarantine lifted keeps it disabled).
+		if ps := st.Plugins[m.Name]; ps != nil {
+			next.Enabled = ps.Enabled && next.Enabled
+		}
+	}
+	after := slices.DeleteFunc(list, func(p PluginEntry) bool { return p.Manifest.Name == m.Name })
+	after = append(after, next)
+	if c := Captures(after)[m.Platform]; c != nil {
+		cp.After = c
+	}
+	return cp, nil
+}
+
+// finalGrants returns the grants a plugin holds after an install that grants grants: those plan
+// keeps (the sensitive ones of a changed module only if granted again), then the others.
+func (r *Registry) finalGrants(plan *InstallPlan, grants []string) []string {
+	var final []string
+	for _, c := range plan.Kept {
+		if !slices.Contains(plan.Reconfirm, c) || slices.Contains(grants, c) {
+			final = append(final, c)
+		}
+	}
+	for _, g := range grants {
+		if !slices.Contains(final, g) {
+			final = append(final, g)
+		}
+	}
+	return final
+}
+
+// CaptureOrder orders capture plugins as they are tried for their platform: installed ones before
+// built-in ones (installing a capture plugin for a platform replaces the first-party one), then by
+// name. The first enabled one that loads serves; the others stand by.
+func CaptureOrder(a, b PluginEntry) int {
+	if ab, bb := a.Source == SourceBuiltin, b.Source == SourceBuiltin; ab != bb {
+		if ab {
+			return 1
+		}
+		return -1
+	}
+	return strings.Compare(a.Manifest.Name, b.Manifest.Name)
+}
+
+// Captures returns, by platform, the enabled capture plugin of list that serves it: the first in
+// CaptureOrder. (The daemon serves the next one if that one fails to load.) The entries point
+// into a copy of list.
+func Captures(list []PluginEntry) map[string]*PluginEntry {
+	sorted := slices.Clone(list)
+	slices.SortStableFunc(sorted, CaptureOrder)
+	out := map[string]*PluginEntry{}
+	for i := range sorted {
+		p := &sorted[i]
+		if p.Manifest.Kind != KindCapture || !p.Enabled {
+			continue
+		}
+		if _, ok := out[p.Manifest.Platform]; !ok {
+			out[p.Manifest.Platform] = p
+		}
+	}
+	return out
+}
+
+// InstallOptions are the acts an install needs the user's explicit word for, beyond the grants.
+type InstallOptions struct {
+	// ReplaceFirstParty lets a plugin with the name of a first-party plugin built into the agent
+	// replace it (InstallPlan.ReplacesFirstParty).
+	ReplaceFirstParty bool
 }
 
 // InstallResult says what Install did.
@@ -365,10 +527,14 @@ type InstallResult struct {
 
 // Install installs (or upgrades to) the plugin in the folder src, granting grants, each of which
 // must be asked for by its manifest. An upgrade also keeps the earlier grants that the new manifest
-// still asks for, keeps the enabled state and lifts a quarantine. A new plugin starts enabled if it
-// holds its emit right. The folder is verified (ReadPluginDir) and copied with private modes; the
-// previous version's folder is removed once the new one is active.
-func (r *Registry) Install(src string, grants []string) (InstallResult, error) {
+// still asks for (but the sensitive ones only if the module is the same, or they are in grants
+// again), keeps the enabled state, the install id and lifts a quarantine. A new plugin gets a new
+// install id, and starts enabled if it holds its emit right. A plugin with the name of a
+// first-party plugin is refused (ErrFirstParty) unless opts.ReplaceFirstParty; it then replaces
+// the first-party plugin as a new install, with a new install id and only grants. The folder is
+// verified (ReadPluginDir) and copied with private modes; the previous version's folder is
+// removed once the new one is active.
+func (r *Registry) Install(src string, grants []string, opts InstallOptions) (InstallResult, error) {
 	m, wasm, err := ReadPluginDir(src)
 	if err != nil {
 		return InstallResult{}, fmt.Errorf("install: %w", err)
@@ -377,6 +543,7 @@ func (r *Registry) Install(src string, grants []string) (InstallResult, error) {
 	if err != nil {
 		return InstallResult{}, fmt.Errorf("install: %w", err)
 	}
+	grants = slices.Clone(grants)
 	for i, g := range grants {
 		if err := requested(&m, g); err != nil {
 			return InstallResult{}, fmt.Errorf("install: %w", err)
@@ -385,24 +552,27 @@ func (r *Registry) Install(src string, grants []string) (InstallResult, error) {
 	}
 	var res InstallResult
 	err = r.update(func(st *State) ([]AuditEntry, error) {
-		plan, err := r.plan(st, &m)
+		plan, err := r.plan(st, &m, grants)
 		if err != nil {
 			return nil, err
 		}
-		res.Plan = plan
-		final := slices.Clone(plan.Kept)
-		for _, g := range grants {
-			if !slices.Contains(final, g) {
-				final = append(final, g)
-			}
+		if plan.ReplacesFirstParty && !opts.ReplaceFirstParty {
+			return nil, fmt.Errorf("%w: %s would replace the first-party plugin %s@%s built into the agent", ErrFirstParty, m.ID(), m.Name, plan.From)
 		}
+		res.Plan = plan
+		final := r.finalGrants(&plan, grants)
 		if err := r.copyIn(src, &m, manifestBytes, wasm); err != nil {
 			return nil, err
 		}
 		ps := st.Plugins[m.Name]
 		prevVersion := ""
-		if ps == nil {
-			ps = &PluginState{Enabled: hasEmitRight(&m, final)}
+		if ps == nil || ps.Version == "" {
+			// New, or in place of a first-party plugin (whose state, if any, was about it).
+			id, err := newInstallID()
+			if err != nil {
+				return nil, err
+			}
+			ps = &PluginState{InstallID: id, Enabled: hasEmitRight(&m, final)}
 			st.Plugins[m.Name] = ps
 		} else {
 			prevVersion = ps.Version
@@ -412,12 +582,15 @@ func (r *Registry) Install(src string, grants []string) (InstallResult, error) {
 			ps.Enabled = false
 		}
 		action, detail := AuditInstall, m.ID()
-		if plan.Upgrade {
+		switch {
+		case plan.Upgrade:
 			action, detail = AuditUpgrade, fmt.Sprintf("%s -> %s", plan.From, m.Version)
+		case plan.ReplacesFirstParty:
+			detail = fmt.Sprintf("%s in place of the first-party %s@%s", m.ID(), m.Name, plan.From)
 		}
 		entries := []AuditEntry{{Plugin: m.Name, Action: action, Detail: detail}}
 		for _, g := range final {
-			if !slices.Contains(plan.Kept, g) {
+			if !slices.Contains(plan.Kept, g) || slices.Contains(plan.Reconfirm, g) {
 				entries = append(entries, AuditEntry{Plugin: m.Name, Action: AuditGrant, Detail: g})
 			}
 		}
@@ -431,6 +604,15 @@ func (r *Registry) Install(src string, grants []string) (InstallResult, error) {
 	}
 	res.Plugin, err = r.Get(m.Name)
 	return res, err
+}
+
+// newInstallID returns a new install id: 16 random bytes, in hex.
+func newInstallID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make install id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // copyIn writes the verified plugin into <dir>/<name>/<version>, through a temporary folder that
@@ -636,8 +818,8 @@ func (r *Registry) change(name, op string, fn func(p *PluginEntry, ps *PluginSta
 	return nil
 }
 
-// update runs fn on the state under the registry's file lock; if fn returns entries, it saves
-// the state and records them.
+// update runs fn on the state under the registry's file lock; if fn returns entries, or the
+// state needed migrating (see migrate), it saves the state and records the entries.
 func (r *Registry) update(fn func(st *State) ([]AuditEntry, error)) error {
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
 		return fmt.Errorf("create plugin registry: %w", err)
@@ -651,11 +833,16 @@ func (r *Registry) update(fn func(st *State) ([]AuditEntry, error)) error {
 	if err != nil {
 		return err
 	}
-	entries, err := fn(st)
+	migrated, entries, err := r.migrate(st)
 	if err != nil {
 		return err
 	}
-	if len(entries) == 0 {
+	more, err := fn(st)
+	if err != nil {
+		return err
+	}
+	entries = append(entries, more...)
+	if len(entries) == 0 && !migrated {
 		return nil
 	}
 	if err := r.writeState(st); err != nil {
@@ -669,6 +856,67 @@ func (r *Registry) update(fn func(st *State) ([]AuditEntry, error)) error {
 		}
 	}
 	return nil
+}
+
+// Migrate brings a state file written by an earlier build up to date (see migrate). Every change
+// does it too; the daemon calls it before it loads plugins, so that every installed plugin it
+// loads has an install id.
+func (r *Registry) Migrate() error {
+	st, err := r.readState()
+	if err != nil {
+		return err
+	}
+	if !needsMigrating(st) {
+		return nil
+	}
+	if err := r.update(func(*State) ([]AuditEntry, error) { return nil, nil }); err != nil {
+		return fmt.Errorf("migrate plugin state: %w", err)
+	}
+	return nil
+}
+
+// needsMigrating reports whether an installed plugin of st has no install id.
+func needsMigrating(st *State) bool {
+	for _, ps := range st.Plugins {
+		if ps.Version != "" && ps.InstallID == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// migrate gives every installed plugin of st without an install id (installed by a build before
+// install ids, state version 1) a new one, audited: its salt changes once, from one derived from
+// its name to one derived from its install, so the hashes it stored before do not join those it
+// makes after. Keeping the name salt instead would keep the flaw install ids close: a folder
+// plugin named like a first-party plugin had the first-party salt, and a plugin named like a
+// first-party plugin of a later build would get it. A plugin an earlier build installed in place
+// of a first-party plugin (without the --replace-first-party a replacement now needs) stays
+// installed and enabled, since disabling it would leave its platform uncaptured (it hides the
+// first-party plugin of its name): the user ran its install and was shown its grants; its salt is
+// its own now, and the audit log says what it replaced. It reports whether st changed.
+func (r *Registry) migrate(st *State) (bool, []AuditEntry, error) {
+	changed := st.Version != stateVersion
+	st.Version = stateVersion
+	var entries []AuditEntry
+	for _, name := range slices.Sorted(maps.Keys(st.Plugins)) {
+		ps := st.Plugins[name]
+		if ps.Version == "" || ps.InstallID != "" {
+			continue
+		}
+		id, err := newInstallID()
+		if err != nil {
+			return false, nil, err
+		}
+		ps.InstallID, changed = id, true
+		detail := "installed by an earlier build: given an install id, and a salt of its own (its earlier hashes do not join its later ones)"
+		if r.IsFirstParty(name) {
+			detail = "installed by an earlier build in place of the first-party plugin " + name +
+				", without --replace-first-party: given an install id, and a salt of its own instead of the first-party one; agent plugins remove " + name + " brings the first-party plugin back"
+		}
+		entries = append(entries, AuditEntry{Plugin: name, Action: AuditMigrate, Detail: detail})
+	}
+	return changed, entries, nil
 }
 
 func (r *Registry) statePath() string { return filepath.Join(r.dir, StateName) }
@@ -688,8 +936,8 @@ func (r *Registry) readState() (*State, error) {
 	if err := dec.Decode(st); err != nil {
 		return nil, fmt.Errorf("read plugin state %s: %w", r.statePath(), err)
 	}
-	if st.Version != stateVersion {
-		return nil, fmt.Errorf("read plugin state %s: version %d, this agent reads %d", r.statePath(), st.Version, stateVersion)
+	if st.Version < 1 || st.Version > stateVersion {
+		return nil, fmt.Errorf("read plugin state %s: version %d, this agent reads 1 to %d", r.statePath(), st.Version, stateVersion)
 	}
 	if st.Plugins == nil {
 		st.Plugins = map[string]*PluginState{}

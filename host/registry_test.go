@@ -115,7 +115,7 @@ var counterCaps = []string{"read:payload.tool_name", "emit:events"}
 func TestRegistryInstall(t *testing.T) {
 	r, audit := openTestRegistry(t, nil)
 	src := writePlugin(t, testPlugin{name: "counter", version: "1.0.0", caps: counterCaps})
-	res, err := r.Install(src, slices.Clone(counterCaps))
+	res, err := r.Install(src, slices.Clone(counterCaps), InstallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +163,9 @@ func TestRegistryInstall(t *testing.T) {
 	}
 	var st State
 	data, _ := os.ReadFile(filepath.Join(r.Dir(), StateName))
-	if err := json.Unmarshal(data, &st); err != nil || st.Version != 1 || st.Plugins["counter"].Version != "1.0.0" {
-		t.Errorf("state file = %s (%v)", data, err)
+	if err := json.Unmarshal(data, &st); err != nil || st.Version != 2 || st.Plugins["counter"].Version != "1.0.0" ||
+		!validInstallID(st.Plugins["counter"].InstallID) || st.Plugins["counter"].InstallID != p.InstallID {
+		t.Errorf("state file = %s (%v), want version 2 and the entry's install id %q", data, err, p.InstallID)
 	}
 	// A tampered module is caught when read.
 	os.WriteFile(filepath.Join(dir, "plugin.wasm"), []byte("evil"), 0o600)
@@ -199,7 +200,7 @@ func TestRegistryInstallRefuses(t *testing.T) {
 			if tt.prep != nil {
 				tt.prep(t, src)
 			}
-			_, err := r.Install(src, tt.grants)
+			_, err := r.Install(src, tt.grants, InstallOptions{})
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("Install = %v, want %v containing %q", err, tt.want, tt.msg)
 			}
@@ -223,12 +224,12 @@ func TestRegistryInstallRefuses(t *testing.T) {
 func TestRegistryUpgrade(t *testing.T) {
 	r, audit := openTestRegistry(t, nil)
 	v1 := testPlugin{name: "counter", version: "1.0.0", caps: []string{"read:payload.tool_name", "read:payload.model", "emit:events"}}
-	if _, err := r.Install(writePlugin(t, v1), []string{"read:payload.tool_name", "emit:events"}); err != nil {
+	if _, err := r.Install(writePlugin(t, v1), []string{"read:payload.tool_name", "emit:events"}, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []string{"1.0.0", "0.9.0"} {
 		old := testPlugin{name: "counter", version: v, caps: counterCaps}
-		if _, err := r.Install(writePlugin(t, old), nil); !errors.Is(err, ErrInstalled) {
+		if _, err := r.Install(writePlugin(t, old), nil, InstallOptions{}); !errors.Is(err, ErrInstalled) {
 			t.Errorf("install %s over 1.0.0: %v, want ErrInstalled", v, err)
 		}
 	}
@@ -245,10 +246,17 @@ func TestRegistryUpgrade(t *testing.T) {
 		!slices.Equal(plan.New, []string{"content:prompt", "read:payload.model"}) {
 		t.Errorf("plan = %+v", plan)
 	}
-	// The user declined the new capabilities: only the old grants stay.
-	res, err := r.Install(writePlugin(t, v2), nil)
+	before, err := r.Get("counter")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The user declined the new capabilities: only the old grants stay.
+	res, err := r.Install(writePlugin(t, v2), nil, InstallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Plugin.InstallID != before.InstallID || !validInstallID(before.InstallID) {
+		t.Errorf("install id %q after the upgrade, %q before: an upgrade keeps its install's id", res.Plugin.InstallID, before.InstallID)
 	}
 	if got, want := res.Plugin.Granted, []string{"read:payload.tool_name", "emit:events"}; !slices.Equal(got, want) {
 		t.Errorf("grants after upgrade = %v, want %v", got, want)
@@ -262,7 +270,7 @@ func TestRegistryUpgrade(t *testing.T) {
 	// Upgrading again, granting one of the new ones.
 	v3 := v2
 	v3.version = "2.0.0"
-	res, err = r.Install(writePlugin(t, v3), []string{"content:prompt"})
+	res, err = r.Install(writePlugin(t, v3), []string{"content:prompt"}, InstallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +285,7 @@ func TestRegistryUpgrade(t *testing.T) {
 func TestRegistryManage(t *testing.T) {
 	r, audit := openTestRegistry(t, nil)
 	caps := []string{"read:payload.tool_name", "content:prompt", "emit:events"}
-	if _, err := r.Install(writePlugin(t, testPlugin{name: "counter", version: "1.0.0", caps: caps}), []string{"emit:events"}); err != nil {
+	if _, err := r.Install(writePlugin(t, testPlugin{name: "counter", version: "1.0.0", caps: caps}), []string{"emit:events"}, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	get := func() PluginEntry {
@@ -380,23 +388,48 @@ func TestRegistryBuiltin(t *testing.T) {
 	if !p.Enabled || slices.Contains(p.Granted, "content:prompt") || p.Source != SourceBuiltin {
 		t.Errorf("built-in after revoke and enable = %+v", p)
 	}
-	// An installed newer version replaces it, keeping its grants; removing it brings it back.
+	// A folder plugin under its name, whatever its version, is a replacement, refused unless the
+	// caller says so: not an upgrade, keeping no grant of the first-party plugin.
+	for _, v := range []string{"1.1.0", "0.9.0"} {
+		up := bp
+		up.version = v
+		up.wasm = "\x00asm impostor " + v
+		m, _, err := ReadPluginDir(writePlugin(t, up))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := r.Plan(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !plan.ReplacesFirstParty || plan.Upgrade || plan.From != "1.0.0" || len(plan.Kept) != 0 || !slices.Equal(plan.New, bp.caps) ||
+			!plan.NeedsConsent() || !plan.Capture.TakesOver() {
+			t.Errorf("plan of a folder claude-code %s = %+v", v, plan)
+		}
+		if _, err := r.Install(writePlugin(t, up), bp.caps, InstallOptions{}); !errors.Is(err, ErrFirstParty) {
+			t.Errorf("install of a folder claude-code %s: %v, want ErrFirstParty", v, err)
+		}
+	}
+	if p, _ := r.Get("claude-code"); p.Source != SourceBuiltin {
+		t.Fatalf("a refused replacement replaced the first-party plugin: %+v", p)
+	}
 	up := bp
 	up.version = "1.1.0"
-	res, err := r.Install(writePlugin(t, up), nil)
+	res, err := r.Install(writePlugin(t, up), []string{"emit:events"}, InstallOptions{ReplaceFirstParty: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Plugin.Source != SourceInstalled || !res.Plan.Upgrade || !slices.Equal(res.Plan.New, []string{"content:prompt"}) || !res.Plugin.Enabled {
-		t.Errorf("install over built-in: %+v", res)
+	if p := res.Plugin; p.Source != SourceInstalled || !res.Plan.ReplacesFirstParty || !slices.Equal(p.Granted, []string{"emit:events"}) ||
+		!p.Enabled || !validInstallID(p.InstallID) {
+		t.Errorf("replacement of the built-in: %+v", res)
 	}
 	if err := r.Remove("claude-code"); err != nil {
 		t.Fatal(err)
 	}
 	p, _ = r.Get("claude-code")
 	// The first-party plugin is back as it ships: enabled.
-	if p.Source != SourceBuiltin || p.Manifest.Version != "1.0.0" || !p.Enabled {
-		t.Errorf("after removing the installed copy: %s %s enabled=%v", p.Manifest.ID(), p.Source, p.Enabled)
+	if p.Source != SourceBuiltin || p.Manifest.Version != "1.0.0" || !p.Enabled || p.InstallID != "" {
+		t.Errorf("after removing the installed copy: %s %s enabled=%v install id %q", p.Manifest.ID(), p.Source, p.Enabled, p.InstallID)
 	}
 	// A built-in module that does not match its manifest is refused when it is loaded (opening a
 	// registry reads only manifests; plugins/ tests the committed modules' checksums).
@@ -428,7 +461,7 @@ func TestRegistryHammer(t *testing.T) {
 	}
 	caps = append(caps, "emit:events")
 	r1, _ := openTestRegistry(t, nil)
-	if _, err := r1.Install(writePlugin(t, testPlugin{name: "counter", version: "1.0.0", caps: caps}), []string{"emit:events"}); err != nil {
+	if _, err := r1.Install(writePlugin(t, testPlugin{name: "counter", version: "1.0.0", caps: caps}), []string{"emit:events"}, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	r2, err := OpenRegistry(r1.Dir(), RegistryOptions{})
@@ -459,5 +492,247 @@ func TestRegistryHammer(t *testing.T) {
 	}
 	if len(p.Granted) != 17 {
 		t.Errorf("%d grants after 16 concurrent grants and emit:events, want 17: %v", len(p.Granted), p.Granted)
+	}
+}
+
+// TestRegistryChangedModule: an upgrade whose module changed keeps its sensitive grants only if
+// they are granted again; one whose module is the same keeps them.
+func TestRegistryChangedModule(t *testing.T) {
+	caps := []string{"read:payload.tool_name", "content:prompt", "fs:read:~/.cursor/**", "emit:events"}
+	tests := []struct {
+		name          string
+		sameModule    bool
+		grants        []string
+		wantReconfirm []string
+		wantGrants    []string
+	}{
+		{"same module", true, nil, nil, caps},
+		{"changed, not granted again", false, nil, []string{"content:prompt", "fs:read:~/.cursor/**"},
+			[]string{"read:payload.tool_name", "emit:events"}},
+		{"changed, one granted again", false, []string{"content:prompt"}, []string{"content:prompt", "fs:read:~/.cursor/**"},
+			[]string{"read:payload.tool_name", "content:prompt", "emit:events"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, audit := openTestRegistry(t, nil)
+			v1 := testPlugin{name: "sizer", version: "1.0.0", caps: caps, wasm: "\x00asm one"}
+			if _, err := r.Install(writePlugin(t, v1), caps, InstallOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			v2 := v1
+			v2.version = "1.1.0"
+			if !tt.sameModule {
+				v2.wasm = "\x00asm two"
+			}
+			m, _, err := ReadPluginDir(writePlugin(t, v2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := r.Plan(&m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.ModuleChanged == tt.sameModule || !slices.Equal(plan.Reconfirm, tt.wantReconfirm) || len(plan.New) != 0 ||
+				plan.NeedsConsent() == tt.sameModule {
+				t.Errorf("plan = %+v, want reconfirm %q", plan, tt.wantReconfirm)
+			}
+			res, err := r.Install(writePlugin(t, v2), tt.grants, InstallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Plugin.Granted, tt.wantGrants) {
+				t.Errorf("grants after the upgrade = %q, want %q", res.Plugin.Granted, tt.wantGrants)
+			}
+			for _, g := range tt.grants {
+				if n := slices.Index(audit.actions(), "sizer grant "+g); n < 0 {
+					t.Errorf("audit lacks the grant of %s again: %q", g, audit.actions())
+				}
+			}
+		})
+	}
+}
+
+// writeState writes a state file as an earlier build would have.
+func writeState(t *testing.T, r *Registry, state string) {
+	t.Helper()
+	if err := os.MkdirAll(r.Dir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Dir(), StateName), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyPlugin installs a plugin folder's files as an earlier build did, without state.
+func copyPlugin(t *testing.T, r *Registry, p testPlugin) {
+	t.Helper()
+	dir := filepath.Join(r.Dir(), p.name, p.version)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, ManifestName), []byte(p.manifest()), 0o600)
+	os.WriteFile(filepath.Join(dir, "plugin.wasm"), []byte(p.module()), 0o600)
+}
+
+// TestRegistryMigrate reads a version 1 state file, written before install ids: each installed
+// plugin gets an install id, once, audited (one installed under a first-party name says so), and
+// stays enabled; built-in plugins get none.
+func TestRegistryMigrate(t *testing.T) {
+	bp := testPlugin{name: "claude-code", version: "1.0.0", caps: []string{"content:prompt", "emit:events"}}
+	builtin := fstest.MapFS{
+		"claude-code/plugin.toml": {Data: []byte(bp.manifest())},
+		"claude-code/plugin.wasm": {Data: []byte(bp.module())},
+	}
+	r, audit := openTestRegistry(t, builtin)
+	impostor := bp
+	impostor.version = "2.0.1"
+	copyPlugin(t, r, impostor)
+	copyPlugin(t, r, testPlugin{name: "counter", version: "1.0.0", caps: counterCaps})
+	writeState(t, r, `{"version": 1, "plugins": {
+  "claude-code": {"version": "2.0.1", "enabled": true, "grants": ["content:prompt", "emit:events"]},
+  "counter": {"version": "1.0.0", "enabled": true, "grants": ["read:payload.tool_name", "emit:events"]}
+}}`)
+	// Reading changes nothing.
+	list, err := r.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list {
+		if p.InstallID != "" {
+			t.Errorf("%s has install id %q before the migration", p.Manifest.Name, p.InstallID)
+		}
+	}
+	if err := r.Migrate(); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, name := range []string{"claude-code", "counter"} {
+		p, err := r.Get(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !validInstallID(p.InstallID) {
+			t.Errorf("%s: install id %q after the migration", name, p.InstallID)
+		}
+		ids[name] = p.InstallID
+		if !p.Enabled || p.Source != SourceInstalled {
+			t.Errorf("%s: %s, enabled %v after the migration, want installed and enabled", name, p.Source, p.Enabled)
+		}
+	}
+	if ids["claude-code"] == ids["counter"] {
+		t.Error("two installs share an install id")
+	}
+	want := []string{
+		"claude-code migrate installed by an earlier build in place of the first-party plugin claude-code, without --replace-first-party: " +
+			"given an install id, and a salt of its own instead of the first-party one; agent plugins remove claude-code brings the first-party plugin back",
+		"counter migrate installed by an earlier build: given an install id, and a salt of its own (its earlier hashes do not join its later ones)",
+	}
+	if got := audit.actions(); !slices.Equal(got, want) {
+		t.Errorf("audit = %q, want %q", got, want)
+	}
+	var st State
+	data, _ := os.ReadFile(filepath.Join(r.Dir(), StateName))
+	if err := json.Unmarshal(data, &st); err != nil || st.Version != 2 {
+		t.Errorf("state after the migration: %s (%v)", data, err)
+	}
+	// Again: nothing changes.
+	if err := r.Migrate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Disable("counter"); err != nil { // any change
+		t.Fatal(err)
+	}
+	if err := r.Enable("counter"); err != nil {
+		t.Fatal(err)
+	}
+	if got := audit.actions(); len(got) != len(want)+2 {
+		t.Errorf("audit after more changes = %q: a second migration?", got)
+	}
+	for name, id := range ids {
+		if p, _ := r.Get(name); p.InstallID != id || !p.Enabled {
+			t.Errorf("%s: install id %q enabled %v, want %q, enabled", name, p.InstallID, p.Enabled, id)
+		}
+	}
+	// A state file from a later build is refused, not misread.
+	writeState(t, r, `{"version": 3, "plugins": {}}`)
+	if _, err := r.List(); err == nil || !strings.Contains(err.Error(), "version 3") {
+		t.Errorf("List of a version 3 state: %v", err)
+	}
+}
+
+// TestRegistryCapturePlan: the plan of a capture plugin says what serves its platform before and
+// after, in the order the daemon tries them.
+func TestRegistryCapturePlan(t *testing.T) {
+	bp := testPlugin{name: "claude-code", version: "1.0.0", caps: []string{"emit:events"}}
+	builtin := fstest.MapFS{
+		"claude-code/plugin.toml": {Data: []byte(bp.manifest())},
+		"claude-code/plugin.wasm": {Data: []byte(bp.module())},
+	}
+	r, _ := openTestRegistry(t, builtin)
+	plan := func(p testPlugin) InstallPlan {
+		t.Helper()
+		m, _, err := ReadPluginDir(writePlugin(t, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := r.Plan(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return plan
+	}
+	id := func(p *PluginEntry) string {
+		if p == nil {
+			return "none"
+		}
+		return p.Manifest.ID() + " " + p.Source
+	}
+	install := func(p testPlugin) {
+		t.Helper()
+		if _, err := r.Install(writePlugin(t, p), p.caps, InstallOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name          string
+		do            func()
+		plugin        testPlugin
+		before, after string
+		takesOver     bool
+	}{
+		{"first capture plugin", nil, testPlugin{name: "mid", version: "1.0.0", caps: counterCaps},
+			"claude-code@1.0.0 builtin", "mid@1.0.0 installed", true},
+		{"other platform", nil, testPlugin{name: "mid", version: "1.0.0", platform: "cursor", caps: counterCaps},
+			"none", "mid@1.0.0 installed", false},
+		{"stands by behind an installed one", func() { install(testPlugin{name: "mid", version: "1.0.0", caps: counterCaps}) },
+			testPlugin{name: "zeta", version: "1.0.0", caps: counterCaps}, "mid@1.0.0 installed", "mid@1.0.0 installed", false},
+		{"goes before it by name", nil, testPlugin{name: "alpha", version: "1.0.0", caps: counterCaps},
+			"mid@1.0.0 installed", "alpha@1.0.0 installed", true},
+		{"an upgrade of the serving one", nil, testPlugin{name: "mid", version: "1.1.0", caps: counterCaps},
+			"mid@1.0.0 installed", "mid@1.1.0 installed", false},
+		{"an upgrade of a disabled one stays disabled", func() {
+			if err := r.Disable("mid"); err != nil {
+				t.Fatal(err)
+			}
+		}, testPlugin{name: "mid", version: "1.1.0", caps: counterCaps}, "claude-code@1.0.0 builtin", "claude-code@1.0.0 builtin", false},
+	}
+	for _, s := range steps {
+		if s.do != nil {
+			s.do()
+		}
+		p := plan(s.plugin)
+		if got := id(p.Capture.Before); got != s.before {
+			t.Errorf("%s: before %s, want %s", s.name, got, s.before)
+		}
+		if got := id(p.Capture.After); got != s.after {
+			t.Errorf("%s: after %s, want %s", s.name, got, s.after)
+		}
+		if p.Capture.TakesOver() != s.takesOver {
+			t.Errorf("%s: takes over %v, want %v", s.name, p.Capture.TakesOver(), s.takesOver)
+		}
+	}
+	// An enrich plugin has no capture plan.
+	if p := plan(testPlugin{name: "toolstats", version: "1.0.0", kind: "enrich", caps: []string{"read:events", "emit:derived:x"}}); p.Capture.Platform != "" {
+		t.Errorf("enrich plan: %+v", p.Capture)
 	}
 }

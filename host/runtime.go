@@ -289,6 +289,11 @@ var httpImports = []string{"http_request", "http_status_code", "http_headers"}
 // must hash to m.SHA256 and must not import Extism's HTTP functions. Load does not instantiate
 // the module: instances are made on first use, up to the pool size.
 func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
+	return h.load(m, wasm, g, "")
+}
+
+// load is Load, with the plugin's install id (LoadInstalled), or "" for a first-party plugin.
+func (h *Host) load(m Manifest, wasm []byte, g Grants, installID string) (*Plugin, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("load plugin %s: %w", m.Name, err)
 	}
@@ -321,6 +326,7 @@ func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
 		slots: make(chan struct{}, h.poolSize(lim)),
 		log:   h.cfg.Logger.With("plugin", m.Name),
 	}
+	p.installID = installID
 	p.logLimit = newRateLimiter(h.cfg.LogRate, h.cfg.Now)
 	p.contentReads = make([]atomic.Int64, len(p.proj.content))
 	p.contentFlushed = make([]int64, len(p.proj.content))

@@ -19,10 +19,20 @@ import (
 // The salt host function, salt in the "hangar" module, gives each plugin a secret of its own to
 // key its hashes with (a prompt's hash, a project's), since WASM has no secret randomness: a
 // guest's random numbers are the host's to choose, and wazero's default is a fixed seed. The salt
-// is HMAC-SHA256(install secret, "hangar-salt" 0x00 plugin name): stable across restarts and
-// versions of a plugin, different for each plugin (so two plugins' hashes cannot be joined) and
-// for each install (so a hash cannot be tested against guesses on another machine). It needs no
-// capability.
+// derives from the plugin's identity, never from a name a folder can claim:
+//
+//   - an installed plugin (LoadInstalled): HMAC-SHA256(install secret, "hangar-install-salt" 0x00
+//     install id), where the install id is random, chosen by the registry at the plugin's first
+//     install and kept by its upgrades;
+//   - a first-party plugin built into the agent (Load): HMAC-SHA256(install secret,
+//     "hangar-salt" 0x00 plugin name), as it has always been, so that the hashes it stored (project
+//     keys, prompt hashes) keep joining.
+//
+// The two prefixes keep the spaces apart: no install id gives a first-party salt. A salt is stable
+// across restarts and upgrades, different for each plugin (so two plugins' hashes cannot be
+// joined, and a folder plugin that replaces a first-party one cannot make its hashes) and for
+// each data directory (so a hash cannot be tested against guesses on another machine). It needs
+// no capability.
 
 // SecretLen is the size of an install secret as LoadOrCreateSecret makes it.
 const SecretLen = 32
@@ -48,7 +58,7 @@ func (p *Plugin) saltFunction() extism.HostFunction {
 // it). Without an install secret it traps: the call fails, saying so.
 func (p *Plugin) hostSalt(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
 	cs := state(ctx)
-	salt, err := pluginSalt(p.h.cfg.Secret, p.m.Name)
+	salt, err := pluginSalt(p.h.cfg.Secret, p.m.Name, p.installID)
 	if err != nil {
 		cs.fail(fmt.Errorf("salt: %w", err))
 	}
@@ -62,9 +72,37 @@ func (p *Plugin) hostSalt(ctx context.Context, cp *extism.CurrentPlugin, stack [
 	stack[0] = off
 }
 
-// pluginSalt returns the salt of the plugin named name: HMAC-SHA256(secret, "hangar-salt" 0x00
-// name).
-func pluginSalt(secret []byte, name string) ([]byte, error) {
+// installIDLen is the length of an install id: 16 random bytes in hex.
+const installIDLen = 32
+
+// ErrInstallID means an install id is not 32 lowercase hex digits.
+var ErrInstallID = errors.New("host: bad install id")
+
+// LoadInstalled is Load for a plugin installed into the registry, whose salt derives from its
+// install id (PluginEntry.InstallID), 32 lowercase hex digits, instead of its name.
+func (h *Host) LoadInstalled(m Manifest, wasm []byte, g Grants, installID string) (*Plugin, error) {
+	if !validInstallID(installID) {
+		return nil, fmt.Errorf("load plugin %s: %w: %q", m.Name, ErrInstallID, installID)
+	}
+	return h.load(m, wasm, g, installID)
+}
+
+func validInstallID(id string) bool {
+	if len(id) != installIDLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// pluginSalt returns the salt of a plugin: HMAC-SHA256(secret, "hangar-install-salt" 0x00
+// installID) for an installed one, HMAC-SHA256(secret, "hangar-salt" 0x00 name) for a first-party
+// one (installID "").
+func pluginSalt(secret []byte, name, installID string) ([]byte, error) {
 	switch {
 	case len(secret) == 0:
 		return nil, fmt.Errorf("%w: the host was started without one (host.Config.Secret), so plugins cannot key their hashes", ErrNoSecret)
@@ -72,8 +110,13 @@ func pluginSalt(secret []byte, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, at least %d", ErrBadSecret, len(secret), minSecretLen)
 	}
 	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte("hangar-salt\x00"))
-	mac.Write([]byte(name))
+	if installID != "" {
+		mac.Write([]byte("hangar-install-salt\x00"))
+		mac.Write([]byte(installID))
+	} else {
+		mac.Write([]byte("hangar-salt\x00"))
+		mac.Write([]byte(name))
+	}
 	return mac.Sum(nil), nil
 }
 

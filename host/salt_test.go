@@ -32,8 +32,16 @@ var saltWasm = sync.OnceValues(func() ([]byte, error) {
 	return os.ReadFile(out)
 })
 
-// loadSalt loads the salt test plugin under name, with no capability but emit:events.
+// loadSalt loads the salt test plugin under name, with no capability but emit:events, as a
+// first-party plugin.
 func loadSalt(t *testing.T, h *Host, name string) *Plugin {
+	t.Helper()
+	return loadSaltInstalled(t, h, name, "")
+}
+
+// loadSaltInstalled loads the salt test plugin under name as the install installID (LoadInstalled),
+// or, if installID is "", as a first-party plugin (Load).
+func loadSaltInstalled(t *testing.T, h *Host, name, installID string) *Plugin {
 	t.Helper()
 	wasm, err := saltWasm()
 	if err != nil {
@@ -46,7 +54,12 @@ func loadSalt(t *testing.T, h *Host, name string) *Plugin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := h.Load(m, wasm, g)
+	var p *Plugin
+	if installID == "" {
+		p, err = h.Load(m, wasm, g)
+	} else {
+		p, err = h.LoadInstalled(m, wasm, g, installID)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +120,43 @@ func TestSaltHostFunction(t *testing.T) {
 	same := newTestHost(t, Config{Secret: bytes.Clone(secret)})
 	if ss := callSalt(t, loadSalt(t, same, "salt-a")); !bytes.Equal(ss, sa) {
 		t.Errorf("the same secret gives salt-a %x, then %x", sa, ss)
+	}
+}
+
+// TestSaltInstalled: an installed plugin's salt derives from its install id, never from its name:
+// a plugin installed under a first-party name does not get the first-party salt, two installs of
+// one name get two salts, and an upgrade (the same install id) keeps it.
+func TestSaltInstalled(t *testing.T) {
+	secret := bytes.Repeat([]byte{0x5e}, 32)
+	h := newTestHost(t, Config{Secret: secret})
+	const id1, id2 = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	firstParty := callSalt(t, loadSaltInstalled(t, h, "claude-code", ""))
+	installed := callSalt(t, loadSaltInstalled(t, h, "claude-code", id1))
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("hangar-install-salt\x00" + id1))
+	if want := mac.Sum(nil); !bytes.Equal(installed, want) {
+		t.Errorf("installed salt = %x, want HMAC-SHA256(secret, \"hangar-install-salt\\x00\" id) = %x", installed, want)
+	}
+	if want := wantSalt(secret, "claude-code"); !bytes.Equal(firstParty, want) {
+		t.Errorf("first-party salt = %x, want %x", firstParty, want)
+	}
+	if bytes.Equal(installed, firstParty) {
+		t.Error("a plugin installed under a first-party name has the first-party salt")
+	}
+	if other := callSalt(t, loadSaltInstalled(t, h, "claude-code", id2)); bytes.Equal(other, installed) {
+		t.Error("two installs of one name share a salt")
+	}
+	if again := callSalt(t, loadSaltInstalled(t, h, "renamed", id1)); !bytes.Equal(again, installed) {
+		t.Error("one install id gave two salts")
+	}
+	wasm, err := saltWasm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "0123", strings.ToUpper(id1), id1 + "0", "0123456789abcdef0123456789abcdeg"} {
+		if _, err := h.LoadInstalled(Manifest{Name: "x"}, wasm, Grants{}, bad); !errors.Is(err, ErrInstallID) {
+			t.Errorf("LoadInstalled with install id %q: %v, want ErrInstallID", bad, err)
+		}
 	}
 }
 

@@ -3,7 +3,8 @@ package main
 // Enrich and insight plugins in the daemon: each enabled enrich plugin runs as a consumer of the
 // event log (host.Enrich, named "plugin:<name>"), each enabled insight plugin over the derived
 // records it was granted (host.Insight). A reload stops them all and starts the enabled ones
-// again; their cursors are in the store, so they resume where they stopped.
+// again, holding the loader's lock throughout; their cursors are in the store, so they resume
+// where they stopped.
 
 import (
 	"github.com/hangar-dev/hangar/host"
@@ -29,36 +30,22 @@ func (l *pluginLoader) withStore(builtin func(*store.Store) []pipeline.Consumer)
 	}
 }
 
-// stop stops the runners. The caller must not hold pluginLoader.mu: a plugin call in flight may
-// end in a quarantine, whose handler (onQuarantine) takes it.
-func (pc *pluginConsumers) stop(runner *pipeline.Consumers, insights []*host.Insight) {
-	if runner != nil {
-		runner.Close()
+// stopPluginConsumers stops the enrich and insight plugins and waits for them. l.mu is held: a
+// call of theirs that ends in a quarantine does not take it (onQuarantine).
+func (l *pluginLoader) stopPluginConsumers() {
+	if l.pc.runner != nil {
+		l.pc.runner.Close()
 	}
-	for _, in := range insights {
+	for _, in := range l.pc.insights {
 		in.Close()
 	}
+	l.pc.runner, l.pc.insights = nil, nil
 }
 
-// stopPluginConsumers stops the enrich and insight plugins; pluginLoader.Close calls it first.
-func (l *pluginLoader) stopPluginConsumers() {
-	l.mu.Lock()
-	runner, insights := l.pc.runner, l.pc.insights
-	l.pc.runner, l.pc.insights = nil, nil
-	l.mu.Unlock()
-	l.pc.stop(runner, insights)
-}
-
-// reloadPluginConsumers stops the running enrich and insight plugins, loads the enabled ones of
-// list, marks them in loaded (so that Reload keeps them) and starts them. l.mu is held; it is
-// released while the old runners stop (see stop).
-func (l *pluginLoader) reloadPluginConsumers(list []host.PluginEntry, loaded map[string]bool) {
-	runner, insights := l.pc.runner, l.pc.insights
-	l.pc.runner, l.pc.insights = nil, nil
-	l.mu.Unlock()
-	l.pc.stop(runner, insights)
-	l.mu.Lock()
-
+// startPluginConsumers loads the enabled enrich and insight plugins of list, marks them in
+// loaded (so that the reload keeps them) and starts them. l.mu is held, and the previous ones are
+// stopped (stopPluginConsumers).
+func (l *pluginLoader) startPluginConsumers(list []host.PluginEntry, loaded map[string]bool) {
 	var enrich []pipeline.Consumer
 	for i := range list {
 		p := &list[i]
@@ -106,7 +93,8 @@ func (l *pluginLoader) reloadPluginConsumers(list []host.PluginEntry, loaded map
 	}
 }
 
-// loadPlugin compiles (through the cache) and loads one plugin under its grants. l.mu is held.
+// loadPlugin compiles (through the cache) and loads one plugin under its grants, with the salt
+// of its install (an installed plugin) or of its name (a first-party one). l.mu is held.
 func (l *pluginLoader) loadPlugin(p *host.PluginEntry) (*host.Plugin, error) {
 	if err := l.ensureHost(); err != nil {
 		return nil, err
@@ -118,6 +106,9 @@ func (l *pluginLoader) loadPlugin(p *host.PluginEntry) (*host.Plugin, error) {
 	g, err := p.Grants()
 	if err != nil {
 		return nil, err
+	}
+	if p.Source == host.SourceInstalled {
+		return l.h.LoadInstalled(p.Manifest, wasm, g, p.InstallID)
 	}
 	return l.h.Load(p.Manifest, wasm, g)
 }

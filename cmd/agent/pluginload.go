@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -66,17 +67,6 @@ func (s *swapCapture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, [
 	return evs, errs
 }
 
-// cmpBool orders false before true.
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
-}
-
 // missingCapture is a platform's capture stage while no capture plugin serves it.
 type missingCapture struct{ platform string }
 
@@ -85,10 +75,20 @@ func (m missingCapture) Capture(*pipeline.RawRecord) ([]sdk.Event, error) {
 	return nil, pipeline.Permanent(fmt.Errorf("no capture plugin serves %s: enable one (agent plugins enable), then agent dlq replay", m.platform))
 }
 
-// pluginLoader loads the enabled plugins of the registry into the daemon: an enabled capture
-// plugin replaces the built-in capture of its platform; without one, the built-in capture serves.
-// Enabled enrich and insight plugins run as consumers (pluginconsumers.go). The plugin host (and
-// its audit log) is made on the first load that needs it.
+// pluginLoader loads the enabled plugins of the registry into the daemon: the first enabled
+// capture plugin of a platform in host.CaptureOrder serves it (an installed one before the
+// first-party one); without one, missingCapture does. Enabled enrich and insight plugins run as
+// consumers (pluginconsumers.go). The plugin host (and its audit log) is made on the first load
+// that needs it.
+//
+// Reloads are whole: mu is held from a reload's start to its end, never released in the middle,
+// so two reloads (Reload, and the hand-back of a quarantined capture plugin, onQuarantine) never
+// interleave, and Close waits for the one in progress. That is safe because nothing a holder of
+// mu waits for needs mu: a reload waits for the enrich and insight runners to stop, and a call of
+// theirs that ends in a quarantine records it without mu (onQuarantine); a capture call that ends
+// in a quarantine takes mu, but no holder of mu waits for a capture call (closing a plugin waits
+// only for calls that hold an instance, and a call gives its instance back before it reports the
+// quarantine).
 type pluginLoader struct {
 	dataDir string
 	log     *slog.Logger
@@ -97,11 +97,15 @@ type pluginLoader struct {
 	// is released.
 	idleRelease time.Duration
 
-	mu    sync.Mutex
-	h     *host.Host
-	audit *host.AuditLog
+	mu     sync.Mutex
+	closed bool // guarded by mu: Close ran, reloads do nothing
+	h      *host.Host
+	audit  *host.AuditLog
 	// cur is h, for status and metrics, which must not wait for a reload (see pluginstate.go).
 	cur atomic.Pointer[host.Host]
+	// reloaded is set once a reload has set the swaps: until then, status reads what serves
+	// each platform from the registry (Captures).
+	reloaded atomic.Bool
 	// reg is the registry without an auditor, opened once, for status and quarantines.
 	reg atomic.Pointer[host.Registry]
 	pc  pluginConsumers // enrich and insight plugins (pluginconsumers.go)
@@ -126,25 +130,34 @@ func (l *pluginLoader) Reload() (daemon.PluginsReloaded, error) {
 	return l.reload()
 }
 
-// reload is Reload with l.mu held.
+// errLoaderClosed is what a reload after Close returns.
+var errLoaderClosed = errors.New("plugin loader closed")
+
+// reload is Reload with l.mu held, from start to end.
 func (l *pluginLoader) reload() (daemon.PluginsReloaded, error) {
 	res := daemon.PluginsReloaded{Enabled: []string{}, Captures: map[string]string{}}
-	reg, err := openRegistry(l.dataDir, nil)
+	if l.closed {
+		return res, errLoaderClosed
+	}
+	list, err := l.readRegistry()
 	if err != nil {
 		return res, err
 	}
-	list, err := reg.List()
-	if err != nil {
-		return res, err
+	// Stop the enrich and insight plugins, then read the registry again: a call of theirs that
+	// failed for the last time meanwhile has recorded its quarantine there (onQuarantine), and the
+	// plugin must not be started again as if it had not.
+	l.stopPluginConsumers()
+	if again, err := l.readRegistry(); err == nil {
+		list = again
+	} else {
+		l.log.Warn("read the plugin registry again after stopping the enrich and insight plugins", "err", err)
 	}
 	serving := map[string]*servingCapture{}
 	loaded := map[string]bool{}
 	// A plugin the user installed serves its platform before a first-party one: installing a
 	// capture plugin for Claude Code replaces the embedded one, and removing, disabling or
 	// quarantining it hands the platform back.
-	slices.SortStableFunc(list, func(a, b host.PluginEntry) int {
-		return cmpBool(a.Source == host.SourceBuiltin, b.Source == host.SourceBuiltin)
-	})
+	slices.SortStableFunc(list, host.CaptureOrder)
 	for i := range list {
 		p := &list[i]
 		if !p.Enabled {
@@ -153,7 +166,7 @@ func (l *pluginLoader) reload() (daemon.PluginsReloaded, error) {
 		res.Enabled = append(res.Enabled, p.Manifest.ID())
 		m := p.Manifest
 		if m.Kind != host.KindCapture {
-			continue // enrich and insight plugins: reloadPluginConsumers
+			continue // enrich and insight plugins: startPluginConsumers
 		}
 		if _, ok := l.swaps[m.Platform]; !ok {
 			l.log.Warn("capture plugin for a platform the agent does not take", "plugin", m.ID(), "platform", m.Platform)
@@ -188,7 +201,8 @@ func (l *pluginLoader) reload() (daemon.PluginsReloaded, error) {
 		}
 		res.Captures[platform] = s.cur.Load().by
 	}
-	l.reloadPluginConsumers(list, loaded)
+	l.reloaded.Store(true)
+	l.startPluginConsumers(list, loaded)
 	if l.h != nil {
 		inRegistry := map[string]bool{}
 		for i := range list {
@@ -210,6 +224,26 @@ func (l *pluginLoader) reload() (daemon.PluginsReloaded, error) {
 	return res, nil
 }
 
+// readRegistry returns every plugin of the registry, after giving each installed plugin of a
+// state file from an earlier build an install id (host.Registry.Migrate), which its salt needs.
+// The migration is audited in the host's audit log (made here if it was not yet).
+func (l *pluginLoader) readRegistry() ([]host.PluginEntry, error) {
+	var audit host.Auditor
+	if err := l.ensureHost(); err != nil {
+		l.log.Warn("open the plugin host", "err", err) // loading will fail, saying so for each plugin
+	} else {
+		audit = l.audit
+	}
+	reg, err := openRegistry(l.dataDir, audit)
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Migrate(); err != nil {
+		l.log.Error("migrate the plugin registry; installed plugins without an install id are not loaded", "err", err)
+	}
+	return reg.List()
+}
+
 // load compiles (through the cache) and loads one capture plugin.
 func (l *pluginLoader) load(p *host.PluginEntry) (pipeline.Capture, error) {
 	hp, err := l.loadPlugin(p)
@@ -223,12 +257,14 @@ func (l *pluginLoader) load(p *host.PluginEntry) (pipeline.Capture, error) {
 	return c, nil
 }
 
-// Close implements daemon.PluginLoader: it closes the host, which flushes the plugins' content
-// access counts to the audit log.
+// Close implements daemon.PluginLoader: it waits for a reload in progress, stops the enrich and
+// insight plugins and closes the host, which flushes the plugins' content access counts to the
+// audit log. Reloads after it (a quarantine's hand-back) do nothing.
 func (l *pluginLoader) Close() error {
-	l.stopPluginConsumers()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closed = true
+	l.stopPluginConsumers()
 	var err error
 	if l.h != nil {
 		l.cur.Store(nil)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/host"
+	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/jedib0t/go-pretty/v6/table"
 )
 
@@ -86,8 +88,10 @@ func (g *Globals) reloadDaemonPlugins() {
 
 // PluginsInstallCmd installs a plugin from a folder.
 type PluginsInstallCmd struct {
-	Dir string `arg:"" type:"existingdir" help:"The plugin's folder."`
-	Yes bool   `short:"y" env:"-" help:"Grant the capabilities the plugin asks for without asking (needed without a terminal)."`
+	Dir               string `arg:"" type:"existingdir" help:"The plugin's folder."`
+	Yes               bool   `short:"y" env:"-" help:"Answer yes to the question: grant what the plugin asks for (needed without a terminal)."`
+	TakeOver          bool   `name:"take-over" env:"-" help:"With --yes: let a capture plugin take over its platform from the capture plugin that serves it now."`
+	ReplaceFirstParty bool   `name:"replace-first-party" env:"-" help:"Let a plugin named like a first-party plugin replace it (shows every grant again and asks)."`
 }
 
 // Run implements the command.
@@ -101,17 +105,46 @@ func (c *PluginsInstallCmd) Run(g *Globals) error {
 		if err != nil {
 			return fmt.Errorf("install: %w", err)
 		}
+		if plan.ReplacesFirstParty && !c.ReplaceFirstParty {
+			return &exitError{code: 1, err: fmt.Errorf("not installing: %s is the name of the first-party plugin %s@%s built into the agent, "+
+				"and this folder is not it: installed, its code would replace the first-party plugin, under the grants you give it. "+
+				"If that is what you want, run again with --replace-first-party: it shows every capability the plugin asks for and asks",
+				m.Name, m.Name, plan.From)}
+		}
+		before, err := capturesByPlatform(env.reg)
+		if err != nil {
+			return err
+		}
 		w := g.stdout
-		if plan.Upgrade {
+		switch {
+		case plan.ReplacesFirstParty:
+			fmt.Fprintf(w, "Replace the first-party plugin %s %s with %s %s from %s\n\n", m.Name, plan.From, m.Name, m.Version, c.Dir)
+			fmt.Fprintf(w, "This plugin is NOT the first-party plugin: it is the code in %s, under the first-party plugin's name.\n", c.Dir)
+			fmt.Fprintln(w, "It gets none of the first-party plugin's grants, and not its salt: its hashes (projects, prompts) are its own.")
+			fmt.Fprintln(w, "Every capability it asks for is shown below, to grant again.")
+			fmt.Fprintln(w)
+		case plan.Upgrade:
 			fmt.Fprintf(w, "Upgrade %s from %s to %s\n\n", m.Name, plan.From, m.Version)
-		} else {
+		default:
 			fmt.Fprintf(w, "Install %s %s\n\n", m.Name, m.Version)
 		}
 		describeManifest(w, &m)
 		fmt.Fprintf(w, "Module:      %s, sha256 %s (verified)\n\n", m.Wasm, m.SHA256)
-		if plan.Upgrade && len(plan.Kept) > 0 {
+		var kept []string
+		for _, k := range plan.Kept {
+			if !slices.Contains(plan.Reconfirm, k) {
+				kept = append(kept, k)
+			}
+		}
+		if len(kept) > 0 {
 			fmt.Fprintln(w, "Already granted, kept:")
-			describeCaps(w, plan.Kept)
+			describeCaps(w, kept)
+			fmt.Fprintln(w)
+		}
+		if len(plan.Reconfirm) > 0 {
+			fmt.Fprintf(w, "The module changed since %s: new code would read what these grants show it.\nGranted before, and asked for again:\n", plan.From)
+			describeCaps(w, plan.Reconfirm)
+			warnSensitive(w, plan.Reconfirm)
 			fmt.Fprintln(w)
 		}
 		if len(plan.New) > 0 {
@@ -127,21 +160,19 @@ func (c *PluginsInstallCmd) Run(g *Globals) error {
 			fmt.Fprintln(w, "It asks for no capabilities.")
 			fmt.Fprintln(w)
 		}
-		if !plan.Upgrade || len(plan.New) > 0 {
-			question := fmt.Sprintf("Install %s and grant these capabilities?", m.ID())
-			if plan.Upgrade {
-				question = fmt.Sprintf("Upgrade %s and grant the new capabilities?", m.Name)
-			}
-			if err := c.confirm(g, question); err != nil {
+		describeCapturePlan(w, &m, plan)
+		if plan.NeedsConsent() {
+			if err := c.confirm(g, c.question(&m, plan), plan); err != nil {
 				return err
 			}
 		}
+		grants := slices.Concat(plan.New, plan.Reconfirm)
 		// Compile before copying: a module that does not compile is not installed, and the
 		// compilation cache is warm for the daemon.
-		if err := precompile(g.DataDir, m, wasm, plan.Kept, plan.New); err != nil {
+		if err := precompile(g.DataDir, m, wasm, plan.Kept, grants); err != nil {
 			return fmt.Errorf("install %s: %w", m.ID(), err)
 		}
-		res, err := env.reg.Install(c.Dir, slices.Clone(plan.New))
+		res, err := env.reg.Install(c.Dir, grants, host.InstallOptions{ReplaceFirstParty: c.ReplaceFirstParty})
 		if err != nil {
 			return err
 		}
@@ -149,22 +180,107 @@ func (c *PluginsInstallCmd) Run(g *Globals) error {
 		if !res.Plugin.Enabled {
 			state = "disabled"
 		}
-		verb := "Installed"
-		if plan.Upgrade {
-			verb = "Upgraded"
+		switch {
+		case res.Plan.ReplacesFirstParty:
+			fmt.Fprintf(w, "Replaced the first-party %s@%s with %s (%s) in %s\n", m.Name, res.Plan.From, m.ID(), state, res.Plugin.Dir)
+		case res.Plan.Upgrade:
+			fmt.Fprintf(w, "Upgraded %s (%s) in %s\n", m.ID(), state, res.Plugin.Dir)
+		default:
+			fmt.Fprintf(w, "Installed %s (%s) in %s\n", m.ID(), state, res.Plugin.Dir)
 		}
-		fmt.Fprintf(w, "%s %s (%s) in %s\n", verb, m.ID(), state, res.Plugin.Dir)
-		return nil
+		return g.reportCaptures(env.reg, before)
 	})
 }
 
-// confirm asks the user on a terminal; without one it refuses unless --yes.
-func (c *PluginsInstallCmd) confirm(g *Globals, question string) error {
+// question is the install's question to the user.
+func (c *PluginsInstallCmd) question(m *host.Manifest, plan host.InstallPlan) string {
+	var q string
+	switch {
+	case plan.ReplacesFirstParty:
+		q = fmt.Sprintf("Replace the first-party plugin %s with this one and grant it these capabilities", m.Name)
+	case plan.Upgrade:
+		q = fmt.Sprintf("Upgrade %s and grant the capabilities asked for above", m.Name)
+	default:
+		q = fmt.Sprintf("Install %s and grant these capabilities", m.ID())
+	}
+	if cp := plan.Capture; takesOverOther(plan) {
+		q += fmt.Sprintf(", and let it capture %s in place of %s", cp.Platform, cp.Before.Manifest.ID())
+	}
+	return q + "?"
+}
+
+// takesOverOther reports whether an install takes a platform over from another plugin than the
+// first-party one it replaces: replacing the first-party plugin that serves the platform takes it
+// over by definition, and --replace-first-party says so; taking it from another plugin is asked
+// about, or needs --take-over with --yes.
+func takesOverOther(plan host.InstallPlan) bool {
+	cp := plan.Capture
+	if !cp.TakesOver() {
+		return false
+	}
+	return !plan.ReplacesFirstParty || cp.Before.Source != host.SourceBuiltin || cp.Before.Manifest.Name != cp.After.Manifest.Name
+}
+
+// describeCapturePlan says, for a capture plugin, what it does to the capture of its platform:
+// in plain words when it takes the platform over.
+func describeCapturePlan(w io.Writer, m *host.Manifest, plan host.InstallPlan) {
+	cp := plan.Capture
+	if cp.Platform == "" {
+		return
+	}
+	records := "record"
+	if cp.Platform == pipeline.PlatformClaudeCode {
+		records = "hook and transcript line"
+	}
+	switch {
+	case cp.TakesOver():
+		fmt.Fprintf(w, "CAPTURE: this plugin TAKES OVER %s.\n", cp.Platform)
+		fmt.Fprintf(w, "  %s captures %s now. Once this is installed, %s will capture every %s %s in its place:\n",
+			captureName(cp.Before), cp.Platform, m.ID(), cp.Platform, records)
+		fmt.Fprintf(w, "  only its events are stored for %s, and a record it cannot read is not captured.\n", cp.Platform)
+		if cp.Before.Manifest.Name == m.Name {
+			fmt.Fprintf(w, "  %s is replaced; `agent plugins remove %s` brings it back.\n", captureName(cp.Before), m.Name)
+		} else {
+			fmt.Fprintf(w, "  %s stands by: `agent plugins disable %s` hands %s back to it.\n", captureName(cp.Before), m.Name, cp.Platform)
+		}
+	case cp.After != nil && cp.Before != nil && cp.After.Manifest.Name != m.Name:
+		fmt.Fprintf(w, "Capture: %s captures %s; this plugin stands by, and captures it only if %s is disabled, removed or quarantined.\n",
+			captureName(cp.Before), cp.Platform, cp.Before.Manifest.Name)
+	case cp.Before == nil && cp.After != nil && cp.After.Manifest.Name == m.Name:
+		fmt.Fprintf(w, "Capture: nothing captures %s now; this plugin will.\n", cp.Platform)
+	default:
+		return
+	}
+	fmt.Fprintln(w)
+}
+
+// captureName names a capture plugin, saying if it is the first-party one.
+func captureName(p *host.PluginEntry) string {
+	if p.Source == host.SourceBuiltin {
+		return p.Manifest.ID() + " (first-party)"
+	}
+	return p.Manifest.ID()
+}
+
+// confirm asks the user on a terminal; without one it refuses unless --yes, and for a plugin that
+// takes a platform over, --take-over too: --yes answers the question about grants, it does not
+// hand a platform over.
+func (c *PluginsInstallCmd) confirm(g *Globals, question string, plan host.InstallPlan) error {
+	cp := plan.Capture
+	takesOther := takesOverOther(plan)
 	if c.Yes {
+		if takesOther && !c.TakeOver {
+			return &exitError{code: 1, err: fmt.Errorf("not installing: it would take over %s from %s (see above), and --yes does not hand a platform over; "+
+				"add --take-over for that", cp.Platform, cp.Before.Manifest.ID())}
+		}
 		return nil
 	}
 	if !isTerminal(g.stdin) {
-		return &exitError{code: 1, err: errors.New("not installing: there is no terminal to confirm on; read what the plugin asks for above, and run again with --yes to grant it")}
+		flags := "--yes"
+		if takesOther {
+			flags += " --take-over"
+		}
+		return &exitError{code: 1, err: fmt.Errorf("not installing: there is no terminal to confirm on; read what the plugin asks for above, and run again with %s to grant it", flags)}
 	}
 	fmt.Fprintf(g.stdout, "%s [y/N] ", question)
 	line, err := bufio.NewReader(g.stdin).ReadString('\n')
@@ -176,6 +292,61 @@ func (c *PluginsInstallCmd) confirm(g *Globals, question string) error {
 		return nil
 	}
 	return &exitError{code: 1, err: errors.New("not installing: not confirmed")}
+}
+
+// capturesByPlatform returns what captures each platform according to the registry, as
+// name@version, for the platforms that have a capture plugin enabled.
+func capturesByPlatform(reg *host.Registry) (map[string]*host.PluginEntry, error) {
+	list, err := reg.List()
+	if err != nil {
+		return nil, err
+	}
+	return host.Captures(list), nil
+}
+
+// reportCaptures tells the user what a change did to the capture of each platform, against what
+// captured them before: which plugin captures a platform now, or a warning when nothing does.
+func (g *Globals) reportCaptures(reg *host.Registry, before map[string]*host.PluginEntry) error {
+	list, err := reg.List()
+	if err != nil {
+		return err
+	}
+	after := host.Captures(list)
+	slices.SortStableFunc(list, host.CaptureOrder)
+	for _, platform := range slices.Sorted(maps.Keys(before)) {
+		if after[platform] != nil {
+			continue
+		}
+		hint := "install a capture plugin for it"
+		for _, p := range list {
+			if p.Manifest.Kind == host.KindCapture && p.Manifest.Platform == platform {
+				hint = fmt.Sprintf("`agent plugins enable %s` captures it again", p.Manifest.Name)
+				break
+			}
+		}
+		fmt.Fprintf(g.stderr, "agent: warning: nothing captures %s now: no enabled capture plugin serves it, so its records are not captured (%s)\n",
+			platform, hint)
+	}
+	for _, platform := range slices.Sorted(maps.Keys(after)) {
+		a, b := after[platform], before[platform]
+		if b == nil || a.Manifest.ID() != b.Manifest.ID() || a.Source != b.Source {
+			fmt.Fprintf(g.stdout, "%s is captured by %s now.\n", platform, captureName(a))
+		}
+	}
+	return nil
+}
+
+// changeCaptures runs fn, a change to the registry, and reports what it did to the capture of
+// each platform (reportCaptures).
+func (g *Globals) changeCaptures(env *pluginEnv, fn func() error) error {
+	before, err := capturesByPlatform(env.reg)
+	if err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	return g.reportCaptures(env.reg, before)
 }
 
 func describeManifest(w io.Writer, m *host.Manifest) {
@@ -388,11 +559,13 @@ type PluginsRemoveCmd struct {
 // Run implements the command.
 func (c *PluginsRemoveCmd) Run(g *Globals) error {
 	return g.withPlugins(true, func(env *pluginEnv) error {
-		if err := env.reg.Remove(c.Name); err != nil {
-			return err
-		}
-		fmt.Fprintf(g.stdout, "Removed %s.\n", c.Name)
-		return nil
+		return g.changeCaptures(env, func() error {
+			if err := env.reg.Remove(c.Name); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Removed %s.\n", c.Name)
+			return nil
+		})
 	})
 }
 
@@ -404,11 +577,13 @@ type PluginsEnableCmd struct {
 // Run implements the command.
 func (c *PluginsEnableCmd) Run(g *Globals) error {
 	return g.withPlugins(true, func(env *pluginEnv) error {
-		if err := env.reg.Enable(c.Name); err != nil {
-			return err
-		}
-		fmt.Fprintf(g.stdout, "Enabled %s.\n", c.Name)
-		return nil
+		return g.changeCaptures(env, func() error {
+			if err := env.reg.Enable(c.Name); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Enabled %s.\n", c.Name)
+			return nil
+		})
 	})
 }
 
@@ -420,11 +595,13 @@ type PluginsDisableCmd struct {
 // Run implements the command.
 func (c *PluginsDisableCmd) Run(g *Globals) error {
 	return g.withPlugins(true, func(env *pluginEnv) error {
-		if err := env.reg.Disable(c.Name); err != nil {
-			return err
-		}
-		fmt.Fprintf(g.stdout, "Disabled %s.\n", c.Name)
-		return nil
+		return g.changeCaptures(env, func() error {
+			if err := env.reg.Disable(c.Name); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Disabled %s.\n", c.Name)
+			return nil
+		})
 	})
 }
 
@@ -462,17 +639,19 @@ func (c *PluginsRevokeCmd) Run(g *Globals) error {
 		if err != nil {
 			return err
 		}
-		if err := env.reg.Revoke(c.Name, c.Capability); err != nil {
-			return err
-		}
-		after, err := env.reg.Get(c.Name)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(g.stdout, "Revoked %s from %s.\n", c.Capability, c.Name)
-		if before.Enabled && !after.Enabled {
-			fmt.Fprintf(g.stdout, "%s is now disabled: it cannot emit without that right.\n", c.Name)
-		}
-		return nil
+		return g.changeCaptures(env, func() error {
+			if err := env.reg.Revoke(c.Name, c.Capability); err != nil {
+				return err
+			}
+			after, err := env.reg.Get(c.Name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Revoked %s from %s.\n", c.Capability, c.Name)
+			if before.Enabled && !after.Enabled {
+				fmt.Fprintf(g.stdout, "%s is now disabled: it cannot emit without that right.\n", c.Name)
+			}
+			return nil
+		})
 	})
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -20,39 +23,72 @@ import (
 const firstPartyWasm = "../../plugins/claude-code/claude-code.wasm"
 
 // writeTestPlugin writes a plugin folder around the real Claude Code module, named name, asking
-// for caps.
+// for caps: a capture plugin for claude-code.
 func writeTestPlugin(t *testing.T, name, version string, caps ...string) string {
+	t.Helper()
+	return writePluginFolder(t, testPluginSpec{name: name, version: version, platform: "claude-code", caps: caps})
+}
+
+// testPluginSpec is a capture plugin folder for writePluginFolder.
+type testPluginSpec struct {
+	name, version, platform string
+	caps                    []string
+	// variant, if not empty, makes the module differ from the first-party one (and from other
+	// variants) by a custom section holding it: another module that behaves the same.
+	variant string
+}
+
+// writePluginFolder writes a plugin folder around the real Claude Code module.
+func writePluginFolder(t *testing.T, p testPluginSpec) string {
 	t.Helper()
 	wasm, err := os.ReadFile(firstPartyWasm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := host.ReadPluginDir(filepath.Dir(firstPartyWasm))
-	if err != nil {
-		t.Fatal(err)
+	if p.variant != "" {
+		// A custom section (id 0): a name, then bytes. Both lengths fit one LEB128 byte.
+		name := "hangar-test"
+		payload := append([]byte{byte(len(name))}, name...)
+		payload = append(payload, p.variant...)
+		wasm = append(append(bytes.Clone(wasm), 0, byte(len(payload))), payload...)
 	}
-	dir := filepath.Join(t.TempDir(), name+"-"+version)
+	sum := sha256.Sum256(wasm)
+	dir := filepath.Join(t.TempDir(), p.name+"-"+p.version)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var quoted []string
-	for _, c := range caps {
+	for _, c := range p.caps {
 		quoted = append(quoted, fmt.Sprintf("%q", c))
 	}
 	manifest := fmt.Sprintf(`name = %q
 version = %q
 kind = "capture"
 abi = 1
-platform = "claude-code"
+platform = %q
 description = "A test capture."
 authors = ["Ada Lovelace", "Grace Hopper"]
 wasm = "capture.wasm"
 sha256 = %q
 capabilities = [%s]
-`, name, version, m.SHA256, strings.Join(quoted, ", "))
-	os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(dir, "capture.wasm"), wasm, 0o644)
+`, p.name, p.version, p.platform, hex.EncodeToString(sum[:]), strings.Join(quoted, ", "))
+	if err := os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "capture.wasm"), wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return dir
+}
+
+// firstPartyCaps returns the capabilities the first-party claude-code plugin asks for.
+func firstPartyCaps(t *testing.T) []string {
+	t.Helper()
+	m, _, err := host.ReadPluginDir(filepath.Dir(firstPartyWasm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Capabilities
 }
 
 // agent runs the binary on dataDir and returns how it ended.
@@ -131,7 +167,7 @@ func TestPluginsCLI(t *testing.T) {
 	netDir := writeTestPlugin(t, "counter", "1.0.0", "emit:events", "net:example.com")
 	agentFails(t, dataDir, "plugins get no network", "plugins", "install", netDir, "--yes")
 
-	res = agentOK(t, dataDir, "plugins", "install", src, "--yes")
+	res = agentOK(t, dataDir, "plugins", "install", src, "--yes", "--take-over")
 	if !strings.Contains(res.stdout, "Installed counter@1.0.0 (enabled)") {
 		t.Errorf("install output:\n%s", res.stdout)
 	}
@@ -246,7 +282,7 @@ func TestPluginsDaemonReload(t *testing.T) {
 	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
 		t.Errorf("a fresh daemon serves claude-code with %q, want the first-party claude-code@2.0.0", got)
 	}
-	agentOK(t, dataDir, "plugins", "install", writeTestPlugin(t, "counter", "1.0.0", testCaps...), "--yes")
+	agentOK(t, dataDir, "plugins", "install", writeTestPlugin(t, "counter", "1.0.0", testCaps...), "--yes", "--take-over")
 	waitFor(t, 10*time.Second, func() string {
 		if !strings.Contains(d.stderr.String()+readLog(dataDir), "counter@1.0.0") {
 			return "the daemon did not log loading counter@1.0.0"
@@ -259,6 +295,10 @@ func TestPluginsDaemonReload(t *testing.T) {
 	}
 	if got := reloaded.Captures["claude-code"]; got != "counter@1.0.0" {
 		t.Errorf("after install, claude-code is served by %q, want counter@1.0.0", got)
+	}
+	// The running daemon's status says so too.
+	if got := capturesOf(t, dataDir)["claude-code"]; got != "counter@1.0.0" {
+		t.Errorf("status of the running daemon: claude-code captured by %q, want counter@1.0.0", got)
 	}
 	// The plugin captures real hook payloads.
 	runHook(t, dataDir, fixtures[0].payload)
@@ -276,6 +316,9 @@ func TestPluginsDaemonReload(t *testing.T) {
 	}
 	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
 		t.Errorf("after disable, claude-code is served by %q, want the first-party claude-code@2.0.0 again", got)
+	}
+	if got := capturesOf(t, dataDir)["claude-code"]; got != "claude-code@2.0.0" {
+		t.Errorf("status after disable: claude-code captured by %q, want claude-code@2.0.0", got)
 	}
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("daemon exit %d\n%s", code, d.stderr.String())

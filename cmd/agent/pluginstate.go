@@ -12,8 +12,9 @@ import (
 )
 
 var (
-	_ daemon.PluginReporter = (*pluginLoader)(nil)
-	_ prometheus.Collector  = (*pluginLoader)(nil)
+	_ daemon.PluginReporter  = (*pluginLoader)(nil)
+	_ daemon.CaptureReporter = (*pluginLoader)(nil)
+	_ prometheus.Collector   = (*pluginLoader)(nil)
 )
 
 // wasmPage is the size of a WASM memory page.
@@ -58,20 +59,23 @@ func (l *pluginLoader) registry() (*host.Registry, error) {
 }
 
 // onQuarantine is the host's OnQuarantine: the host has disabled a plugin after repeated failed
-// calls (and audited it). The loader hands the plugin's platform back to its built-in capture, so
-// that later records are captured again rather than dead-lettered, and records the quarantine in
-// the registry, so that it outlives the daemon and shows in `agent plugins list` until
-// `agent plugins enable` lifts it.
+// calls (and audited it). The loader records the quarantine in the registry, so that it outlives
+// the daemon and shows in `agent plugins list` until `agent plugins enable` lifts it, and hands a
+// capture plugin's platform back to the next enabled capture plugin of the platform (the
+// first-party one), so that later records are captured again rather than failed.
 //
-// It holds l.mu, so that a reload sees either the quarantine in the registry or none at all. A
-// plugin that a reload replaced meanwhile is left alone: its successor is not quarantined.
+// For a capture plugin it holds l.mu, the reloads' lock, throughout: a reload sees the
+// quarantine in the registry either whole or not at all, and the hand-back is a whole reload
+// that no other interleaves with. A plugin a reload replaced meanwhile (its successor is another
+// *host.Plugin) is left alone. An enrich or insight plugin serves no platform and is called only
+// by its runner, which a reload stops, waiting for the call, while it holds l.mu: its quarantine
+// is recorded without l.mu, and the reload reads the registry after its runners stopped.
 func (l *pluginLoader) onQuarantine(name, reason string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.h == nil {
+	h := l.cur.Load()
+	if h == nil {
 		return // closed
 	}
-	hp := l.h.Plugin(name)
+	hp := h.Plugin(name)
 	if hp == nil {
 		return // unloaded by a reload
 	}
@@ -79,6 +83,15 @@ func (l *pluginLoader) onQuarantine(name, reason string) {
 		return // replaced by a reload
 	}
 	m := hp.Manifest()
+	if m.Kind != host.KindCapture {
+		l.recordQuarantine(m.ID(), name, reason)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.h == nil || l.h.Plugin(name) != hp {
+		return // closed, or unloaded or replaced by a reload while this waited
+	}
 	id := m.ID()
 	handBack := false
 	for platform, s := range l.swaps {
@@ -88,13 +101,7 @@ func (l *pluginLoader) onQuarantine(name, reason string) {
 			l.log.Warn("capture plugin quarantined; the next enabled capture plugin of its platform serves it", "plugin", id, "platform", platform)
 		}
 	}
-	reg, err := l.registry()
-	if err == nil {
-		err = reg.Quarantine(name, reason)
-	}
-	if err != nil {
-		l.log.Error("record quarantine in the plugin registry; it lasts until the daemon restarts", "plugin", id, "err", err)
-	}
+	l.recordQuarantine(id, name, reason)
 	if handBack {
 		// The next capture plugin of the platform (the first-party one) takes over now, before
 		// this call returns: records the intake holds meanwhile wait instead of finding no capture.
@@ -102,6 +109,48 @@ func (l *pluginLoader) onQuarantine(name, reason string) {
 			l.log.Error("reload plugins after a quarantine", "err", err)
 		}
 	}
+}
+
+// recordQuarantine records a quarantine in the registry.
+func (l *pluginLoader) recordQuarantine(id, name, reason string) {
+	reg, err := l.registry()
+	if err == nil {
+		err = reg.Quarantine(name, reason)
+	}
+	if err != nil {
+		l.log.Error("record quarantine in the plugin registry; it lasts until the daemon restarts", "plugin", id, "err", err)
+	}
+}
+
+// Captures implements daemon.CaptureReporter: what serves each platform the agent takes, as a
+// plugin's name@version or "none". Before the first reload (a command that opened the store in
+// its own process and loads no plugin), it is what the registry says would serve.
+func (l *pluginLoader) Captures() map[string]string {
+	out := make(map[string]string, len(l.swaps))
+	if l.reloaded.Load() {
+		for platform, s := range l.swaps {
+			out[platform] = s.cur.Load().by
+		}
+		return out
+	}
+	var caps map[string]*host.PluginEntry
+	reg, err := l.registry()
+	if err == nil {
+		var list []host.PluginEntry
+		if list, err = reg.List(); err == nil {
+			caps = host.Captures(list)
+		}
+	}
+	if err != nil {
+		l.log.Warn("captures: read the plugin registry", "err", err)
+	}
+	for platform := range l.swaps {
+		out[platform] = "none"
+		if p := caps[platform]; p != nil {
+			out[platform] = p.Manifest.ID()
+		}
+	}
+	return out
 }
 
 // PluginStatus implements daemon.PluginReporter: every plugin of the registry, with the resource

@@ -100,7 +100,7 @@ func pluginStatusOf(t *testing.T, st daemon.Status, name string) daemon.PluginSt
 // payloads are stored, not dead-lettered. `plugins enable` lifts the quarantine.
 func TestPluginQuarantine(t *testing.T) {
 	dataDir := newDataDir(t)
-	agentOK(t, dataDir, "plugins", "install", writeTrapPlugin(t), "--yes")
+	agentOK(t, dataDir, "plugins", "install", writeTrapPlugin(t), "--yes", "--take-over")
 	d := startDaemon(t, dataDir, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -63,8 +63,12 @@ func (c *PluginsNewCmd) Run(g *Globals) error {
 	if err := writeScaffold(dir, files); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "Created the %s plugin %s in %s.\n\nNext:\n  cd %s\n  ./build\n  agent plugins install . --yes\n",
+	// No --yes in the steps: installed, the plugin takes over capturing its platform, which
+	// install explains and asks about.
+	fmt.Fprintf(g.stdout, "Created the %s plugin %s in %s.\n\nNext:\n  cd %s\n  ./build\n  agent plugins install .\n",
 		langNames[c.Lang], c.Name, dir, dir)
+	fmt.Fprintf(g.stdout, "\nInstalled, %s captures %s in place of the plugin that does now: install says which, and asks (see %s).\n",
+		c.Name, c.Platform, filepath.Join(dir, "README.md"))
 	if c.SDK == "" {
 		fmt.Fprintf(g.stdout, "\nNo --sdk was given: the plugin builds once the Hangar SDK can be found (see %s).\n", filepath.Join(dir, "README.md"))
 	}

@@ -72,7 +72,63 @@ func TestPluginsNewBuilds(t *testing.T) {
 				t.Errorf("plugin.toml sha256 %s, module's %x", m.SHA256, sum)
 			}
 			checkCaptures(t, m, wasm)
+			checkNextSteps(t, dir, out.String())
 		})
+	}
+}
+
+// checkNextSteps follows the "Next:" steps `plugins new` printed, as a new user would, without a
+// terminal, then imports the shared transcripts. It reproduces a finding of issue 13: the steps
+// said `agent plugins install . --yes`, which silently made the scaffold (which reads hooks only)
+// the capture of claude-code, and the next import dead-lettered all of its transcript lines.
+// Installing it must say in plain words that it takes over claude-code, and not do so unasked.
+func checkNextSteps(t *testing.T, dir, printed string) {
+	t.Helper()
+	_, next, ok := strings.Cut(printed, "Next:\n")
+	if !ok {
+		t.Fatalf("plugins new printed no Next: steps:\n%s", printed)
+	}
+	next, _, _ = strings.Cut(next, "\n\n")
+	dataDir := newDataDir(t)
+	var install result
+	for _, step := range strings.Split(strings.TrimSpace(next), "\n") {
+		args := strings.Fields(step)
+		switch {
+		case len(args) == 2 && args[0] == "cd":
+			if args[1] != dir {
+				t.Fatalf("step %q: want cd %s", step, dir)
+			}
+		case len(args) == 1 && args[0] == "./build":
+			// Built above.
+		case len(args) > 1 && args[0] == "agent":
+			cmd := exec.Command(agentBin, append(args[1:], "--data-dir", dataDir)...)
+			cmd.Dir, cmd.Env = dir, childEnv()
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			install = result{stdout: stdout.String(), stderr: stderr.String()}
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				install.code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatalf("step %q: %v", step, err)
+			}
+		default:
+			t.Fatalf("unexpected step %q", step)
+		}
+	}
+	if !strings.Contains(install.stdout, "TAKES OVER claude-code") {
+		t.Errorf("installing the scaffold does not say it takes over claude-code:\n%s%s", install.stdout, install.stderr)
+	}
+	src := filepath.Join(t.TempDir(), "claude")
+	lines, _ := copyTranscripts(t, sharedTranscripts, src)
+	sum := runImport(t, nil, "--data-dir", dataDir, "--source", src)
+	if sum.Lines != lines || sum.Stored == 0 || sum.DeadLettered != 0 {
+		t.Errorf("import after following the Next: steps: %d of %d lines read, %d events, %d dead-lettered; want every line read, none dead-lettered",
+			sum.Lines, lines, sum.Stored, sum.DeadLettered)
+	}
+	if dl := dlqList(t, dataDir); len(dl) != 0 {
+		t.Errorf("after following the Next: steps, the import dead-lettered %d of %d transcript lines, the first: %s", len(dl), lines, dl[0].Reason)
 	}
 }
 

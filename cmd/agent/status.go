@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +17,7 @@ import (
 
 // StatusCmd shows whether the daemon runs and what it has stored.
 type StatusCmd struct {
-	JSON bool `name:"json" help:"Print JSON (events_stored, by_kind, queue_depth, ...)."`
+	JSON bool `name:"json" help:"Print JSON (events_stored, by_kind, queue_depth, captures, ...)."`
 }
 
 // Run implements the command.
@@ -67,6 +69,13 @@ func printStatus(g *Globals, st daemon.Status) {
 	}
 	if len(st.UnpricedModels) > 0 {
 		fmt.Fprintf(w, "No price:    %s: usage counts 0 USD %s\n", strings.Join(st.UnpricedModels, ", "), noPriceHint)
+	}
+	for _, platform := range slices.Sorted(maps.Keys(st.Captures)) {
+		by := st.Captures[platform]
+		if by == "none" {
+			by = "nothing: no enabled capture plugin serves it (see `agent plugins list`)"
+		}
+		fmt.Fprintf(w, "Capture:     %s captured by %s\n", platform, by)
 	}
 	if len(st.ByKind) > 0 {
 		t := table.NewWriter()

@@ -44,6 +44,9 @@ type Status struct {
 	SpoolPending  bool                      `json:"spool_pending"`
 	// Plugins are the known plugins, by name, with their resource use in this daemon.
 	Plugins []PluginStatus `json:"plugins"`
+	// Captures says what captures each platform the agent takes: a capture plugin's name@version,
+	// or "none".
+	Captures map[string]string `json:"captures"`
 	// Prices is the price table usage is priced with; UnpricedModels the models it has no price
 	// for, whose usage counts 0 USD.
 	Prices         PriceTable `json:"prices"`
@@ -208,6 +211,7 @@ func (d *Daemon) CurrentStatus() Status {
 		SpoolPending:  d.spool.Pending(),
 		ByKind:        []KindCount{},
 		Plugins:       d.pluginStatus(),
+		Captures:      d.captures(),
 	}
 	if d.serving {
 		s.PID = os.Getpid()

@@ -70,6 +70,13 @@ type PluginReporter interface {
 	PluginStatus() []PluginStatus
 }
 
+// CaptureReporter is an optional ability of a PluginLoader: saying what captures each platform
+// (a capture plugin's name@version, or "none"), for GET /v1/status. It may be called at any time,
+// concurrently with Reload.
+type CaptureReporter interface {
+	Captures() map[string]string
+}
+
 // Validate reports a configuration error.
 func (c *Config) Validate() error {
 	if c.DataDir == "" {
@@ -308,6 +315,16 @@ func (d *Daemon) pluginStatus() []PluginStatus {
 		}
 	}
 	return []PluginStatus{}
+}
+
+// captures returns what captures each platform, if the plugin loader says.
+func (d *Daemon) captures() map[string]string {
+	if r, ok := d.cfg.Plugins.(CaptureReporter); ok {
+		if c := r.Captures(); c != nil {
+			return c
+		}
+	}
+	return map[string]string{}
 }
 
 // Handler returns the local API handler.
