@@ -79,7 +79,7 @@ func TestHostilePluginDaemon(t *testing.T) {
 		t.Fatalf("installing the fuel-reset module: exit %d, stderr %q; want a refusal naming the global it lacks", res.code, res.stderr)
 	}
 
-	agentOK(t, dataDir, "plugins", "install", writeWasmPlugin(t, "spinner", spinWasm, "200ms"), "--yes")
+	agentOK(t, dataDir, "plugins", "install", writeWasmPlugin(t, "spinner", spinWasm, "200ms"), "--yes", "--take-over")
 	d := startDaemon(t, dataDir, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
