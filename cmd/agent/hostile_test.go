@@ -74,7 +74,7 @@ call_timeout = %q
 func TestHostilePluginDaemon(t *testing.T) {
 	dataDir := newDataDir(t)
 
-	res := runAgent(t, nil, nil, 60*time.Second, "plugins", "install", writeWasmPlugin(t, "fuelreset", fuelResetWasm, "200ms"), "--yes", "--data-dir", dataDir)
+	res := runAgent(t, nil, nil, 60*time.Second, "plugins", "install", writeWasmPlugin(t, "fuelreset", fuelResetWasm, "200ms"), "--yes", "--take-over", "--data-dir", dataDir)
 	if res.code == 0 || !strings.Contains(res.stderr, "global 1") {
 		t.Fatalf("installing the fuel-reset module: exit %d, stderr %q; want a refusal naming the global it lacks", res.code, res.stderr)
 	}
