@@ -3,8 +3,6 @@ package store_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hangar-dev/hangar/internal/canary"
 	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
 )
@@ -20,28 +19,10 @@ import (
 // sealCanary is planted in the payloads of these tests; no byte at rest may hold it.
 const sealCanary = "zqSEALCANARYqz"
 
-// canaryForms are the forms of sealCanary that count as holding it: plain, hex, and base64 at each
-// of the three byte alignments (a JSON []byte is base64).
-func canaryForms(mark string) [][]byte {
-	forms := [][]byte{[]byte(mark), []byte(hex.EncodeToString([]byte(mark))), []byte(strings.ToUpper(hex.EncodeToString([]byte(mark))))}
-	for pad := range 3 {
-		enc := base64.StdEncoding.EncodeToString(append(make([]byte, pad), mark...))
-		// Keep the characters that depend on the mark's bytes alone.
-		first := (pad*8 + 5) / 6
-		last := (pad + len(mark)) * 8 / 6
-		forms = append(forms, []byte(enc[first:last]))
-	}
-	return forms
-}
-
-// holdsCanary reports whether b holds mark in any of its forms.
+// holdsCanary reports whether b holds mark in any form a leak takes (see package canary).
 func holdsCanary(b []byte, mark string) bool {
-	for _, f := range canaryForms(mark) {
-		if bytes.Contains(b, f) {
-			return true
-		}
-	}
-	return false
+	at, _ := canary.NewFinder(mark).Find(b)
+	return at >= 0
 }
 
 // checkNoCanaryAtRest fails if any file under dir, or any key or value of s, holds the canary.
@@ -70,23 +51,6 @@ func checkNoCanaryAtRest(t *testing.T, s *store.Store, dir string) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestCanaryForms(t *testing.T) {
-	payload := []byte(`{"prompt":"x ` + sealCanary + `"}`)
-	for pad := range 3 {
-		b := append(bytes.Repeat([]byte{'a'}, pad), payload...)
-		js, _ := json.Marshal(struct{ P []byte }{b})
-		if !holdsCanary(js, sealCanary) {
-			t.Errorf("base64 at offset %d not recognized: %s", pad, js)
-		}
-	}
-	if !holdsCanary([]byte(hex.EncodeToString(payload)), sealCanary) {
-		t.Error("hex not recognized")
-	}
-	if holdsCanary([]byte(base64.StdEncoding.EncodeToString([]byte("nothing to see here at all"))), sealCanary) {
-		t.Error("a false positive")
 	}
 }
 
