@@ -102,21 +102,21 @@ const (
 // Daemon is the agent's core. Open starts its pipeline; Serve adds the socket and the background
 // loops; Close stops everything. It is safe for concurrent use.
 type Daemon struct {
-	cfg     Config
-	log     *slog.Logger
-	lock    *os.File
-	st      *store.Store
-	intake  *pipeline.Intake
-	spool   *pipeline.Spool
+	cfg    Config
+	log    *slog.Logger
+	lock   *os.File
+	st     *store.Store
+	intake *pipeline.Intake
+	spool  *pipeline.Spool
 	// parked holds the records of platforms no capture served when they came (see
 	// pipeline.ErrNoCapture); drained when a plugin reload brings a capture (parkedWake).
 	parked     *pipeline.Spool
 	parkedWake chan struct{}
 	key        *seal.Key // the payload key: seals the spool's and the dead letters' payloads
-	reg     *prometheus.Registry
-	metrics *pipeline.Metrics
-	started time.Time
-	serving bool
+	reg        *prometheus.Registry
+	metrics    *pipeline.Metrics
+	started    time.Time
+	serving    bool
 	// serveCtx is Serve's context, set before it serves: its end stops imports in flight.
 	serveCtx context.Context
 	handler  http.Handler
