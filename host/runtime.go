@@ -43,6 +43,10 @@ var (
 // DefaultQuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
 const DefaultQuarantineAfter = 3
 
+// DefaultQuarantineRecordsAfter is how many records in a row a plugin may fail (or have its
+// emissions refused for) before it is quarantined, when its calls themselves succeed.
+const DefaultQuarantineRecordsAfter = 50
+
 // Config configures a Host. Zero fields take their defaults.
 type Config struct {
 	// CacheDir holds wazero's compilation cache, shared by all plugins, so that a plugin compiles
@@ -66,6 +70,11 @@ type Config struct {
 	// QuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
 	// Default DefaultQuarantineAfter.
 	QuarantineAfter int
+	// QuarantineRecordsAfter is how many records in a row, across calls, a plugin may fail or
+	// have its emissions refused for, capturing none, before it is quarantined (see
+	// Plugin.SetQuarantineRecordsAfter). Records the host refuses before any call (not JSON, say)
+	// count neither way. Default DefaultQuarantineRecordsAfter.
+	QuarantineRecordsAfter int
 	// LogRate bounds the log lines a plugin may write per second; the rest are dropped and
 	// counted. Default 100.
 	LogRate int
@@ -107,6 +116,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("pool size %d is negative", c.PoolSize)
 	case c.QuarantineAfter < 0:
 		return fmt.Errorf("quarantine after %d is negative", c.QuarantineAfter)
+	case c.QuarantineRecordsAfter < 0:
+		return fmt.Errorf("quarantine records after %d is negative", c.QuarantineRecordsAfter)
 	case c.LogRate < 0:
 		return fmt.Errorf("log rate %d is negative", c.LogRate)
 	case c.Interrupt < InterruptInstrument || c.Interrupt > InterruptNone:
@@ -131,6 +142,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QuarantineAfter == 0 {
 		c.QuarantineAfter = DefaultQuarantineAfter
+	}
+	if c.QuarantineRecordsAfter == 0 {
+		c.QuarantineRecordsAfter = DefaultQuarantineRecordsAfter
 	}
 	if c.LogRate == 0 {
 		c.LogRate = 100
