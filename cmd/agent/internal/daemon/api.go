@@ -120,10 +120,10 @@ type DropResult struct {
 	Dropped int `json:"dropped"`
 }
 
-// DLQEntry is a dead letter as listed: the record without its payload, and the payload's size.
+// DLQEntry is a dead letter as listed: the record without its payload (its size is in
+// PayloadBytes).
 type DLQEntry struct {
 	store.DLQRecord
-	PayloadBytes int `json:"payload_bytes"`
 }
 
 // apiError is the body of every error answer.
@@ -278,8 +278,8 @@ func (d *Daemon) listDLQ(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]DLQEntry, 0, len(recs))
 	for _, r := range recs {
-		e := DLQEntry{DLQRecord: r, PayloadBytes: len(r.Payload)}
-		e.Payload = nil
+		e := DLQEntry{DLQRecord: r}
+		e.Payload, e.Sealed = nil, nil
 		out = append(out, e)
 	}
 	writeJSON(w, http.StatusOK, out)
