@@ -124,3 +124,35 @@ func TestDecodeFramesRefusesSealed(t *testing.T) {
 		t.Errorf("DecodeFrames of a sealed frame = %v, want ErrCorruptRecord", err)
 	}
 }
+
+// FuzzDecodeSpoolFrames feeds the spool's decoder (which takes sealed frames too) arbitrary bytes:
+// it never fails in resync mode and accounts for every byte, and a sealed payload opens only if
+// it is one testKey sealed for that record.
+func FuzzDecodeSpoolFrames(f *testing.F) {
+	for _, s := range frameSeeds() {
+		f.Add(s)
+	}
+	rec := canaryRecord(5, 0)
+	f.Add(AppendSealedFrame(nil, &rec, testKey))
+	f.Add(append(AppendSealedFrame(nil, &rec, testKey), AppendFrame(nil, &rec)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		framed := 0
+		skipped, err := decodeFrames(data, true, true, func(r RawRecord, sealed bool) error {
+			if sealed {
+				framed += len(r.appendBinary(nil, sealedVersion, r.Payload)) + 12
+				if p, err := testKey.Open(nil, r.Payload, r.ID[:]); err == nil && !bytes.Equal(testKey.Seal(nil, p, r.ID[:])[:4], r.Payload[:4]) {
+					t.Fatal("opened a payload that is not a sealed one")
+				}
+				return nil
+			}
+			framed += len(AppendFrame(nil, &r))
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("resync mode: %v", err)
+		}
+		if framed+skipped != len(data) {
+			t.Fatalf("%d bytes of frames and %d skipped, want %d in all", framed, skipped, len(data))
+		}
+	})
+}
