@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,7 +192,7 @@ func privateDir(dir string) error {
 		return err
 	}
 	for _, e := range entries {
-		if !dataDirEntries[e.Name()] {
+		if !dataDirEntries[e.Name()] && !strings.HasPrefix(e.Name(), seal.KeyName+".bad-") {
 			return fmt.Errorf("data dir %s is open to other users (mode %v) and holds %q: use a directory of Hangar's own", dir, info.Mode().Perm(), e.Name())
 		}
 	}
