@@ -263,14 +263,18 @@ func (p *Plugin) failed(err error) {
 	}
 }
 
-// countRecords counts the outcomes of a successful call toward the record quarantine: a plugin
-// whose calls succeed but that fails every record (or emits only what the host refuses) is as
-// broken as one that traps, and without it every record of its platform would be dead-lettered.
-// After QuarantineRecordsAfter records in a row failed or refused, with none captured in
-// between, the plugin is quarantined. Any record it captures (even into no event) ends the run.
-// Records the host refused before the call (bad input no plugin could read) never get here.
-// The reason quotes nothing the plugin wrote.
+// countRecords counts the outcomes of a capture plugin's successful call toward the record
+// quarantine: a capture plugin whose calls succeed but that fails every record (or emits only
+// what the host refuses) is as broken as one that traps, and without it every record of its
+// platform would be dead-lettered. After QuarantineRecordsAfter records in a row failed or
+// refused, with none captured in between, the plugin is quarantined. Any record it captures (even
+// into no event) ends the run. Records the host refused before the call (bad input no plugin
+// could read) never get here. The reason quotes nothing the plugin wrote. Enrich and insight
+// plugins are left out: what they fail is an event, metadata, dead-lettered while the rest runs.
 func (p *Plugin) countRecords(outcomes []Outcome) {
+	if p.m.Kind != KindCapture {
+		return
+	}
 	p.mu.Lock()
 	limit := p.h.cfg.QuarantineRecordsAfter
 	if p.recordsAfter != 0 {

@@ -43,8 +43,8 @@ var (
 // DefaultQuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
 const DefaultQuarantineAfter = 3
 
-// DefaultQuarantineRecordsAfter is how many records in a row a plugin may fail (or have its
-// emissions refused for) before it is quarantined, when its calls themselves succeed.
+// DefaultQuarantineRecordsAfter is how many records in a row a capture plugin may fail (or have
+// its emissions refused for) before it is quarantined, when its calls themselves succeed.
 const DefaultQuarantineRecordsAfter = 50
 
 // Config configures a Host. Zero fields take their defaults.
@@ -70,8 +70,8 @@ type Config struct {
 	// QuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
 	// Default DefaultQuarantineAfter.
 	QuarantineAfter int
-	// QuarantineRecordsAfter is how many records in a row, across calls, a plugin may fail or
-	// have its emissions refused for, capturing none, before it is quarantined (see
+	// QuarantineRecordsAfter is how many records in a row, across calls, a capture plugin may
+	// fail or have its emissions refused for, capturing none, before it is quarantined (see
 	// Plugin.SetQuarantineRecordsAfter). Records the host refuses before any call (not JSON, say)
 	// count neither way. Default DefaultQuarantineRecordsAfter.
 	QuarantineRecordsAfter int
