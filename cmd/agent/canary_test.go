@@ -79,8 +79,9 @@ func (p *planter) plantJSON(t *testing.T, doc []byte) []byte {
 
 // plantTranscripts copies every shared transcript into a project folder of a new source folder,
 // with canaries planted in every content field of every line and in the project folder's name,
-// and returns the source folder (to pass to `agent import --source`).
-func plantTranscripts(t *testing.T, pl *planter) string {
+// and returns the source folder (to pass to `agent import --source`). Lines given in bad are
+// appended to the first transcript.
+func plantTranscripts(t *testing.T, pl *planter, bad ...[]byte) string {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "claude")
 	project := filepath.Join(src, "projects", "-Users-"+pl.canary()+"-dev-ai-music")
@@ -103,6 +104,11 @@ func plantTranscripts(t *testing.T, pl *planter) string {
 			out.Write(pl.plantJSON(t, sc.Bytes()))
 			out.WriteByte('\n')
 		}
+		for _, line := range bad {
+			out.Write(line)
+			out.WriteByte('\n')
+		}
+		bad = nil
 		if err := os.WriteFile(filepath.Join(project, filepath.Base(f)), out.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -184,15 +190,20 @@ func scanStoreForCanaries(t *testing.T, dataDir string) {
 // import` against the real daemon, and then looks for the canaries in every file under the data
 // dir and in every key and value of the store: there must be none, plainly, in hex or in base64.
 //
-// It also takes the paths a failure goes down: payloads that fail capture (malformed, of no known
-// format) go to the dead-letter queue; an installed plugin that fails every record it is given
+// It also takes the paths a failure goes down: hook payloads and transcript lines that fail
+// capture (malformed, of no known format) go to the dead-letter queue; an installed plugin that fails every record it is given
 // dead-letters them until it is quarantined; with the first-party plugin disabled, hooks and
 // transcript lines wait for a capture, posted or spooled while the daemon is down. Each path keeps
 // its payloads sealed, and the user's own `agent dlq show` and `agent dlq replay` still open them.
 func TestPrivacyCanary(t *testing.T) {
 	var pl planter
 	dataDir := newDataDir(t)
-	src := plantTranscripts(t, &pl)
+	// Transcript lines that fail capture: not JSON, and of no known format.
+	badLines := [][]byte{
+		[]byte(`{"type":"user","message":{"content":"` + pl.canary() + ` and the line was cut`),
+		[]byte(`{"note":"` + pl.canary() + `","path":"/` + pl.canary() + `/notes.md"}`),
+	}
+	src := plantTranscripts(t, &pl, badLines...)
 	d := startDaemon(t, dataDir, nil)
 
 	// Every hook payload, through the real hook command, four at a time.
@@ -217,8 +228,8 @@ func TestPrivacyCanary(t *testing.T) {
 		t.Fatalf("import: %+v, want lines imported through the daemon", sum)
 	}
 	st := waitSettled(t, dataDir, 60*time.Second)
-	if st.EventsStored < int64(len(fixtures)) || st.DLQSize != 0 {
-		t.Errorf("stored %d events and %d dead letters; want at least %d events and none dead-lettered", st.EventsStored, st.DLQSize, len(fixtures))
+	if st.EventsStored < int64(len(fixtures)) || st.DLQSize != int64(len(badLines)) {
+		t.Errorf("stored %d events and %d dead letters; want at least %d events and the %d bad lines dead-lettered", st.EventsStored, st.DLQSize, len(fixtures), len(badLines))
 	}
 
 	// Payloads that fail capture: malformed, and of no format the first-party plugin knows.
@@ -233,7 +244,7 @@ func TestPrivacyCanary(t *testing.T) {
 	for _, p := range failing {
 		runHook(t, dataDir, p)
 	}
-	dead := int64(len(failing))
+	dead := int64(len(badLines) + len(failing))
 	waitFor(t, 30*time.Second, func() string {
 		if st := apiStatus(t, dataDir); st.DLQSize != dead || st.QueueDepth != 0 {
 			return fmt.Sprintf("dlq_size %d, want %d", st.DLQSize, dead)
@@ -241,8 +252,10 @@ func TestPrivacyCanary(t *testing.T) {
 		return ""
 	})
 	// The user's own command opens them.
-	if out := agentOK(t, dataDir, "dlq", "show", "1").stdout; !strings.Contains(out, canaryMark) {
-		t.Errorf("agent dlq show 1 does not show the payload:\n%s", out)
+	for _, seq := range []string{"1", fmt.Sprint(dead)} {
+		if out := agentOK(t, dataDir, "dlq", "show", seq).stdout; !strings.Contains(out, canaryMark) {
+			t.Errorf("agent dlq show %s does not show the payload:\n%s", seq, out)
+		}
 	}
 	scanFilesForCanaries(t, dataDir, "after payloads failed capture")
 
@@ -294,12 +307,13 @@ func TestPrivacyCanary(t *testing.T) {
 		return ""
 	})
 	// The plugin's dead letters replay through the first-party plugin; the others fail again.
-	if out := agentOK(t, dataDir, "dlq", "replay", "--all").stdout; !strings.Contains(out, fmt.Sprintf("Replayed %d; %d failed again", dead-int64(len(failing)), len(failing))) {
+	bad := len(badLines) + len(failing)
+	if out := agentOK(t, dataDir, "dlq", "replay", "--all").stdout; !strings.Contains(out, fmt.Sprintf("Replayed %d; %d failed again", dead-int64(bad), bad)) {
 		t.Errorf("dlq replay: %s", out)
 	}
 	st = waitSettled(t, dataDir, 60*time.Second)
-	if st.DLQSize != int64(len(failing)) {
-		t.Errorf("%d dead letters after the replay, want %d", st.DLQSize, len(failing))
+	if st.DLQSize != int64(bad) {
+		t.Errorf("%d dead letters after the replay, want %d", st.DLQSize, bad)
 	}
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("daemon exit %d", code)
