@@ -55,6 +55,11 @@ type Plugin struct {
 	failStreak  int
 	quarantined bool
 	quarReason  string
+	// recordStreak counts the records in a row, across calls, that the plugin failed
+	// (streakFailed) or whose emissions the host refused (streakRefused); recordsAfter, when not
+	// zero, overrides the host's QuarantineRecordsAfter (negative: never).
+	recordStreak, streakFailed, streakRefused int
+	recordsAfter                              int
 
 	calls, failures, records, recordErrors, refused atomic.Int64
 	guestNanos, lastCallNanos                       atomic.Int64
@@ -220,6 +225,7 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	p.succeeded()
 	p.records.Add(int64(len(recs)))
 	p.enforce(recs, cs, outcomes)
+	p.countRecords(outcomes)
 	return outcomes, nil
 }
 
@@ -259,11 +265,68 @@ func (p *Plugin) failed(err error) {
 	p.mu.Unlock()
 	p.log.Warn("plugin call failed", "err", err)
 	if quarantine {
-		p.log.Error("plugin quarantined", "reason", reason)
-		p.audit(AuditQuarantine, reason, 0)
-		if fn := p.h.cfg.OnQuarantine; fn != nil {
-			fn(p.m.Name, reason)
+		p.quarantinedNow(reason)
+	}
+}
+
+// countRecords counts the outcomes of a capture plugin's successful call toward the record
+// quarantine: a capture plugin whose calls succeed but that fails every record (or emits only
+// what the host refuses) is as broken as one that traps, and without it every record of its
+// platform would be dead-lettered. After QuarantineRecordsAfter records in a row failed or
+// refused, with none captured in between, the plugin is quarantined. Any record it captures (even
+// into no event) ends the run. Records the host refused before the call (bad input no plugin
+// could read) never get here. The reason quotes nothing the plugin wrote. Enrich and insight
+// plugins are left out: what they fail is an event, metadata, dead-lettered while the rest runs.
+func (p *Plugin) countRecords(outcomes []Outcome) {
+	if p.m.Kind != KindCapture {
+		return
+	}
+	p.mu.Lock()
+	limit := p.h.cfg.QuarantineRecordsAfter
+	if p.recordsAfter != 0 {
+		limit = p.recordsAfter
+	}
+	for i := range outcomes {
+		switch err := outcomes[i].Err; {
+		case err == nil:
+			p.recordStreak, p.streakFailed, p.streakRefused = 0, 0, 0
+		case errors.Is(err, ErrRefusedEmission):
+			p.recordStreak++
+			p.streakRefused++
+		default:
+			p.recordStreak++
+			p.streakFailed++
 		}
+	}
+	quarantine := limit > 0 && !p.quarantined && p.recordStreak >= limit
+	if quarantine {
+		p.quarantined = true
+		p.quarReason = fmt.Sprintf("%d records in a row failed and none was captured (%d failed by the plugin, %d whose events the host refused)",
+			p.recordStreak, p.streakFailed, p.streakRefused)
+	}
+	reason := p.quarReason
+	p.mu.Unlock()
+	if quarantine {
+		p.quarantinedNow(reason)
+	}
+}
+
+// SetQuarantineRecordsAfter overrides the host's Config.QuarantineRecordsAfter for this plugin:
+// n records in a row failed or refused quarantine it; n < 0 never does. The daemon exempts the
+// first-party plugins: their record failures are bad input, and no other plugin could take their
+// platform.
+func (p *Plugin) SetQuarantineRecordsAfter(n int) {
+	p.mu.Lock()
+	p.recordsAfter = n
+	p.mu.Unlock()
+}
+
+// quarantinedNow logs, audits and reports (OnQuarantine) a quarantine just decided.
+func (p *Plugin) quarantinedNow(reason string) {
+	p.log.Error("plugin quarantined", "reason", reason)
+	p.audit(AuditQuarantine, reason, 0)
+	if fn := p.h.cfg.OnQuarantine; fn != nil {
+		fn(p.m.Name, reason)
 	}
 }
 
@@ -284,6 +347,7 @@ func (p *Plugin) Quarantined() (bool, string) {
 func (p *Plugin) Unquarantine() {
 	p.mu.Lock()
 	p.quarantined, p.quarReason, p.failStreak = false, "", 0
+	p.recordStreak, p.streakFailed, p.streakRefused = 0, 0, 0
 	p.mu.Unlock()
 }
 

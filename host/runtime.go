@@ -47,6 +47,10 @@ const DefaultQuarantineAfter = 3
 // per-instance limit (DefaultMemoryPages).
 const DefaultPluginMemory = 4 * DefaultMemoryPages * 64 << 10
 
+// DefaultQuarantineRecordsAfter is how many records in a row a capture plugin may fail (or have
+// its emissions refused for) before it is quarantined, when its calls themselves succeed.
+const DefaultQuarantineRecordsAfter = 50
+
 // Config configures a Host. Zero fields take their defaults.
 type Config struct {
 	// CacheDir holds wazero's compilation cache, shared by all plugins, so that a plugin compiles
@@ -74,6 +78,11 @@ type Config struct {
 	// QuarantineAfter is how many calls in a row may fail before a plugin is quarantined.
 	// Default DefaultQuarantineAfter.
 	QuarantineAfter int
+	// QuarantineRecordsAfter is how many records in a row, across calls, a capture plugin may
+	// fail or have its emissions refused for, capturing none, before it is quarantined (see
+	// Plugin.SetQuarantineRecordsAfter). Records the host refuses before any call (not JSON, say)
+	// count neither way. Default DefaultQuarantineRecordsAfter.
+	QuarantineRecordsAfter int
 	// LogRate bounds the log lines a plugin may write per second; the rest are dropped and
 	// counted. Default 100.
 	LogRate int
@@ -117,6 +126,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("plugin memory %d is negative", c.PluginMemory)
 	case c.QuarantineAfter < 0:
 		return fmt.Errorf("quarantine after %d is negative", c.QuarantineAfter)
+	case c.QuarantineRecordsAfter < 0:
+		return fmt.Errorf("quarantine records after %d is negative", c.QuarantineRecordsAfter)
 	case c.LogRate < 0:
 		return fmt.Errorf("log rate %d is negative", c.LogRate)
 	case c.Interrupt < InterruptInstrument || c.Interrupt > InterruptNone:
@@ -144,6 +155,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QuarantineAfter == 0 {
 		c.QuarantineAfter = DefaultQuarantineAfter
+	}
+	if c.QuarantineRecordsAfter == 0 {
+		c.QuarantineRecordsAfter = DefaultQuarantineRecordsAfter
 	}
 	if c.LogRate == 0 {
 		c.LogRate = 100

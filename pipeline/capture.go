@@ -44,6 +44,11 @@ var (
 	ErrBusy = errors.New("pipeline: busy")
 	// ErrClosed means the intake or the consumers runner has shut down.
 	ErrClosed = errors.New("pipeline: closed")
+	// ErrNoCapture means no capture serves a record's platform for now (its capture plugin is
+	// disabled or quarantined, and no other serves it). A capture returns it (wrapped, and
+	// Permanent so that it is not retried); the intake then parks the record, sealed, until a
+	// capture serves again (IntakeConfig.Parked), instead of dead-lettering it.
+	ErrNoCapture = errors.New("pipeline: no capture serves the platform")
 )
 
 // permanentError marks an error that retrying cannot fix.

@@ -128,6 +128,10 @@ func (d *DeadLetters) pick(seqs []uint64) ([]store.DLQRecord, error) {
 // replay captures a dead-lettered record again. On success its events commit in the same batch
 // that removes it from the queue.
 func (in *Intake) replay(ctx context.Context, rec store.DLQRecord) (bool, error) {
+	if rec.Payload == nil && rec.Sealed != nil {
+		// Sealed under a key this data directory no longer has: it stays, saying so.
+		return false, in.st.UpdateDLQ(rec, "the payload cannot be opened: "+rec.PayloadError)
+	}
 	raw := RawRecord{ID: rec.RecordID, Platform: rec.Platform, Source: rec.Source, ReceivedAt: rec.ReceivedAt, Payload: rec.Payload}
 	evs, err := in.capture(ctx, &raw)
 	if err != nil && !IsPermanent(err) {

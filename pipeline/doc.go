@@ -12,6 +12,8 @@
 // once across crashes.
 //
 // A record that fails with a permanent error goes to the dead-letter queue with the reason; a
-// retryable error is retried with backoff. The [Spool] keeps hook payloads on disk while the daemon
-// is down, until the daemon drains them.
+// retryable error is retried with backoff; a record of a platform no capture serves for now
+// ([ErrNoCapture]) is parked in a [Spool] until one does. The [Spool] keeps hook payloads on disk
+// while the daemon is down, until the daemon drains them. A raw payload never rests in the clear:
+// the spool seals it, and the store seals a dead letter's (package seal).
 package pipeline

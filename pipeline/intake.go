@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
 )
 
@@ -34,6 +35,10 @@ type IntakeConfig struct {
 	Metrics *Metrics
 	// ObserveCommit, if set, is called after each batch commits with its size and duration.
 	ObserveCommit func(items int, d time.Duration)
+	// Parked is where records wait, sealed, while no capture serves their platform (their
+	// capture failed with an error wrapping ErrNoCapture): the daemon drains it when a capture
+	// serves again. Nil dead-letters them instead.
+	Parked *Spool
 }
 
 // Validate reports a configuration error.
@@ -77,6 +82,9 @@ type Result struct {
 	Duplicates int `json:"duplicates"`
 	// DeadLettered counts records sent to the dead-letter queue.
 	DeadLettered int `json:"dead_lettered"`
+	// Parked counts records that wait, sealed, for a capture to serve their platform
+	// (IntakeConfig.Parked).
+	Parked int `json:"parked,omitempty"`
 }
 
 // Intake is the pipeline's fast path: capture, then group commit. It is safe for concurrent use.
@@ -158,8 +166,14 @@ func (in *Intake) Submit(ctx context.Context, recs []RawRecord) (Result, error) 
 		}
 	}
 	batched := in.captureBatch(recs)
+	var parked []RawRecord
 	for i := range recs {
 		rec := &recs[i]
+		if rec.Unopened != nil {
+			// A spooled record sealed under a key the data directory no longer has: kept sealed.
+			req.dead = append(req.dead, unopenedLetter(rec))
+			continue
+		}
 		var evs []sdk.Event
 		var err error
 		if b := batched[i]; b.done {
@@ -170,13 +184,31 @@ func (in *Intake) Submit(ctx context.Context, recs []RawRecord) (Result, error) 
 		if err != nil && !IsPermanent(err) {
 			return Result{}, err // ctx ended during a retry: the record is not at fault, nothing is taken
 		}
+		if errors.Is(err, ErrNoCapture) && in.cfg.Parked != nil {
+			parked = append(parked, *rec)
+			continue
+		}
 		if err != nil {
 			req.dead = append(req.dead, deadLetter(rec, err))
 			continue
 		}
 		req.events = append(req.events, evs...)
 	}
-	return in.enqueue(ctx, req)
+	if len(parked) > 0 {
+		// Durable before anything is answered; if what follows fails, the caller submits again
+		// and the record is parked twice, which its id makes harmless.
+		if err := in.cfg.Parked.AppendAll(parked); err != nil {
+			return Result{}, fmt.Errorf("park records while no capture serves their platform: %w", err)
+		}
+		if m := in.cfg.Metrics; m != nil {
+			m.Events.WithLabelValues("parked").Add(float64(len(parked)))
+		}
+	}
+	res, err := in.enqueue(ctx, req)
+	if err == nil {
+		res.Parked = len(parked)
+	}
+	return res, err
 }
 
 // batchOutcome is what a BatchCapture made of one record; done is false when the record still
@@ -293,6 +325,22 @@ func safeCapture(c Capture, rec *RawRecord) (evs []sdk.Event, err error) {
 		}
 	}()
 	return c.Capture(rec)
+}
+
+// unopenedLetter is the dead letter of a spooled record whose payload could not be opened: the
+// payload stays sealed as it was, for a replay once the key that sealed it is back.
+func unopenedLetter(rec *RawRecord) *store.DLQRecord {
+	return &store.DLQRecord{
+		Stage:        "capture",
+		Reason:       fmt.Sprintf("the spooled payload cannot be opened: %v", rec.Unopened),
+		Source:       rec.Source,
+		Platform:     rec.Platform,
+		RecordID:     rec.ID,
+		ReceivedAt:   rec.ReceivedAt,
+		Attempts:     1,
+		PayloadBytes: max(len(rec.Payload)-seal.Overhead, 0),
+		Sealed:       rec.Payload,
+	}
 }
 
 func deadLetter(rec *RawRecord, err error) *store.DLQRecord {

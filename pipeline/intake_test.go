@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
 )
 
@@ -21,10 +22,19 @@ const testPlatform = "test"
 
 var testDay = time.Date(2025, 6, 14, 9, 26, 53, 0, time.UTC)
 
-// openPebble opens a store in a fresh directory, closed when the test ends.
+// testKey is the payload key of the tests' stores and spools.
+var testKey = func() *seal.Key {
+	k, err := seal.NewKey([]byte("pipeline-tests-payload-key-32byt"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// openPebble opens a store in a fresh directory, with testKey, closed when the test ends.
 func openPebble(t testing.TB) *store.Store {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{})
+	st, err := store.Open(t.TempDir(), store.Options{PayloadKey: testKey})
 	if err != nil {
 		t.Fatal(err)
 	}

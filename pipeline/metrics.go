@@ -7,7 +7,7 @@ import (
 // Metrics are the pipeline's self-metrics. A nil *Metrics records nothing.
 type Metrics struct {
 	Records      prometheus.Counter
-	Events       *prometheus.CounterVec // by result: stored, duplicate, dead_lettered
+	Events       *prometheus.CounterVec // by result: stored, duplicate, dead_lettered; records parked (waiting for a capture)
 	Busy         prometheus.Counter
 	Errors       *prometheus.CounterVec // by reason
 	BatchEvents  prometheus.Histogram

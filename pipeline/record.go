@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/seal"
 )
 
 // RawRecord is one payload as received from an assistant, before capture.
@@ -28,14 +29,23 @@ type RawRecord struct {
 	Oversize int64
 	// Payload is the raw payload.
 	Payload []byte
+	// Unopened, when not nil, says why Payload is still sealed: a spooled record whose payload
+	// could not be opened (it was sealed under a payload key the data directory no longer has;
+	// see Spool.Drain). The intake dead-letters such a record as it is, its payload still sealed,
+	// so that `agent dlq replay` captures it once the key is back. It never travels in a frame.
+	Unopened error
 }
 
 // Record encoding and framing limits.
 const (
 	recordVersion = 1
+	// sealedVersion is the encoding of a spooled record: version 1's, with the payload sealed
+	// (see AppendSealedFrame). Only the spool reads it.
+	sealedVersion = 2
 	// MaxPayload is the largest payload kept; a larger one is recorded as oversized.
 	MaxPayload = 16 << 20
-	// maxFrame bounds a frame: a MaxPayload payload plus its header.
+	// maxFrame bounds a frame: a MaxPayload payload plus its header (and, in the spool, what
+	// sealing adds).
 	maxFrame = MaxPayload + 1024
 	// zeroTimeNanos encodes the zero ReceivedAt.
 	zeroTimeNanos = math.MinInt64
@@ -60,7 +70,12 @@ var (
 // cannot represent, is written as math.MinInt64 (as sdk.Event's encoding does), so that it decodes
 // as zero again.
 func (r *RawRecord) AppendBinary(b []byte) []byte {
-	b = append(b, recordVersion)
+	return r.appendBinary(b, recordVersion, r.Payload)
+}
+
+// appendBinary appends the record's encoding of version v, with payload as its payload.
+func (r *RawRecord) appendBinary(b []byte, v byte, payload []byte) []byte {
+	b = append(b, v)
 	b = append(b, r.ID[:]...)
 	b = appendBytes(b, []byte(r.Platform))
 	b = appendBytes(b, []byte(r.Source))
@@ -70,7 +85,7 @@ func (r *RawRecord) AppendBinary(b []byte) []byte {
 	}
 	b = binary.AppendVarint(b, ns)
 	b = binary.AppendUvarint(b, uint64(max(r.Oversize, 0)))
-	return appendBytes(b, r.Payload)
+	return appendBytes(b, payload)
 }
 
 func appendBytes(b, p []byte) []byte {
@@ -81,6 +96,15 @@ func appendBytes(b, p []byte) []byte {
 // UnmarshalBinary decodes what AppendBinary wrote. Payload aliases data.
 func (r *RawRecord) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 || data[0] != recordVersion {
+		return fmt.Errorf("decode record: %w: unknown version", ErrCorruptRecord)
+	}
+	return r.unmarshalBody(data)
+}
+
+// unmarshalBody decodes a record of either version; for sealedVersion, Payload is the sealed
+// payload.
+func (r *RawRecord) unmarshalBody(data []byte) error {
+	if len(data) == 0 || (data[0] != recordVersion && data[0] != sealedVersion) {
 		return fmt.Errorf("decode record: %w: unknown version", ErrCorruptRecord)
 	}
 	rest := data[1:]
@@ -161,15 +185,36 @@ func AppendFrame(b []byte, rec *RawRecord) []byte {
 	return b
 }
 
+// AppendSealedFrame appends rec as AppendFrame does, its payload sealed under key with the
+// record's id as additional data (record encoding version 2): how records rest in the spool.
+// DecodeFrames refuses such a frame; the spool's drain opens it.
+func AppendSealedFrame(b []byte, rec *RawRecord, key *seal.Key) []byte {
+	start := len(b)
+	b = append(b, frameMagic[:]...)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = rec.appendBinary(b, sealedVersion, key.Seal(nil, rec.Payload, rec.ID[:]))
+	body := b[start+12:]
+	binary.LittleEndian.PutUint32(b[start+4:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(b[start+8:], crc32.Checksum(body, crcTable))
+	return b
+}
+
 // DecodeFrames calls fn for each record framed in data, in order. A corrupt frame is an error
 // wrapping ErrCorruptRecord, unless resync is set: then it is skipped, the next frame magic is
-// searched for, and the bytes passed over are counted in skipped. The spool reads with resync,
-// because a hook killed mid-append leaves a torn frame that later appends follow. Payloads alias data.
+// searched for, and the bytes passed over are counted in skipped. A sealed frame
+// (AppendSealedFrame) is corrupt here: only the spool holds those. Payloads alias data.
 func DecodeFrames(data []byte, resync bool, fn func(rec RawRecord) error) (skipped int, err error) {
+	return decodeFrames(data, resync, false, func(rec RawRecord, _ bool) error { return fn(rec) })
+}
+
+// decodeFrames is DecodeFrames, taking sealed frames too if sealed is set; fn is told which
+// records' payloads are sealed. The spool reads with resync, because a hook killed mid-append
+// leaves a torn frame that later appends follow.
+func decodeFrames(data []byte, resync, sealed bool, fn func(rec RawRecord, sealed bool) error) (skipped int, err error) {
 	for off := 0; off < len(data); {
-		rec, n, ferr := decodeFrame(data[off:])
+		rec, isSealed, n, ferr := decodeFrame(data[off:], sealed)
 		if ferr == nil {
-			if err := fn(rec); err != nil {
+			if err := fn(rec, isSealed); err != nil {
 				return skipped, err
 			}
 			off += n
@@ -188,25 +233,32 @@ func DecodeFrames(data []byte, resync bool, fn func(rec RawRecord) error) (skipp
 	return skipped, nil
 }
 
-// decodeFrame decodes the frame at the start of b and returns its length.
-func decodeFrame(b []byte) (RawRecord, int, error) {
+// decodeFrame decodes the frame at the start of b and returns its length, and whether its payload
+// is sealed (only if sealed frames are taken).
+func decodeFrame(b []byte, sealed bool) (RawRecord, bool, int, error) {
 	var rec RawRecord
 	if len(b) < 12 {
-		return rec, 0, fmt.Errorf("%w: torn header", ErrCorruptRecord)
+		return rec, false, 0, fmt.Errorf("%w: torn header", ErrCorruptRecord)
 	}
 	if !bytes.Equal(b[:4], frameMagic[:]) {
-		return rec, 0, fmt.Errorf("%w: bad magic", ErrCorruptRecord)
+		return rec, false, 0, fmt.Errorf("%w: bad magic", ErrCorruptRecord)
 	}
 	size := binary.LittleEndian.Uint32(b[4:])
 	if size > maxFrame || int(size) > len(b)-12 {
-		return rec, 0, fmt.Errorf("%w: frame of %d bytes, %d left", ErrCorruptRecord, size, len(b)-12)
+		return rec, false, 0, fmt.Errorf("%w: frame of %d bytes, %d left", ErrCorruptRecord, size, len(b)-12)
 	}
 	body := b[12 : 12+int(size)]
 	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(b[8:]) {
-		return rec, 0, fmt.Errorf("%w: checksum mismatch", ErrCorruptRecord)
+		return rec, false, 0, fmt.Errorf("%w: checksum mismatch", ErrCorruptRecord)
 	}
-	if err := rec.UnmarshalBinary(body); err != nil {
-		return rec, 0, err
+	var err error
+	if sealed {
+		err = rec.unmarshalBody(body)
+	} else {
+		err = rec.UnmarshalBinary(body)
 	}
-	return rec, 12 + int(size), nil
+	if err != nil {
+		return rec, false, 0, err
+	}
+	return rec, body[0] == sealedVersion, 12 + int(size), nil
 }

@@ -12,18 +12,22 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hangar-dev/hangar/seal"
 )
 
 // Spool keeps raw records on disk while the daemon cannot take them. Hook processes append frames
-// (see AppendFrame) to one active file, each append under an exclusive flock and fsynced, so many
-// hooks can append at once. The daemon drains the spool: it renames the active file aside under the
-// same lock, feeds its records to the intake, and deletes it once they are durable in the store.
-// Records keep their ids, so draining a file twice stores nothing twice.
+// (see AppendSealedFrame) to one active file, each append under an exclusive flock and fsynced, so
+// many hooks can append at once. The daemon drains the spool: it renames the active file aside
+// under the same lock, feeds its records to the intake, and deletes it once they are durable in
+// the store. Records keep their ids, so draining a file twice stores nothing twice.
 //
-// Spool files are mode 0600 in a 0700 directory: they hold raw payloads, and only while the daemon
-// is down or busy.
+// Payloads rest sealed under the data directory's payload key (package seal): a spool without a
+// key refuses to append, rather than write a payload in the clear. Spool files are mode 0600 in a
+// 0700 directory. Frames of an earlier build, whose payloads are in the clear, still drain.
 type Spool struct {
 	dir string
+	key *seal.Key
 }
 
 const (
@@ -33,18 +37,38 @@ const (
 	spoolChunk = 256
 )
 
-// NewSpool returns the spool in dir; the directory is created on first append.
-func NewSpool(dir string) *Spool { return &Spool{dir: dir} }
+// ErrNoKey means a spool has no payload key to seal with: it never appends a payload in the clear.
+var ErrNoKey = errors.New("pipeline: the spool has no payload key")
+
+// NewSpool returns the spool in dir, sealing and opening payloads with key; the directory is
+// created on first append. With a nil key, Append fails (ErrNoKey) and sealed frames drain as
+// records that cannot be opened.
+func NewSpool(dir string, key *seal.Key) *Spool { return &Spool{dir: dir, key: key} }
 
 // Dir returns the spool's directory.
 func (s *Spool) Dir() string { return s.dir }
 
-// Append adds rec to the spool durably: when it returns nil, the record survives a crash.
+// Append adds rec to the spool durably, its payload sealed: when it returns nil, the record
+// survives a crash.
 func (s *Spool) Append(rec *RawRecord) error {
+	return s.AppendAll([]RawRecord{*rec})
+}
+
+// AppendAll adds recs to the spool durably, as Append does, under one lock and one fsync.
+func (s *Spool) AppendAll(recs []RawRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if s.key == nil {
+		return fmt.Errorf("spool record: %w", ErrNoKey)
+	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("spool record: %w", err)
 	}
-	frame := AppendFrame(nil, rec)
+	var frame []byte
+	for i := range recs {
+		frame = AppendSealedFrame(frame, &recs[i], s.key)
+	}
 	path := filepath.Join(s.dir, spoolActive)
 	for attempt := 0; attempt < 100; attempt++ {
 		ok, err := appendLocked(path, frame)
@@ -137,6 +161,9 @@ func (s *Spool) Pending() bool {
 type DrainStats struct {
 	// Records is how many records were handed over.
 	Records int
+	// Unopened counts the records among them whose sealed payload could not be opened (see
+	// RawRecord.Unopened).
+	Unopened int
 	// Files is how many spool files were drained and deleted.
 	Files int
 	// SkippedBytes counts bytes of torn or corrupt frames that were passed over. A torn frame
@@ -148,6 +175,10 @@ type DrainStats struct {
 // once fn has accepted all of its records. If fn fails, the file stays for the next Drain, and
 // records of it that fn already accepted are handed over again then (fn must be idempotent; the
 // intake is, by record id). fn must not keep recs after it returns: the slice is reused.
+//
+// Payloads are handed over opened. A record whose payload cannot be opened (sealed under another
+// key, or with no key) is handed over still sealed, with Unopened saying why: the intake
+// dead-letters it as it is, so that it is neither lost nor opened by anyone without the key.
 func (s *Spool) Drain(fn func(recs []RawRecord) error) (DrainStats, error) {
 	var st DrainStats
 	if err := s.rotate(); err != nil {
@@ -185,8 +216,14 @@ func (s *Spool) Drain(fn func(recs []RawRecord) error) (DrainStats, error) {
 			chunk = chunk[:0]
 			return nil
 		}
-		skipped, err := DecodeFrames(data, true, func(rec RawRecord) error {
+		skipped, err := decodeFrames(data, true, true, func(rec RawRecord, sealed bool) error {
 			rec.Source = "spool"
+			if sealed {
+				s.open(&rec)
+				if rec.Unopened != nil {
+					st.Unopened++
+				}
+			}
 			chunk = append(chunk, rec)
 			if len(chunk) == spoolChunk {
 				return flush()
@@ -211,6 +248,20 @@ func (s *Spool) Drain(fn func(recs []RawRecord) error) (DrainStats, error) {
 		}
 	}
 	return st, nil
+}
+
+// open opens the sealed payload of rec in place, or sets rec.Unopened.
+func (s *Spool) open(rec *RawRecord) {
+	if s.key == nil {
+		rec.Unopened = ErrNoKey
+		return
+	}
+	p, err := s.key.Open(nil, rec.Payload, rec.ID[:])
+	if err != nil {
+		rec.Unopened = err
+		return
+	}
+	rec.Payload = p
 }
 
 // rotate renames the active file aside, under its lock, so that appends go to a new file.

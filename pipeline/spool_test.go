@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/seal"
 )
 
 // spoolRecord returns the j-th record of writer w, with an id and payload derived from both.
@@ -28,6 +29,17 @@ func spoolRecord(w, j int) RawRecord {
 		ReceivedAt: time.Date(2026, 5, 6, 7, 8, 9, w*1000+j, time.UTC),
 		Payload:    fmt.Appendf(nil, `{"hook_event_name":"Stop","writer":%d,"n":%d}`, w, j),
 	}
+}
+
+// newTestSpool returns the spool in dir, with the payload key kept beside dir (created by the
+// first spool that needs it, as hooks and the daemon do).
+func newTestSpool(t testing.TB, dir string) *Spool {
+	t.Helper()
+	k, err := seal.LoadOrCreate(filepath.Join(filepath.Dir(dir), seal.KeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSpool(dir, k)
 }
 
 // drainAll drains s and returns the records handed over, with Source as the drain set it.
@@ -80,7 +92,7 @@ func TestSpoolAppendDrain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "spool")
-			s := NewSpool(dir)
+			s := newTestSpool(t, dir)
 			if s.Dir() != dir {
 				t.Errorf("Dir() = %q, want %q", s.Dir(), dir)
 			}
@@ -182,7 +194,7 @@ func TestSpoolPending(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSpool(filepath.Join(t.TempDir(), "spool"))
+			s := newTestSpool(t, filepath.Join(t.TempDir(), "spool"))
 			tt.setup(t, s)
 			if got := s.Pending(); got != tt.want {
 				t.Errorf("Pending() = %v, want %v", got, tt.want)
@@ -226,7 +238,7 @@ func TestSpoolDrainFailureKeepsFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSpool(filepath.Join(t.TempDir(), "spool"))
+			s := newTestSpool(t, filepath.Join(t.TempDir(), "spool"))
 			var first []RawRecord
 			for j := range tt.n {
 				first = append(first, spoolRecord(1, j))
@@ -284,7 +296,7 @@ func TestSpoolTornTail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSpool(filepath.Join(t.TempDir(), "spool"))
+			s := newTestSpool(t, filepath.Join(t.TempDir(), "spool"))
 			before := []RawRecord{spoolRecord(3, 0), spoolRecord(3, 1), spoolRecord(3, 2)}
 			appendOK(t, s, before...)
 			// A hook killed mid-append: the last frame is cut short.
@@ -293,7 +305,7 @@ func TestSpoolTornTail(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			frame := len(AppendFrame(nil, &before[2]))
+			frame := len(AppendFrame(nil, &before[2])) + seal.Overhead
 			kept := tt.keep(frame)
 			if err := os.Truncate(path, info.Size()-int64(frame-kept)); err != nil {
 				t.Fatal(err)
@@ -379,7 +391,7 @@ func (c *collector) check(t *testing.T, writers, perWriter int) {
 
 func TestSpoolConcurrentAppendDrain(t *testing.T) {
 	const writers, perWriter = 16, 100
-	s := NewSpool(filepath.Join(t.TempDir(), "spool"))
+	s := newTestSpool(t, filepath.Join(t.TempDir(), "spool"))
 	c := newCollector()
 
 	var wg sync.WaitGroup
@@ -437,7 +449,7 @@ func TestSpoolHelperProcess(t *testing.T) {
 	if err := errors.Join(err1, err2); err != nil {
 		t.Fatal(err)
 	}
-	s := NewSpool(dir)
+	s := newTestSpool(t, dir)
 	for j := range n {
 		rec := spoolRecord(w, j)
 		if err := s.Append(&rec); err != nil {
@@ -452,7 +464,6 @@ func TestSpoolMultiProcess(t *testing.T) {
 	}
 	const writers, perWriter = 20, 50
 	dir := filepath.Join(t.TempDir(), "spool")
-	s := NewSpool(dir)
 	c := newCollector()
 
 	type proc struct {
@@ -470,12 +481,14 @@ func TestSpoolMultiProcess(t *testing.T) {
 		p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 		procs[w] = p
 	}
-	// Start them all before waiting on any, so that they append at once.
+	// Start them all before waiting on any, so that they append at once. No payload key exists
+	// yet: the writers and this drainer race to create it, and must all end up with one.
 	for w, p := range procs {
 		if err := p.cmd.Start(); err != nil {
 			t.Fatalf("start writer %d: %v", w, err)
 		}
 	}
+	s := newTestSpool(t, dir)
 	done := make(chan struct{})
 	waitErrs := make([]error, writers)
 	go func() {
@@ -501,7 +514,7 @@ func TestSpoolMultiProcess(t *testing.T) {
 }
 
 func TestSpoolDrainMissingDir(t *testing.T) {
-	s := NewSpool(filepath.Join(t.TempDir(), "never-created"))
+	s := newTestSpool(t, filepath.Join(t.TempDir(), "never-created"))
 	calls := 0
 	st, err := s.Drain(func([]RawRecord) error { calls++; return nil })
 	if err != nil {

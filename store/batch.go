@@ -109,16 +109,21 @@ func (b *Batch) Events() int { return len(b.ids) }
 func (b *Batch) count(name string, delta int64) { b.deltas[name] += delta }
 
 // AddDLQ adds a record to the dead-letter queue and returns its sequence number. It sets r.Seq,
-// and r.Time if it is zero.
+// and r.Time if it is zero. The payload enters the batch sealed (see DLQRecord); with no payload
+// key it is an error wrapping ErrNoPayloadKey.
 func (b *Batch) AddDLQ(r *DLQRecord) (uint64, error) {
 	if b.done {
 		return 0, fmt.Errorf("add dead letter: batch already ended")
 	}
-	r.Seq = b.s.nextDLQ.Add(1)
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
-	v, err := r.marshal()
+	if r.Payload != nil {
+		r.PayloadBytes = len(r.Payload)
+	}
+	seq := b.s.nextDLQ.Add(1)
+	r.Seq = seq
+	v, err := b.s.marshalDLQ(r)
 	if err != nil {
 		return 0, fmt.Errorf("add dead letter: %w", err)
 	}

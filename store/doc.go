@@ -19,7 +19,7 @@
 //	t <time> <seq>                   -> (empty)                         index by event time
 //	c <consumer>                     -> <seq>                           consumer cursors
 //	x <consumer> 0x00 <key>          -> value                           consumers' own state
-//	d <dlq-seq>                      -> DLQ record (JSON)               the dead-letter queue
+//	d <dlq-seq>                      -> DLQ record (JSON, payload sealed) the dead-letter queue
 //	r <kind> 0x00 <seq>              -> event (sdk binary encoding)     derived records by kind (enrich, insight plugins)
 //	n <name>                         -> int64 delta (merge operator)    counters: events by platform/kind, DLQ size
 //	m <name>                         -> value                           metadata (format version, last sequence numbers)

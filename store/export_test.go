@@ -62,3 +62,8 @@ func KeyCount(s *Store, prefix byte) (int, error) {
 	}
 	return n, it.Close()
 }
+
+// SetRawDLQ writes value, raw, as the dead letter seq: a record as an earlier build wrote it.
+func SetRawDLQ(s *Store, seq uint64, value []byte) error {
+	return s.db.Set(dlqKey(seq), value, pebble.Sync)
+}

@@ -8,16 +8,26 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
 )
 
 // t0 is a fixed event time the tests build on.
 var t0 = time.Date(2025, 6, 14, 9, 26, 53, 589793238, time.UTC)
 
-// openStore opens the store in dir and closes it when the test ends.
+// testKey is the payload key the test stores seal dead letters' payloads with.
+var testKey = func() *seal.Key {
+	k, err := seal.NewKey([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// openStore opens the store in dir, with testKey, and closes it when the test ends.
 func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
-	s, err := store.Open(dir, store.Options{})
+	s, err := store.Open(dir, store.Options{PayloadKey: testKey})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}

@@ -129,7 +129,7 @@ func (s *Store) expireEvents(cutoff time.Time) (int, bool, error) {
 func (s *Store) expireDLQ(cutoff time.Time) (int, error) {
 	var first, last uint64
 	n := 0
-	if err := s.ScanDLQ(func(r DLQRecord) bool {
+	if err := s.scanDLQ(false, func(r DLQRecord) bool {
 		if !r.Time.Before(cutoff) {
 			return false
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/seal"
 )
 
 // Sentinel errors.
@@ -24,6 +25,9 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrClosed is returned by operations on a closed store.
 	ErrClosed = errors.New("store: closed")
+	// ErrNoPayloadKey means a dead letter's payload has no key to be sealed or opened with
+	// (Options.PayloadKey): it is never written in the clear.
+	ErrNoPayloadKey = errors.New("store: no payload key")
 )
 
 // formatVersion is the key layout version, kept under metaFormat. Open refuses a newer one.
@@ -50,6 +54,11 @@ type Options struct {
 	// matters to a command that lives a few milliseconds. A store that does not exist yet is an
 	// error.
 	ReadOnly bool
+	// PayloadKey seals the payloads of dead letters before they enter a batch and opens them when
+	// they are read (see DLQRecord). Without one, adding a dead letter with a payload fails, and
+	// read payloads stay sealed. The key lives in a file of its own (seal.KeyName), never in the
+	// store.
+	PayloadKey *seal.Key
 }
 
 // Store is an open Hangar database. It is safe for concurrent use.
@@ -58,6 +67,7 @@ type Store struct {
 	dir      string
 	readOnly bool
 	fsCloser io.Closer // stops the disk-health checker
+	key      *seal.Key // seals dead letters' payloads; nil: none can be added
 
 	// Event batches are built one at a time and committed in log order, and the next batch can be
 	// built while the previous one syncs: appendMu is held by the batch being built, from its first
@@ -124,7 +134,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		fsCloser.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, readOnly: opts.ReadOnly, fsCloser: fsCloser, counters: map[string]int64{}, notify: make(chan struct{})}
+	s := &Store{db: db, dir: dir, readOnly: opts.ReadOnly, fsCloser: fsCloser, key: opts.PayloadKey, counters: map[string]int64{}, notify: make(chan struct{})}
 	s.derived.notify = make(chan struct{})
 	if err := s.load(); err != nil {
 		db.Close()

@@ -72,7 +72,10 @@ func (s *DLQShowCmd) Run(g *Globals) error {
 		w := g.stdout
 		fmt.Fprintf(w, "Number:    %d\nTime:      %s\nStage:     %s\nSource:    %s\nPlatform:  %s\nRecord id: %s\nReceived:  %s\nTries:     %d\nReason:    %s\n",
 			r.Seq, r.Time.Local().Format(time.RFC3339), r.Stage, r.Source, r.Platform, r.RecordID, r.ReceivedAt.Local().Format(time.RFC3339), r.Attempts, r.Reason)
-		fmt.Fprintf(w, "Payload:   %d bytes\n", len(r.Payload))
+		fmt.Fprintf(w, "Payload:   %d bytes\n", r.PayloadBytes)
+		if r.PayloadError != "" {
+			fmt.Fprintf(w, "It is sealed and cannot be opened: %s\n", r.PayloadError)
+		}
 		if len(r.Payload) > 0 {
 			fmt.Fprintln(w, clip(printable(r.Payload), 4096))
 		}

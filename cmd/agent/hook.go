@@ -13,6 +13,7 @@ import (
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/seal"
 )
 
 // hookDeadline bounds the whole hook: reading stdin and posting to the daemon.
@@ -49,7 +50,16 @@ func (h *HookCmd) Run(g *Globals) error {
 	if postErr == nil {
 		return nil
 	}
-	if err := pipeline.NewSpool(filepath.Join(g.DataDir, daemon.SpoolName)).Append(&rec); err != nil {
+	// The spool seals the payload: load the payload key (or create it, if no daemon ever ran;
+	// see seal.LoadOrCreate). Only this path pays for it; a posted record is never at rest here.
+	key, err := seal.LoadOrCreate(filepath.Join(g.DataDir, seal.KeyName))
+	if err != nil {
+		// Never spooled in the clear: the record is lost, and hook.log says why. The daemon
+		// replaces an unusable key file when it starts.
+		hookLog(g.DataDir, fmt.Errorf("daemon unavailable (%v), and the payload was not spooled: it is spooled only sealed, and the payload key is unusable: %w", postErr, err))
+		return nil
+	}
+	if err := pipeline.NewSpool(filepath.Join(g.DataDir, daemon.SpoolName), key).Append(&rec); err != nil {
 		hookLog(g.DataDir, fmt.Errorf("daemon unavailable (%v) and spool failed: %w", postErr, err))
 		return nil
 	}

@@ -79,6 +79,64 @@ func BenchmarkHookProcess(b *testing.B) {
 	}
 }
 
+// BenchmarkHookSpool spawns `agent hook claude-code` as BenchmarkHookProcess does, with no daemon
+// running, so that every spawn spools its payload (sealed, under the payload key it loads), and
+// reports the median and p99 wall time of a spawn, and the median CPU time of the process. Run it
+// with -benchtime 300x.
+func BenchmarkHookSpool(b *testing.B) {
+	payload := fixtureOfAbout(b, 1000)
+	dataDir := newDataDir(b)
+	stdinPath := filepath.Join(b.TempDir(), "payload.json")
+	if err := os.WriteFile(stdinPath, payload, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	stdin, err := os.Open(stdinPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stdin.Close()
+	env := childEnv()
+
+	times := make([]time.Duration, 0, b.N)
+	cpu := make([]time.Duration, 0, b.N) // user + system time of the process: less at the mercy of a busy machine
+	b.ResetTimer()
+	for range b.N {
+		if _, err := stdin.Seek(0, 0); err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(agentBin, "hook", "claude-code", "--data-dir", dataDir)
+		cmd.Stdin, cmd.Env = stdin, env
+		start := time.Now()
+		err := cmd.Run()
+		times = append(times, time.Since(start))
+		if err != nil {
+			b.Fatalf("hook: %v", err)
+		}
+		cpu = append(cpu, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+	}
+	b.StopTimer()
+	slices.Sort(cpu)
+	b.ReportMetric(float64(cpu[len(cpu)/2])/float64(time.Millisecond), "median-cpu-ms")
+	spool := filepath.Join(dataDir, "spool", "active.spool")
+	if info, err := os.Stat(spool); err != nil || info.Size() < int64(b.N*len(payload)) {
+		b.Fatalf("spool %s: %v; want %d payloads in it", spool, err, b.N)
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2])/float64(time.Millisecond), "median-ms")
+	b.ReportMetric(float64(times[min(len(times)-1, len(times)*99/100)])/float64(time.Millisecond), "p99-ms")
+}
+
+// fixtureOfAbout returns a real hook payload of n bytes, give or take a tenth.
+func fixtureOfAbout(b *testing.B, n int) []byte {
+	for _, f := range fixtures {
+		if len(f.payload) >= n*9/10 && len(f.payload) <= n*12/10 {
+			return f.payload
+		}
+	}
+	b.Fatalf("no fixture of about %d bytes", n)
+	return nil
+}
+
 // BenchmarkDaemonIdleRSS reports the daemon's resident memory, as status --json reports it
 // (resident_bytes): "active" just after some hook traffic, with the capture plugin loaded, and
 // "idle" once it has gone without calls for --plugin-idle (500ms here, 2m by default) and the

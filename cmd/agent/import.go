@@ -170,6 +170,9 @@ func printImportSummary(g *Globals, s ImportSummary) {
 		line += fmt.Sprintf("; %d end with a line still being written (taken once unchanged for a minute)", s.Unfinished)
 	}
 	fmt.Fprintln(g.stdout, line+".")
+	if s.Parked > 0 {
+		fmt.Fprintf(g.stdout, "No capture plugin serves Claude Code: %s lines wait, sealed, and are captured once one does (`agent plugins enable claude-code`).\n", humanize.Comma(s.Parked))
+	}
 	if s.DeadLettered > 0 {
 		fmt.Fprintln(g.stdout, "The capture could not make events of some lines: see `agent dlq list`.")
 	}

@@ -979,7 +979,7 @@ func TestInstallBinaryOptions(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil || len(out) != 0 {
 			t.Fatalf("sh -c %s: %v, output %q", entry.Command, err, out)
 		}
-		if !pipeline.NewSpool(filepath.Join(dataDir, daemon.SpoolName)).Pending() {
+		if !pipeline.NewSpool(filepath.Join(dataDir, daemon.SpoolName), nil).Pending() {
 			t.Errorf("the hook run by the shell did not spool its payload into %s", dataDir)
 		}
 		// Installing with the default data dir replaces the entry, not adds one.

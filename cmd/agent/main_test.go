@@ -26,6 +26,7 @@ import (
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
 )
 
@@ -464,10 +465,15 @@ func newRecord(payload []byte) pipeline.RawRecord {
 	return rec
 }
 
-// openStore opens the data dir's store in this process; no daemon may run.
+// openStore opens the data dir's store in this process, with its payload key if it has one; no
+// daemon may run.
 func openStore(t testing.TB, dataDir string) *store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(dataDir, daemon.StoreName), store.Options{})
+	key, err := seal.Load(filepath.Join(dataDir, seal.KeyName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dataDir, daemon.StoreName), store.Options{PayloadKey: key})
 	if err != nil {
 		t.Fatalf("open store after the daemon stopped: %v", err)
 	}

@@ -107,8 +107,16 @@ func (l *pluginLoader) loadPlugin(p *host.PluginEntry) (*host.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
+	var hp *host.Plugin
 	if p.Source == host.SourceInstalled {
-		return l.h.LoadInstalled(p.Manifest, wasm, g, p.InstallID)
+		hp, err = l.h.LoadInstalled(p.Manifest, wasm, g, p.InstallID)
+	} else {
+		hp, err = l.h.Load(p.Manifest, wasm, g)
 	}
-	return l.h.Load(p.Manifest, wasm, g)
+	if err == nil && p.Source == host.SourceBuiltin {
+		// A first-party plugin's failed records are bad input, and no plugin could take its
+		// platform over: only failed calls quarantine it.
+		hp.SetQuarantineRecordsAfter(-1)
+	}
+	return hp, err
 }

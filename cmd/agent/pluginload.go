@@ -16,9 +16,9 @@ import (
 )
 
 // swapCapture is a platform's capture stage: the enabled capture plugin of the platform, or, while
-// there is none (disabled, quarantined, not loaded yet), a stage that dead-letters every record
-// with the reason, so that `agent dlq replay` captures them once a plugin serves. Swapping is
-// atomic; calls in flight finish on the stage they started with.
+// there is none (disabled, quarantined, not loaded yet), missingCapture, whose records the intake
+// parks, sealed, until a reload brings a capture and the daemon captures them. Swapping is atomic;
+// calls in flight finish on the stage they started with.
 type swapCapture struct {
 	builtin pipeline.Capture
 	cur     atomic.Pointer[servingCapture]
@@ -43,7 +43,7 @@ func newSwapCapture(builtin pipeline.Capture) *swapCapture {
 // set makes c (nil: none, see missingCapture) serve the platform.
 func (s *swapCapture) set(c pipeline.Capture, by string) {
 	if c == nil {
-		c, by = s.builtin, "none"
+		c, by = s.builtin, daemon.NoCapture
 	}
 	s.cur.Store(&servingCapture{c: c, by: by})
 }
@@ -67,12 +67,14 @@ func (s *swapCapture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, [
 	return evs, errs
 }
 
-// missingCapture is a platform's capture stage while no capture plugin serves it.
+// missingCapture is a platform's capture stage while no capture plugin serves it. Its error wraps
+// pipeline.ErrNoCapture: the intake parks the record (sealed) rather than dead-letter it, and the
+// daemon captures it once a plugin serves the platform again.
 type missingCapture struct{ platform string }
 
 // Capture implements pipeline.Capture.
 func (m missingCapture) Capture(*pipeline.RawRecord) ([]sdk.Event, error) {
-	return nil, pipeline.Permanent(fmt.Errorf("no capture plugin serves %s: enable one (agent plugins enable), then agent dlq replay", m.platform))
+	return nil, pipeline.Permanent(fmt.Errorf("no capture plugin serves %s (agent plugins enable one): %w", m.platform, pipeline.ErrNoCapture))
 }
 
 // pluginLoader loads the enabled plugins of the registry into the daemon: the first enabled

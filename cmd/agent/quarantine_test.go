@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,9 +19,16 @@ import (
 	"github.com/hangar-dev/hangar/host"
 )
 
+// trapWasm is the trap plugin's module, built once per test binary.
+var trapWasm struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
 // writeTrapPlugin builds the adversarial trap plugin of the host's suite (a record with
-// "mode": "trap" makes it trap; any other yields one trap.ok event) into a plugin folder: a
-// capture plugin for claude-code named trapper.
+// "mode": "trap" makes it trap, "panic" makes it fail the record; any other yields one trap.ok
+// event) into a plugin folder: a capture plugin for claude-code named trapper.
 func writeTrapPlugin(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "trapper")
@@ -28,16 +36,24 @@ func writeTrapPlugin(t *testing.T) string {
 		t.Fatal(err)
 	}
 	wasm := filepath.Join(dir, "trapper.wasm")
-	build := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", wasm, "../../host/testdata/adversarial/trap")
-	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the trap plugin: %v\n%s", err, out)
+	trapWasm.once.Do(func() {
+		out := filepath.Join(t.TempDir(), "trapper.wasm")
+		build := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "../../host/testdata/adversarial/trap")
+		build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		if msg, err := build.CombinedOutput(); err != nil {
+			trapWasm.err = fmt.Errorf("build the trap plugin: %v\n%s", err, msg)
+			return
+		}
+		trapWasm.data, trapWasm.err = os.ReadFile(out)
+	})
+	if trapWasm.err != nil {
+		t.Fatal(trapWasm.err)
 	}
-	m := host.Manifest{Name: "trapper", Version: "1.0.0", Kind: host.KindCapture, ABI: host.ABIVersion, Platform: "claude-code", Wasm: "trapper.wasm"}
-	data, err := os.ReadFile(wasm)
-	if err != nil {
+	data := trapWasm.data
+	if err := os.WriteFile(wasm, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	m := host.Manifest{Name: "trapper", Version: "1.0.0", Kind: host.KindCapture, ABI: host.ABIVersion, Platform: "claude-code", Wasm: "trapper.wasm"}
 	sum := sha256.Sum256(data)
 	m.SHA256 = hex.EncodeToString(sum[:])
 	manifest := fmt.Sprintf(`name = %q
@@ -235,6 +251,63 @@ func TestPluginQuarantine(t *testing.T) {
 	}
 	if p := pluginStatusOf(t, st, "trapper"); p.Quarantined || !p.Running || p.Calls != 1 || p.Failures != 0 {
 		t.Errorf("status of trapper after enable = %+v", p)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("daemon exit %d\n%s", code, d.stderr.String())
+	}
+}
+
+// TestPluginQuarantineOnFailedRecords runs an installed capture plugin whose calls all succeed but
+// which fails every record: after host.DefaultQuarantineRecordsAfter records in a row it is
+// quarantined (recorded in state.json, shown in status, saying why without quoting it), the
+// first-party plugin takes the platform back at once, and `agent dlq replay` captures the records
+// it failed.
+func TestPluginQuarantineOnFailedRecords(t *testing.T) {
+	dataDir := newDataDir(t)
+	agentOK(t, dataDir, "plugins", "install", writeTrapPlugin(t), "--yes")
+	d := startDaemon(t, dataDir, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	reloaded, err := d.client().ReloadPlugins(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reloaded.Captures["claude-code"]; got != "trapper@1.0.0" {
+		t.Fatalf("claude-code is served by %q, want trapper@1.0.0", got)
+	}
+	const n = host.DefaultQuarantineRecordsAfter
+	for i := range n {
+		checkHookResult(t, runHook(t, dataDir, withMode(t, fixtures[i].payload, "panic")), 5*time.Second)
+	}
+	waitFor(t, 30*time.Second, func() string {
+		if st := apiStatus(t, dataDir); st.DLQSize != n || st.QueueDepth != 0 {
+			return fmt.Sprintf("dlq_size %d, queue %d; want %d dead letters", st.DLQSize, st.QueueDepth, n)
+		}
+		return ""
+	})
+	st := apiStatus(t, dataDir)
+	p := pluginStatusOf(t, st, "trapper")
+	wantReason := fmt.Sprintf("%d records in a row failed and none was captured (%d failed by the plugin, 0 whose events the host refused)", n, n)
+	if !p.Quarantined || p.Running || p.Failures != 0 || p.RecordErrors != n || p.QuarantineReason != wantReason {
+		t.Errorf("status of trapper = %+v; want quarantined with %q, no failed call, %d record errors", p, wantReason, n)
+	}
+	if ps := readState(t, dataDir).Plugins["trapper"]; ps == nil || ps.Enabled || ps.Quarantined == nil || ps.Quarantined.Reason != wantReason {
+		t.Errorf("state.json trapper = %+v, want disabled and quarantined", ps)
+	}
+
+	// The first-party plugin serves the platform again: the next payload is captured.
+	checkHookResult(t, runHook(t, dataDir, withMode(t, fixtures[n].payload, "panic")), 5*time.Second)
+	waitEvents(t, dataDir, 1, 20*time.Second)
+	if cc := pluginStatusOf(t, apiStatus(t, dataDir), "claude-code"); !cc.Running || cc.Calls == 0 {
+		t.Errorf("the first-party plugin does not serve: %+v", cc)
+	}
+	// The failed records replay through it.
+	out := agentOK(t, dataDir, "dlq", "replay", "--all").stdout
+	if !strings.Contains(out, fmt.Sprintf("Replayed %d;", n)) {
+		t.Errorf("dlq replay: %s", out)
+	}
+	if st := waitEvents(t, dataDir, n+1, 20*time.Second); st.DLQSize != 0 {
+		t.Errorf("dlq_size %d after the replay, want 0", st.DLQSize)
 	}
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("daemon exit %d\n%s", code, d.stderr.String())

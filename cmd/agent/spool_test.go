@@ -13,11 +13,13 @@ import (
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/seal"
 )
 
-// TestSpoolThenDrain runs 1000 hook processes with no daemon: each spools its payload. Then `agent
-// run` starts and stores all 1000, and the spool empties. Half the payloads are sent twice: every
-// hook run is its own record, so repeats count.
+// TestSpoolThenDrain runs 1000 hook processes with no daemon, 32 at a time, on a data dir that does
+// not exist yet: they race to create the payload key, and each spools its payload sealed under the
+// one that won. Then `agent run` starts and stores all 1000, and the spool empties. Half the
+// payloads are sent twice: every hook run is its own record, so repeats count.
 func TestSpoolThenDrain(t *testing.T) {
 	const (
 		hooks    = 1000
@@ -73,7 +75,23 @@ func TestSpoolThenDrain(t *testing.T) {
 	if len(entries) == 0 {
 		t.Fatal("the spool is empty after 1000 hooks ran without a daemon")
 	}
-	ids := map[sdk.ID]bool{}
+	// One payload key, whole, and no temporary key file left by the racers.
+	key, err := seal.Load(filepath.Join(dataDir, seal.KeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fileMode(t, filepath.Join(dataDir, seal.KeyName)); got != 0o600 {
+		t.Errorf("payload key mode = %v, want 0600", got)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(dataDir, ".*")); len(tmp) != 0 {
+		t.Errorf("temporary files left in the data dir: %q", tmp)
+	}
+	// Read a copy of the spool (draining it deletes what it read): every payload opens with the
+	// key, and none is in the files in the clear.
+	copyDir := filepath.Join(t.TempDir(), "spool")
+	if err := os.MkdirAll(copyDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
 		path := filepath.Join(spoolDir, e.Name())
 		if got := fileMode(t, path); got != 0o600 {
@@ -83,13 +101,25 @@ func TestSpoolThenDrain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		skipped, err := pipeline.DecodeFrames(data, true, func(rec pipeline.RawRecord) error {
-			ids[rec.ID] = true
-			return nil
-		})
-		if err != nil || skipped != 0 {
-			t.Errorf("spool file %s: %v, %d bytes skipped", e.Name(), err, skipped)
+		if bytes.Contains(data, []byte(`"hook_event_name"`)) {
+			t.Errorf("spool file %s holds payloads in the clear", e.Name())
 		}
+		if err := os.WriteFile(filepath.Join(copyDir, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := map[sdk.ID]bool{}
+	ds, err := pipeline.NewSpool(copyDir, key).Drain(func(recs []pipeline.RawRecord) error {
+		for _, rec := range recs {
+			if rec.Unopened != nil || !bytes.HasPrefix(rec.Payload, []byte("{")) {
+				t.Errorf("record %v: payload does not open (%v)", rec.ID, rec.Unopened)
+			}
+			ids[rec.ID] = true
+		}
+		return nil
+	})
+	if err != nil || ds.SkippedBytes != 0 || ds.Unopened != 0 {
+		t.Errorf("reading the spool: %+v, %v", ds, err)
 	}
 	if len(ids) != hooks {
 		t.Errorf("spool holds %d distinct records, want %d", len(ids), hooks)

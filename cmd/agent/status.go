@@ -57,6 +57,9 @@ func printStatus(g *Globals, st daemon.Status) {
 	if st.SpoolPending {
 		fmt.Fprintf(w, "Spool:       payloads waiting for the daemon\n")
 	}
+	if st.SpoolParked {
+		fmt.Fprintf(w, "Parked:      records waiting, sealed, for a capture plugin to serve their platform (agent plugins enable)\n")
+	}
 	for name, cs := range st.Consumers {
 		fmt.Fprintf(w, "Consumer:    %s, %d behind\n", name, cs.Lag)
 	}

@@ -139,9 +139,10 @@ type Stats struct {
 	// pipeline.MaxPayload, and Bytes the bytes consumed (blank lines and newlines included).
 	// Unfinished counts the files whose last line, without its newline, was left for later.
 	Lines, Oversized, Bytes, Unfinished atomic.Int64
-	// Stored, Duplicates and DeadLettered add up the intake's results: new events, events it had,
-	// and records that went to the dead-letter queue.
-	Stored, Duplicates, DeadLettered atomic.Int64
+	// Stored, Duplicates, DeadLettered and Parked add up the intake's results: new events, events
+	// it had, records that went to the dead-letter queue, and records that wait (sealed) for a
+	// capture plugin to serve their platform.
+	Stored, Duplicates, DeadLettered, Parked atomic.Int64
 }
 
 // Totals is a snapshot of Stats.
@@ -157,6 +158,7 @@ type Totals struct {
 	Stored       int64 `json:"stored"`
 	Duplicates   int64 `json:"duplicates"`
 	DeadLettered int64 `json:"dead_lettered"`
+	Parked       int64 `json:"parked,omitempty"`
 }
 
 // Totals returns the counts so far.
@@ -164,7 +166,7 @@ func (s *Stats) Totals() Totals {
 	return Totals{
 		Files: s.Files.Load(), Failed: s.Failed.Load(), Restarted: s.Restarted.Load(), Removed: s.Removed.Load(),
 		Lines: s.Lines.Load(), Oversized: s.Oversized.Load(), Bytes: s.Bytes.Load(), Unfinished: s.Unfinished.Load(),
-		Stored: s.Stored.Load(), Duplicates: s.Duplicates.Load(), DeadLettered: s.DeadLettered.Load(),
+		Stored: s.Stored.Load(), Duplicates: s.Duplicates.Load(), DeadLettered: s.DeadLettered.Load(), Parked: s.Parked.Load(),
 	}
 }
 
@@ -530,6 +532,7 @@ func (s *fileSync) flush(final bool) (bool, error) {
 		s.st.Stored.Add(int64(res.Stored))
 		s.st.Duplicates.Add(int64(res.Duplicates))
 		s.st.DeadLettered.Add(int64(res.DeadLettered))
+		s.st.Parked.Add(int64(res.Parked))
 		s.recs, s.arena = s.recs[:0], nil
 	}
 	if s.end == s.saved || (!final && s.end-s.saved < s.t.cfg.CheckpointEvery && s.ctx.Err() == nil) {

@@ -42,6 +42,9 @@ type Status struct {
 	Consumers     map[string]ConsumerStatus `json:"consumers"`
 	ResidentBytes uint64                    `json:"resident_bytes"`
 	SpoolPending  bool                      `json:"spool_pending"`
+	// SpoolParked is true while records wait, sealed, for a capture plugin to serve their
+	// platform (none did when they came).
+	SpoolParked bool `json:"spool_parked"`
 	// Plugins are the known plugins, by name, with their resource use in this daemon.
 	Plugins []PluginStatus `json:"plugins"`
 	// Captures says what captures each platform the agent takes: a capture plugin's name@version,
@@ -120,10 +123,10 @@ type DropResult struct {
 	Dropped int `json:"dropped"`
 }
 
-// DLQEntry is a dead letter as listed: the record without its payload, and the payload's size.
+// DLQEntry is a dead letter as listed: the record without its payload (its size is in
+// PayloadBytes).
 type DLQEntry struct {
 	store.DLQRecord
-	PayloadBytes int `json:"payload_bytes"`
 }
 
 // apiError is the body of every error answer.
@@ -209,6 +212,7 @@ func (d *Daemon) CurrentStatus() Status {
 		Consumers:     map[string]ConsumerStatus{},
 		ResidentBytes: residentBytes(),
 		SpoolPending:  d.spool.Pending(),
+		SpoolParked:   d.parked.Pending(),
 		ByKind:        []KindCount{},
 		Plugins:       d.pluginStatus(),
 		Captures:      d.captures(),
@@ -278,8 +282,8 @@ func (d *Daemon) listDLQ(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]DLQEntry, 0, len(recs))
 	for _, r := range recs {
-		e := DLQEntry{DLQRecord: r, PayloadBytes: len(r.Payload)}
-		e.Payload = nil
+		e := DLQEntry{DLQRecord: r}
+		e.Payload, e.Sealed = nil, nil
 		out = append(out, e)
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -358,9 +362,13 @@ func (d *Daemon) writeDLQResult(w http.ResponseWriter, res any, err error) {
 type PluginsReloaded struct {
 	// Enabled are the enabled plugins, as name@version.
 	Enabled []string `json:"enabled"`
-	// Captures says what serves each platform's capture: a plugin's name@version, or "none".
+	// Captures says what serves each platform's capture: a plugin's name@version, or NoCapture.
 	Captures map[string]string `json:"captures"`
 }
+
+// NoCapture is what PluginsReloaded.Captures says of a platform no capture plugin serves: its
+// records are parked, sealed, until one does.
+const NoCapture = "none"
 
 // reloadPlugins runs the configured plugin loader, one reload at a time.
 func (d *Daemon) reloadPlugins() (PluginsReloaded, error) {
@@ -374,6 +382,12 @@ func (d *Daemon) reloadPlugins() (PluginsReloaded, error) {
 		return res, fmt.Errorf("reload plugins: %w", err)
 	}
 	d.log.Info("plugins loaded", "enabled", res.Enabled, "captures", res.Captures)
+	for _, by := range res.Captures {
+		if by != NoCapture {
+			d.wakeParked() // records parked while no capture served may have one now
+			break
+		}
+	}
 	return res, nil
 }
 

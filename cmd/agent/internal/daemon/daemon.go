@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -93,6 +95,9 @@ const (
 	SocketName = "agent.sock"
 	StoreName  = "store"
 	SpoolName  = "spool"
+	// ParkedName is the spool, inside SpoolName, where records wait while no capture plugin
+	// serves their platform.
+	ParkedName = "parked"
 	LogsName   = "logs"
 	// CacheName holds caches that can be rebuilt, like compiled plugins.
 	CacheName = "cache"
@@ -105,16 +110,21 @@ const (
 // Daemon is the agent's core. Open starts its pipeline; Serve adds the socket and the background
 // loops; Close stops everything. It is safe for concurrent use.
 type Daemon struct {
-	cfg     Config
-	log     *slog.Logger
-	lock    *os.File
-	st      *store.Store
-	intake  *pipeline.Intake
-	spool   *pipeline.Spool
-	reg     *prometheus.Registry
-	metrics *pipeline.Metrics
-	started time.Time
-	serving bool
+	cfg    Config
+	log    *slog.Logger
+	lock   *os.File
+	st     *store.Store
+	intake *pipeline.Intake
+	spool  *pipeline.Spool
+	// parked holds the records of platforms no capture served when they came (see
+	// pipeline.ErrNoCapture); drained when a plugin reload brings a capture (parkedWake).
+	parked     *pipeline.Spool
+	parkedWake chan struct{}
+	key        *seal.Key // the payload key: seals the spool's and the dead letters' payloads
+	reg        *prometheus.Registry
+	metrics    *pipeline.Metrics
+	started    time.Time
+	serving    bool
 	// serveCtx is Serve's context, set before it serves: its end stops imports in flight.
 	serveCtx context.Context
 	handler  http.Handler
@@ -153,7 +163,7 @@ func Open(cfg Config) (*Daemon, error) {
 	if err := privateDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("open daemon: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: log, started: time.Now(), spool: pipeline.NewSpool(filepath.Join(cfg.DataDir, SpoolName))}
+	d := &Daemon{cfg: cfg, log: log, started: time.Now(), parkedWake: make(chan struct{}, 1)}
 	var err error
 	if d.lock, err = lockFile(cfg.DataDir); err != nil {
 		return nil, err
@@ -168,7 +178,7 @@ func Open(cfg Config) (*Daemon, error) {
 // dataDirEntries are the names Hangar keeps in its data directory.
 var dataDirEntries = map[string]bool{
 	"agent.lock": true, SocketName: true, StoreName: true, SpoolName: true, LogsName: true, "config.toml": true,
-	"plugins": true, "audit.log": true, CacheName: true, SecretName: true, PricingName: true,
+	"plugins": true, "audit.log": true, CacheName: true, SecretName: true, PricingName: true, seal.KeyName: true,
 }
 
 // privateDir creates dir with mode 0700, or makes an existing one 0700 if it holds nothing but
@@ -189,7 +199,7 @@ func privateDir(dir string) error {
 		return err
 	}
 	for _, e := range entries {
-		if !dataDirEntries[e.Name()] {
+		if !dataDirEntries[e.Name()] && !strings.HasPrefix(e.Name(), seal.KeyName+".bad-") {
 			return fmt.Errorf("data dir %s is open to other users (mode %v) and holds %q: use a directory of Hangar's own", dir, info.Mode().Perm(), e.Name())
 		}
 	}
@@ -201,8 +211,18 @@ func (d *Daemon) open() error {
 		return d.openReadOnly()
 	}
 	var err error
-	if d.st, err = store.Open(filepath.Join(d.cfg.DataDir, StoreName), store.Options{Logger: d.log}); err != nil {
+	if d.key, err = d.loadPayloadKey(); err != nil {
 		return err
+	}
+	d.spool = pipeline.NewSpool(filepath.Join(d.cfg.DataDir, SpoolName), d.key)
+	d.parked = pipeline.NewSpool(filepath.Join(d.cfg.DataDir, SpoolName, ParkedName), d.key)
+	if d.st, err = store.Open(filepath.Join(d.cfg.DataDir, StoreName), store.Options{Logger: d.log, PayloadKey: d.key}); err != nil {
+		return err
+	}
+	if n, err := d.st.SealDeadLetters(context.Background()); err != nil {
+		d.log.Error("seal the payloads of an earlier build's dead letters; they stay readable and are sealed at their next update", "err", err)
+	} else if n > 0 {
+		d.log.Info("sealed the payloads of an earlier build's dead letters", "dead_letters", n)
 	}
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -214,7 +234,7 @@ func (d *Daemon) open() error {
 		}
 	}
 	ic := d.cfg.Intake
-	ic.Logger, ic.Metrics = d.log.With("component", "intake"), d.metrics
+	ic.Logger, ic.Metrics, ic.Parked = d.log.With("component", "intake"), d.metrics, d.parked
 	if d.intake, err = pipeline.NewIntake(d.st, d.cfg.Captures, ic); err != nil {
 		return err
 	}
@@ -228,6 +248,26 @@ func (d *Daemon) open() error {
 	}
 	d.handler = d.routes()
 	return nil
+}
+
+// loadPayloadKey loads the data directory's payload key, creating it on first use (a hook that
+// spooled before any daemon ran may have created it). A key file that is not a key (cut short,
+// say) is set aside, named in the log, and a new key made: new records are captured and sealed
+// as ever, and what the old key sealed waits, sealed, until the user puts it back (agent dlq show
+// says so). The daemon holds the data directory's lock, so no two daemons renew at once.
+func (d *Daemon) loadPayloadKey() (*seal.Key, error) {
+	path := filepath.Join(d.cfg.DataDir, seal.KeyName)
+	k, err := seal.LoadOrCreate(path)
+	if errors.Is(err, seal.ErrBadKey) {
+		nk, aside, rerr := seal.Renew(path)
+		if rerr != nil {
+			return nil, fmt.Errorf("%w; and replacing it failed: %w", err, rerr)
+		}
+		d.log.Error("the payload key file is unusable: it was set aside and a new key made; payloads sealed under the old key stay sealed until it is put back",
+			"err", err, "set_aside", aside, "new_key", nk.ID())
+		return nk, nil
+	}
+	return k, err
 }
 
 // newConsumers makes the built-in consumers over the open store, and finds the usage rollup.
@@ -415,7 +455,8 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// drainLoop drains the spool at start and whenever it has something, checking every second.
+// drainLoop drains the spool at start and whenever it has something, checking every second, and
+// the parked records whenever a plugin reload brings a capture.
 func (d *Daemon) drainLoop(ctx context.Context) {
 	for {
 		if d.spool.Pending() {
@@ -426,14 +467,32 @@ func (d *Daemon) drainLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-d.parkedWake:
+			if d.parked.Pending() {
+				if err := d.drain(ctx, d.parked, "parked records"); err != nil && ctx.Err() == nil {
+					d.log.Error("drain parked records", "err", err)
+				}
+			}
 		case <-time.After(time.Second):
 		}
 	}
 }
 
+// wakeParked has the drain loop capture the parked records (if any): a reload brought a capture.
+func (d *Daemon) wakeParked() {
+	select {
+	case d.parkedWake <- struct{}{}:
+	default:
+	}
+}
+
 // DrainSpool stores every spooled record and deletes the drained spool files.
-func (d *Daemon) DrainSpool(ctx context.Context) error {
-	st, err := d.spool.Drain(func(recs []pipeline.RawRecord) error {
+func (d *Daemon) DrainSpool(ctx context.Context) error { return d.drain(ctx, d.spool, "spool") }
+
+// drain submits every record of spool to the intake and deletes the drained files. Records still
+// without a capture are parked again (a new parked file: this drain does not read it).
+func (d *Daemon) drain(ctx context.Context, spool *pipeline.Spool, what string) error {
+	st, err := spool.Drain(func(recs []pipeline.RawRecord) error {
 		for {
 			_, err := d.intake.Submit(ctx, recs)
 			if !errors.Is(err, pipeline.ErrBusy) {
@@ -447,12 +506,16 @@ func (d *Daemon) DrainSpool(ctx context.Context) error {
 		}
 	})
 	if st.Records > 0 || st.SkippedBytes > 0 {
-		d.log.Info("spool drained", "records", st.Records, "files", st.Files, "skipped_bytes", st.SkippedBytes)
+		d.log.Info(what+" drained", "records", st.Records, "files", st.Files, "skipped_bytes", st.SkippedBytes)
 		d.metrics.SpoolDrained.Add(float64(st.Records))
 		d.metrics.SpoolSkipped.Add(float64(st.SkippedBytes))
 	}
 	if st.SkippedBytes > 0 {
-		d.log.Warn("spool had torn or corrupt frames (from hooks killed mid-write); their bytes were skipped", "bytes", st.SkippedBytes)
+		d.log.Warn(what+" had torn or corrupt frames (from hooks killed mid-write); their bytes were skipped", "bytes", st.SkippedBytes)
+	}
+	if st.Unopened > 0 {
+		d.log.Error(what+" held payloads sealed under another payload key: they were dead-lettered still sealed, and open once that key is back",
+			"records", st.Unopened, "key", d.key.ID())
 	}
 	return err
 }

@@ -1,0 +1,184 @@
+package seal
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// KeyName is the payload key's file in the data directory: KeyLen random bytes, mode 0600. It is
+// not the install secret (which plugins' salts derive from) and is never written to the store.
+const KeyName = "payload.key"
+
+// shortReadTries bounds how often Load reads a file shorter than a key again, waiting for a
+// creator still writing it (only on a file system without hard links, see create).
+const shortReadTries = 20
+
+// LoadOrCreate returns the payload key kept in the file at path, creating it on first use in a
+// folder created 0700 if missing. Both the daemon and a hook (spooling while the daemon is down)
+// call it, and may race to create the file: each writes a key aside (0600, synced) and links it
+// into place, which never replaces an existing file, so exactly one key wins, whole, and every
+// racer reads back and returns that one. A file that exists but is not a key (its size, its type)
+// is an error wrapping ErrBadKey, never replaced here: payloads sealed under it would be lost (see
+// Renew). A file readable by others is made 0600.
+func LoadOrCreate(path string) (*Key, error) {
+	for range 3 {
+		k, err := Load(path)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return k, err
+		}
+		if err := create(path); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		// Ours or a racer's: read back whichever won.
+	}
+	return nil, fmt.Errorf("load payload key %s: it keeps appearing and disappearing", path)
+}
+
+// Load returns the payload key in the file at path. A missing file is an error wrapping
+// fs.ErrNotExist; a file that is not a key, one wrapping ErrBadKey, naming the problem.
+func Load(path string) (*Key, error) {
+	for try := 0; ; try++ {
+		raw, err := readKeyFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) < KeyLen && try < shortReadTries {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		if len(raw) < KeyLen {
+			return nil, fmt.Errorf("load payload key: %w: %s holds %d bytes, want %d", ErrBadKey, path, len(raw), KeyLen)
+		}
+		return NewKey(raw)
+	}
+}
+
+// readKeyFile reads a key file, making it 0600 if others could read it. A file longer than a key
+// is an error; a shorter one is returned as it is.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load payload key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("load payload key: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("load payload key: %w: %s is not a regular file", ErrBadKey, path)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			return nil, fmt.Errorf("load payload key: %s is readable by others and cannot be made 0600: %w", path, err)
+		}
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, KeyLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("load payload key: %w", err)
+	}
+	if len(raw) > KeyLen {
+		return nil, fmt.Errorf("load payload key: %w: %s holds more than %d bytes, want %d", ErrBadKey, path, KeyLen, KeyLen)
+	}
+	return raw, nil
+}
+
+// create writes a new key to path, or fails with an error wrapping fs.ErrExist if there is one.
+func create(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create payload key: %w", err)
+	}
+	raw := make([]byte, KeyLen)
+	rand.Read(raw)
+	tmp, err := os.CreateTemp(dir, "."+KeyName+"-*") // mode 0600
+	if err != nil {
+		return fmt.Errorf("create payload key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(raw)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("create payload key: %w", err)
+	}
+	// A hard link never replaces an existing file (a rename would: two racers would each think
+	// their key won), and the file appears whole.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// No hard links on this file system: create the file exclusively instead. A reader may
+		// see it short until it is written; Load waits for that.
+		if err := writeNew(path, raw); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			return fmt.Errorf("create payload key: %w", err)
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("create payload key: %w", err)
+	}
+	return nil
+}
+
+// Renew sets the key file at path aside, as path.bad-<unix nanoseconds>, and creates a new key
+// in its place. It is for a file Load refused (ErrBadKey): payloads sealed under the old key stay
+// sealed under it (their key id says which), and opening them fails with ErrOtherKey until the
+// user puts the old key back. Only the daemon calls it, holding the data directory's lock, so no
+// two renewals race; a hook that spools meanwhile creates or reads the new key through
+// LoadOrCreate. It returns the new key and where the old file went.
+func Renew(path string) (*Key, string, error) {
+	aside := fmt.Sprintf("%s.bad-%d", path, time.Now().UnixNano())
+	if err := os.Rename(path, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("set the payload key aside: %w", err)
+	}
+	k, err := LoadOrCreate(path)
+	if err != nil {
+		return nil, aside, err
+	}
+	return k, aside, nil
+}
+
+// writeNew creates path (which must not exist) with mode 0600 and writes and syncs data.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be synced there
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
