@@ -199,7 +199,7 @@ func loadHostile(t testing.TB, h *Host, name string, wasm []byte, lim Limits) *P
 // of each hostile call.
 const (
 	stressRounds   = 200
-	stressDeadline = 100 * time.Millisecond
+	stressDeadline = 250 * time.Millisecond
 )
 
 // TestInterruptStress runs, in a child process killed at a hard limit, with GOMAXPROCS=2, two
@@ -211,7 +211,10 @@ const (
 //     never left its compiled code, and a collection waited for it while the goroutine that
 //     would stop it waited for the collection);
 //   - 200 host calls of the hostile plugins and a Go plugin stuck in `for {}`, in turn, two at a
-//     time, each under a 100 ms deadline: each must end with ErrDeadline within twice it. (Not
+//     time, each under a 250 ms deadline: each must end with ErrDeadline within twice it. (Five
+//     goroutines that never block share the two Ps, each preempted every 10 ms, beside a full
+//     collection forced every millisecond: a goroutine can wait tens of milliseconds for its
+//     turn, which a shorter deadline would not leave room for.) (Not
 //     under GOGC=1: a Go guest's runtime grows its memory at start, the host allocates each
 //     larger copy, and at GOGC=1 each allocation pays a mark assist over the whole host heap,
 //     which is the host's cost of a collection per allocation, not the guest's hold on the call.)
