@@ -261,7 +261,7 @@ func TestPrivacyCanary(t *testing.T) {
 
 	// An installed capture plugin that fails every record it is given: its records are
 	// dead-lettered until it is quarantined and the first-party plugin takes over.
-	agentOK(t, dataDir, "plugins", "install", writeTrapPlugin(t), "--yes")
+	agentOK(t, dataDir, "plugins", "install", writeTrapPlugin(t), "--yes", "--take-over")
 	const trapped = 60
 	for i := range trapped {
 		runHook(t, dataDir, withMode(t, pl.plantJSON(t, fixtures[i].payload), "panic"))

@@ -264,7 +264,7 @@ func TestPluginQuarantine(t *testing.T) {
 // it failed.
 func TestPluginQuarantineOnFailedRecords(t *testing.T) {
 	dataDir := newDataDir(t)
-	agentOK(t, dataDir, "plugins", "install", writeTrapPlugin(t), "--yes")
+	agentOK(t, dataDir, "plugins", "install", writeTrapPlugin(t), "--yes", "--take-over")
 	d := startDaemon(t, dataDir, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
