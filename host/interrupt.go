@@ -46,13 +46,13 @@ const (
 	wasmSecFunction = 3
 	wasmSecTable    = 4
 	wasmSecMemory   = 5
-	wasmSecGlobal  = 6
-	wasmSecExport  = 7
-	wasmSecStart   = 8
-	wasmSecElement = 9
-	wasmSecCode    = 10
-	wasmSecData    = 11
-	wasmSecMaxID   = 13 // the tag section
+	wasmSecGlobal   = 6
+	wasmSecExport   = 7
+	wasmSecStart    = 8
+	wasmSecElement  = 9
+	wasmSecCode     = 10
+	wasmSecData     = 11
+	wasmSecMaxID    = 13 // the tag section
 )
 
 // wasmSecRank is the place of each section id in the order the binary format requires. Custom
