@@ -67,7 +67,7 @@ var wasmSecRank = [wasmSecMaxID + 1]int8{
 // which ends the call if its deadline has passed, and where its goroutine can be stopped.
 const (
 	// interruptFuel is the budget: code bytes, or interruptBulkShift-scaled bytes moved.
-	interruptFuel = 1 << 20
+	interruptFuel = 1 << 22
 	// interruptBulkShift scales a bulk memory instruction's length to fuel: one unit per 8 bytes.
 	interruptBulkShift = 3
 )
@@ -199,7 +199,8 @@ const (
 	// editFunc rewrites a function index of the input at least as large as importedFuncs to one
 	// more, in as many bytes as it had when that suffices (toolchains pad indices they patch).
 	editFunc
-	// editBulkCall replaces a bulk memory instruction with a call of helper v (interrupt_bulk.go).
+	// editBulkCall wraps a bulk memory instruction: it runs as it is up to bulkChunk bytes, and
+	// through helper v beyond (interrupt_bulk.go).
 	editBulkCall
 	// editTableGrow inserts, before a table.grow of table v, what makes it fail past
 	// maxTableEntries (interrupt_bulk.go).
@@ -642,7 +643,7 @@ func (p *interruptPlan) appendEdit(b []byte, e edit) []byte {
 		b = append(b, 0xad, 0x7d, 0x24)
 		return wasmAppendLEB(b, p.fuel())
 	case editBulkCall:
-		return wasmAppendLEB(append(b, 0x10), p.helperFunc(e.v))
+		return p.appendBulkCall(b, e)
 	case editTableGrow:
 		return p.appendTableGrow(b, e.v)
 	}
@@ -660,7 +661,7 @@ func (p *interruptPlan) editDelta(e edit) int {
 	case editBulkCharge:
 		return 5 + 2*fuel + scratch
 	case editBulkCall:
-		return 1 + wasmLEBLen(p.helperFunc(e.v)) - int(e.end-e.at)
+		return p.bulkCallLen(e)
 	case editTableGrow:
 		return p.tableGrowLen(e.v)
 	}
@@ -693,6 +694,7 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 	if err := p.readCount(s); err != nil {
 		return err
 	}
+	p.resolveTypes() // the code refers to them; the type section came first
 	if p.edits == nil {
 		// Go-built modules have about one loop, one call and a check per 1 KB of code.
 		p.edits = make([]edit, 0, int(s.count)+(s.end-s.rest)/256)
@@ -861,6 +863,20 @@ func (p *interruptPlan) bodyError(fn uint32, b []byte, at, i int) error {
 }
 
 // The entries instrumentInterrupts appends to a section, and how many.
+// resolveTypes gives the signatures the module lacks the indices they are appended at: yield's,
+// then the helpers' (which is appended only if the code turns out to need a helper).
+func (p *interruptPlan) resolveTypes() {
+	if p.yieldType == noType {
+		p.yieldType = p.types
+	}
+	if p.bulkType == noType {
+		p.bulkType = p.types
+		if p.yieldType == p.types {
+			p.bulkType++
+		}
+	}
+}
+
 func (p *interruptPlan) newTypes() uint32 {
 	n := uint32(0)
 	if p.yieldType >= p.types {
@@ -944,13 +960,7 @@ func (p *interruptPlan) plan() error {
 	if err := p.checkTables(); err != nil {
 		return err
 	}
-	// The signatures the module lacks are appended: yield's, then the helpers'.
-	if p.yieldType == noType {
-		p.yieldType = p.types
-	}
-	if len(p.helpers) > 0 && p.bulkType == noType {
-		p.bulkType = p.types + p.newTypes() - 1
-	}
+	p.resolveTypes()
 	if p.code >= 0 {
 		p.helperBodies = make([][]byte, len(p.helpers))
 		for k, h := range p.helpers {

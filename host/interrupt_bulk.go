@@ -10,9 +10,10 @@ import (
 // preempted: one instruction could hold a stop-the-world for tens of milliseconds. So
 // instrumentInterrupts:
 //
-//   - replaces each memory bulk instruction with a call of a helper function it adds to the
-//     module (one per kind of instruction and immediates), which does the work bulkChunk bytes at
-//     a time and charges the fuel between chunks, calling yield when it is spent;
+//   - runs each memory bulk instruction of up to bulkChunk bytes as it is, charging its length
+//     after, and a longer one through a helper function it adds to the module (one per kind of
+//     instruction and immediates), which does the work bulkChunk bytes at a time and charges the
+//     fuel between chunks, calling yield when it is spent;
 //   - charges a table bulk instruction its length once it has run: a table holds at most
 //     maxTableEntries entries;
 //   - makes table.grow fail (return -1, as the specification allows any growth to) past
@@ -77,6 +78,41 @@ func (p *interruptPlan) bulkEdits(edits []edit, b []byte, at, end int) []edit {
 		return append(edits, edit{at: int32(at), end: int32(at), kind: editTableGrow, v: imm()})
 	}
 	return edits
+}
+
+// appendBulkCall appends what replaces the memory bulk instruction p.in[e.at:e.end]: up to
+// bulkChunk bytes it runs as it is, then has its length charged; beyond, helper e.v runs it in
+// chunks. Most are short (a Go guest's memmove of a few words), and a call of the helper would
+// cost more than they do:
+//
+//	global.set $scratch; global.get $scratch                  ;; the length, kept
+//	global.get $scratch; i32.const bulkChunk; i32.le_u
+//	if (type $bulk)                                           ;; [i32 i32 i32] -> []
+//	  <the instruction>
+//	  global.get $fuel; global.get $scratch; i64.extend_i32_u
+//	  i64.const interruptBulkShift; i64.shr_u; i64.sub; global.set $fuel
+//	else
+//	  call $helper
+//	end
+func (p *interruptPlan) appendBulkCall(b []byte, e edit) []byte {
+	b = wasmAppendLEB(append(b, 0x24), p.scratch())
+	b = wasmAppendLEB(append(b, 0x23), p.scratch())
+	b = wasmAppendLEB(append(b, 0x23), p.scratch())
+	b = wasmAppendSLEB(append(b, 0x41), bulkChunk)
+	b = wasmAppendSLEB(append(b, 0x4d, 0x04), int64(p.bulkType)) // a type index is an s33
+	b = append(b, p.in[e.at:e.end]...)
+	b = wasmAppendLEB(append(b, 0x23), p.fuel())
+	b = wasmAppendLEB(append(b, 0x23), p.scratch())
+	b = append(b, 0xad, 0x42, interruptBulkShift, 0x88, 0x7d, 0x24)
+	b = wasmAppendLEB(b, p.fuel())
+	b = wasmAppendLEB(append(b, 0x05, 0x10), p.helperFunc(e.v))
+	return append(b, 0x0b)
+}
+
+// bulkCallLen returns how many bytes appendBulkCall adds to the instruction it wraps.
+func (p *interruptPlan) bulkCallLen(e edit) int {
+	var buf [96]byte
+	return len(p.appendBulkCall(buf[:0], e)) - int(e.end-e.at)
 }
 
 // helperIndex returns the index among p.helpers of h, adding it if new.

@@ -743,8 +743,9 @@ func TestInstrumentInterruptsDecoding(t *testing.T) {
 		{"call", []byte{0x10, 0x00}, []byte{0x10, 0x01}},
 		{"table.get/set", []byte{0x41, 0, 0x25, 0x81, 0x01, 0x1a}, nil},
 		{"i64.trunc_sat_f64_u", []byte{0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0xfc, 0x07, 0x1a}, nil},
-		// A helper (function 2, after yield and the module's one) does it a chunk at a time.
-		{"memory.init", []byte{0xfc, 0x08, 0x81, 0x01, 0x00}, []byte{0x10, 0x02}},
+		// Up to 64 KiB as it is, beyond through a helper (function 2, after yield and the
+		// module's one) of the type appended for it (1).
+		{"memory.init", []byte{0xfc, 0x08, 0x81, 0x01, 0x00}, asmBulkCall([]byte{0xfc, 0x08, 0x81, 0x01, 0x00}, 1, 2)},
 		{"table.copy", []byte{0xfc, 0x0e, 0x00, 0x83, 0x01}, nil},
 		{"table.size", []byte{0xfc, 0x10, 0x83, 0x01, 0x1a}, nil},
 		{"v128.const", asmCat([]byte{0xfd, 0x0c}, bytes.Repeat([]byte{0x03}, 16), []byte{0x1a}), nil},
@@ -785,6 +786,17 @@ func TestInstrumentInterruptsDecoding(t *testing.T) {
 			}
 		})
 	}
+}
+
+// asmBulkCall is what the rewrite makes of a memory bulk instruction, in a module with no
+// globals of its own (fuel 0, scratch 1), given the index of the type [i32 i32 i32] -> [] and of
+// the helper function.
+func asmBulkCall(instr []byte, typ, helper uint64) []byte {
+	return asmCat(
+		[]byte{0x24, 0x01, 0x23, 0x01, 0x23, 0x01}, asmI32(bulkChunk), []byte{0x4d, 0x04}, asmSLEB(int64(typ)),
+		instr, []byte{0x23, 0x00, 0x23, 0x01, 0xad, 0x42, interruptBulkShift, 0x88, 0x7d, 0x24, 0x00},
+		[]byte{0x05, 0x10}, asmULEB(helper), []byte{0x0b},
+	)
 }
 
 // bulkLen and bulkCharge are the instructions around a table bulk instruction, in a module with no
