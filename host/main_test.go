@@ -39,6 +39,7 @@ var testPlugins = map[string]string{
 	"sleep":         "adversarial/sleep",
 	"logspam":       "adversarial/logspam",
 	"fsread":        "fsread",
+	"carry":         "adversarial/carry",
 }
 
 func TestMain(m *testing.M) {
