@@ -102,6 +102,11 @@ func buildTestPlugins(dir string) error {
 	return nil
 }
 
+// testEmits are the event kinds the test plugins emit, as their manifests declare them.
+var testEmits = []string{
+	"hook.*", "fs.*", "kv.*", "leak.*", "flood.*", "trap.*", "sleep.*", "spam.*", "carry.*", "salt",
+}
+
 // testManifest returns a valid capture manifest for a test plugin with the given capabilities
 // (emit:events is added) and limits.
 func testManifest(name string, caps []string, lim Limits) Manifest {
@@ -109,7 +114,7 @@ func testManifest(name string, caps []string, lim Limits) Manifest {
 	return Manifest{
 		Name: name, Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
 		Wasm: name + ".wasm", SHA256: hex.EncodeToString(sum[:]),
-		Capabilities: append([]string{"emit:events"}, caps...), Limits: lim,
+		Capabilities: append([]string{"emit:events"}, caps...), Emits: testEmits, Limits: lim,
 	}
 }
 

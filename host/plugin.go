@@ -57,6 +57,9 @@ type Plugin struct {
 	maxMem                                          atomic.Int64
 	logsWritten, logsDropped, deniedHostCalls       atomic.Int64
 	fsReads, fsBytes                                atomic.Int64
+	recycles                                        atomic.Int64
+	// lits answers which strings occur in the plugin's module (window.go).
+	lits         literals
 	contentReads                                    []atomic.Int64 // per content grant, as proj.content
 	contentMu                                       sync.Mutex
 	contentFlushed                                  []int64 // guarded by contentMu
@@ -153,6 +156,12 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 		p.release(in, false)
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, ErrClosed)
 	}
+	if p.watched() {
+		if in, err = p.prepareWindow(ctx, in, cs.views); err != nil {
+			return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, err)
+		}
+		cs.win = in.win
+	}
 	cs.mem = in.mod.Memory()
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, cs), time.Duration(p.lim.CallTimeout))
 	start := time.Now()
@@ -171,6 +180,7 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	if m := in.mem.Load(); m > p.maxMem.Load() {
 		p.maxMem.Store(m) // racy max, good enough for a gauge
 	}
+	p.flushLogs(ctx, cs)
 
 	var callErr error
 	switch {
@@ -183,7 +193,8 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 		p.release(in, false)
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, ctx.Err())
 	case err != nil:
-		callErr = fmt.Errorf("%w: %s", ErrTrap, trapReason(err))
+		// The guest's own error message (Extism's error_set), or wazero's: plugin text, gated.
+		callErr = fmt.Errorf("%w: %s", ErrTrap, p.gateTexts(cs, []gateText{{msg: trapReason(err), record: -1, max: maxTrapText}})[0])
 	case rc != 0:
 		callErr = fmt.Errorf("%w: exit status %d", ErrTrap, rc)
 	case int64(len(out)) > p.lim.OutputBytes:
@@ -192,9 +203,10 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	var outcomes []Outcome
 	if callErr == nil {
 		outcomes = make([]Outcome, len(recs))
+		var msgs []gateText
 		derr := abi.DecodeOutput(out, len(recs), func(i int, evs []sdk.Event, msg string) error {
 			if msg != "" {
-				outcomes[i].Err = fmt.Errorf("%w: %s", ErrRecordFailed, cs.sanitize(i, msg))
+				msgs = append(msgs, gateText{msg: msg, record: i, max: maxRecordErr, quote: true})
 			} else {
 				outcomes[i].Events = evs
 			}
@@ -203,6 +215,10 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 		if derr != nil {
 			callErr = fmt.Errorf("%w: %w", ErrMalformedOutput, derr)
 			outcomes = nil
+		} else {
+			for k, msg := range p.gateTexts(cs, msgs) {
+				outcomes[msgs[k].record].Err = fmt.Errorf("%w: %s", ErrRecordFailed, msg)
+			}
 		}
 	}
 	p.release(in, callErr == nil && !interrupted)
@@ -351,6 +367,9 @@ type Stats struct {
 	// FSReads and FSReadBytes count successful fs_read calls and the bytes they returned.
 	FSReads     int64 `json:"fs_reads"`
 	FSReadBytes int64 `json:"fs_read_bytes"`
+	// WindowRecycles counts the instances closed because their window was full: the next call
+	// ran on a fresh one (Config.WindowBytes).
+	WindowRecycles int64 `json:"window_recycles"`
 	// ContentReads counts, per content grant ("prompt"), the records whose field the plugin was
 	// shown.
 	ContentReads map[string]int64 `json:"content_reads,omitempty"`
@@ -378,6 +397,7 @@ func (p *Plugin) Status() Stats {
 		LogsWritten: p.logsWritten.Load(), LogsDropped: p.logsDropped.Load(),
 		DeniedHostCalls: p.deniedHostCalls.Load(),
 		FSReads:         p.fsReads.Load(), FSReadBytes: p.fsBytes.Load(),
+		WindowRecycles: p.recycles.Load(),
 	}
 	if n := p.instantiations.Load(); n > 0 {
 		s.AvgInstantiate = time.Duration(p.instantiateNanos.Load() / n)

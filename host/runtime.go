@@ -82,6 +82,15 @@ type Config struct {
 	// Interrupt is how a call past its deadline is stopped. The default, InterruptInstrument, is
 	// the only one for production; the others exist to measure it (docs/RATIONALE.md).
 	Interrupt InterruptMode
+	// WindowBytes bounds the window of an instance of a plugin shown content (content: or
+	// fs:read grants): the bytes of every text it was shown, which each of its emissions is
+	// checked against. An instance is recycled before a call would take it past the bound
+	// (window.go). Default DefaultWindowBytes.
+	WindowBytes int64
+	// DataDir is Hangar's data directory: fs_read and fs_stat never reach a path in it (its
+	// install secret, spool, store, keys, plugin state), whatever a grant's glob says. Empty
+	// protects no directory.
+	DataDir string
 }
 
 // InterruptMode is how the host stops a guest that runs past its call's deadline.
@@ -115,6 +124,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("idle release %v is negative", c.IdleRelease)
 	case c.IdleRelease > 0 && c.CacheDir == "":
 		return errors.New("idle release needs a compilation cache directory")
+	case c.WindowBytes < 0:
+		return fmt.Errorf("window bytes %d is negative", c.WindowBytes)
 	}
 	return nil
 }
@@ -134,6 +145,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.LogRate == 0 {
 		c.LogRate = 100
+	}
+	if c.WindowBytes == 0 {
+		c.WindowBytes = DefaultWindowBytes
 	}
 }
 
@@ -326,6 +340,7 @@ func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
 		}
 	}
 	p.code = code
+	p.lits.module = code // its data, where literals are, as written
 	if err := p.compile(); err != nil {
 		return nil, fmt.Errorf("load plugin %s: compile: %w", m.Name, err)
 	}
@@ -359,6 +374,8 @@ type instance struct {
 	running, fired bool
 	// mem is the bytes of linear memory the instance holds (its module's and Extism's kernel's).
 	mem atomic.Int64
+	// win is what the instance was shown, when its plugin is shown content (window.go).
+	win *window
 }
 
 // moduleConfig is the environment of every instance: no arguments, no environment variables, no

@@ -54,7 +54,7 @@ func capture(rec pdk.Record) ([]sdk.Event, error) {
 	}
 	switch mode {
 	case "ident", "fsread":
-		ev.Attrs = append(ev.Attrs, sdk.Ident("carried", head(strings.ReplaceAll(carried, " ", "_"), 40)))
+		ev.Attrs = append(ev.Attrs, sdk.Ident("carried", head(strings.ReplaceAll(carried, " ", ""), 40)))
 	case "hash":
 		ev.Attrs = append(ev.Attrs, sdk.Hash("carried", []byte(head(carried, 32))))
 	case "ask":
