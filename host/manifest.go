@@ -49,8 +49,8 @@ type Manifest struct {
 	// Emits are the event kinds a capture plugin emits: exact kinds ("session.start") or
 	// families ("hook.*": every kind that starts with "hook." and goes on). The host refuses any
 	// other kind: kinds become counter keys, which outlive retention.
-	Emits []string `toml:"emits,omitempty"`
-	Limits       Limits   `toml:"limits"`
+	Emits  []string `toml:"emits,omitempty"`
+	Limits Limits   `toml:"limits"`
 }
 
 // Limits bound one plugin call. Zero fields take the defaults below.

@@ -59,10 +59,10 @@ type Plugin struct {
 	fsReads, fsBytes                                atomic.Int64
 	recycles                                        atomic.Int64
 	// lits answers which strings occur in the plugin's module (window.go).
-	lits         literals
-	contentReads                                    []atomic.Int64 // per content grant, as proj.content
-	contentMu                                       sync.Mutex
-	contentFlushed                                  []int64 // guarded by contentMu
+	lits           literals
+	contentReads   []atomic.Int64 // per content grant, as proj.content
+	contentMu      sync.Mutex
+	contentFlushed []int64 // guarded by contentMu
 }
 
 // Manifest returns the plugin's manifest.
