@@ -57,12 +57,14 @@ type Plugin struct {
 	maxMem                                          atomic.Int64
 	logsWritten, logsDropped, deniedHostCalls       atomic.Int64
 	fsReads, fsBytes                                atomic.Int64
-	recycles                                        atomic.Int64
-	// lits answers which strings occur in the plugin's module (window.go).
-	lits           literals
-	contentReads   []atomic.Int64 // per content grant, as proj.content
-	contentMu      sync.Mutex
-	contentFlushed []int64 // guarded by contentMu
+	contentReads                                    []atomic.Int64 // per content grant, as proj.content
+	contentMu                                       sync.Mutex
+	contentFlushed                                  []int64 // guarded by contentMu
+
+	// recycles counts the instances closed because their window was full (window.go); lits
+	// answers which strings occur in the plugin's module.
+	recycles atomic.Int64
+	lits     literals
 }
 
 // Manifest returns the plugin's manifest.
