@@ -223,6 +223,10 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 			}
 		}
 	}
+	if callErr == nil {
+		// Before the instance goes back: the checks read its window, which its next call changes.
+		p.enforce(recs, cs, outcomes)
+	}
 	p.release(in, callErr == nil && !interrupted)
 	p.lastUsed.Store(p.h.cfg.Now().UnixNano())
 	if callErr != nil {
@@ -231,7 +235,6 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	}
 	p.succeeded()
 	p.records.Add(int64(len(recs)))
-	p.enforce(recs, cs, outcomes)
 	return outcomes, nil
 }
 

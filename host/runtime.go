@@ -431,7 +431,10 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
-func (in *instance) close() { in.x.Close(context.Background()) }
+func (in *instance) close() {
+	in.x.Close(context.Background())
+	in.win.free()
+}
 
 // compile compiles p.code, through the host's compilation cache. With a CacheDir, the plugin
 // opens its own handle on the cache directory. The caller holds codeMu, or p is not shared yet.

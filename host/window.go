@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"strings"
@@ -13,49 +12,61 @@ import (
 // every call it served (content: grants) and every byte fs_read returned to it. A guest keeps
 // what it likes between calls (instances are pooled, and their linear memory lasts), so the leak
 // check of an emission, of a hangar.leaks answer and of every text the plugin controls is made
-// against the whole window, not only the record's content. The window is bounded: an instance is
-// recycled (closed, and a fresh one made) before a call would take its window past
-// Config.WindowBytes, so that no instance ever holds content the host no longer checks against.
+// against the whole window, not only against the record's content (enforce.go). The window is
+// bounded: an instance is recycled (closed, and a fresh one made) before a call would take its
+// window past Config.WindowBytes, so that no instance ever holds content the host no longer
+// checks against.
 //
-// Checking a string against megabytes of text per record would cost more than the plugin's own
-// work, so the window answers in three steps, each exact in what it rules out:
+// The window check refuses a string that holds leakWindow or more bytes of the window's text,
+// verbatim (not starting or ending with whitespace, see eachWindow) or with whitespace removed
+// (the leak check's rule), less two kinds of parts that carry
+// nothing of the content: parts equal to, or inside, a granted read value of the string's record
+// (metadata the user granted, see segments), and leak windows that occur in the plugin's own
+// module (an attribute key, a kind, a message's words: fixed at install, before the plugin saw
+// anything, so emitting one says only that the plugin chose to, however often the content names
+// it).
 //
-//  1. pairs: a bitmap of every pair of consecutive bytes of the window's text with whitespace
-//     removed. A leak window (leakWindow bytes of an emitted string, verbatim or with whitespace
-//     removed) that holds a pair the text never has cannot occur in it. A salted hash, random
-//     bytes, almost always holds one: most hashes are cleared here, in nanoseconds.
-//  2. literals: a segment of an emitted string that occurs verbatim in the plugin's own module (an
-//     attribute key, a kind, a fixed message) was fixed at install, before the plugin saw
-//     anything: emitting it carries nothing of the content, however often the content names it.
-//     Such segments are exempt from the window check (not from the record's own, enforce.go).
-//  3. an exact scan of the retained text, for the strings the first two steps left, all of them
-//     in one pass. Its answer for a segment is kept (known), and the clean ones are watched: each
-//     text the window takes afterwards is scanned for them in the same pass that adds its pairs,
-//     so a segment emitted on every record is looked up, not scanned for.
+// Scanning megabytes of text per record would cost more than the plugin's own work, so the window
+// answers in steps, each exact in what it rules out:
 //
-// A window is used by one call at a time (its instance's), and needs no lock.
+//  1. known: the answers of earlier exact scans (step 4), kept, and kept true: each text the
+//     window takes afterwards is scanned for the clean ones' windows in the pass that adds its
+//     pairs (absorb), so a string emitted on every record is looked up, not scanned for.
+//  2. pairs: a bitmap of every pair of consecutive bytes of the window's text with whitespace
+//     removed. A leak window with a pair the text never has cannot occur in it. A salted hash is
+//     random bytes, which almost always hold one: most hashes are cleared here, in nanoseconds.
+//  3. literals: the leak windows that occur in the plugin's module are dropped (literals.drop).
+//  4. an exact scan of the retained text for the windows left, of every string of the batch at
+//     once (a call's emissions, a leaks query, a call's texts).
+//
+// The text is kept outside Go's heap where the system allows (chunk_unix.go), so that it does
+// not raise the garbage collector's goal: the daemon runs with a high GOGC, which multiplies
+// whatever is live. A window is used by its instance's call only, and needs no lock.
 type window struct {
-	// vals are the texts shown, copied into chunks; size is their total length.
-	vals  []string
-	chunk []byte
-	size  int64
+	// vals are the texts shown, copied into chunks; size is their total length. chunks[cur] is
+	// the chunk texts are copied into now; the chunks after it are empty (see reset).
+	vals   []string
+	chunks []chunk
+	cur    int
+	size   int64
 	// pairs has bit b1<<8|b2 set when bytes b1 and b2 follow each other in a text of vals with
 	// its whitespace removed.
 	pairs [1 << 10]uint64
-	// known holds the segments the exact scan decided: true when one occurs in the window.
+	// known holds the strings an exact scan decided: true when one holds a leak window of the
+	// window's text (not in the module).
 	known      map[string]bool
 	knownBytes int
-	// watched are the known segments found clean, and watch their windows, by index in watched:
-	// each new text is scanned for them (see absorb).
+	// watched are the known strings found clean that have windows outside the module, and watch
+	// those windows, by index in watched: each new text is scanned for them (see absorb).
 	watched []string
 	watch   windowIndex
 }
 
 // DefaultWindowBytes is the default bound of an instance's window (Config.WindowBytes): the
 // content it may have been shown before it is recycled.
-const DefaultWindowBytes = 32 << 20
+const DefaultWindowBytes = 16 << 20
 
-// Bounds of a window's memory of decided segments: past them it forgets them all, and decides
+// Bounds of a window's memory of decided strings: past them it forgets them all, and decides
 // them again as they come.
 const (
 	maxKnown      = 4096
@@ -69,47 +80,111 @@ const windowChunk = 1 << 20
 func (w *window) empty() bool { return w == nil || w.size == 0 }
 
 // absorb adds a text shown to the instance: it copies it, adds its pairs, and scans it for the
-// watched segments, marking those it holds as leaking.
+// watched strings' windows, marking those it holds as leaking.
 func (w *window) absorb(text string) {
 	if len(text) == 0 {
 		return
 	}
-	if cap(w.chunk)-len(w.chunk) < len(text) {
-		w.chunk = make([]byte, 0, max(windowChunk, len(text)))
-	}
-	start := len(w.chunk)
-	w.chunk = append(w.chunk, text...)
-	s := unsafe.String(&w.chunk[start], len(text))
+	s := w.copy(text)
 	w.vals = append(w.vals, s)
 	w.size += int64(len(s))
-
-	var buf [leakWindow - 1 + stripChunk]byte
-	n := 0
-	watching := !w.watch.plain.empty()
-	for i := 0; i < len(s); {
-		for end := min(len(s), i+stripChunk); i < end; i++ {
-			c := s[i]
-			buf[n] = c
-			n += int(notSpace[c])
-		}
-		b := buf[:n]
-		for k := 1; k < len(b); k++ {
-			x := uint16(b[k-1])<<8 | uint16(b[k])
-			w.pairs[x>>6] |= 1 << (x & 63)
-		}
-		if watching {
-			w.watch.plain.each(b, w.leaked)
-		}
-		if n >= leakWindow-1 {
-			n = copy(buf[:], buf[n-(leakWindow-1):n])
-		}
+	if w.watch.plain.empty() {
+		w.addPairs(s)
+	} else {
+		w.addPairsWatching(s)
 	}
 	if !w.watch.spaced.empty() {
 		w.watch.spaced.each(unsafe.Slice(unsafe.StringData(s), len(s)), w.leaked)
 	}
 }
 
-// leaked marks watched segments found in a text as leaking.
+// copy copies text into the window's chunks and returns the copy.
+func (w *window) copy(text string) string {
+	for {
+		if w.cur == len(w.chunks) {
+			w.chunks = append(w.chunks, newChunk(max(windowChunk, len(text))))
+		}
+		c := &w.chunks[w.cur]
+		if cap(c.b)-len(c.b) >= len(text) {
+			c.b = append(c.b, text...)
+			return unsafe.String(&c.b[len(c.b)-len(text)], len(text))
+		}
+		if len(c.b) == 0 { // an empty chunk too small for the text: replace it
+			c.free()
+			*c = newChunk(len(text))
+			continue
+		}
+		w.cur++
+	}
+}
+
+// reset empties the window for a fresh instance, keeping its chunks to copy texts into again.
+func (w *window) reset() {
+	clear(w.vals) // they point into the chunks, about to be written again
+	w.vals, w.size, w.cur = w.vals[:0], 0, 0
+	for i := range w.chunks {
+		w.chunks[i].b = w.chunks[i].b[:0]
+	}
+	w.pairs = [len(w.pairs)]uint64{}
+	w.known, w.knownBytes, w.watched, w.watch = nil, 0, nil, windowIndex{}
+}
+
+// free gives the window's chunks back; the window must not be used again. It is safe on nil.
+func (w *window) free() {
+	if w == nil {
+		return
+	}
+	w.vals = nil
+	for i := range w.chunks {
+		w.chunks[i].free()
+	}
+	w.chunks, w.size = nil, 0
+}
+
+// addPairs adds the pairs of s with whitespace removed: it strips s a chunk at a time into a
+// buffer, then reads each pair from the buffer as 2 bytes, with no dependency between pairs.
+func (w *window) addPairs(s string) {
+	var buf [1 + stripChunk]byte
+	n := 0
+	for i := 0; i < len(s); {
+		for end := min(len(s), i+stripChunk); i < end; i++ {
+			c := s[i]
+			buf[n] = c
+			n += int(notSpace[c])
+		}
+		for k := 0; k+1 < n; k++ {
+			x := binary.BigEndian.Uint16(buf[k:])
+			w.pairs[x>>6] |= 1 << (x & 63)
+		}
+		if n > 0 {
+			buf[0], n = buf[n-1], 1
+		}
+	}
+}
+
+// addPairsWatching adds the pairs of s with whitespace removed, and scans it, with whitespace
+// removed, for the watched strings' plain windows.
+func (w *window) addPairsWatching(s string) {
+	var buf [leakWindow - 1 + stripChunk]byte
+	n := 0
+	for i := 0; i < len(s); {
+		for end := min(len(s), i+stripChunk); i < end; i++ {
+			c := s[i]
+			buf[n] = c
+			n += int(notSpace[c])
+		}
+		for k := 0; k+1 < n; k++ {
+			x := binary.BigEndian.Uint16(buf[k:])
+			w.pairs[x>>6] |= 1 << (x & 63)
+		}
+		w.watch.plain.each(buf[:n], w.leaked)
+		if n >= leakWindow-1 {
+			n = copy(buf[:], buf[n-(leakWindow-1):n])
+		}
+	}
+}
+
+// leaked marks watched strings found in a text as leaking.
 func (w *window) leaked(ids []int32) {
 	for _, id := range ids {
 		w.known[w.watched[id]] = true
@@ -123,20 +198,20 @@ func (w *window) hasPair(a, b byte) bool {
 	return w.pairs[x>>6]&(1<<(x&63)) != 0
 }
 
-// refuted reports whether no window of seg can occur in the window's text, because each holds a
-// pair of bytes the text never has. A plain window (leakWindow bytes of seg with whitespace
+// refuted reports whether no leak window of s can occur in the window's text, because each holds
+// a pair of bytes the text never has. A plain window (leakWindow bytes of s with whitespace
 // removed) would occur in a text with whitespace removed, with all its pairs; a spaced window
-// (leakWindow bytes of seg verbatim, holding whitespace) would occur in a text verbatim, and so
-// its bytes less the whitespace in the text with whitespace removed, with all their pairs.
-func (w *window) refuted(seg string) bool {
+// (leakWindow bytes of s verbatim, holding whitespace) would occur in a text verbatim, and so its
+// bytes less the whitespace in the text with whitespace removed, with all their pairs.
+func (w *window) refuted(s string) bool {
 	var stack [256]byte
 	st := stack[:0]
-	if len(seg) > len(stack) {
-		st = make([]byte, 0, len(seg))
+	if len(s) > len(stack) {
+		st = make([]byte, 0, len(s))
 	}
-	for i := 0; i < len(seg); i++ {
-		if !isSpace(seg[i]) {
-			st = append(st, seg[i])
+	for i := 0; i < len(s); i++ {
+		if !isSpace(s[i]) {
+			st = append(st, s[i])
 		}
 	}
 	// absent[k] counts the pairs st[j], st[j+1] the window lacks, for j < k.
@@ -159,24 +234,21 @@ func (w *window) refuted(seg string) bool {
 			return false
 		}
 	}
-	// Spaced windows: seg[i : i+leakWindow] holding whitespace, which is st[a:b] once removed.
-	if len(st) == len(seg) {
+	// Spaced windows: s[i : i+leakWindow] holding whitespace, which is st[a:b] once removed.
+	if len(st) == len(s) {
 		return true
 	}
-	a := 0 // bytes of seg[:i] that are not whitespace
-	for i := 0; i+leakWindow <= len(seg); i++ {
-		win := seg[i : i+leakWindow]
-		if i > 0 && !isSpace(seg[i-1]) {
+	a := 0 // bytes of s[:i] that are not whitespace
+	for i := 0; i+leakWindow <= len(s); i++ {
+		if i > 0 && !isSpace(s[i-1]) {
 			a++
 		}
 		spaces := 0
-		for k := 0; k < len(win); k++ {
-			if isSpace(win[k]) {
-				spaces++
-			}
+		for _, c := range []byte(s[i : i+leakWindow]) {
+			spaces += 1 - int(notSpace[c])
 		}
-		if spaces == 0 {
-			continue
+		if spaces == 0 || isSpace(s[i]) || isSpace(s[i+leakWindow-1]) {
+			continue // a plain window, or no leak window (eachWindow)
 		}
 		b := a + leakWindow - spaces
 		if b-a < 2 || absent[b-1] == absent[a] {
@@ -186,15 +258,11 @@ func (w *window) refuted(seg string) bool {
 	return true
 }
 
-// scan reports, for each of segs, whether the window's text holds one of its windows: one pass
-// over the retained text for all of them.
-func (w *window) scan(segs []string) []bool {
-	hits := make([]bool, len(segs))
-	var idx windowIndex
-	for k, s := range segs {
-		idx.add(s, int32(k))
-	}
-	left := len(segs)
+// scan reports, for each of n strings whose windows idx holds (by id), whether the window's text
+// holds one of them: one pass over the retained text for all of them.
+func (w *window) scan(idx *windowIndex, n int) []bool {
+	hits := make([]bool, n)
+	left := n
 	mark := func(ids []int32) {
 		for _, id := range ids {
 			if !hits[id] {
@@ -215,20 +283,35 @@ func (w *window) scan(segs []string) []bool {
 	return hits
 }
 
-// remember keeps the exact scan's answer for seg, and watches it when it is clean.
-func (w *window) remember(seg string, leaks bool) {
+// remember keeps an exact scan's answer for s, and watches its windows idx holds (those not in
+// the module) when it is clean.
+func (w *window) remember(s string, leaks bool, idx *windowIndex) {
 	if w.known == nil {
 		w.known = map[string]bool{}
 	}
-	if len(w.known) >= maxKnown || w.knownBytes+len(seg) > maxKnownBytes {
+	if len(w.known) >= maxKnown || w.knownBytes+len(s) > maxKnownBytes {
 		w.known, w.knownBytes, w.watched, w.watch = map[string]bool{}, 0, nil, windowIndex{}
 	}
-	seg = strings.Clone(seg) // seg may be guest memory
-	w.known[seg] = leaks
-	w.knownBytes += len(seg)
-	if !leaks {
-		w.watch.add(seg, int32(len(w.watched)))
-		w.watched = append(w.watched, seg)
+	s = strings.Clone(s) // s may be guest memory
+	w.known[s] = leaks
+	w.knownBytes += len(s)
+	if leaks {
+		return
+	}
+	id := int32(len(w.watched))
+	watched := false
+	eachWindow(s, func(k windowKey, spaced bool) {
+		set, watch := &idx.plain, &w.watch.plain
+		if spaced {
+			set, watch = &idx.spaced, &w.watch.spaced
+		}
+		if _, ok := set.m[k]; ok {
+			watch.add(k, id)
+			watched = true
+		}
+	})
+	if watched {
+		w.watched = append(w.watched, s)
 	}
 }
 
@@ -241,6 +324,22 @@ type windowIndex struct {
 
 // add adds the windows of s under id.
 func (x *windowIndex) add(s string, id int32) {
+	eachWindow(s, func(k windowKey, spaced bool) {
+		if spaced {
+			x.spaced.add(k, id)
+		} else {
+			x.plain.add(k, id)
+		}
+	})
+}
+
+// eachWindow calls fn with each leak window of s: its plain windows (of s with whitespace
+// removed), then its spaced windows (of s verbatim, holding whitespace between its first and last
+// bytes). A verbatim window that starts or ends with whitespace is not one: it holds a word of at
+// most leakWindow-1 bytes and a separator (" input_token" of "usage input_tokens is negative"),
+// less than the leakWindow bytes of text the check is about, and the record's own check
+// (leakIndex) still counts it.
+func eachWindow(s string, fn func(k windowKey, spaced bool)) {
 	var lo uint64
 	var hi uint32
 	n, spaced := 0, false
@@ -252,7 +351,7 @@ func (x *windowIndex) add(s string, id int32) {
 		}
 		lo, hi = push(lo, hi, c)
 		if n++; n >= leakWindow {
-			x.plain.add(lo, hi, id)
+			fn(windowKey{lo, hi}, false)
 		}
 	}
 	if !spaced {
@@ -266,8 +365,8 @@ func (x *windowIndex) add(s string, id int32) {
 			last = i
 		}
 		lo, hi = push(lo, hi, c)
-		if i >= leakWindow-1 && last > i-leakWindow {
-			x.spaced.add(lo, hi, id)
+		if i >= leakWindow-1 && last > i-leakWindow && notSpace[c] == 1 && notSpace[s[i-leakWindow+1]] == 1 {
+			fn(windowKey{lo, hi}, true)
 		}
 	}
 }
@@ -289,29 +388,34 @@ func wideBit(lo uint64) uint32 {
 func (s *multiSet) empty() bool { return len(s.m) == 0 }
 
 // add adds a window held by string id.
-func (s *multiSet) add(lo uint64, hi uint32, id int32) {
+func (s *multiSet) add(k windowKey, id int32) {
 	if s.m == nil {
 		s.m = map[windowKey][]int32{}
 	}
-	k := windowKey{lo, hi}
 	ids := s.m[k]
 	if len(ids) > 0 && ids[len(ids)-1] == id {
 		return
 	}
 	s.m[k] = append(ids, id)
-	h := wideBit(lo)
+	h := wideBit(k.lo)
 	s.bits[h>>6] |= 1 << (h & 63)
 }
 
 // each calls fn with the ids of every window of b the set holds.
 func (s *multiSet) each(b []byte, fn func(ids []int32)) {
+	s.eachKey(b, func(_ windowKey, ids []int32) { fn(ids) })
+}
+
+// eachKey calls fn with every window of b the set holds, and its ids.
+func (s *multiSet) eachKey(b []byte, fn func(k windowKey, ids []int32)) {
 	for ; len(b) >= leakWindow; b = b[1:] {
 		lo := binary.LittleEndian.Uint64(b)
 		if h := wideBit(lo); s.bits[h>>6]&(1<<(h&63)) == 0 {
 			continue
 		}
-		if ids, ok := s.m[windowKey{lo, binary.LittleEndian.Uint32(b[8:])}]; ok {
-			fn(ids)
+		k := windowKey{lo, binary.LittleEndian.Uint32(b[8:])}
+		if ids, ok := s.m[k]; ok {
+			fn(k, ids)
 		}
 	}
 }
@@ -319,6 +423,11 @@ func (s *multiSet) each(b []byte, fn func(ids []int32)) {
 // eachStripped calls fn with the ids of every window of text with whitespace removed that the
 // set holds, stripping it a chunk at a time (as windowSet.scanStripped).
 func (s *multiSet) eachStripped(text string, fn func(ids []int32)) {
+	s.eachKeyStripped(text, func(_ windowKey, ids []int32) { fn(ids) })
+}
+
+// eachKeyStripped is eachKey over text with whitespace removed.
+func (s *multiSet) eachKeyStripped(text string, fn func(k windowKey, ids []int32)) {
 	if s.empty() {
 		return
 	}
@@ -330,107 +439,90 @@ func (s *multiSet) eachStripped(text string, fn func(ids []int32)) {
 			buf[n] = c
 			n += int(notSpace[c])
 		}
-		s.each(buf[:n], fn)
+		s.eachKey(buf[:n], fn)
 		if n >= leakWindow-1 {
 			n = copy(buf[:], buf[n-(leakWindow-1):n])
 		}
 	}
 }
 
-// literals answers, for a plugin, which strings occur verbatim in its module: they were fixed
-// at install. Answers are kept (up to maxLiterals), since the same keys and kinds come back on
-// every record. It is safe for concurrent use.
+// literals knows which leak windows occur in a plugin's module: plain windows in the module with
+// whitespace removed, spaced windows in it verbatim. Its answers are kept (up to
+// maxLiteralWindows of each), since the same keys, kinds and messages come back on every record.
+// It is safe for concurrent use.
 type literals struct {
-	module []byte
-	mu     sync.Mutex
-	known  map[string]bool
+	module        []byte
+	mu            sync.Mutex
+	plain, spaced map[windowKey]bool
 }
 
-// maxLiterals bounds the answers literals keeps; past it, it forgets them all.
-const maxLiterals = 4096
+// maxLiteralWindows bounds the answers literals keeps of each kind of window; past it, it forgets
+// them all.
+const maxLiteralWindows = 1 << 16
 
-// check reports, for each of ss, whether it occurs in the module. Strings it has not answered
-// before are looked for together: one pass over the module finds which of their windows it
-// holds, and only a string all of whose windows it holds is looked for verbatim. With keep, the
-// answers are kept.
-func (l *literals) check(ss []string, keep bool) []bool {
-	out := make([]bool, len(ss))
+// drop removes from idx the windows that occur in the module. Windows it has not answered before
+// are looked for together, in one pass over the module.
+func (l *literals) drop(idx *windowIndex) {
 	if len(l.module) == 0 {
-		return out
+		return
 	}
-	var todo []int
+	var todo windowIndex
 	l.mu.Lock()
-	for k, s := range ss {
-		if v, ok := l.known[s]; ok {
-			out[k] = v
-		} else {
-			todo = append(todo, k)
-		}
-	}
-	l.mu.Unlock()
-	if len(todo) == 0 {
-		return out
-	}
-	var set multiSet
-	for _, k := range todo {
-		s := ss[k]
-		var lo uint64
-		var hi uint32
-		for i := 0; i < len(s); i++ {
-			lo, hi = push(lo, hi, s[i])
-			if i >= leakWindow-1 {
-				set.add(lo, hi, int32(k))
+	for _, kind := range []struct {
+		set   *multiSet
+		known map[windowKey]bool
+		todo  *multiSet
+	}{{&idx.plain, l.plain, &todo.plain}, {&idx.spaced, l.spaced, &todo.spaced}} {
+		for k := range kind.set.m {
+			if in, ok := kind.known[k]; !ok {
+				kind.todo.add(k, 0)
+			} else if in {
+				delete(kind.set.m, k)
 			}
 		}
 	}
+	l.mu.Unlock()
+	if todo.plain.empty() && todo.spaced.empty() {
+		return
+	}
+	module := unsafe.String(unsafe.SliceData(l.module), len(l.module))
 	found := map[windowKey]bool{}
-	for b := l.module; len(b) >= leakWindow; b = b[1:] {
-		lo := binary.LittleEndian.Uint64(b)
-		if h := wideBit(lo); set.bits[h>>6]&(1<<(h&63)) == 0 {
-			continue
-		}
-		k := windowKey{lo, binary.LittleEndian.Uint32(b[8:])}
-		if _, ok := set.m[k]; ok {
-			found[k] = true
-		}
-	}
-	for _, k := range todo {
-		s := ss[k]
-		all := true
-		var lo uint64
-		var hi uint32
-		for i := 0; i < len(s) && all; i++ {
-			lo, hi = push(lo, hi, s[i])
-			if i >= leakWindow-1 && !found[windowKey{lo, hi}] {
-				all = false
-			}
-		}
-		out[k] = all && bytes.Contains(l.module, unsafe.Slice(unsafe.StringData(s), len(s)))
-	}
-	if !keep {
-		return out
+	todo.plain.eachKeyStripped(module, func(k windowKey, _ []int32) { found[k] = true })
+	foundSpaced := map[windowKey]bool{}
+	if !todo.spaced.empty() {
+		todo.spaced.eachKey(l.module, func(k windowKey, _ []int32) { foundSpaced[k] = true })
 	}
 	l.mu.Lock()
-	if l.known == nil || len(l.known)+len(todo) > maxLiterals {
-		l.known = map[string]bool{}
+	defer l.mu.Unlock()
+	for _, kind := range []struct {
+		set   *multiSet
+		known *map[windowKey]bool
+		todo  *multiSet
+		found map[windowKey]bool
+	}{{&idx.plain, &l.plain, &todo.plain, found}, {&idx.spaced, &l.spaced, &todo.spaced, foundSpaced}} {
+		if *kind.known == nil || len(*kind.known)+len(kind.todo.m) > maxLiteralWindows {
+			*kind.known = map[windowKey]bool{}
+		}
+		for k := range kind.todo.m {
+			in := kind.found[k]
+			(*kind.known)[k] = in
+			if in {
+				delete(kind.set.m, k)
+			}
+		}
 	}
-	for _, k := range todo {
-		l.known[strings.Clone(ss[k])] = out[k]
-	}
-	l.mu.Unlock()
-	return out
 }
 
-// windowLeaks reports, for each of segs (segments of strings the plugin controls, less granted
-// read values: see segments), whether it holds leakWindow or more bytes of the window's text,
-// verbatim or with whitespace removed, less those occurring in the plugin's module. With
-// remember, the exact scan's answers are kept (emitted strings recur; texts do not).
+// windowLeaks reports, for each of segs (segments of strings the plugin controls: see segments),
+// whether it holds a leak window of the window's text that does not occur in the plugin's
+// module. With remember, the exact scan's answers are kept (emitted strings recur; a call's
+// texts, less so).
 func (p *Plugin) windowLeaks(w *window, segs []string, remember bool) []bool {
 	out := make([]bool, len(segs))
 	if w.empty() {
 		return out
 	}
-	var todo []int
+	var rest []int
 	for k, s := range segs {
 		if len(s) < leakWindow {
 			continue
@@ -442,43 +534,53 @@ func (p *Plugin) windowLeaks(w *window, segs []string, remember bool) []bool {
 		if w.refuted(s) {
 			continue
 		}
-		todo = append(todo, k)
-	}
-	if len(todo) == 0 {
-		return out
-	}
-	cand := make([]string, len(todo))
-	for i, k := range todo {
-		cand[i] = segs[k]
-	}
-	lit := p.lits.check(cand, remember)
-	rest, restK := cand[:0:0], todo[:0:0]
-	for i, k := range todo {
-		if !lit[i] {
-			rest, restK = append(rest, segs[k]), append(restK, k)
-		}
+		rest = append(rest, k)
 	}
 	if len(rest) == 0 {
 		return out
 	}
-	hits := w.scan(rest)
-	for i, k := range restK {
+	var idx windowIndex
+	for i, k := range rest {
+		idx.add(segs[k], int32(i))
+	}
+	p.lits.drop(&idx)
+	var hits []bool
+	if idx.plain.empty() && idx.spaced.empty() {
+		hits = make([]bool, len(rest)) // every window is the module's
+	} else {
+		hits = w.scan(&idx, len(rest))
+	}
+	for i, k := range rest {
 		out[k] = hits[i]
 		if remember {
-			w.remember(segs[k], hits[i])
+			w.remember(segs[k], hits[i], &idx)
 		}
 	}
 	return out
 }
 
-// segments calls fn with each part of s between occurrences of the granted read values, in turn
-// (the parts between occurrences of reads[0], each split by reads[1], and so on), as the leak
-// check indexes them: parts equal to a granted value are metadata the user granted.
+// segments calls fn with each part of s the window check looks at: the parts between occurrences
+// of the granted read values (splitReads), less those inside a read value. Both are metadata the
+// user granted (a part of a tool's name, say).
 func segments(reads []string, s string, fn func(seg string)) {
+	splitReads(reads, s, func(seg string) {
+		for _, r := range reads {
+			if len(r) > len(seg) && strings.Contains(r, seg) {
+				return
+			}
+		}
+		fn(seg)
+	})
+}
+
+// splitReads calls fn with each part of s between occurrences of reads, in turn (the parts
+// between occurrences of reads[0], each split by reads[1], and so on), of leakWindow bytes or
+// more, as the leak check of a record's content indexes them (leakIndex.addSegment).
+func splitReads(reads []string, s string, fn func(seg string)) {
 	for ; len(reads) > 0 && len(s) >= leakWindow; reads = reads[1:] {
 		r := reads[0]
 		for k := strings.Index(s, r); k >= 0; k = strings.Index(s, r) {
-			segments(reads[1:], s[:k], fn)
+			splitReads(reads[1:], s[:k], fn)
 			s = s[k+len(r):]
 		}
 	}
@@ -498,9 +600,9 @@ func (p *Plugin) windowBytes() int64 { return p.h.cfg.WindowBytes }
 
 // prepareWindow readies an instance's window for a call showing the views' content: when the
 // content would take a window already holding some past its bound (for a plugin with fs:read
-// grants, past half of it, to leave the call room to read), the instance is recycled, closed and
-// replaced by a fresh one, which has seen nothing. The content then joins the window. On error the
-// instance is closed and its slot released.
+// grants, past half of it, to leave the call room to read), the instance is recycled: closed, and
+// replaced by a fresh one, which has seen nothing (its window is the old one emptied). The
+// content then joins the window. On error the instance is closed and its slot released.
 func (p *Plugin) prepareWindow(ctx context.Context, in *instance, views []recordView) (*instance, error) {
 	var n int64
 	for i := range views {
@@ -515,13 +617,17 @@ func (p *Plugin) prepareWindow(ctx context.Context, in *instance, views []record
 		}
 		if w.size+n > limit {
 			p.recycles.Add(1)
+			in.win = nil // kept for the fresh instance
 			p.instances.Add(-1)
 			in.close()
 			fresh, err := p.newInstance(ctx)
 			if err != nil {
+				w.free()
 				<-p.slots
 				return nil, err
 			}
+			w.reset()
+			fresh.win = w
 			in = fresh
 		}
 	}

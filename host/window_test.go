@@ -286,3 +286,68 @@ func TestFSReadBytesChecked(t *testing.T) {
 		t.Errorf("the refusal quotes the file: %v", outs[0].Err)
 	}
 }
+
+// transcriptTexts returns the text of every string and object in the shared transcripts' lines,
+// as content views hold them: the window's input in an import.
+func transcriptTexts(tb testing.TB) ([]string, int64) {
+	tb.Helper()
+	files, err := filepath.Glob("../../shared/fixtures/claude-code/projects/*/*.jsonl")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no shared transcripts: %v", err)
+	}
+	var texts []string
+	var size int64
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) != "" {
+				texts = append(texts, line)
+				size += int64(len(line))
+			}
+		}
+	}
+	return texts, size
+}
+
+// BenchmarkWindowAbsorb reports how fast a window takes text (copy, pairs), in MB/s of text, as
+// it does between recycles: into chunks it has (reset keeps them).
+func BenchmarkWindowAbsorb(b *testing.B) {
+	texts, size := transcriptTexts(b)
+	b.SetBytes(size)
+	w := &window{}
+	defer w.free()
+	cpu0 := cpuTime()
+	for range b.N {
+		w.reset()
+		for _, s := range texts {
+			w.absorb(s)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(int64(b.N)*size), "cpu-ns/byte")
+}
+
+// BenchmarkWindowCheck reports what checking an emission's strings against a window of the
+// shared transcripts costs: keys and kinds (words the window holds), a salted hash (random
+// bytes), and a session id the window holds as a read value would be.
+func BenchmarkWindowCheck(b *testing.B) {
+	texts, _ := transcriptTexts(b)
+	w := &window{}
+	defer w.free()
+	for _, s := range texts {
+		w.absorb(s)
+	}
+	p := &Plugin{}
+	segs := []string{
+		"transcript.assistant", "cache_creation_input_tokens", "output_tokens", "cache_read_tokens",
+		"\x8a\x13 \xf2\x07\x99\x1c\xbb\x05\x40\x22\xe1\x9d\x0a\x33\x6f", "tool_response_bytes",
+	}
+	p.windowLeaks(w, segs, true) // the keys become known
+	b.ResetTimer()
+	for range b.N {
+		p.windowLeaks(w, segs, true)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(segs)), "ns/string")
+}
