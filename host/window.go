@@ -64,7 +64,7 @@ type window struct {
 
 // DefaultWindowBytes is the default bound of an instance's window (Config.WindowBytes): the
 // content it may have been shown before it is recycled.
-const DefaultWindowBytes = 16 << 20
+const DefaultWindowBytes = 32 << 20
 
 // Bounds of a window's memory of decided strings: past them it forgets them all, and decides
 // them again as they come.

@@ -3,11 +3,16 @@ package host
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -350,4 +355,283 @@ func BenchmarkWindowCheck(b *testing.B) {
 		p.windowLeaks(w, segs, true)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(segs)), "ns/string")
+}
+
+// TestWindowRecycle shows the window's bound: an instance is recycled before a call would take
+// the content it was shown past Config.WindowBytes, so that what it may remember is always what
+// its emissions are checked against. The carry plugin counts the records its instance handled
+// ("seen"): a fresh instance starts again at 1.
+func TestWindowRecycle(t *testing.T) {
+	const limit = 400 // bytes: each prompt is about 80, so four or five fit
+	h := newTestHost(t, Config{PoolSize: 1, WindowBytes: limit})
+	p := loadTest(t, h, "carry", carryCaps, Limits{})
+	// The model: a call whose prompt would take a window holding some past the limit runs on a
+	// fresh instance.
+	var size, seen, recycles int
+	call := func(c int, mode string) Outcome {
+		prompt := carryPrompts[c%len(carryPrompts)]
+		if size > 0 && size+len(prompt) > limit {
+			size, seen = 0, 0
+			recycles++
+		}
+		size += len(prompt)
+		seen++
+		outs, err := p.Call(context.Background(), "capture", [][]byte{carryRecord(prompt, mode)})
+		if err != nil {
+			t.Fatalf("call %d: %v", c, err)
+		}
+		return outs[0]
+	}
+	for c := range 12 {
+		o := call(c, "count")
+		if o.Err != nil {
+			t.Fatalf("call %d: %v", c, o.Err)
+		}
+		if got, _ := o.Events[0].Attr("seen"); got.Int() != int64(seen) {
+			t.Errorf("call %d: the instance has handled %d records, want %d", c, got.Int(), seen)
+		}
+	}
+	if s := p.Status(); s.WindowRecycles != int64(recycles) || recycles < 2 || s.Instances != 1 {
+		t.Errorf("%d recycles (want %d, at least 2), %d instances (want 1)", s.WindowRecycles, recycles, s.Instances)
+	}
+	// An instance carries only what its window holds: the prompt of the call before is refused,
+	// unless this call runs on a fresh instance, which has nothing to carry.
+	for c := 12; c < 20; c++ {
+		before := recycles
+		o := call(c, "ident")
+		switch fresh := recycles > before; {
+		case fresh && (o.Err != nil || len(o.Events[0].Attrs) != 1):
+			t.Errorf("call %d, on a fresh instance: %+v, want one event with nothing carried", c, o)
+		case !fresh && !errors.Is(o.Err, ErrRefusedEmission):
+			t.Errorf("call %d: %v, want the carried prompt refused", c, o.Err)
+		}
+	}
+}
+
+// TestEmittedKindsDeclared shows that the host refuses a kind the manifest does not declare
+// (emits): kinds become counter keys, which outlive retention.
+func TestEmittedKindsDeclared(t *testing.T) {
+	sum := sha256Hex(testWasm["echo"])
+	toml := fmt.Sprintf(`name = "echo"
+version = "1.0.0"
+kind = "capture"
+abi = 1
+platform = "claude-code"
+wasm = "echo.wasm"
+sha256 = %q
+capabilities = ["read:payload.hook_event_name", "read:payload.session_id", "read:payload.tool_name", "emit:events"]
+emits = ["hook.Stop", "hook.Session*", "hook.Pre.*"]
+`, sum)
+	m, err := DecodeManifest([]byte(toml))
+	if err == nil {
+		err = m.Validate()
+	}
+	if err == nil {
+		t.Fatal(`emits "hook.Session*" accepted: a family ends in ".*"`)
+	}
+	m, err = DecodeManifest([]byte(strings.Replace(toml, `, "hook.Session*"`, "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := &auditSink{}
+	h := newTestHost(t, Config{Audit: audit})
+	p, err := h.Load(m, testWasm["echo"], g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		event   string
+		refused bool
+	}{
+		{"Stop", false},
+		{"Pre.ToolUse", false},
+		{"PreToolUse", true},
+		{"StopFailure", true},
+		{"Pre.", true},
+	}
+	for _, tt := range tests {
+		outs, err := p.Call(context.Background(), "capture", [][]byte{[]byte(`{"hook_event_name":` + jsonString(tt.event) + `}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := errors.Is(outs[0].Err, ErrRefusedEmission); got != tt.refused {
+			t.Errorf("hook.%s: %v, want refused %v", tt.event, outs[0].Err, tt.refused)
+		}
+		if outs[0].Err != nil && strings.Contains(outs[0].Err.Error(), tt.event) {
+			t.Errorf("the refusal quotes the kind: %v", outs[0].Err)
+		}
+	}
+	if got := audit.count("echo", AuditRefusedEmission); got != 3 {
+		t.Errorf("%d refused-emission audit entries, want 3", got)
+	}
+}
+
+// sha256Hex returns the hex SHA-256 of b.
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestWindowRefuted checks the pairs' verdicts against the definition: a string is refuted only
+// when none of its leak windows occurs in the window's text (plain windows in the text with
+// whitespace removed, spaced ones verbatim), on strings made of the text's own pieces, changed
+// pieces and random bytes.
+func TestWindowRefuted(t *testing.T) {
+	texts := []string{
+		"Please refactor the payment module so that refunds are idempotent",
+		"func main() {\n\tfmt.Println(\"hello,\tworld\")\n}",
+		"a b c d e f g h i j k l m n o p",
+		"\x00\x01\x02 \xff\xfe binary\tbytes\r\n here",
+	}
+	w := &window{}
+	defer w.free()
+	for _, s := range texts {
+		w.absorb(s)
+	}
+	occurs := func(s string) bool {
+		found := false
+		eachWindow(s, func(k windowKey, spaced bool) {
+			var b [leakWindow]byte
+			binary.LittleEndian.PutUint64(b[:], k.lo)
+			binary.LittleEndian.PutUint32(b[8:], k.hi)
+			for _, text := range texts {
+				if !spaced {
+					text = string(legacyStripSpace([]byte(text)))
+				}
+				if strings.Contains(text, string(b[:])) {
+					found = true
+				}
+			}
+		})
+		return found
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var probes []string
+	for _, s := range texts {
+		for range 200 {
+			i := rng.IntN(len(s))
+			j := min(len(s), i+leakWindow+rng.IntN(10))
+			p := []byte(s[i:j])
+			if rng.IntN(3) == 0 && len(p) > 0 {
+				p[rng.IntN(len(p))] ^= byte(1 + rng.IntN(255))
+			}
+			if rng.IntN(4) == 0 {
+				p = append([]byte("x y"), p...)
+			}
+			probes = append(probes, string(p), string(legacyStripSpace(p)))
+		}
+	}
+	for range 500 {
+		b := make([]byte, leakWindow+rng.IntN(24))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		probes = append(probes, string(b))
+	}
+	refuted := 0
+	for _, p := range probes {
+		if w.refuted(p) {
+			refuted++
+			if occurs(p) {
+				t.Fatalf("refuted(%q), yet one of its windows occurs", p)
+			}
+		}
+	}
+	if refuted < len(probes)/4 {
+		t.Errorf("only %d of %d probes refuted: the pairs rule out too little", refuted, len(probes))
+	}
+	// And the whole check: windowLeaks answers as the definition does.
+	p := &Plugin{}
+	for _, s := range probes {
+		if got := p.windowLeaks(w, []string{s}, false)[0]; got != occurs(s) {
+			t.Fatalf("windowLeaks(%q) = %v, want %v", s, got, !got)
+		}
+	}
+}
+
+// TestWindowWatch shows that an answer kept for a string stays true as the window grows: a string
+// found clean, then shown in a later text, leaks from then on.
+func TestWindowWatch(t *testing.T) {
+	w := &window{}
+	defer w.free()
+	// The text has every pair of both strings, and none of their leak windows: each needs the
+	// exact scan, which finds it clean.
+	w.absorb("abcdef xyz fghijklm; fine to me, enough now")
+	p := &Plugin{}
+	segs := []string{"abcdefghijklm", "fine to me now"}
+	if got := p.windowLeaks(w, segs, true); got[0] || got[1] {
+		t.Fatalf("before: %v, want both clean", got)
+	}
+	if len(w.known) != 2 || len(w.watched) != 2 {
+		t.Fatalf("known %v, watched %q: want both kept and watched", w.known, w.watched)
+	}
+	w.absorb("abcdef ghijk lm") // segs[0], once whitespace is removed
+	w.absorb("fine tome now")   // segs[1] with whitespace removed, not verbatim: no leak
+	got := p.windowLeaks(w, segs, true)
+	if !got[0] {
+		t.Errorf("%q does not leak after a text holding it (whitespace removed)", segs[0])
+	}
+	if got[1] {
+		t.Errorf("%q leaks, yet no text holds one of its windows", segs[1])
+	}
+	w.absorb("all is fine to me now, thanks")
+	if !p.windowLeaks(w, segs[1:], true)[0] {
+		t.Errorf("%q does not leak after a text holding it verbatim", segs[1])
+	}
+}
+
+// TestWindowLiterals shows that leak windows occurring in the plugin's module are not counted:
+// an attribute key the content happens to name, and a message's fixed words.
+func TestWindowLiterals(t *testing.T) {
+	w := &window{}
+	defer w.free()
+	w.absorb("please read usage.input_tokens and the cache_read_tokens field, then say what is not a number")
+	p := &Plugin{}
+	p.lits.module = []byte("\x00\x01cache_read_tokens\x00input_tokens\x00%s is not a number\x00")
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"cache_read_tokens", false},          // a key, in the module
+		{"input_tokens", false},               // a key, in the module
+		{"usage.input_tokens", true},          // "usage.input_" is the content's, not the module's
+		{"output_tokens", false},              // neither
+		{"reply: what is not a number", true}, // "what is not " is the content's
+		{"token 7 is not a number", false},    // the module's words, and a value
+		{"read usage.input_tokens and", true}, // the content's
+		{"read usage.inp", true},              // the content's
+	}
+	for _, tt := range tests {
+		if got := p.windowLeaks(w, []string{tt.s}, false)[0]; got != tt.want {
+			t.Errorf("windowLeaks(%q) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}
+
+// TestSegments shows the parts of a string the window check looks at: between granted read
+// values, and not inside one.
+func TestSegments(t *testing.T) {
+	reads := []string{"mcp__github__create_pull_request", "6706089d-9d7e-4f48-bd2d-8f2a2546eb78"}
+	tests := []struct {
+		s    string
+		want []string
+	}{
+		{"create_pull_request", nil},              // inside a read value
+		{"mcp__github__create_pull_request", nil}, // a read value
+		{"s-6706089d-9d7e-4f48-bd2d-8f2a2546eb78-the-long-tail", []string{"-the-long-tail"}},
+		{"prefix-of-twelve-6706089d-9d7e-4f48-bd2d-8f2a2546eb78", []string{"prefix-of-twelve-"}},
+		{"create_pull_request_now", []string{"create_pull_request_now"}}, // not inside one
+		{"short", nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		segments(reads, tt.s, func(seg string) { got = append(got, seg) })
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("segments(%q) = %q, want %q", tt.s, got, tt.want)
+		}
+	}
 }
