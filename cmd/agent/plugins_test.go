@@ -49,6 +49,7 @@ authors = ["Ada Lovelace", "Grace Hopper"]
 wasm = "capture.wasm"
 sha256 = %q
 capabilities = [%s]
+emits = ["hook.*", "transcript.*"]
 `, name, version, m.SHA256, strings.Join(quoted, ", "))
 	os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644)
 	os.WriteFile(filepath.Join(dir, "capture.wasm"), wasm, 0o644)

@@ -32,7 +32,7 @@ func (l *pluginLoader) ensureHost() error {
 	if err != nil {
 		return err
 	}
-	h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit, OnQuarantine: l.onQuarantine, Secret: secret, IdleRelease: l.idleRelease})
+	h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit, OnQuarantine: l.onQuarantine, Secret: secret, IdleRelease: l.idleRelease, DataDir: l.dataDir})
 	if err != nil {
 		audit.Close()
 		return err
