@@ -47,7 +47,8 @@ import (
 //
 // The bytes fs_read returns join the instance's window (window.go): what the plugin emits
 // afterwards is checked against them as against the content of a record. A call may take the
-// window to Config.WindowBytes at most through fs_read; a read past it fails the call.
+// window to its limit (windowLimit: Config.WindowBytes for a plugin's only busy instance) through
+// fs_read; a read past it fails the call.
 //
 // A path is plugin text: messages (the call's error, the audit log) never quote it, and name it by
 // its length and a salted hash instead (pathLabel), as they never quote an I/O error's path.
@@ -88,7 +89,7 @@ func (p *Plugin) hostFSRead(ctx context.Context, cp *extism.CurrentPlugin, stack
 	}
 	b := p.fsReadAt(cs, name, resolved, offset, min(maxLen, MaxFSRead))
 	if cs.win != nil && len(b) > 0 {
-		if limit := p.windowBytes(); cs.win.size+int64(len(b)) > limit {
+		if limit := p.windowLimit(cs.win); cs.win.size+int64(len(b)) > limit {
 			cs.fail(fmt.Errorf("fs_read %s: the instance has been shown %d bytes, and may be shown at most %d before it is recycled, between calls", p.pathLabel(name), cs.win.size, limit))
 		}
 		cs.win.absorb(unsafe.String(unsafe.SliceData(b), len(b)))

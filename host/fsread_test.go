@@ -492,3 +492,29 @@ func TestFSPathNeverQuoted(t *testing.T) {
 		}
 	}
 }
+
+// TestFSReadWindowBound shows that what fs_read returns joins the instance's window, bounded: a
+// read that would take it past its limit fails the call, and the next call starts on a fresh
+// instance once the window holds half its limit.
+func TestFSReadWindowBound(t *testing.T) {
+	f := newFSFixture(t)
+	const limit = 64 << 10
+	h := newTestHost(t, Config{PoolSize: 1, QuarantineAfter: 1000, WindowBytes: limit})
+	p := loadTest(t, h, "fsread", append(append([]string(nil), fsCaps...), f.grants()...), Limits{})
+	if _, err := callFS(t, p, fsRec(f.path("granted/big.bin"), 0, limit+1)); err == nil || !strings.Contains(err.Error(), "recycled") {
+		t.Errorf("a read past the window's limit: %v, want the call failed", err)
+	}
+	if _, err := callFS(t, p, fsRec(f.path("granted/big.bin"), 0, limit-100)); err != nil {
+		t.Fatalf("a read within the limit: %v", err)
+	}
+	if got := p.Status().WindowBytes; got != limit-100 {
+		t.Errorf("window holds %d bytes, want %d", got, limit-100)
+	}
+	// Past half its limit: the next call runs on a fresh instance, with the whole limit to read.
+	if _, err := callFS(t, p, fsRec(f.path("granted/big.bin"), 0, limit-100)); err != nil {
+		t.Fatalf("a read on a fresh instance: %v", err)
+	}
+	if s := p.Status(); s.WindowRecycles != 1 || s.WindowBytes != limit-100 {
+		t.Errorf("%d recycles, window %d bytes; want 1 and %d", s.WindowRecycles, s.WindowBytes, limit-100)
+	}
+}

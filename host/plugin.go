@@ -61,10 +61,11 @@ type Plugin struct {
 	contentMu                                       sync.Mutex
 	contentFlushed                                  []int64 // guarded by contentMu
 
-	// recycles counts the instances closed because their window was full (window.go); lits
-	// answers which strings occur in the plugin's module.
-	recycles atomic.Int64
-	lits     literals
+	// recycles counts the instances closed because their window was full (window.go), windowed
+	// the bytes all its instances' windows hold; lits answers which strings occur in the plugin's
+	// module.
+	recycles, windowed atomic.Int64
+	lits               literals
 }
 
 // Manifest returns the plugin's manifest.
@@ -373,8 +374,9 @@ type Stats struct {
 	FSReads     int64 `json:"fs_reads"`
 	FSReadBytes int64 `json:"fs_read_bytes"`
 	// WindowRecycles counts the instances closed because their window was full: the next call
-	// ran on a fresh one (Config.WindowBytes).
+	// ran on a fresh one (Config.WindowBytes). WindowBytes is what the windows hold now.
 	WindowRecycles int64 `json:"window_recycles"`
+	WindowBytes    int64 `json:"window_bytes"`
 	// ContentReads counts, per content grant ("prompt"), the records whose field the plugin was
 	// shown.
 	ContentReads map[string]int64 `json:"content_reads,omitempty"`
@@ -402,7 +404,7 @@ func (p *Plugin) Status() Stats {
 		LogsWritten: p.logsWritten.Load(), LogsDropped: p.logsDropped.Load(),
 		DeniedHostCalls: p.deniedHostCalls.Load(),
 		FSReads:         p.fsReads.Load(), FSReadBytes: p.fsBytes.Load(),
-		WindowRecycles: p.recycles.Load(),
+		WindowRecycles: p.recycles.Load(), WindowBytes: p.windowed.Load(),
 	}
 	if n := p.instantiations.Load(); n > 0 {
 		s.AvgInstantiate = time.Duration(p.instantiateNanos.Load() / n)

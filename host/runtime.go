@@ -82,9 +82,10 @@ type Config struct {
 	// Interrupt is how a call past its deadline is stopped. The default, InterruptInstrument, is
 	// the only one for production; the others exist to measure it (docs/RATIONALE.md).
 	Interrupt InterruptMode
-	// WindowBytes bounds the window of an instance of a plugin shown content (content: or
-	// fs:read grants): the bytes of every text it was shown, which each of its emissions is
-	// checked against. An instance is recycled before a call would take it past the bound
+	// WindowBytes bounds the windows of a plugin shown content (content: or fs:read grants),
+	// all its instances' together: the text each instance was shown, which each of its emissions
+	// is checked against. An instance is recycled before a call would take the plugin's windows
+	// past the bound; each instance may always hold its share, the bound over PoolSize
 	// (window.go). Default DefaultWindowBytes.
 	WindowBytes int64
 	// DataDir is Hangar's data directory: fs_read and fs_stat never reach a path in it (its

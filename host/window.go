@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -12,10 +13,11 @@ import (
 // every call it served (content: grants) and every byte fs_read returned to it. A guest keeps
 // what it likes between calls (instances are pooled, and their linear memory lasts), so the leak
 // check of an emission, of a hangar.leaks answer and of every text the plugin controls is made
-// against the whole window, not only against the record's content (enforce.go). The window is
+// against the whole window, not only against the record's content (enforce.go). The windows are
 // bounded: an instance is recycled (closed, and a fresh one made) before a call would take its
-// window past Config.WindowBytes, so that no instance ever holds content the host no longer
-// checks against.
+// plugin's windows past Config.WindowBytes in all (windowLimit), so that no instance ever holds
+// content the host no longer checks against, and a plugin's windows never hold much more than
+// the bound (by at most the content of the calls in flight).
 //
 // The window check refuses a string that holds leakWindow or more bytes of the window's text,
 // verbatim (not starting or ending with whitespace, see eachWindow) or with whitespace removed
@@ -60,11 +62,14 @@ type window struct {
 	// those windows, by index in watched: each new text is scanned for them (see absorb).
 	watched []string
 	watch   windowIndex
+	// owner, if set, counts the bytes of all its plugin's windows (Plugin.windowed).
+	owner *atomic.Int64
 }
 
-// DefaultWindowBytes is the default bound of an instance's window (Config.WindowBytes): the
-// content it may have been shown before it is recycled.
-const DefaultWindowBytes = 32 << 20
+// DefaultWindowBytes is the default bound of a plugin's windows, all its instances' together
+// (Config.WindowBytes): the content they may have been shown before the one about to pass it is
+// recycled.
+const DefaultWindowBytes = 64 << 20
 
 // Bounds of a window's memory of decided strings: past them it forgets them all, and decides
 // them again as they come.
@@ -85,33 +90,34 @@ func (w *window) absorb(text string) {
 	if len(text) == 0 {
 		return
 	}
-	s := w.copy(text)
+	dst := w.room(len(text))
+	w.copyPairs(dst, text)
+	s := unsafe.String(&dst[0], len(dst))
 	w.vals = append(w.vals, s)
 	w.size += int64(len(s))
-	if w.watch.plain.empty() {
-		w.addPairs(s)
-	} else {
-		w.addPairsWatching(s)
+	if w.owner != nil {
+		w.owner.Add(int64(len(s)))
 	}
 	if !w.watch.spaced.empty() {
-		w.watch.spaced.each(unsafe.Slice(unsafe.StringData(s), len(s)), w.leaked)
+		w.watch.spaced.each(dst, w.leaked)
 	}
 }
 
-// copy copies text into the window's chunks and returns the copy.
-func (w *window) copy(text string) string {
+// room returns n bytes at the end of the window's current chunk (or a next one) to copy a text
+// into.
+func (w *window) room(n int) []byte {
 	for {
 		if w.cur == len(w.chunks) {
-			w.chunks = append(w.chunks, newChunk(max(windowChunk, len(text))))
+			w.chunks = append(w.chunks, newChunk(max(windowChunk, n)))
 		}
 		c := &w.chunks[w.cur]
-		if cap(c.b)-len(c.b) >= len(text) {
-			c.b = append(c.b, text...)
-			return unsafe.String(&c.b[len(c.b)-len(text)], len(text))
+		if k := len(c.b); cap(c.b)-k >= n {
+			c.b = c.b[:k+n]
+			return c.b[k : k+n : k+n]
 		}
 		if len(c.b) == 0 { // an empty chunk too small for the text: replace it
 			c.free()
-			*c = newChunk(len(text))
+			*c = newChunk(n)
 			continue
 		}
 		w.cur++
@@ -121,6 +127,9 @@ func (w *window) copy(text string) string {
 // reset empties the window for a fresh instance, keeping its chunks to copy texts into again.
 func (w *window) reset() {
 	clear(w.vals) // they point into the chunks, about to be written again
+	if w.owner != nil {
+		w.owner.Add(-w.size)
+	}
 	w.vals, w.size, w.cur = w.vals[:0], 0, 0
 	for i := range w.chunks {
 		w.chunks[i].b = w.chunks[i].b[:0]
@@ -134,6 +143,9 @@ func (w *window) free() {
 	if w == nil {
 		return
 	}
+	if w.owner != nil {
+		w.owner.Add(-w.size)
+	}
 	w.vals = nil
 	for i := range w.chunks {
 		w.chunks[i].free()
@@ -141,35 +153,20 @@ func (w *window) free() {
 	w.chunks, w.size = nil, 0
 }
 
-// addPairs adds the pairs of s with whitespace removed: it strips s a chunk at a time into a
-// buffer, then reads each pair from the buffer as 2 bytes, with no dependency between pairs.
-func (w *window) addPairs(s string) {
-	var buf [1 + stripChunk]byte
-	n := 0
-	for i := 0; i < len(s); {
-		for end := min(len(s), i+stripChunk); i < end; i++ {
-			c := s[i]
-			buf[n] = c
-			n += int(notSpace[c])
-		}
-		for k := 0; k+1 < n; k++ {
-			x := binary.BigEndian.Uint16(buf[k:])
-			w.pairs[x>>6] |= 1 << (x & 63)
-		}
-		if n > 0 {
-			buf[0], n = buf[n-1], 1
-		}
-	}
-}
-
-// addPairsWatching adds the pairs of s with whitespace removed, and scans it, with whitespace
-// removed, for the watched strings' plain windows.
-func (w *window) addPairsWatching(s string) {
+// copyPairs copies s into dst (of its length) and adds the pairs of s with whitespace removed,
+// in one pass: it copies and strips s a chunk at a time, then reads each pair from the stripped
+// buffer as 2 bytes, with no dependency between pairs. With watched strings, it also scans the
+// stripped text for their plain windows.
+func (w *window) copyPairs(dst []byte, s string) {
+	dst = dst[:len(s)]
+	watching := !w.watch.plain.empty()
 	var buf [leakWindow - 1 + stripChunk]byte
 	n := 0
 	for i := 0; i < len(s); {
-		for end := min(len(s), i+stripChunk); i < end; i++ {
+		end := min(len(s), i+stripChunk)
+		for ; i < end; i++ {
 			c := s[i]
+			dst[i] = c
 			buf[n] = c
 			n += int(notSpace[c])
 		}
@@ -177,9 +174,13 @@ func (w *window) addPairsWatching(s string) {
 			x := binary.BigEndian.Uint16(buf[k:])
 			w.pairs[x>>6] |= 1 << (x & 63)
 		}
-		w.watch.plain.each(buf[:n], w.leaked)
-		if n >= leakWindow-1 {
-			n = copy(buf[:], buf[n-(leakWindow-1):n])
+		if watching {
+			w.watch.plain.each(buf[:n], w.leaked)
+			if n >= leakWindow-1 {
+				n = copy(buf[:], buf[n-(leakWindow-1):n])
+			}
+		} else if n > 0 {
+			buf[0], n = buf[n-1], 1
 		}
 	}
 }
@@ -595,13 +596,23 @@ func (p *Plugin) watched() bool {
 	return len(p.proj.content) > 0 || p.g.Has(ClassFSRead, "")
 }
 
-// windowBytes returns the bound of an instance's window.
-func (p *Plugin) windowBytes() int64 { return p.h.cfg.WindowBytes }
+// windowLimit returns how much an instance's window w may hold: what the plugin's bound
+// (Config.WindowBytes, for all its windows) leaves once the other windows are counted, and at
+// least its share of it (the bound over the pool size), so that one busy instance gets most of
+// it, and several each get theirs.
+func (p *Plugin) windowLimit(w *window) int64 {
+	limit := p.h.cfg.WindowBytes
+	others := p.windowed.Load()
+	if w != nil {
+		others -= w.size
+	}
+	return max(limit-others, limit/int64(cap(p.slots)))
+}
 
 // prepareWindow readies an instance's window for a call showing the views' content: when the
-// content would take a window already holding some past its bound (for a plugin with fs:read
-// grants, past half of it, to leave the call room to read), the instance is recycled: closed, and
-// replaced by a fresh one, which has seen nothing (its window is the old one emptied). The
+// content would take a window already holding some past its limit (windowLimit; for a plugin with
+// fs:read grants, half of it, to leave the call room to read), the instance is recycled: closed,
+// and replaced by a fresh one, which has seen nothing (its window is the old one emptied). The
 // content then joins the window. On error the instance is closed and its slot released.
 func (p *Plugin) prepareWindow(ctx context.Context, in *instance, views []recordView) (*instance, error) {
 	var n int64
@@ -611,7 +622,7 @@ func (p *Plugin) prepareWindow(ctx context.Context, in *instance, views []record
 		}
 	}
 	if w := in.win; !w.empty() {
-		limit := p.windowBytes()
+		limit := p.windowLimit(w)
 		if p.g.Has(ClassFSRead, "") {
 			limit /= 2
 		}
@@ -632,7 +643,7 @@ func (p *Plugin) prepareWindow(ctx context.Context, in *instance, views []record
 		}
 	}
 	if in.win == nil {
-		in.win = &window{}
+		in.win = &window{owner: &p.windowed}
 	}
 	for i := range views {
 		for _, c := range views[i].content {
