@@ -162,6 +162,7 @@ func addStats(ps *daemon.PluginStatus, s *host.Stats) {
 		ps.ContentReads[field] = n
 	}
 	ps.DeniedHostCalls, ps.LogsDropped = s.DeniedHostCalls, s.LogsDropped
+	ps.WindowRecycles, ps.WindowBytes = s.WindowRecycles, s.WindowBytes
 }
 
 // Describe implements prometheus.Collector: the host's per-plugin metrics (host.Collector).
