@@ -109,7 +109,9 @@ type segOwner struct {
 }
 
 // eachEmitted calls fn with each string of evs the leak check applies to (kind, session id,
-// attribute keys, ident and hash values), labelled by its place.
+// attribute keys, ident and hash values), labelled by its place. Attributes are named by position,
+// never by key: a key is plugin-chosen text too, and a refusal's message goes to the audit log
+// and the dead-letter queue.
 func eachEmitted(evs []sdk.Event, fn func(s string, l leakLabel)) {
 	for j := range evs {
 		ev := &evs[j]
