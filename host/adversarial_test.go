@@ -21,6 +21,8 @@ const (
 // TestAdversarial runs each adversarial plugin beside the well-behaved echo plugin and shows
 // that it is contained, that every record gets an outcome saying why, that repeated offences
 // quarantine it, that echo keeps its throughput, and that the host stays usable.
+// The carry plugin's attacks (content kept from another record or call, emitted or written into
+// errors, logs, kv and paths) are tested in window_test.go.
 func TestAdversarial(t *testing.T) {
 	if inChild(t, 5*time.Minute) { // its guests spin: see inChild
 		return

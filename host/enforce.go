@@ -43,16 +43,25 @@ func isAttrKey(key string) bool {
 }
 
 // enforce checks and completes the events of each successful record, in place. Every emitted
-// event must be allowed by the plugin's grants (emit:events for capture, emit:derived:<kind> for
-// enrich, and no insight kind), have lowercase snake_case attribute keys, pass sdk.Event.Validate
-// once the host has set its id (pipeline.EventID of the record for capture, DerivedID for enrich
-// and insight), platform (the manifest's, or the record's for enrich and insight) and time (the
-// record's received time, if zero), and carry no content the plugin was shown. A record with any refused
-// event fails as a whole with ErrRefusedEmission; the refusals of one call are audited in one
-// entry. Refusal messages never quote the emission.
+// event must be allowed by the plugin's grants (emit:events and a kind its manifest declares for
+// capture, emit:derived:<kind> for enrich, and no insight kind), have lowercase snake_case
+// attribute keys, pass sdk.Event.Validate once the host has set its id (pipeline.EventID of the
+// record for capture, DerivedID for enrich and insight), platform (the manifest's, or the
+// record's for enrich and insight) and time (the record's received time, if zero), and carry no
+// content the plugin was shown: none of its record's (leakCheck), and none of any other the
+// instance was shown, in this call or an earlier one, or read from a file (the window: see
+// window.go). A record with any refused event fails as a whole with ErrRefusedEmission; the
+// refusals of one call are audited in one entry. Refusal messages never quote the emission.
 func (p *Plugin) enforce(recs []Record, cs *callState, outcomes []Outcome) {
 	var refused int64
 	var first string
+	refuse := func(i int, err error) {
+		o := &outcomes[i]
+		o.Err, o.Events = fmt.Errorf("%w: %w", ErrRefusedEmission, err), nil
+		if refused++; refused == 1 {
+			first = fmt.Sprintf("record %s: %v", recs[i].ID, err)
+		}
+	}
 	for i := range outcomes {
 		o := &outcomes[i]
 		if o.Err != nil {
@@ -60,15 +69,64 @@ func (p *Plugin) enforce(recs []Record, cs *callState, outcomes []Outcome) {
 			continue
 		}
 		if err := p.checkRecord(&recs[i], cs.view(i), o.Events); err != nil {
-			o.Err, o.Events = fmt.Errorf("%w: %w", ErrRefusedEmission, err), nil
-			if refused++; refused == 1 {
-				first = fmt.Sprintf("record %s: %v", recs[i].ID, err)
+			refuse(i, err)
+		}
+	}
+	if !cs.win.empty() {
+		// Every string of every record left, in one batch: the window's exact scan, when a
+		// string needs one, is one pass for the whole call.
+		var segs []string
+		var owners []segOwner
+		for i := range outcomes {
+			o := &outcomes[i]
+			if o.Err != nil || len(o.Events) == 0 {
+				continue
+			}
+			reads := cs.readsOf(i)
+			eachEmitted(o.Events, func(s string, l leakLabel) {
+				segments(reads, s, func(seg string) {
+					segs = append(segs, seg)
+					owners = append(owners, segOwner{int32(i), l})
+				})
+			})
+		}
+		for k, hit := range p.windowLeaks(cs.win, segs, true) {
+			if o := owners[k]; hit && outcomes[o.record].Err == nil {
+				refuse(int(o.record), fmt.Errorf("%s carries %d or more bytes of content the plugin's instance was shown (of another record, an earlier call or a file it read)", o.label, leakWindow))
 			}
 		}
 	}
 	if refused > 0 {
 		p.refused.Add(refused)
 		p.audit(AuditRefusedEmission, first, refused)
+	}
+}
+
+// segOwner is the record and the place of a segment of an emitted string.
+type segOwner struct {
+	record int32
+	label  leakLabel
+}
+
+// eachEmitted calls fn with each string of evs the leak check applies to (kind, session id,
+// attribute keys, ident and hash values), labelled by its place. Attributes are named by position,
+// never by key: a key is plugin-chosen text too, and a refusal's message goes to the audit log
+// and the dead-letter queue.
+func eachEmitted(evs []sdk.Event, fn func(s string, l leakLabel)) {
+	for j := range evs {
+		ev := &evs[j]
+		e := int32(j)
+		fn(ev.Kind, leakLabel{event: e, part: partKind})
+		fn(ev.SessionID, leakLabel{event: e, part: partSession})
+		for k, a := range ev.Attrs {
+			fn(a.Key, leakLabel{event: e, attr: int32(k), part: partKey})
+			switch a.Value.Kind() {
+			case sdk.KindIdent:
+				fn(a.Value.Ident(), leakLabel{event: e, attr: int32(k), part: partValue})
+			case sdk.KindHash:
+				fn(a.Value.HashString(), leakLabel{event: e, attr: int32(k), part: partValue})
+			}
+		}
 	}
 }
 
@@ -81,6 +139,11 @@ func (p *Plugin) checkRecord(rec *Record, view *recordView, evs []sdk.Event) err
 	case KindCapture:
 		if !p.g.Has(ClassEmitEvents, "") {
 			return errors.New("the plugin was not granted emit:events")
+		}
+		for j := range evs {
+			if !p.m.Declares(evs[j].Kind) {
+				return fmt.Errorf("event %d: its kind is not one the manifest declares (emits)", j)
+			}
 		}
 	case KindEnrich:
 		for j := range evs {
@@ -112,12 +175,12 @@ func (p *Plugin) checkRecord(rec *Record, view *recordView, evs []sdk.Event) err
 			}
 		}
 		if err := ev.Validate(); err != nil {
-			return fmt.Errorf("event %d: %w", j, err)
+			return fmt.Errorf("event %d: %w", j, err) // its messages name attributes by index
 		}
 	}
 	if view != nil {
 		if what, path, ok := leakCheck(view, evs); ok {
-			return fmt.Errorf("%s carries %d or more bytes of content %q the plugin was shown", what, leakWindow, path)
+			return fmt.Errorf("%s carries %d or more bytes of content %q the plugin was shown for the record", what, leakWindow, path)
 		}
 	}
 	return nil
@@ -140,43 +203,12 @@ func leakCheck(view *recordView, evs []sdk.Event) (what, path string, leaked boo
 			idx.add(s, l)
 		}
 	}
-	for j := range evs {
-		ev := &evs[j]
-		e := int32(j)
-		add(ev.Kind, leakLabel{event: e, part: partKind})
-		add(ev.SessionID, leakLabel{event: e, part: partSession})
-		// Attributes are named by position, never by key: a key is plugin-chosen text too, and the
-		// refusal's message goes to the audit log and the dead-letter queue.
-		for k, a := range ev.Attrs {
-			add(a.Key, leakLabel{event: e, attr: int32(k), part: partKey})
-			switch a.Value.Kind() {
-			case sdk.KindIdent:
-				add(a.Value.Ident(), leakLabel{event: e, attr: int32(k), part: partValue})
-			case sdk.KindHash:
-				add(a.Value.HashString(), leakLabel{event: e, attr: int32(k), part: partValue})
-			}
-		}
-	}
+	eachEmitted(evs, add)
 	l, path, ok := idx.scan(view.content)
 	if !ok {
 		return "", "", false
 	}
 	return l.String(), path, true
-}
-
-// leaksText reports whether s holds leakWindow or more bytes of any of the views' content.
-func leaksText(views []recordView, s string) bool {
-	for i := range views {
-		if len(views[i].content) == 0 {
-			continue
-		}
-		idx := leakIndex{reads: views[i].reads}
-		idx.add(s, leakLabel{part: partText})
-		if _, _, ok := idx.scan(views[i].content); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // leakPart is the place of an emitted string in an event.
@@ -460,14 +492,56 @@ func isSpace(c byte) bool {
 	return c <= ' ' && spaceBits>>c&1 != 0
 }
 
-// sanitize bounds a plugin's error message for record i and withholds it if it carries content
-// the plugin was shown: it goes to the dead-letter queue, at rest.
-func (cs *callState) sanitize(i int, msg string) string {
-	if len(msg) > maxRecordErr {
-		msg = msg[:maxRecordErr] + "..."
+// withheld is what the host writes instead of a text a plugin controls that carried content its
+// instance was shown.
+const withheld = "(withheld: it carried content the plugin was shown)"
+
+// maxTrapText bounds the message of a failed call (a trap, or the guest's own error).
+const maxTrapText = 200
+
+// gateTexts is the one gate of every text a plugin controls that outlives its call (a record's
+// error message, which goes to the dead-letter queue; a log line; the message of a failed call,
+// which goes to the dead-letter queue, the agent's log, the audit log and the quarantine reason):
+// each is checked against the instance's window as an emission is (less the granted read values
+// of its record, or of every record of the call for record < 0), and returned as it may be
+// written: cut to max bytes, or withheld. Record error messages are quoted.
+func (p *Plugin) gateTexts(cs *callState, texts []gateText) []string {
+	out := make([]string, len(texts))
+	var segs []string
+	var owners []int
+	for k := range texts {
+		t := &texts[k]
+		if len(t.msg) > t.max {
+			t.msg = t.msg[:t.max] + "..."
+		}
+		segments(cs.readsOf(t.record), t.msg, func(seg string) {
+			segs = append(segs, seg)
+			owners = append(owners, k)
+		})
 	}
-	if v := cs.view(i); v != nil && leaksText([]recordView{*v}, msg) {
-		return "message withheld: it carried content the plugin was shown"
+	leaks := make([]bool, len(texts))
+	for k, hit := range p.windowLeaks(cs.win, segs, false) {
+		if hit {
+			leaks[owners[k]] = true
+		}
 	}
-	return strconv.Quote(msg)
+	for k, t := range texts {
+		switch {
+		case leaks[k]:
+			out[k] = withheld
+		case t.quote:
+			out[k] = strconv.Quote(t.msg)
+		default:
+			out[k] = t.msg
+		}
+	}
+	return out
+}
+
+// gateText is a text for gateTexts.
+type gateText struct {
+	msg    string
+	record int // its record's index, or -1
+	max    int
+	quote  bool
 }

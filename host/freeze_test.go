@@ -147,7 +147,7 @@ func TestInterruptRefusesHostileModules(t *testing.T) {
 			}
 			sum := sha256.Sum256(tt.wasm)
 			m := Manifest{Name: "hostile", Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
-				Wasm: "hostile.wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"emit:events"}}
+				Wasm: "hostile.wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"emit:events"}, Emits: testEmits}
 			g, _ := NewGrants(m.Capabilities)
 			if p, err := h.Load(m, tt.wasm, g); !errors.Is(err, ErrRefusedModule) {
 				if p != nil {
@@ -180,7 +180,7 @@ func loadHostile(t testing.TB, h *Host, name string, wasm []byte, lim Limits) *P
 	t.Helper()
 	sum := sha256.Sum256(wasm)
 	m := Manifest{Name: name, Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
-		Wasm: "hostile.wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"emit:events"}, Limits: lim}
+		Wasm: "hostile.wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"emit:events"}, Emits: testEmits, Limits: lim}
 	g, err := NewGrants(m.Capabilities)
 	if err != nil {
 		t.Fatal(err)

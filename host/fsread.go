@@ -2,6 +2,9 @@ package host
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +14,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
+	"unsafe"
 
 	extism "github.com/extism/go-sdk"
 )
@@ -32,9 +37,21 @@ import (
 //   - the file is a regular file: a directory, device, socket or fifo is refused (a fifo would
 //     block the call). The file is opened non-blocking and checked again once open.
 //
+//   - neither it nor its resolved form is in Hangar's data directory (Config.DataDir, resolved
+//     too): the install secret, the spool, the store, the keys and the plugins' state are never
+//     readable, whatever the grant's glob says.
+//
 // A path that fails one of these is denied (the call traps, is audited and counted as a denied host
 // call); an I/O error fails the call. Another local process swapping a folder for a symlink between
 // the check and the open is outside what this guards: plugins cannot write files.
+//
+// The bytes fs_read returns join the instance's window (window.go): what the plugin emits
+// afterwards is checked against them as against the content of a record. A call may take the
+// window to its limit (windowLimit: Config.WindowBytes for a plugin's only busy instance) through
+// fs_read; a read past it fails the call.
+//
+// A path is plugin text: messages (the call's error, the audit log) never quote it, and name it by
+// its length and a salted hash instead (pathLabel), as they never quote an I/O error's path.
 
 // Limits of the fs host functions.
 const (
@@ -64,13 +81,19 @@ func (p *Plugin) hostFSRead(ctx context.Context, cp *extism.CurrentPlugin, stack
 	name := string(readBlock(cp, cs, stack[0], maxFSPath, "fs_read path"))
 	offset, maxLen := int64(stack[1]), int64(stack[2])
 	if offset < 0 || maxLen < 0 {
-		cs.fail(fmt.Errorf("fs_read %q: negative offset %d or max_len %d", name, offset, maxLen))
+		cs.fail(fmt.Errorf("fs_read %s: negative offset %d or max_len %d", p.pathLabel(name), offset, maxLen))
 	}
 	resolved := p.fsCheck(cs, "fs_read", name, globs)
 	if resolved == "" {
-		cs.fail(fmt.Errorf("fs_read %q: %w", name, fs.ErrNotExist))
+		cs.fail(fmt.Errorf("fs_read %s: %w", p.pathLabel(name), fs.ErrNotExist))
 	}
 	b := p.fsReadAt(cs, name, resolved, offset, min(maxLen, MaxFSRead))
+	if cs.win != nil && len(b) > 0 {
+		if limit := p.windowLimit(cs.win); cs.win.size+int64(len(b)) > limit {
+			cs.fail(fmt.Errorf("fs_read %s: the instance has been shown %d bytes, and may be shown at most %d before it is recycled, between calls", p.pathLabel(name), cs.win.size, limit))
+		}
+		cs.win.absorb(unsafe.String(unsafe.SliceData(b), len(b)))
+	}
 	p.fsReads.Add(1)
 	p.fsBytes.Add(int64(len(b)))
 	if len(b) == 0 {
@@ -85,7 +108,7 @@ func (p *Plugin) hostFSRead(ctx context.Context, cp *extism.CurrentPlugin, stack
 		err = errors.New("block out of bounds")
 	}
 	if err != nil {
-		cs.fail(fmt.Errorf("fs_read %q: write block: %w", name, err))
+		cs.fail(fmt.Errorf("fs_read %s: write block: %w", p.pathLabel(name), err))
 	}
 	stack[0] = off
 }
@@ -107,12 +130,55 @@ func (p *Plugin) hostFSStat(ctx context.Context, cp *extism.CurrentPlugin, stack
 		return
 	}
 	if err != nil {
-		cs.fail(fmt.Errorf("fs_stat %q: %w", name, err))
+		cs.fail(fmt.Errorf("fs_stat %s: %w", p.pathLabel(name), ioReason(err)))
 	}
 	if !fi.Mode().IsRegular() {
-		cs.deny("fs_stat %q: not a regular file (%s)", name, fi.Mode().Type())
+		cs.deny("fs_stat %s: not a regular file (%s)", p.pathLabel(name), fi.Mode().Type())
 	}
 	stack[0] = uint64(fi.Size())
+}
+
+// pathLabel names a path a plugin asked for without quoting it: its length and the first 6 bytes
+// of HMAC-SHA256(key, path), where the key derives from the install secret (or, without one, is
+// random per process). The same path gets the same label in one install, so that repeated
+// attempts can be told apart, yet the label says nothing of the path.
+func (p *Plugin) pathLabel(name string) string {
+	mac := hmac.New(sha256.New, labelKey(p.h.cfg.Secret))
+	mac.Write([]byte(name))
+	return fmt.Sprintf("path of %d bytes #%x", len(name), mac.Sum(nil)[:6])
+}
+
+// labelKey returns the key of pathLabel: HMAC-SHA256(secret, "hangar-path-label"), or a random
+// key of the process when there is no secret.
+func labelKey(secret []byte) []byte {
+	if len(secret) == 0 {
+		return processLabelKey()
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("hangar-path-label"))
+	return mac.Sum(nil)
+}
+
+// processLabelKey is pathLabel's key for hosts without an install secret.
+var processLabelKey = sync.OnceValue(func() []byte {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
+})
+
+// ioReason returns what an I/O error says less the path it names (an *fs.PathError's or
+// *os.LinkError's path is the plugin's, or one resolved from it): the operation's error, which
+// errors.Is still matches (fs.ErrNotExist, fs.ErrPermission).
+func ioReason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 // fsGlobs returns the plugin's fs:read globs, with "~/" expanded, or denies fn when it holds none.
@@ -138,27 +204,62 @@ func (p *Plugin) fsGlobs(cs *callState, fn string) []string {
 func (p *Plugin) fsCheck(cs *callState, fn, name string, globs []string) string {
 	abs, ok := cleanFSPath(name)
 	if !ok {
-		cs.deny("%s %q: not a clean absolute path", fn, name)
+		cs.deny("%s %s: not a clean absolute path", fn, p.pathLabel(name))
 	}
 	globs = withResolvedPrefixes(globs)
 	if !fsGlobsMatch(globs, abs) {
-		cs.deny("%s %q: no fs:read grant matches it", fn, name)
+		cs.deny("%s %s: no fs:read grant matches it", fn, p.pathLabel(name))
+	}
+	dataDirs := p.dataDirs()
+	if inAny(dataDirs, abs) {
+		cs.deny("%s %s: it is in Hangar's data directory, which no plugin may read", fn, p.pathLabel(name))
 	}
 	resolved, err := filepath.EvalSymlinks(abs)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, lerr := os.Lstat(abs); lerr == nil {
 			// A dangling symlink: say nothing about whether its target exists.
-			cs.deny("%s %q: a symlink to no file", fn, name)
+			cs.deny("%s %s: a symlink to no file", fn, p.pathLabel(name))
 		}
 		return ""
 	}
 	if err != nil {
-		cs.fail(fmt.Errorf("%s %q: resolve: %w", fn, name, err))
+		cs.fail(fmt.Errorf("%s %s: resolve: %w", fn, p.pathLabel(name), ioReason(err)))
 	}
 	if !fsGlobsMatch(globs, resolved) {
-		cs.deny("%s %q: resolves to %q, which no fs:read grant matches", fn, name, resolved)
+		cs.deny("%s %s: resolves to a path which no fs:read grant matches", fn, p.pathLabel(name))
+	}
+	if inAny(dataDirs, resolved) {
+		cs.deny("%s %s: resolves to a path in Hangar's data directory, which no plugin may read", fn, p.pathLabel(name))
 	}
 	return resolved
+}
+
+// dataDirs returns Hangar's data directory as configured and as it resolves through symlinks
+// (both, when they differ), or none.
+func (p *Plugin) dataDirs() []string {
+	dir := p.h.cfg.DataDir
+	if dir == "" {
+		return nil
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil
+	}
+	dirs := []string{dir}
+	if r, err := filepath.EvalSymlinks(dir); err == nil && r != dir {
+		dirs = append(dirs, r)
+	}
+	return dirs
+}
+
+// inAny reports whether the absolute path name is one of dirs or inside one.
+func inAny(dirs []string, name string) bool {
+	for _, d := range dirs {
+		if name == d || strings.HasPrefix(name, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // fsReadAt reads up to n bytes of the regular file at resolved from offset, denying a file of any
@@ -166,23 +267,23 @@ func (p *Plugin) fsCheck(cs *callState, fn, name string, globs []string) string 
 func (p *Plugin) fsReadAt(cs *callState, name, resolved string, offset, n int64) []byte {
 	fi, err := os.Stat(resolved)
 	if err != nil {
-		cs.fail(fmt.Errorf("fs_read %q: %w", name, err))
+		cs.fail(fmt.Errorf("fs_read %s: %w", p.pathLabel(name), ioReason(err)))
 	}
 	if !fi.Mode().IsRegular() {
-		cs.deny("fs_read %q: not a regular file (%s)", name, fi.Mode().Type())
+		cs.deny("fs_read %s: not a regular file (%s)", p.pathLabel(name), fi.Mode().Type())
 	}
 	// Non-blocking, so that a file swapped for a fifo since the Stat cannot hang the call.
 	f, err := os.OpenFile(resolved, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		cs.fail(fmt.Errorf("fs_read %q: %w", name, err))
+		cs.fail(fmt.Errorf("fs_read %s: %w", p.pathLabel(name), ioReason(err)))
 	}
 	defer f.Close()
 	fi, err = f.Stat()
 	if err != nil {
-		cs.fail(fmt.Errorf("fs_read %q: %w", name, err))
+		cs.fail(fmt.Errorf("fs_read %s: %w", p.pathLabel(name), ioReason(err)))
 	}
 	if !fi.Mode().IsRegular() {
-		cs.deny("fs_read %q: not a regular file (%s)", name, fi.Mode().Type())
+		cs.deny("fs_read %s: not a regular file (%s)", p.pathLabel(name), fi.Mode().Type())
 	}
 	if offset >= fi.Size() || n == 0 {
 		return nil
@@ -190,7 +291,7 @@ func (p *Plugin) fsReadAt(cs *callState, name, resolved string, offset, n int64)
 	buf := make([]byte, min(n, fi.Size()-offset))
 	k, err := f.ReadAt(buf, offset)
 	if err != nil && !errors.Is(err, io.EOF) {
-		cs.fail(fmt.Errorf("fs_read %q: %w", name, err))
+		cs.fail(fmt.Errorf("fs_read %s: %w", p.pathLabel(name), ioReason(err)))
 	}
 	return buf[:k]
 }

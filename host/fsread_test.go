@@ -391,3 +391,131 @@ func TestFSGlobMatch(t *testing.T) {
 		t.Errorf("expandHomeGlob = %q, %v: does not match the home literally", g, ok)
 	}
 }
+
+// TestFSReadDataDir shows that no path in Hangar's data directory is readable, whatever the
+// grant's glob says: not named directly, not through a symlink, not by fs_stat; and that the
+// same grant still reaches the files outside it.
+func TestFSReadDataDir(t *testing.T) {
+	f := newFSFixture(t)
+	data := f.path("data")
+	if err := os.MkdirAll(filepath.Join(data, "plugins"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]string{"secret": "0123456789abcdef", "plugins/state.json": "{}"} {
+		if err := os.WriteFile(filepath.Join(data, name), []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(data, "secret"), f.path("granted/key")); err != nil {
+		t.Fatal(err)
+	}
+	// The data directory as configured may itself be reached through a symlink.
+	if err := os.Symlink(data, f.path("datalink")); err != nil {
+		t.Fatal(err)
+	}
+	audit := &auditSink{}
+	for _, dataDir := range []string{data, f.path("datalink")} {
+		h := newTestHost(t, Config{Audit: audit, PoolSize: 1, QuarantineAfter: 1000, DataDir: dataDir})
+		p := loadTest(t, h, "fsread", append(append([]string(nil), fsCaps...), "fs:read:"+escapeGlob(f.dir)+"/**"), Limits{})
+		for _, rec := range [][]byte{
+			fsRec(filepath.Join(data, "secret"), 0, -1),
+			fsRec(filepath.Join(data, "plugins/state.json"), 0, -1),
+			fsRec(f.path("datalink/secret"), 0, -1),
+			fsRec(f.path("granted/key"), 0, -1),
+			fsStatRec(filepath.Join(data, "secret")),
+			fsStatRec(f.path("granted/key")),
+		} {
+			_, err := callFS(t, p, rec)
+			if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "data directory") {
+				t.Errorf("data dir %s, %s: got %v, want ErrDenied naming the data directory", dataDir, rec, err)
+			}
+		}
+		if ev, err := callFS(t, p, fsRec(f.path("granted/a.txt"), 0, -1)); err != nil || intAttr(ev, "bytes") != 10 {
+			t.Errorf("data dir %s: a granted file outside it: %v, %v", dataDir, ev, err)
+		}
+		if calls, n := p.FSReads(); calls != 1 || n != 10 {
+			t.Errorf("data dir %s: FSReads() = %d, %d, want only the file outside it read", dataDir, calls, n)
+		}
+	}
+}
+
+// TestFSPathNeverQuoted shows that the messages of refused and failed fs calls (the call's error,
+// the audit log) name a path by its length and a salted hash, never by the path, nor by the path
+// it resolves to: a path is the plugin's text, and may carry content.
+func TestFSPathNeverQuoted(t *testing.T) {
+	f := newFSFixture(t)
+	audit := &auditSink{}
+	h := newTestHost(t, Config{Audit: audit, PoolSize: 1, QuarantineAfter: 1000, Secret: bytes.Repeat([]byte{7}, 32)})
+	p := loadTest(t, h, "fsread", append(append([]string(nil), fsCaps...), f.grants()...), Limits{})
+	paths := []string{
+		"/tmp/please-refactor-the-payment-module",
+		f.path("granted/escape"),
+		f.path("granted/dangling"),
+		f.path("granted/missing-report-about-the-merger.txt"),
+		f.dir + "/granted/../secret.txt",
+	}
+	labels := map[string]string{}
+	for _, path := range paths {
+		for range 2 {
+			_, err := callFS(t, p, fsRec(path, 0, -1))
+			if err == nil {
+				t.Fatalf("%s: read", path)
+			}
+			msg := err.Error()
+			for _, piece := range []string{path, filepath.Base(path), f.dir, "secret.txt"} {
+				if strings.Contains(msg, piece) {
+					t.Errorf("the error quotes %q: %s", piece, msg)
+				}
+			}
+			label := p.pathLabel(path)
+			if !strings.Contains(msg, label) {
+				t.Errorf("the error %q does not name the path by its label %q", msg, label)
+			}
+			if l, ok := labels[path]; ok && l != label {
+				t.Errorf("%s: label %q, then %q", path, l, label)
+			}
+			labels[path] = label
+		}
+	}
+	if len(labels) != len(paths) {
+		t.Errorf("%d labels for %d paths", len(labels), len(paths))
+	}
+	seen := map[string]bool{}
+	for _, l := range labels {
+		if seen[l] {
+			t.Errorf("two paths share the label %q", l)
+		}
+		seen[l] = true
+	}
+	for _, e := range audit.entries {
+		if strings.Contains(e.Detail, f.dir) || strings.Contains(e.Detail, "refactor") {
+			t.Errorf("audit entry quotes a path: %+v", e)
+		}
+	}
+}
+
+// TestFSReadWindowBound shows that what fs_read returns joins the instance's window, bounded: a
+// read that would take it past its limit fails the call, and the next call starts on a fresh
+// instance once the window holds half its limit.
+func TestFSReadWindowBound(t *testing.T) {
+	f := newFSFixture(t)
+	const limit = 64 << 10
+	h := newTestHost(t, Config{PoolSize: 1, QuarantineAfter: 1000, WindowBytes: limit})
+	p := loadTest(t, h, "fsread", append(append([]string(nil), fsCaps...), f.grants()...), Limits{})
+	if _, err := callFS(t, p, fsRec(f.path("granted/big.bin"), 0, limit+1)); err == nil || !strings.Contains(err.Error(), "recycled") {
+		t.Errorf("a read past the window's limit: %v, want the call failed", err)
+	}
+	if _, err := callFS(t, p, fsRec(f.path("granted/big.bin"), 0, limit-100)); err != nil {
+		t.Fatalf("a read within the limit: %v", err)
+	}
+	if got := p.Status().WindowBytes; got != limit-100 {
+		t.Errorf("window holds %d bytes, want %d", got, limit-100)
+	}
+	// Past half its limit: the next call runs on a fresh instance, with the whole limit to read.
+	if _, err := callFS(t, p, fsRec(f.path("granted/big.bin"), 0, limit-100)); err != nil {
+		t.Fatalf("a read on a fresh instance: %v", err)
+	}
+	if s := p.Status(); s.WindowRecycles != 1 || s.WindowBytes != limit-100 {
+		t.Errorf("%d recycles, window %d bytes; want 1 and %d", s.WindowRecycles, s.WindowBytes, limit-100)
+	}
+}

@@ -9,11 +9,12 @@ import (
 // TestGuestHeapStaysBounded makes 3,000 calls of 100 real payloads on one instance of a Go plugin
 // under the default 32 MiB limit. A Go guest collects garbage only when its goroutine yields
 // (sdk/pdk yields after each call); without that its heap grew by ~65 KB a call and it ran out of
-// memory after ~500 calls.
+// memory after ~500 calls. The instance's window is made large enough for it never to be recycled
+// (it is shown about 150 MB of tool input): the one instance must serve every call.
 func TestGuestHeapStaysBounded(t *testing.T) {
 	skipShort(t)
 	payloads := hookPayloads(t)
-	h := newTestHost(t, Config{PoolSize: 1})
+	h := newTestHost(t, Config{PoolSize: 1, WindowBytes: 1 << 30})
 	p := loadTest(t, h, "capture-bench", benchCaps, Limits{})
 	batch := make([]Record, 100)
 	for i := range 3000 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unsafe"
 
 	extism "github.com/extism/go-sdk"
 	"github.com/tetratelabs/wazero/api"
@@ -81,6 +82,11 @@ func (p *Plugin) kvOf(ctx context.Context) KV {
 type callState struct {
 	p     *Plugin
 	views []recordView // the records' content, when the plugin holds content grants
+	// win is the instance's window (window.go), when the plugin holds content or fs:read grants:
+	// everything it was shown, this call's records included.
+	win *window
+	// logs are the plugin's log lines of the call, written once it ends, through the gate.
+	logs []logLine
 	// denied is set by a host function that refused to run; the call then fails with it.
 	denied error
 	// mem is the guest's linear memory. input is the call's input, for input_read; output is
@@ -96,6 +102,44 @@ func (cs *callState) view(i int) *recordView {
 		return nil
 	}
 	return &cs.views[i]
+}
+
+// readsOf returns the granted read values (of leakWindow bytes or more) of record i, or of every
+// record of the call for i < 0: parts of plugin strings equal to one are not leaks.
+func (cs *callState) readsOf(i int) []string {
+	if cs.views == nil {
+		return nil
+	}
+	if i >= 0 {
+		return cs.views[i].reads
+	}
+	var all []string
+	for k := range cs.views {
+		all = append(all, cs.views[k].reads...)
+	}
+	return all
+}
+
+// logLine is a plugin's log line, held until its call ends.
+type logLine struct {
+	level slog.Level
+	msg   string
+}
+
+// flushLogs writes the call's log lines to the agent's log, each through the gate (a line that
+// carries content the instance was shown is withheld).
+func (p *Plugin) flushLogs(ctx context.Context, cs *callState) {
+	if len(cs.logs) == 0 {
+		return
+	}
+	texts := make([]gateText, len(cs.logs))
+	for k, l := range cs.logs {
+		texts[k] = gateText{msg: l.msg, record: -1, max: maxLogLine}
+	}
+	for k, msg := range p.gateTexts(cs, texts) {
+		p.log.Log(ctx, cs.logs[k].level, msg, "source", "plugin")
+	}
+	cs.logs = nil
 }
 
 // ErrDenied is wrapped by the error of a call that used a host function it was not granted.
@@ -163,8 +207,9 @@ func readBlock(cp *extism.CurrentPlugin, cs *callState, off uint64, limit uint64
 }
 
 // hostLog is log(level, msg): a line in the agent's log under the plugin's name (capability
-// "log"). Lines beyond the host's rate are dropped and counted; long lines are cut; a line that
-// carries content the plugin was shown is withheld.
+// "log"). Lines beyond the host's rate are dropped and counted; long lines are cut. The line is
+// written when the call ends, through the gate (gateTexts): a line that carries content the
+// instance was shown is withheld.
 func (p *Plugin) hostLog(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
 	cs := state(ctx)
 	if !p.g.Has(ClassLog, "") {
@@ -182,10 +227,6 @@ func (p *Plugin) hostLog(ctx context.Context, cp *extism.CurrentPlugin, stack []
 	if !ok {
 		cs.fail(errors.New("read log line: out of bounds"))
 	}
-	msg := string(buf)
-	if cs.views != nil && leaksText(cs.views, msg) {
-		msg = "(line withheld: it carried content the plugin was shown)"
-	}
 	p.logsWritten.Add(1)
 	level := slog.LevelInfo
 	switch stack[0] {
@@ -196,7 +237,7 @@ func (p *Plugin) hostLog(ctx context.Context, cp *extism.CurrentPlugin, stack []
 	case 3:
 		level = slog.LevelError
 	}
-	p.log.Log(ctx, level, msg, "source", "plugin")
+	cs.logs = append(cs.logs, logLine{level, string(buf)})
 }
 
 // hostKVGet is kv_get(key) -> offset of the value, or 0 if there is none (capability "kv").
@@ -226,7 +267,7 @@ func (p *Plugin) hostKVGet(ctx context.Context, cp *extism.CurrentPlugin, stack 
 }
 
 // hostKVSet is kv_set(key, value) (capability "kv"). A key or value that carries content the
-// plugin was shown is refused: the keyspace is at rest.
+// instance was shown, in this call or an earlier one, is refused: the keyspace is at rest.
 func (p *Plugin) hostKVSet(ctx context.Context, cp *extism.CurrentPlugin, stack []uint64) {
 	cs := state(ctx)
 	if !p.g.Has(ClassKV, "") {
@@ -238,7 +279,7 @@ func (p *Plugin) hostKVSet(ctx context.Context, cp *extism.CurrentPlugin, stack 
 	}
 	key := readBlock(cp, cs, stack[0], MaxKVKey, "kv key")
 	value := readBlock(cp, cs, stack[1], MaxKVValue, "kv value")
-	if cs.views != nil && (leaksText(cs.views, string(key)) || leaksText(cs.views, string(value))) {
+	if p.kvLeaks(cs, key, value) {
 		p.refused.Add(1)
 		p.audit(AuditRefusedEmission, "kv_set: the key or value carries content the plugin was shown", 0)
 		cs.fail(fmt.Errorf("%w: kv_set carries content the plugin was shown", ErrRefusedEmission))
@@ -246,6 +287,25 @@ func (p *Plugin) hostKVSet(ctx context.Context, cp *extism.CurrentPlugin, stack 
 	if err := kv.Set(p.m.Name, key, value); err != nil {
 		cs.fail(fmt.Errorf("kv_set: %w", err))
 	}
+}
+
+// kvLeaks reports whether a kv key or value carries content the instance was shown (less the
+// granted read values of the call's records).
+func (p *Plugin) kvLeaks(cs *callState, key, value []byte) bool {
+	if cs.win.empty() {
+		return false
+	}
+	var segs []string
+	reads := cs.readsOf(-1)
+	for _, b := range [][]byte{key, value} {
+		segments(reads, unsafe.String(unsafe.SliceData(b), len(b)), func(seg string) { segs = append(segs, seg) })
+	}
+	for _, hit := range p.windowLeaks(cs.win, segs, false) {
+		if hit {
+			return true
+		}
+	}
+	return false
 }
 
 // rateLimiter is a token bucket: rate tokens a second, bursts of rate.

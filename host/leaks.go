@@ -11,11 +11,12 @@ import (
 )
 
 // The leaks host function, in the "hangar" module: a plugin shown content asks, before it emits,
-// which of the strings it would emit for a record the host would refuse (the leak check of
-// enforce.go), so that it can withhold those instead of losing the record. The host answers
-// natively, with the check it applies to every emission anyway; a WASM guest repeating the check
-// itself scans all the record's content again, several times slower. It needs no capability: the
-// answer tells the plugin nothing about content it was not shown.
+// which of the strings it would emit for a record the host would refuse (the leak checks of
+// enforce.go: against the record's content, and against the instance's window), so that it can
+// withhold those instead of losing the record. The host answers natively, with the checks it
+// applies to every emission anyway; a WASM guest repeating them itself scans all the content
+// again, several times slower. It needs no capability: the answer tells the plugin nothing about
+// content its instance was not shown.
 
 // Bounds of one leaks call.
 const (
@@ -29,8 +30,8 @@ const (
 // hostLeaks is leaks(record, src, len, dst) -> count: src holds a query, strings each preceded by
 // its length as a uvarint, for the call's record at index record; the host writes at dst a bitmap
 // of count bits, bit k (byte k/8, bit k%8) set when string k would be refused in an emission for
-// that record, and returns count. A plugin without content grants is shown no content, so nothing
-// it emits can leak: the bitmap is all clear.
+// that record, and returns count. A plugin shown no content (no content grants, no file read) can
+// leak none: the bitmap is all clear.
 func (p *Plugin) hostLeaks(ctx context.Context, _ *extism.CurrentPlugin, stack []uint64) {
 	cs := state(ctx)
 	rec, src, n, dst := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
@@ -53,6 +54,22 @@ func (p *Plugin) hostLeaks(ctx context.Context, _ *extism.CurrentPlugin, stack [
 		view = &cs.views[rec]
 	}
 	hits := queryLeaks(view, ss)
+	if !cs.win.empty() {
+		// The rest of what the instance was shown: the call's other records, earlier calls, files.
+		var segs []string
+		var owners []int
+		for k, s := range ss {
+			segments(cs.readsOf(int(rec)), s, func(seg string) {
+				segs = append(segs, seg)
+				owners = append(owners, k)
+			})
+		}
+		for k, hit := range p.windowLeaks(cs.win, segs, true) {
+			if hit {
+				hits[owners[k]] = true
+			}
+		}
+	}
 	bitmap := make([]byte, (len(ss)+7)/8)
 	for k, hit := range hits {
 		if hit {

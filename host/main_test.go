@@ -46,6 +46,7 @@ var testPlugins = map[string]string{
 	"logspam":       "adversarial/logspam",
 	"fsread":        "fsread",
 	"exfil":         "adversarial/exfil",
+	"carry":         "adversarial/carry",
 }
 
 func TestMain(m *testing.M) {
@@ -179,6 +180,11 @@ func inChild(t *testing.T, limit time.Duration, env ...string) (parent bool) {
 	return true
 }
 
+// testEmits are the event kinds the test plugins emit, as their manifests declare them.
+var testEmits = []string{
+	"hook.*", "fs.*", "kv.*", "leak.*", "flood.*", "trap.*", "sleep.*", "spam.*", "carry.*", "exfil.*", "salt",
+}
+
 // testManifest returns a valid capture manifest for a test plugin with the given capabilities
 // (emit:events is added) and limits.
 func testManifest(name string, caps []string, lim Limits) Manifest {
@@ -186,7 +192,7 @@ func testManifest(name string, caps []string, lim Limits) Manifest {
 	return Manifest{
 		Name: name, Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
 		Wasm: name + ".wasm", SHA256: hex.EncodeToString(sum[:]),
-		Capabilities: append([]string{"emit:events"}, caps...), Limits: lim,
+		Capabilities: append([]string{"emit:events"}, caps...), Emits: testEmits, Limits: lim,
 	}
 }
 

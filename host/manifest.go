@@ -46,7 +46,11 @@ type Manifest struct {
 	SHA256 string `toml:"sha256"`
 	// Capabilities are what the plugin asks for; see ParseCapability.
 	Capabilities []string `toml:"capabilities"`
-	Limits       Limits   `toml:"limits"`
+	// Emits are the event kinds a capture plugin emits: exact kinds ("session.start") or
+	// families ("hook.*": every kind that starts with "hook." and goes on). The host refuses any
+	// other kind: kinds become counter keys, which outlive retention.
+	Emits  []string `toml:"emits,omitempty"`
+	Limits Limits   `toml:"limits"`
 }
 
 // Limits bound one plugin call. Zero fields take the defaults below.
@@ -132,6 +136,8 @@ var (
 	sha256RE   = lazyRegexp(`^[0-9a-f]{64}$`)
 	wasmRE     = lazyRegexp(`^[A-Za-z0-9._-]+\.wasm$`)
 	platformRE = lazyRegexp(`^[a-z][a-z0-9-]{0,62}$`)
+	// emitsRE is an event kind, or a family: a prefix of one ending in '.', then '*'.
+	emitsRE = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$|^[A-Za-z0-9][A-Za-z0-9._:-]{0,125}\.\*$`)
 )
 
 // Validate reports the first problem with the manifest, in words a plugin author can act on.
@@ -183,6 +189,9 @@ func (m *Manifest) Validate() error {
 	if m.Kind == KindCapture && !seen["emit:events"] {
 		return bad("a capture plugin needs the capability \"emit:events\"")
 	}
+	if err := m.validateEmits(); err != nil {
+		return fmt.Errorf("%w: %w", ErrManifest, err)
+	}
 	l := m.Limits
 	switch {
 	case l.MemoryPages > MaxMemoryPages:
@@ -193,6 +202,53 @@ func (m *Manifest) Validate() error {
 		return bad("limits.output_bytes %d: between 0 and %d", l.OutputBytes, MaxOutputBytes)
 	}
 	return nil
+}
+
+// maxEmits bounds the kinds and families a manifest declares.
+const maxEmits = 256
+
+// validateEmits checks emits: required for a capture plugin, absent otherwise (an enrich plugin's
+// kinds are its emit:derived:<kind> grants; an insight's output is stored under insight.<name>),
+// each entry an exact kind or a family "<prefix>.*", listed once.
+func (m *Manifest) validateEmits() error {
+	if m.Kind != KindCapture {
+		if len(m.Emits) > 0 {
+			return fmt.Errorf("emits is only for capture plugins (a %s plugin's kinds are its grants)", m.Kind)
+		}
+		return nil
+	}
+	if len(m.Emits) == 0 {
+		return errors.New(`a capture plugin declares the event kinds it emits: emits = ["hook.*"] (exact kinds, or families ending in ".*")`)
+	}
+	if len(m.Emits) > maxEmits {
+		return fmt.Errorf("emits lists %d kinds, at most %d", len(m.Emits), maxEmits)
+	}
+	seen := map[string]bool{}
+	for _, e := range m.Emits {
+		if !emitsRE().MatchString(e) {
+			return fmt.Errorf("emits %q: an event kind (letters, digits, '.', '_', '-', ':', at most 128 bytes) or a family like \"hook.*\"", e)
+		}
+		if seen[e] {
+			return fmt.Errorf("emits %q listed twice", e)
+		}
+		seen[e] = true
+	}
+	return nil
+}
+
+// Declares reports whether the manifest declares the event kind (emits): one of its exact kinds,
+// or one of its families "<prefix>.*" with at least one byte after the dot.
+func (m *Manifest) Declares(kind string) bool {
+	for _, e := range m.Emits {
+		if prefix, ok := strings.CutSuffix(e, "*"); ok {
+			if len(kind) > len(prefix) && strings.HasPrefix(kind, prefix) {
+				return true
+			}
+		} else if kind == e {
+			return true
+		}
+	}
+	return false
 }
 
 // ID returns name@version.

@@ -2,6 +2,7 @@ package host
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ authors = ["Hangar"]
 wasm = "plugin.wasm"
 sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 capabilities = ["read:payload.tool_name", "content:prompt", "emit:events", "log"]
+emits = ["hook.*", "session.start"]
 
 [limits]
 memory_pages = 256
@@ -72,7 +74,7 @@ func TestManifestValidate(t *testing.T) {
 	}{
 		{"valid", func(*Manifest) {}, ""},
 		{"enrich without platform", func(m *Manifest) {
-			m.Kind, m.Platform = KindEnrich, ""
+			m.Kind, m.Platform, m.Emits = KindEnrich, "", nil
 			m.Capabilities = []string{"read:events", "emit:derived:tool-stats"}
 		}, ""},
 		{"upper-case name", func(m *Manifest) { m.Name = "Claude" }, "name"},
@@ -83,7 +85,7 @@ func TestManifestValidate(t *testing.T) {
 		{"unknown kind", func(m *Manifest) { m.Kind = "exporter" }, "kind"},
 		{"capture without platform", func(m *Manifest) { m.Platform = "" }, "platform"},
 		{"enrich with platform", func(m *Manifest) {
-			m.Kind = KindEnrich
+			m.Kind, m.Emits = KindEnrich, nil
 			m.Capabilities = []string{"read:events"}
 		}, "platform"},
 		{"wasm path escapes", func(m *Manifest) { m.Wasm = "../evil.wasm" }, "wasm"},
@@ -94,11 +96,11 @@ func TestManifestValidate(t *testing.T) {
 		{"duplicate capability", func(m *Manifest) { m.Capabilities = append(m.Capabilities, "log") }, "twice"},
 		{"capture without emit", func(m *Manifest) { m.Capabilities = []string{"log"} }, "emit:events"},
 		{"insight with content", func(m *Manifest) {
-			m.Kind, m.Platform = KindInsight, ""
+			m.Kind, m.Platform, m.Emits = KindInsight, "", nil
 			m.Capabilities = []string{"read:derived:x", "content:prompt"}
 		}, "not for insight"},
 		{"enrich emitting events", func(m *Manifest) {
-			m.Kind, m.Platform = KindEnrich, ""
+			m.Kind, m.Platform, m.Emits = KindEnrich, "", nil
 			m.Capabilities = []string{"emit:events"}
 		}, "not for enrich"},
 		{"field read of content", func(m *Manifest) { m.Capabilities = append(m.Capabilities, "read:payload.prompt") }, "content:prompt"},
@@ -115,6 +117,25 @@ func TestManifestValidate(t *testing.T) {
 		{"field read of a parent of metadata", func(m *Manifest) {
 			m.Capabilities = append(m.Capabilities, "read:payload.message")
 		}, "content:message"},
+		{"capture without emits", func(m *Manifest) { m.Emits = nil }, "declares the event kinds it emits"},
+		{"emits exact kinds and families", func(m *Manifest) { m.Emits = []string{"hook.*", "transcript.*", "usage", "a:b-c_d.e"} }, ""},
+		{"emits everything", func(m *Manifest) { m.Emits = []string{"*"} }, `emits "*"`},
+		{"emits a bare prefix", func(m *Manifest) { m.Emits = []string{"hook*"} }, `emits "hook*"`},
+		{"emits a star inside", func(m *Manifest) { m.Emits = []string{"hook.*.pre"} }, "emits"},
+		{"emits a space", func(m *Manifest) { m.Emits = []string{"hook pre"} }, "emits"},
+		{"emits an empty kind", func(m *Manifest) { m.Emits = []string{""} }, "emits"},
+		{"emits too long", func(m *Manifest) { m.Emits = []string{strings.Repeat("k", 129)} }, "emits"},
+		{"emits twice", func(m *Manifest) { m.Emits = []string{"hook.*", "hook.*"} }, "twice"},
+		{"emits too many", func(m *Manifest) {
+			m.Emits = nil
+			for i := range maxEmits + 1 {
+				m.Emits = append(m.Emits, fmt.Sprintf("k%d", i))
+			}
+		}, "at most"},
+		{"enrich with emits", func(m *Manifest) {
+			m.Kind, m.Platform = KindEnrich, ""
+			m.Capabilities = []string{"read:events", "emit:derived:tool-stats"}
+		}, "emits is only for capture plugins"},
 		{"memory too large", func(m *Manifest) { m.Limits.MemoryPages = MaxMemoryPages + 1 }, "memory_pages"},
 		{"timeout too long", func(m *Manifest) { m.Limits.CallTimeout = Duration(2 * MaxCallTimeout) }, "call_timeout"},
 		{"negative output", func(m *Manifest) { m.Limits.OutputBytes = -1 }, "output_bytes"},
@@ -134,6 +155,35 @@ func TestManifestValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want ErrManifest mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestManifestDeclares(t *testing.T) {
+	m := Manifest{Emits: []string{"hook.*", "session.start", "x.y.*"}}
+	tests := []struct {
+		kind string
+		want bool
+	}{
+		{"hook.PreToolUse", true},
+		{"hook.x", true},
+		{"hook.", false},
+		{"hook", false},
+		{"hooks.x", false},
+		{"session.start", true},
+		{"session.started", false},
+		{"session", false},
+		{"x.y.z", true},
+		{"x.yz", false},
+		{"transcript.user", false},
+		{"", false},
+	}
+	for _, tc := range tests {
+		if got := m.Declares(tc.kind); got != tc.want {
+			t.Errorf("Declares(%q) = %v, want %v", tc.kind, got, tc.want)
+		}
+	}
+	if (&Manifest{}).Declares("hook.Stop") {
+		t.Error("a manifest without emits declares hook.Stop")
 	}
 }
 

@@ -35,6 +35,8 @@ func NewCollector(h *Host) *Collector {
 		"fs_reads":     d("fs_reads_total", "Successful fs_read calls."),
 		"fs_bytes":     d("fs_read_bytes_total", "Bytes of files fs_read returned."),
 		"cold_start":   d("cold_start_seconds", "Time to compile (or load from the cache) and make the first instance."),
+		"recycles":     d("window_recycles_total", "Instances recycled because their window of content was full."),
+		"window":       d("window_bytes", "Bytes of content the instances' windows hold."),
 		"content": prometheus.NewDesc("hangar_plugin_content_reads_total", "Records whose content field the plugin was shown.",
 			[]string{"plugin", "field"}, nil),
 	}}
@@ -72,6 +74,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		m("fs_reads", prometheus.CounterValue, float64(s.FSReads))
 		m("fs_bytes", prometheus.CounterValue, float64(s.FSReadBytes))
 		m("cold_start", prometheus.GaugeValue, s.ColdStart.Seconds())
+		m("recycles", prometheus.CounterValue, float64(s.WindowRecycles))
+		m("window", prometheus.GaugeValue, float64(s.WindowBytes))
 		for field, n := range s.ContentReads {
 			ch <- prometheus.MustNewConstMetric(c.descs["content"], prometheus.CounterValue, float64(n), s.Name, field)
 		}

@@ -70,6 +70,12 @@ type Plugin struct {
 	contentReads                                    []atomic.Int64 // per content grant, as proj.content
 	contentMu                                       sync.Mutex
 	contentFlushed                                  []int64 // guarded by contentMu
+
+	// recycles counts the instances closed because their window was full (window.go), windowed
+	// the bytes all its instances' windows hold; lits answers which strings occur in the plugin's
+	// module.
+	recycles, windowed atomic.Int64
+	lits               literals
 }
 
 // Manifest returns the plugin's manifest.
@@ -166,6 +172,12 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 		p.release(in, false)
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, ErrClosed)
 	}
+	if p.watched() {
+		if in, err = p.prepareWindow(ctx, in, cs.views); err != nil {
+			return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, err)
+		}
+		cs.win = in.win
+	}
 	cs.mem = in.mod.Memory()
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, cs), time.Duration(p.lim.CallTimeout))
 	start := time.Now()
@@ -182,6 +194,7 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	if m := in.mem.Load(); m > p.maxMem.Load() {
 		p.maxMem.Store(m) // racy max, good enough for a gauge
 	}
+	p.flushLogs(ctx, cs)
 
 	var callErr error
 	switch {
@@ -194,7 +207,8 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 		p.release(in, false)
 		return nil, fmt.Errorf("call plugin %s: %w", p.m.Name, callerErr(ctx))
 	case err != nil:
-		callErr = fmt.Errorf("%w: %s", ErrTrap, trapReason(err))
+		// The guest's own error message (Extism's error_set), or wazero's: plugin text, gated.
+		callErr = fmt.Errorf("%w: %s", ErrTrap, p.gateTexts(cs, []gateText{{msg: trapReason(err), record: -1, max: maxTrapText}})[0])
 	case rc != 0:
 		callErr = fmt.Errorf("%w: exit status %d", ErrTrap, rc)
 	case int64(len(out)) > p.lim.OutputBytes:
@@ -203,9 +217,10 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	var outcomes []Outcome
 	if callErr == nil {
 		outcomes = make([]Outcome, len(recs))
+		var msgs []gateText
 		derr := abi.DecodeOutput(out, len(recs), func(i int, evs []sdk.Event, msg string) error {
 			if msg != "" {
-				outcomes[i].Err = fmt.Errorf("%w: %s", ErrRecordFailed, cs.sanitize(i, msg))
+				msgs = append(msgs, gateText{msg: msg, record: i, max: maxRecordErr, quote: true})
 			} else {
 				outcomes[i].Events = evs
 			}
@@ -214,7 +229,15 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 		if derr != nil {
 			callErr = fmt.Errorf("%w: %w", ErrMalformedOutput, derr)
 			outcomes = nil
+		} else {
+			for k, msg := range p.gateTexts(cs, msgs) {
+				outcomes[msgs[k].record].Err = fmt.Errorf("%w: %s", ErrRecordFailed, msg)
+			}
 		}
+	}
+	if callErr == nil {
+		// Before the instance goes back: the checks read its window, which its next call changes.
+		p.enforce(recs, cs, outcomes)
 	}
 	p.release(in, callErr == nil)
 	p.lastUsed.Store(p.h.cfg.Now().UnixNano())
@@ -224,7 +247,6 @@ func (p *Plugin) CallRecords(ctx context.Context, export string, recs []Record) 
 	}
 	p.succeeded()
 	p.records.Add(int64(len(recs)))
-	p.enforce(recs, cs, outcomes)
 	p.countRecords(outcomes)
 	return outcomes, nil
 }
@@ -421,6 +443,10 @@ type Stats struct {
 	// FSReads and FSReadBytes count successful fs_read calls and the bytes they returned.
 	FSReads     int64 `json:"fs_reads"`
 	FSReadBytes int64 `json:"fs_read_bytes"`
+	// WindowRecycles counts the instances closed because their window was full: the next call
+	// ran on a fresh one (Config.WindowBytes). WindowBytes is what the windows hold now.
+	WindowRecycles int64 `json:"window_recycles"`
+	WindowBytes    int64 `json:"window_bytes"`
 	// ContentReads counts, per content grant ("prompt"), the records whose field the plugin was
 	// shown.
 	ContentReads map[string]int64 `json:"content_reads,omitempty"`
@@ -448,6 +474,7 @@ func (p *Plugin) Status() Stats {
 		LogsWritten: p.logsWritten.Load(), LogsDropped: p.logsDropped.Load(),
 		DeniedHostCalls: p.deniedHostCalls.Load(),
 		FSReads:         p.fsReads.Load(), FSReadBytes: p.fsBytes.Load(),
+		WindowRecycles: p.recycles.Load(), WindowBytes: p.windowed.Load(),
 	}
 	if n := p.instantiations.Load(); n > 0 {
 		s.AvgInstantiate = time.Duration(p.instantiateNanos.Load() / n)

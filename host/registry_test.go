@@ -44,7 +44,7 @@ func (p testPlugin) manifest() string {
 	}
 	s := fmt.Sprintf("name = %q\nversion = %q\nkind = %q\nabi = 1\n", p.name, p.version, p.kind)
 	if p.platform != "" && p.kind == "capture" {
-		s += fmt.Sprintf("platform = %q\n", p.platform)
+		s += fmt.Sprintf("platform = %q\nemits = [\"hook.*\"]\n", p.platform)
 	}
 	s += fmt.Sprintf("description = \"test\"\nauthors = [\"Ada\"]\nwasm = \"plugin.wasm\"\nsha256 = %q\ncapabilities = [%s]\n", hexSum, strings.Join(caps, ", "))
 	return s + p.extra

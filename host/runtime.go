@@ -99,6 +99,16 @@ type Config struct {
 	// Interrupt is how a call past its deadline is stopped. The default, InterruptInstrument, is
 	// the only one for production; the others exist to measure it (docs/RATIONALE.md).
 	Interrupt InterruptMode
+	// WindowBytes bounds the windows of a plugin shown content (content: or fs:read grants),
+	// all its instances' together: the text each instance was shown, which each of its emissions
+	// is checked against. An instance is recycled before a call would take the plugin's windows
+	// past the bound; each instance may always hold its share, the bound over PoolSize
+	// (window.go). Default DefaultWindowBytes.
+	WindowBytes int64
+	// DataDir is Hangar's data directory: fs_read and fs_stat never reach a path in it (its
+	// install secret, spool, store, keys, plugin state), whatever a grant's glob says. Empty
+	// protects no directory.
+	DataDir string
 }
 
 // InterruptMode is how the host stops a guest that runs past its call's deadline.
@@ -136,6 +146,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("idle release %v is negative", c.IdleRelease)
 	case c.IdleRelease > 0 && c.CacheDir == "":
 		return errors.New("idle release needs a compilation cache directory")
+	case c.WindowBytes < 0:
+		return fmt.Errorf("window bytes %d is negative", c.WindowBytes)
 	}
 	return nil
 }
@@ -161,6 +173,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.LogRate == 0 {
 		c.LogRate = 100
+	}
+	if c.WindowBytes == 0 {
+		c.WindowBytes = DefaultWindowBytes
 	}
 }
 
@@ -359,6 +374,7 @@ func (h *Host) load(m Manifest, wasm []byte, g Grants, installID string) (*Plugi
 		}
 	}
 	p.code = code
+	p.lits.module = code // its data, where literals are, as written
 	if err := p.compile(); err != nil {
 		return nil, fmt.Errorf("load plugin %s: compile: %w", m.Name, err)
 	}
@@ -394,6 +410,8 @@ type instance struct {
 	mod api.Module
 	// mem is the bytes of linear memory the instance holds (its module's and Extism's kernel's).
 	mem atomic.Int64
+	// win is what the instance was shown, when its plugin is shown content (window.go).
+	win *window
 }
 
 // moduleConfig is the environment of every instance: no arguments, no environment variables, no
@@ -472,7 +490,10 @@ func (p *Plugin) runStart(ctx context.Context, in *instance) error {
 	return fmt.Errorf("%w: its start function: %s", ErrTrap, trapReason(err))
 }
 
-func (in *instance) close() { in.x.Close(context.Background()) }
+func (in *instance) close() {
+	in.x.Close(context.Background())
+	in.win.free()
+}
 
 // compile compiles p.code, through the host's compilation cache. With a CacheDir, the plugin
 // opens its own handle on the cache directory. The caller holds codeMu, or p is not shared yet.

@@ -49,7 +49,7 @@ func loadSaltInstalled(t *testing.T, h *Host, name, installID string) *Plugin {
 	}
 	sum := sha256.Sum256(wasm)
 	m := Manifest{Name: name, Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
-		Wasm: "salt.wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"emit:events"}}
+		Wasm: "salt.wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"emit:events"}, Emits: []string{"salt"}}
 	g, err := NewGrants(m.Capabilities)
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,8 @@ const zeroTime = math.MinInt64
 // zigzag varint (int), 8 bytes little-endian IEEE 754 (float), 1 byte (bool), a string (ident,
 // hash), or for a sketch a uvarint entry count and that many entries of 2 bytes of index and 4 of
 // float32 bits, little-endian. It does not validate the event; a sketch whose indices and values
-// differ in number is an error.
+// differ in number is an error. Errors name an attribute by its index, never by its key: a key is
+// the plugin's text, and the host keeps errors in logs and dead letters.
 //
 // Kind byte 6 (sketch) was added to version 1 without changing it: every encoding written before
 // decodes as it did, and decoders that predate the kind reject it as corrupt.
@@ -45,7 +46,7 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendVarint(b, timeNanos(e.Time))
 	b = binary.AppendVarint(b, timeNanos(e.IngestTime))
 	b = binary.AppendUvarint(b, uint64(len(e.Attrs)))
-	for _, a := range e.Attrs {
+	for i, a := range e.Attrs {
 		b = appendString(b, a.Key)
 		b = append(b, byte(a.Value.kind))
 		switch a.Value.kind {
@@ -59,12 +60,12 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 			b = appendString(b, a.Value.str)
 		case KindSketch:
 			if a.Value.num != 0 || len(a.Value.str)%sketchEntry != 0 {
-				return nil, fmt.Errorf("encode attribute %q: sketch indices and values differ in number", a.Key)
+				return nil, fmt.Errorf("encode attribute %d: sketch indices and values differ in number", i)
 			}
 			b = binary.AppendUvarint(b, uint64(len(a.Value.str)/sketchEntry))
 			b = append(b, a.Value.str...)
 		default:
-			return nil, fmt.Errorf("encode attribute %q: %v", a.Key, a.Value.kind)
+			return nil, fmt.Errorf("encode attribute %d: %v", i, a.Value.kind)
 		}
 	}
 	return b, nil
@@ -113,7 +114,7 @@ func (e *Event) UnmarshalBinary(data []byte) error {
 			case 1:
 				val = BoolValue(true)
 			default:
-				d.fail("attribute %q: bool byte not 0 or 1", key)
+				d.fail("attribute %d: bool byte not 0 or 1", i)
 			}
 		case KindIdent:
 			val = IdentValue(d.string())
@@ -122,13 +123,13 @@ func (e *Event) UnmarshalBinary(data []byte) error {
 		case KindSketch:
 			n := d.uvarint()
 			if d.err == nil && n > uint64(len(d.buf)-d.off)/sketchEntry {
-				d.fail("attribute %q: sketch of %d entries exceeds input", key, n)
+				d.fail("attribute %d: sketch of %d entries exceeds input", i, n)
 			}
 			if p := d.bytes(int(n) * sketchEntry); p != nil {
 				val = Value{kind: KindSketch, str: string(p)}
 			}
 		default:
-			d.fail("attribute %q: unknown value kind %d", key, k)
+			d.fail("attribute %d: unknown value kind %d", i, k)
 		}
 		ev.Attrs = append(ev.Attrs, Attr{Key: key, Value: val})
 	}

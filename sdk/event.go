@@ -264,6 +264,8 @@ var ErrInvalid = errors.New("sdk: invalid event")
 
 // Validate reports whether the event may be stored: a non-zero id, identifiers within limits,
 // at most MaxAttrs attributes with unique identifier keys, and values of a known kind within limits.
+// Its errors name an attribute by its index, never by its key (a plugin's text), nor quote a
+// value.
 func (e *Event) Validate() error {
 	if e.ID.IsZero() {
 		return fmt.Errorf("%w: zero id", ErrInvalid)
@@ -292,33 +294,33 @@ func (e *Event) Validate() error {
 			return fmt.Errorf("%w: attribute %d has no key", ErrInvalid, i)
 		}
 		if err := checkIdent(a.Key); err != nil {
-			return fmt.Errorf("%w: attribute key: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: attribute %d key: %v", ErrInvalid, i, err)
 		}
-		for _, b := range e.Attrs[:i] {
+		for j, b := range e.Attrs[:i] {
 			if b.Key == a.Key {
-				return fmt.Errorf("%w: attribute %q repeated", ErrInvalid, a.Key)
+				return fmt.Errorf("%w: attribute %d repeats the key of attribute %d", ErrInvalid, i, j)
 			}
 		}
 		switch a.Value.kind {
 		case KindInt, KindBool:
 		case KindFloat:
 			if f := a.Value.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
-				return fmt.Errorf("%w: attribute %q: not a finite number", ErrInvalid, a.Key)
+				return fmt.Errorf("%w: attribute %d: not a finite number", ErrInvalid, i)
 			}
 		case KindIdent:
 			if err := checkIdent(a.Value.str); err != nil {
-				return fmt.Errorf("%w: attribute %q: %v", ErrInvalid, a.Key, err)
+				return fmt.Errorf("%w: attribute %d: %v", ErrInvalid, i, err)
 			}
 		case KindHash:
 			if len(a.Value.str) == 0 || len(a.Value.str) > MaxHashLen {
-				return fmt.Errorf("%w: attribute %q: hash of %d bytes, want 1 to %d", ErrInvalid, a.Key, len(a.Value.str), MaxHashLen)
+				return fmt.Errorf("%w: attribute %d: hash of %d bytes, want 1 to %d", ErrInvalid, i, len(a.Value.str), MaxHashLen)
 			}
 		case KindSketch:
 			if err := checkSketch(a.Value); err != nil {
-				return fmt.Errorf("%w: attribute %q: %v", ErrInvalid, a.Key, err)
+				return fmt.Errorf("%w: attribute %d: %v", ErrInvalid, i, err)
 			}
 		default:
-			return fmt.Errorf("%w: attribute %q: %v", ErrInvalid, a.Key, a.Value.kind)
+			return fmt.Errorf("%w: attribute %d: %v", ErrInvalid, i, a.Value.kind)
 		}
 	}
 	return nil

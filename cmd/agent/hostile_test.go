@@ -55,6 +55,7 @@ platform = "claude-code"
 wasm = "%s.wasm"
 sha256 = %q
 capabilities = ["emit:events"]
+emits = ["hook.*"]
 
 [limits]
 call_timeout = %q

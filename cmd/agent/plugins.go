@@ -363,6 +363,9 @@ func describeManifest(w io.Writer, m *host.Manifest) {
 	if len(m.Authors) > 0 {
 		fmt.Fprintf(w, "Authors:     %s\n", strings.Join(m.Authors, ", "))
 	}
+	if len(m.Emits) > 0 {
+		fmt.Fprintf(w, "Emits:       %s\n", strings.Join(m.Emits, ", "))
+	}
 }
 
 // describeCaps lists capabilities in plain words, sensitive ones marked with "!".

@@ -71,6 +71,7 @@ authors = ["Ada Lovelace", "Grace Hopper"]
 wasm = "capture.wasm"
 sha256 = %q
 capabilities = [%s]
+emits = ["hook.*", "transcript.*"]
 `, p.name, p.version, p.platform, hex.EncodeToString(sum[:]), strings.Join(quoted, ", "))
 	if err := os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)

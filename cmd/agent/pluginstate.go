@@ -33,7 +33,7 @@ func (l *pluginLoader) ensureHost() error {
 	if err != nil {
 		return err
 	}
-	h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit, OnQuarantine: l.onQuarantine, Secret: secret, IdleRelease: l.idleRelease})
+	h, err := host.New(host.Config{CacheDir: pluginCacheDir(l.dataDir), Logger: l.log, Audit: audit, OnQuarantine: l.onQuarantine, Secret: secret, IdleRelease: l.idleRelease, DataDir: l.dataDir})
 	if err != nil {
 		audit.Close()
 		return err
@@ -211,6 +211,7 @@ func addStats(ps *daemon.PluginStatus, s *host.Stats) {
 		ps.ContentReads[field] = n
 	}
 	ps.DeniedHostCalls, ps.LogsDropped = s.DeniedHostCalls, s.LogsDropped
+	ps.WindowRecycles, ps.WindowBytes = s.WindowRecycles, s.WindowBytes
 }
 
 // Describe implements prometheus.Collector: the host's per-plugin metrics (host.Collector).

@@ -64,6 +64,7 @@ platform = "claude-code"
 wasm = %q
 sha256 = %q
 capabilities = ["read:payload.mode", "emit:events"]
+emits = ["trap.*"]
 `, m.Name, m.Version, m.ABI, m.Wasm, m.SHA256)
 	if err := os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)

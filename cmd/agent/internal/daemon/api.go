@@ -97,6 +97,11 @@ type PluginStatus struct {
 	ContentReads    map[string]int64 `json:"content_reads"`
 	DeniedHostCalls int64            `json:"denied_host_calls"`
 	LogsDropped     int64            `json:"logs_dropped"`
+	// WindowRecycles counts the instances recycled because the content they were shown (their
+	// window, which every emission is checked against) was full; WindowBytes is what the
+	// windows hold now.
+	WindowRecycles int64 `json:"window_recycles"`
+	WindowBytes    int64 `json:"window_bytes"`
 }
 
 // KindCount is the number of stored events of one platform and kind.
