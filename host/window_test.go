@@ -36,7 +36,7 @@ func carryRecord(prompt, mode string) []byte {
 }
 
 // carryCaps are the carry plugin's grants, less those a mode adds.
-var carryCaps = []string{"content:prompt", "read:payload.mode", "read:payload.path"}
+var carryCaps = []string{"content:prompt", "read:payload.mode", "content:path"}
 
 // carriesPrompt reports whether s holds 12 bytes of any of the prompts: verbatim, with spaces
 // removed, or with spaces made underscores (as the carry plugin writes them in identifiers).
@@ -278,7 +278,7 @@ func TestFSReadBytesChecked(t *testing.T) {
 	}
 	audit := &auditSink{}
 	h := newTestHost(t, Config{Audit: audit, PoolSize: 1})
-	p := loadTest(t, h, "carry", []string{"read:payload.mode", "read:payload.path", "fs:read:" + escapeGlob(dir) + "/*"}, Limits{})
+	p := loadTest(t, h, "carry", []string{"read:payload.mode", "content:path", "fs:read:" + escapeGlob(dir) + "/*"}, Limits{})
 	rec := []byte(fmt.Sprintf(`{"mode":"fsread","path":%s}`, jsonString(filepath.Join(dir, "notes.txt"))))
 	outs, err := p.Call(context.Background(), "capture", [][]byte{rec})
 	if err != nil {

@@ -46,7 +46,7 @@ func buildPluginFolder(t *testing.T, src, name string, kind host.Kind, platform 
 	}
 	plat := ""
 	if platform != "" {
-		plat = fmt.Sprintf("platform = %q\n", platform)
+		plat = fmt.Sprintf("platform = %q\nemits = [\"trap.*\", \"hook.*\"]\n", platform)
 	}
 	manifest := fmt.Sprintf("name = %q\nversion = \"1.0.0\"\nkind = %q\nabi = 1\n%swasm = %q\nsha256 = %q\ncapabilities = [%s]\n",
 		name, kind, plat, name+".wasm", hex.EncodeToString(sum[:]), strings.Join(quoted, ", "))
