@@ -343,6 +343,11 @@ func (p *interruptPlan) readCount(s *wasmSection) error {
 	if r.err != nil {
 		return fmt.Errorf("%w: entry count: %w", errInstrumentMalformed, r.err)
 	}
+	// Every entry takes at least one byte: a larger count is a lie that would size allocations
+	// (the edit list, the helper tables) from a hostile module's word.
+	if int64(s.count) > int64(s.end-r.off) {
+		return fmt.Errorf("%w: %d entries in %d bytes", errInstrumentMalformed, s.count, s.end-r.off)
+	}
 	s.rest = r.off
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -853,10 +854,20 @@ func TestInstrumentInterruptsErrors(t *testing.T) {
 		{"bad import kind", asmModule(asmSection(2, asmVec(asmCat(asmName("m"), asmName("f"), []byte{9, 0})))), errInstrumentMalformed, "import kind 9"},
 		{"truncated export", asmModule(asmSection(7, []byte{2, 1, 'a', 0, 0})), errInstrumentMalformed, "exports"},
 		{"bad custom name", asmModule(asmSection(0, []byte{5, 'a'})), errInstrumentMalformed, "custom section name"},
+		// Found by the fuzzer: a code section claiming 118 million bodies in 9 bytes sized the
+		// edit list from that count (2.8 GB) and got the fuzz worker killed.
+		{"count larger than its section", asmModule(typ, fn, asmSection(10, []byte{0xcd, 0xcd, 0xcd, 0x38, 0, 0, 0, 0, 0})), errInstrumentMalformed, "118712013 entries in 5 bytes"},
+		{"type count larger than its section", asmModule(asmSection(1, []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x60})), errInstrumentMalformed, "4294967295 entries in 1 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			out, err := instrumentInterrupts(tt.in)
+			runtime.ReadMemStats(&after)
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+				t.Errorf("refusing a %d-byte module allocated %d bytes", len(tt.in), grew)
+			}
 			if err == nil {
 				t.Fatalf("got %x, want an error", out)
 			}
