@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 
 // Names inside the registry's directory, <data-dir>/plugins.
@@ -647,7 +649,7 @@ func (r *Registry) copyIn(src string, m *Manifest, manifestBytes, wasm []byte) e
 	if err := os.Rename(tmp, dst); err != nil {
 		return err
 	}
-	return syncDir(parent)
+	return atomicfile.SyncDir(parent)
 }
 
 // requested checks that a capability is valid and asked for by the manifest.
@@ -954,7 +956,8 @@ func (r *Registry) readState() (*State, error) {
 	return st, nil
 }
 
-// writeState writes the state atomically: a temporary file, synced, renamed over the old one.
+// writeState writes the state atomically (atomicfile.WriteFile): a reader sees the old state or the
+// new one whole.
 func (r *Registry) writeState(st *State) error {
 	for _, ps := range st.Plugins {
 		if ps.Grants == nil {
@@ -966,14 +969,10 @@ func (r *Registry) writeState(st *State) error {
 		return err
 	}
 	data = append(data, '\n')
-	tmp := r.statePath() + ".tmp"
-	if err := writeFileSync(tmp, data); err != nil {
+	if err := atomicfile.WriteFile(r.statePath(), data, 0o600); err != nil {
 		return fmt.Errorf("write plugin state: %w", err)
 	}
-	if err := os.Rename(tmp, r.statePath()); err != nil {
-		return fmt.Errorf("write plugin state: %w", err)
-	}
-	return syncDir(r.dir)
+	return nil
 }
 
 // writeFileSync creates path with mode 0600, writes data and syncs it.
@@ -991,17 +990,4 @@ func writeFileSync(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// syncDir syncs a directory so that a rename in it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
 }

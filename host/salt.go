@@ -14,6 +14,8 @@ import (
 	"runtime"
 
 	extism "github.com/extism/go-sdk"
+
+	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 
 // The salt host function, salt in the "hangar" module, gives each plugin a secret of its own to
@@ -185,52 +187,13 @@ func createSecret(path string) ([]byte, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("create install secret: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".secret-*") // mode 0600
-	if err != nil {
-		return nil, fmt.Errorf("create install secret: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(secret)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create install secret: %w", err)
-	}
-	// A hard link never replaces an existing file, so a racing process's secret wins whole.
-	if err := os.Link(tmp.Name(), path); err != nil {
+	// Written aside and linked into place: a link never replaces an existing file, so a racing
+	// process's secret wins whole.
+	if err := atomicfile.Create(path, secret, 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
-		// No hard links on this file system: create the file exclusively instead.
-		if err := writeNewFile(path, secret); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("create install secret: %w", err)
-		}
-	}
-	if err := syncDir(dir); err != nil {
 		return nil, fmt.Errorf("create install secret: %w", err)
 	}
 	return secret, nil
-}
-
-// writeNewFile creates path (which must not exist) with mode 0600 and writes and syncs data.
-func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 
 // Spool keeps raw records on disk while the daemon cannot take them. Hook processes append frames
@@ -113,7 +114,7 @@ func appendLocked(path string, frame []byte) (bool, error) {
 	}
 	if held.Size() == 0 {
 		// A new file: make its directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			return false, err
 		}
 	}
@@ -127,18 +128,6 @@ func flock(f *os.File, how int) error {
 			return err
 		}
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // Pending reports whether the spool holds anything to drain.
@@ -243,7 +232,7 @@ func (s *Spool) Drain(fn func(recs []RawRecord) error) (DrainStats, error) {
 		st.Files++
 	}
 	if st.Files > 0 {
-		if err := syncDir(s.dir); err != nil {
+		if err := atomicfile.SyncDir(s.dir); err != nil {
 			return st, fmt.Errorf("drain spool: %w", err)
 		}
 	}
@@ -289,5 +278,5 @@ func (s *Spool) rotate() error {
 	if err := os.Rename(path, aside); err != nil {
 		return err
 	}
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 
 // KeyName is the payload key's file in the data directory: KeyLen random bytes, mode 0600. It is
@@ -101,37 +103,14 @@ func create(path string) error {
 	}
 	raw := make([]byte, KeyLen)
 	rand.Read(raw)
-	tmp, err := os.CreateTemp(dir, "."+KeyName+"-*") // mode 0600
-	if err != nil {
-		return fmt.Errorf("create payload key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(raw)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("create payload key: %w", err)
-	}
-	// A hard link never replaces an existing file (a rename would: two racers would each think
-	// their key won), and the file appears whole.
-	if err := os.Link(tmp.Name(), path); err != nil {
+	// Written aside and linked into place (atomicfile.Create): a link never replaces an existing
+	// file (a rename would: two racers would each think their key won), and the file appears
+	// whole. Without hard links the file is created exclusively instead, and a reader may see it
+	// short until it is written; Load waits for that.
+	if err := atomicfile.Create(path, raw, 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return err
 		}
-		// No hard links on this file system: create the file exclusively instead. A reader may
-		// see it short until it is written; Load waits for that.
-		if err := writeNew(path, raw); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return err
-			}
-			return fmt.Errorf("create payload key: %w", err)
-		}
-	}
-	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("create payload key: %w", err)
 	}
 	return nil
@@ -153,32 +132,4 @@ func Renew(path string) (*Key, string, error) {
 		return nil, aside, err
 	}
 	return k, aside, nil
-}
-
-// writeNew creates path (which must not exist) with mode 0600 and writes and syncs data.
-func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be synced there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

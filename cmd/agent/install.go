@@ -25,6 +25,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 
 // installPlatforms are the assistants install and uninstall know.
@@ -182,7 +184,7 @@ func (c *InstallCmd) Run(g *Globals) error {
 	if err := os.MkdirAll(filepath.Dir(svc.path), 0o755); err != nil {
 		return fmt.Errorf("install login service: %w", err)
 	}
-	if err := writeFileAtomic(svc.path, svc.content, 0o644, nil); err != nil {
+	if err := atomicfile.WriteFile(svc.path, svc.content, 0o644); err != nil {
 		return fmt.Errorf("install login service: %w", err)
 	}
 	fmt.Fprintf(w, "Wrote %s\nTo start the daemon now and at every login, run:\n  %s\n", svc.path, svc.enable)
@@ -969,7 +971,7 @@ func (p *settingsPlan) apply(now time.Time) (string, error) {
 		}
 		return nil
 	}
-	if err := writeFileAtomic(p.path, p.new, p.mode, unchanged); err != nil {
+	if err := atomicfile.WriteFile(p.path, p.new, p.mode, atomicfile.BeforeReplace(unchanged)); err != nil {
 		return backup, fmt.Errorf("write %s: %w", p.path, err)
 	}
 	return backup, nil
@@ -1003,42 +1005,6 @@ func installBackup(path string, data []byte, mode fs.FileMode, now time.Time) (s
 		}
 		return name, nil
 	}
-}
-
-// writeFileAtomic writes data to path atomically: a temporary file in the same folder, synced, then
-// renamed over path. check, if not nil, runs right before the rename and can refuse it.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode, check func() error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".hangar-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && check != nil {
-		err = check()
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // loginService is the file that makes the OS start `agent run` at login.

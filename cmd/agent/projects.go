@@ -21,6 +21,7 @@ import (
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/pipeline/usage"
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/store/atomicfile"
 	"github.com/jedib0t/go-pretty/v6/table"
 	"github.com/jedib0t/go-pretty/v6/text"
 )
@@ -76,7 +77,7 @@ func (n projectNames) save(dataDir string) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("save project names: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dataDir, projectsFile), append(data, '\n'), 0o600, nil); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dataDir, projectsFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save project names: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/pipeline/pricing"
 	"github.com/hangar-dev/hangar/pipeline/usage"
+	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 
 // UsageBucketsType is the media type of GET /v1/usage/buckets: a sequence of buckets, each a
@@ -222,35 +223,14 @@ func priceTableID(dataDir string) (string, error) {
 	return savedTableID(data), nil
 }
 
-// savePrices writes data as dataDir's price table, atomically: a temporary file (0600), synced,
-// renamed over the old one, and the directory synced.
+// savePrices writes data as dataDir's price table (0600), atomically: a reader sees the old table
+// or the new one whole.
 func savePrices(dataDir string, data []byte) error {
-	dir := filepath.Join(dataDir, PricingName)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dataDir, PricingName), 0o700); err != nil {
 		return fmt.Errorf("save price table: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+PricesFile+".*.tmp")
-	if err != nil {
+	if err := atomicfile.WriteFile(PricesPath(dataDir), data, 0o600); err != nil {
 		return fmt.Errorf("save price table: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, PricesPath(dataDir))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("save price table: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
