@@ -14,7 +14,6 @@ import (
 	"runtime"
 
 	extism "github.com/extism/go-sdk"
-
 	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 

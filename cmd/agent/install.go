@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aymanbagabas/go-udiff"
 	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 
@@ -1145,150 +1146,10 @@ func (p *installPrompter) yesNo(question string) (bool, error) {
 // installDiff is a unified diff (3 lines of context) from a to b, named fromName and toName, or
 // "" if they are equal. A last line without a newline is marked as diff(1) marks it.
 func installDiff(fromName, toName string, a, b []byte) string {
-	al, bl := installDiffLines(a), installDiffLines(b)
-	ops := installDiffOps(al, bl)
-	if !slices.ContainsFunc(ops, func(o installDiffOp) bool { return o.kind != ' ' }) {
-		return ""
+	d, err := udiff.ToUnified(fromName, toName, string(a), udiff.Lines(string(a), string(b)), udiff.DefaultContextLines)
+	if err != nil {
+		// The edits are computed from a itself: they always apply.
+		return fmt.Sprintf("--- %s\n+++ %s\n(no diff: %v)\n", fromName, toName, err)
 	}
-	var out strings.Builder
-	fmt.Fprintf(&out, "--- %s\n+++ %s\n", fromName, toName)
-	const context = 3
-	// Positions (in ops) of the changes; a hunk spans changes less than 2*context apart.
-	for i := 0; i < len(ops); {
-		if ops[i].kind == ' ' {
-			i++
-			continue
-		}
-		start := max(i-context, 0)
-		end := i // one past the last change of the hunk
-		for j := i; j < len(ops); j++ {
-			if ops[j].kind != ' ' {
-				if j-end > 2*context {
-					break
-				}
-				end = j + 1
-			}
-		}
-		stop := min(end+context, len(ops))
-		aStart, bStart := ops[start].a, ops[start].b
-		aCount, bCount := 0, 0
-		for _, o := range ops[start:stop] {
-			if o.kind != '+' {
-				aCount++
-			}
-			if o.kind != '-' {
-				bCount++
-			}
-		}
-		if aCount > 0 {
-			aStart++
-		}
-		if bCount > 0 {
-			bStart++
-		}
-		fmt.Fprintf(&out, "@@ -%d,%d +%d,%d @@\n", aStart, aCount, bStart, bCount)
-		for _, o := range ops[start:stop] {
-			out.WriteByte(o.kind)
-			out.WriteString(o.line)
-		}
-		i = stop
-	}
-	return out.String()
-}
-
-// installDiffOp is one line of an edit script: ' ' kept, '-' deleted, '+' inserted; a and b are the
-// 0-based numbers of the lines before it in each file.
-type installDiffOp struct {
-	kind byte
-	line string
-	a, b int
-}
-
-// installDiffLines splits data into lines that keep their newline; a last line without one gets
-// diff's "\ No newline at end of file" mark, so that it differs from the same line with a newline.
-func installDiffLines(data []byte) []string {
-	if len(data) == 0 {
-		return nil
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	if lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	}
-	if last := lines[len(lines)-1]; !strings.HasSuffix(last, "\n") {
-		lines[len(lines)-1] = last + "\n\\ No newline at end of file\n"
-	}
-	return lines
-}
-
-// installDiffOps is an edit script from a to b: the common prefix and suffix kept, and a longest
-// common subsequence of what is between (or, if that is too big to compute, all of it replaced).
-func installDiffOps(a, b []string) []installDiffOp {
-	pre := 0
-	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
-		pre++
-	}
-	suf := 0
-	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
-		suf++
-	}
-	var ops []installDiffOp
-	ai, bi := 0, 0
-	emit := func(kind byte, line string) {
-		ops = append(ops, installDiffOp{kind: kind, line: line, a: ai, b: bi})
-		if kind != '+' {
-			ai++
-		}
-		if kind != '-' {
-			bi++
-		}
-	}
-	for _, l := range a[:pre] {
-		emit(' ', l)
-	}
-	am, bm := a[pre:len(a)-suf], b[pre:len(b)-suf]
-	n, m := len(am), len(bm)
-	if n*m > 1<<22 {
-		for _, l := range am {
-			emit('-', l)
-		}
-		for _, l := range bm {
-			emit('+', l)
-		}
-	} else {
-		// lcs[i*(m+1)+j] is the length of a longest common subsequence of am[i:] and bm[j:].
-		lcs := make([]int32, (n+1)*(m+1))
-		for i := n - 1; i >= 0; i-- {
-			for j := m - 1; j >= 0; j-- {
-				if am[i] == bm[j] {
-					lcs[i*(m+1)+j] = lcs[(i+1)*(m+1)+j+1] + 1
-				} else {
-					lcs[i*(m+1)+j] = max(lcs[(i+1)*(m+1)+j], lcs[i*(m+1)+j+1])
-				}
-			}
-		}
-		i, j := 0, 0
-		for i < n && j < m {
-			switch {
-			case am[i] == bm[j]:
-				emit(' ', am[i])
-				i, j = i+1, j+1
-			case lcs[(i+1)*(m+1)+j] >= lcs[i*(m+1)+j+1]:
-				emit('-', am[i])
-				i++
-			default:
-				emit('+', bm[j])
-				j++
-			}
-		}
-		for ; i < n; i++ {
-			emit('-', am[i])
-		}
-		for ; j < m; j++ {
-			emit('+', bm[j])
-		}
-	}
-	for _, l := range a[len(a)-suf:] {
-		emit(' ', l)
-	}
-	return ops
+	return d
 }

@@ -511,7 +511,24 @@ func TestInstallDiff(t *testing.T) {
 	}
 }
 
-var installHunkHeader = regexp.MustCompile(`^@@ -(\d+),(\d+) \+(\d+),(\d+) @@$`)
+// installHunkHeader is a hunk's header; a count left out is 1, as diff -u writes it.
+var installHunkHeader = regexp.MustCompile(`^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@$`)
+
+// installDiffLines splits data into lines that keep their newline; a last line without one gets
+// diff's "\\ No newline at end of file" mark, so that it differs from the same line with a newline.
+func installDiffLines(data []byte) []string {
+	if len(data) == 0 {
+		return nil
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, "\n") {
+		lines[len(lines)-1] = last + "\n\\ No newline at end of file\n"
+	}
+	return lines
+}
 
 // installApplyDiff applies a unified diff to a, checking every context and deleted line and
 // every hunk's counts and positions.
@@ -524,7 +541,7 @@ func installApplyDiff(a, diff string) (string, error) {
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 	}
-	// Rejoin "\ No newline" marks to the line before, as installDiffLines writes them.
+	// Rejoin "\ No newline" marks to the line before, as installDiffLines keeps them.
 	var ops []string
 	for _, l := range lines[2:] {
 		if strings.HasPrefix(l, `\ `) {
@@ -538,10 +555,17 @@ func installApplyDiff(a, diff string) (string, error) {
 		if m == nil {
 			return "", fmt.Errorf("want a hunk header, got %q", ops[i])
 		}
+		count := func(s string) int {
+			if s == "" {
+				return 1
+			}
+			n, _ := strconv.Atoi(s)
+			return n
+		}
 		aStart, _ := strconv.Atoi(m[1])
-		aCount, _ := strconv.Atoi(m[2])
+		aCount := count(m[2])
 		bStart, _ := strconv.Atoi(m[3])
-		bCount, _ := strconv.Atoi(m[4])
+		bCount := count(m[4])
 		if aCount > 0 {
 			aStart--
 		}
