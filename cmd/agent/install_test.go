@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -19,289 +17,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/cmd/agent/internal/claudesettings"
+	"github.com/hangar-dev/hangar/cmd/agent/internal/claudesettings/settingstest"
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/cmd/agent/internal/loginservice"
+	"github.com/hangar-dev/hangar/cmd/agent/internal/shellword"
 	"github.com/hangar-dev/hangar/pipeline"
 )
 
-var updateInstallGolden = flag.Bool("update-install", false, "rewrite testdata/install/*/installed.json")
-
 // testHookBin is the binary path the settings tests install.
 const testHookBin = "/opt/hangar/bin/agent"
-
-// TestInstallSettingsGolden installs into each testdata/install/<case>/settings.json (absent:
-// no file yet) and compares with installed.json; then checks, on the real files, what must hold
-// for any settings: every event has exactly one Hangar entry, the right one; every other key and
-// every other hook is still there, in order and equal in value; installing again changes nothing;
-// uninstalling gives back the settings without Hangar's entries.
-func TestInstallSettingsGolden(t *testing.T) {
-	dirs, err := filepath.Glob("testdata/install/*")
-	if err != nil || len(dirs) < 4 {
-		t.Fatalf("testdata/install: %v, %d cases", err, len(dirs))
-	}
-	entry := newClaudeHookEntry(testHookBin, "")
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			input, err := os.ReadFile(filepath.Join(dir, "settings.json"))
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			got, sum, err := installClaudeHooks(input, entry, testHookBin)
-			if err != nil {
-				t.Fatalf("install: %v", err)
-			}
-			if sum == (settingsSummary{}) {
-				t.Errorf("install summary is empty: it changed nothing")
-			}
-			golden := filepath.Join(dir, "installed.json")
-			if *updateInstallGolden {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update-install to write it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("install gave\n%s\nwant (%s)\n%s", got, golden, want)
-			}
-			checkInstallEverywhere(t, got, entry)
-			checkInstallKept(t, input, got)
-			if len(input) > 0 && bytes.HasSuffix(input, []byte("\n")) != bytes.HasSuffix(got, []byte("\n")) {
-				t.Errorf("install changed whether the file ends with a newline")
-			}
-
-			again, sum, err := installClaudeHooks(got, entry, testHookBin)
-			if err != nil || !bytes.Equal(again, got) || sum != (settingsSummary{}) {
-				t.Errorf("install twice: err %v, summary %+v, same bytes %v; want the same as once", err, sum, bytes.Equal(again, got))
-			}
-
-			removed, sum, err := uninstallClaudeHooks(got, testHookBin)
-			if err != nil {
-				t.Fatalf("uninstall: %v", err)
-			}
-			if sum.removed < len(claudeHookEvents) {
-				t.Errorf("uninstall removed %d entries, want at least %d", sum.removed, len(claudeHookEvents))
-			}
-			// What was there before, without Hangar's entries: the input itself when it had none.
-			before, beforeSum, err := uninstallClaudeHooks(input, testHookBin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if beforeSum == (settingsSummary{}) && len(input) > 0 {
-				before = input
-			}
-			if g, w := installCompact(t, removed), installCompact(t, before); g != w {
-				t.Errorf("install then uninstall gave\n%s\nwant\n%s", g, w)
-			}
-			if len(input) == 0 && installCompact(t, removed) != "{}" {
-				t.Errorf("install then uninstall on a new file gave %s, want {}", removed)
-			}
-			for _, e := range installHookEntries(t, removed) {
-				if isHangarEntry(json.RawMessage(e.entry), testHookBin) {
-					t.Errorf("uninstall left a Hangar entry in %s: %s", e.event, e.entry)
-				}
-			}
-		})
-	}
-}
-
-// checkInstallEverywhere checks that every event of claudeHookEvents has exactly one Hangar entry,
-// equal to entry, in a group that matches everything (with matcher "*" on tool events).
-func checkInstallEverywhere(t *testing.T, data []byte, entry claudeHookEntry) {
-	t.Helper()
-	var s struct {
-		Hooks map[string][]struct {
-			Matcher *string           `json:"matcher"`
-			Hooks   []json.RawMessage `json:"hooks"`
-		} `json:"hooks"`
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatal(err)
-	}
-	for _, event := range claudeHookEvents {
-		n := 0
-		for _, g := range s.Hooks[event] {
-			for _, raw := range g.Hooks {
-				if !isHangarEntry(raw, testHookBin) {
-					continue
-				}
-				n++
-				var got claudeHookEntry
-				json.Unmarshal(raw, &got)
-				if got != entry {
-					t.Errorf("%s: Hangar entry %s, want %+v", event, raw, entry)
-				}
-				matcher := "(none)"
-				if g.Matcher != nil {
-					matcher = *g.Matcher
-				}
-				wantMatcher := "(none)"
-				if slices.Contains(claudeToolEvents, event) {
-					wantMatcher = "*"
-				}
-				if matcher != wantMatcher && len(g.Hooks) == 1 {
-					// A kept group of an older install may say "" or "*" or nothing: all match all.
-					if matcher != "" && matcher != "*" && matcher != "(none)" {
-						t.Errorf("%s: Hangar's group has matcher %q, want %q", event, matcher, wantMatcher)
-					}
-				}
-				if len(g.Hooks) != 1 {
-					t.Errorf("%s: Hangar's group holds %d hooks, want its own group", event, len(g.Hooks))
-				}
-			}
-		}
-		if n != 1 {
-			t.Errorf("%s: %d Hangar entries, want 1", event, n)
-		}
-	}
-}
-
-// checkInstallKept checks that every top-level key but "hooks" is in after, in the same order and
-// equal in value byte for byte (compacted), and that every hook entry that is not Hangar's is
-// still in its event, in order, equal in value, in a group with the same other keys (matcher, ...).
-func checkInstallKept(t *testing.T, before, after []byte) {
-	t.Helper()
-	if len(bytes.TrimSpace(before)) == 0 {
-		return
-	}
-	b, a := installMembers(t, before), installMembers(t, after)
-	var bKeys, aKeys []string
-	for _, m := range b {
-		if m.key != "hooks" {
-			bKeys = append(bKeys, m.key)
-		}
-	}
-	for _, m := range a {
-		if m.key != "hooks" {
-			aKeys = append(aKeys, m.key)
-		}
-	}
-	if !slices.Equal(aKeys, bKeys) {
-		t.Errorf("top-level keys other than hooks: %q, want %q", aKeys, bKeys)
-	}
-	for _, bm := range b {
-		for _, am := range a {
-			if am.key == bm.key && am.key != "hooks" && am.value != bm.value {
-				t.Errorf("key %q: value %s, want %s", am.key, am.value, bm.value)
-			}
-		}
-	}
-	userEntries := func(data []byte) map[string][]installHookEntryAt {
-		out := map[string][]installHookEntryAt{}
-		for _, e := range installHookEntries(t, data) {
-			if !isHangarEntry(json.RawMessage(e.entry), testHookBin) {
-				out[e.event] = append(out[e.event], e)
-			}
-		}
-		return out
-	}
-	bu, au := userEntries(before), userEntries(after)
-	for event, list := range bu {
-		got := au[event]
-		if len(got) != len(list) {
-			t.Errorf("%s: %d hooks of the user's, want %d", event, len(got), len(list))
-			continue
-		}
-		for i := range list {
-			if got[i].entry != list[i].entry || got[i].group != list[i].group {
-				t.Errorf("%s: hook %d of the user's is %s in %s, want %s in %s", event, i, got[i].entry, got[i].group, list[i].entry, list[i].group)
-			}
-		}
-	}
-}
-
-type installMember struct{ key, value string }
-
-// installMembers returns the top-level members of a JSON object in order, values compacted.
-func installMembers(t *testing.T, data []byte) []installMember {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		t.Fatalf("not an object: %v", err)
-	}
-	var out []installMember
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, installMember{key: tok.(string), value: installCompact(t, v)})
-	}
-	return out
-}
-
-// installHookEntryAt is a hook entry with where it is: its event and its group without "hooks".
-type installHookEntryAt struct{ event, group, entry string }
-
-func installHookEntries(t *testing.T, data []byte) []installHookEntryAt {
-	t.Helper()
-	var s struct {
-		Hooks map[string][]map[string]json.RawMessage `json:"hooks"`
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatal(err)
-	}
-	var out []installHookEntryAt
-	for event, groups := range s.Hooks {
-		for _, g := range groups {
-			var entries []json.RawMessage
-			json.Unmarshal(g["hooks"], &entries)
-			delete(g, "hooks")
-			group, _ := json.Marshal(g)
-			for _, e := range entries {
-				out = append(out, installHookEntryAt{event: event, group: string(group), entry: installCompact(t, e)})
-			}
-		}
-	}
-	return out
-}
-
-func installCompact(t *testing.T, data []byte) string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := json.Compact(&b, bytes.TrimSpace(data)); err != nil {
-		t.Fatalf("compact %q: %v", data, err)
-	}
-	return b.String()
-}
-
-// TestInstallOlderEntries checks, on testdata/install/older-path, what install does with entries of
-// an older install: replaced in place, duplicates and misplaced ones removed, groups they leave
-// empty dropped, the user's hooks in the same group kept.
-func TestInstallOlderEntries(t *testing.T) {
-	input, err := os.ReadFile("testdata/install/older-path/settings.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, sum, err := installClaudeHooks(input, newClaudeHookEntry(testHookBin, ""), testHookBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// SessionStart and PreToolUse[0] updated in place, ConfigChange (not an event install hooks)
-	// updated; PreToolUse[0]'s second entry, PreToolUse[1]'s and Stop's (matcher Bash) removed.
-	want := settingsSummary{added: len(claudeHookEvents) - 2, updated: 3, removed: 3}
-	if sum != want {
-		t.Errorf("summary %+v, want %+v", sum, want)
-	}
-	var s struct {
-		Hooks map[string][]map[string]any `json:"hooks"`
-	}
-	json.Unmarshal(got, &s)
-	if g := s.Hooks["PreToolUse"]; len(g) != 2 || g[0]["matcher"] != "*" || g[1]["matcher"] != "Edit|Write" || len(g[1]["hooks"].([]any)) != 1 {
-		t.Errorf("PreToolUse = %v, want Hangar's group in place and the Edit|Write group with prettier only", g)
-	}
-	if g := s.Hooks["Stop"]; len(g) != 1 || g[0]["matcher"] != nil {
-		t.Errorf("Stop = %v, want only Hangar's new group (the Bash-only one dropped)", g)
-	}
-	if !strings.Contains(string(got), `"ConfigChange"`) {
-		t.Errorf("the ConfigChange event was dropped")
-	}
-}
 
 // TestInstallMalformed refuses every settings file that is not settings with hooks, naming the file
 // and the problem, and touches nothing: not the file, no backup, no temp file.
@@ -333,11 +58,13 @@ func TestInstallMalformed(t *testing.T) {
 			}
 			old := time.Now().Add(-time.Hour).Truncate(time.Second)
 			os.Chtimes(path, old, old)
-			edits := map[string]func([]byte) ([]byte, settingsSummary, error){
-				"install": func(d []byte) ([]byte, settingsSummary, error) {
-					return installClaudeHooks(d, newClaudeHookEntry(testHookBin, ""), testHookBin)
+			edits := map[string]func([]byte) ([]byte, claudesettings.Summary, error){
+				"install": func(d []byte) ([]byte, claudesettings.Summary, error) {
+					return claudesettings.Install(d, claudesettings.NewEntry(testHookBin, ""), testHookBin)
 				},
-				"uninstall": func(d []byte) ([]byte, settingsSummary, error) { return uninstallClaudeHooks(d, testHookBin) },
+				"uninstall": func(d []byte) ([]byte, claudesettings.Summary, error) {
+					return claudesettings.Uninstall(d, testHookBin)
+				},
 			}
 			for name, edit := range edits {
 				_, err := planSettings(path, "user", edit)
@@ -374,96 +101,6 @@ func checkInstallUntouched(t *testing.T, dir, path string, data []byte, mode fs.
 			names = append(names, e.Name())
 		}
 		t.Errorf("%s holds %q, want only %s", dir, names, filepath.Base(path))
-	}
-}
-
-// TestInstallHookCommandRule pins down which commands are Hangar's hook.
-func TestInstallHookCommandRule(t *testing.T) {
-	tests := []struct {
-		command string
-		self    string
-		want    bool
-	}{
-		{"/opt/hangar/bin/agent hook claude-code", "", true},
-		{"agent hook claude-code", "", true},
-		{"~/bin/agent hook claude-code", "", true},
-		{"$HOME/go/bin/agent hook claude-code", "", true},
-		{`'C:\Users\me\bin\agent.exe' hook claude-code`, "", true},
-		{`"C:\Users\me\bin\agent.exe" hook claude-code`, "", true},
-		{`C:\Users\me\bin\agent.exe hook claude-code`, "", false}, // a shell reads C:Usersmebinagent.exe
-		{"'/Users/me/my tools/agent' hook claude-code", "", true},
-		{`"/Users/me/my tools/agent" hook  claude-code`, "", true},
-		{`/Users/me/my\ tools/agent hook claude-code`, "", true},
-		{"/opt/hangar/bin/agent hook claude-code --data-dir /var/lib/hangar", "", true},
-		{"/opt/hangar/bin/agent hook claude-code --data-dir='/data dir'", "", true},
-		{"/opt/hangar/bin/agent --data-dir /x hook claude-code", "", true},
-		{"/opt/hangar/bin/agent 'hook' \"claude-code\"", "", true},
-		{"/usr/local/bin/hangar-agent hook claude-code", "", false},
-		{"/usr/local/bin/hangar-agent hook claude-code", "/usr/local/bin/hangar-agent", true},
-		{"/opt/agent/bin/run hook claude-code", "", false},
-		{"agent hook cursor", "", false},
-		{"agent hook claude-code extra", "", false},
-		{"agent hook claude-code --log-level debug", "", false},
-		{"agent hook claude-code --data-dir", "", false},
-		{"agent hook claude-code --data-dir /a --data-dir /b", "", false},
-		{"agent hook", "", false},
-		{"agent run", "", false},
-		{"agent hook claude-code || true", "", false},
-		{"agent hook claude-code; echo done", "", false},
-		{"agent hook claude-code 2>/dev/null", "", false},
-		{"agent hook claude-code &", "", false},
-		{"$(which agent) hook claude-code", "", false},
-		{"HANGAR_DATA_DIR=/x agent hook claude-code", "", false},
-		{"agent hook 'claude-code", "", false},
-		{"echo agent hook claude-code", "", false},
-		{"", "", false},
-	}
-	for _, tc := range tests {
-		if got := isHangarHookCommand(tc.command, tc.self); got != tc.want {
-			t.Errorf("isHangarHookCommand(%q, %q) = %v, want %v", tc.command, tc.self, got, tc.want)
-		}
-	}
-	// And entries: only command hooks.
-	entries := []struct {
-		raw  string
-		want bool
-	}{
-		{`{"type":"command","command":"agent hook claude-code"}`, true},
-		{`{"type":"prompt","command":"agent hook claude-code"}`, false},
-		{`{"command":"agent hook claude-code"}`, false},
-		{`{"type":"command","command":42}`, false},
-	}
-	for _, e := range entries {
-		if got := isHangarEntry(json.RawMessage(e.raw), ""); got != e.want {
-			t.Errorf("isHangarEntry(%s) = %v, want %v", e.raw, got, e.want)
-		}
-	}
-}
-
-// TestInstallShellQuote checks that the hook's command quotes paths so that a real shell and the
-// identification rule both read them back unchanged.
-func TestInstallShellQuote(t *testing.T) {
-	paths := []string{
-		"/opt/hangar/bin/agent", "/Users/Jane Doe/bin/agent", "/tmp/it's/agent", `/tmp/back\slash/agent`,
-		"/tmp/$HOME/agent", "/tmp/`x`/agent", "/tmp/a;b/agent", "/tmp/ünï cödé/agent", `/tmp/"q"/agent`, "/tmp/*/agent",
-	}
-	sh, shErr := exec.LookPath("sh")
-	for _, p := range paths {
-		entry := newClaudeHookEntry(p, p+" data")
-		argv, ok := splitShellWords(entry.Command)
-		want := []string{p, "hook", "claude-code", "--data-dir", p + " data"}
-		if !ok || !slices.Equal(argv, want) {
-			t.Errorf("splitShellWords(%q) = %q, %v; want %q", entry.Command, argv, ok, want)
-		}
-		if !isHangarHookCommand(entry.Command, "") {
-			t.Errorf("%q is not recognized as Hangar's hook", entry.Command)
-		}
-		if shErr == nil {
-			out, err := exec.Command(sh, "-c", `printf '%s\n' `+strings.TrimSuffix(entry.Command, " hook claude-code --data-dir "+hookShellQuote(p+" data"))).Output()
-			if err != nil || string(out) != p+"\n" {
-				t.Errorf("sh read %q as %q (%v), want %q", hookShellQuote(p), out, err, p)
-			}
-		}
 	}
 }
 
@@ -608,8 +245,8 @@ func installApplyDiff(a, diff string) (string, error) {
 // new file with the old mode and no temp file left, a symlinked settings file edited through its
 // link, and new files with their folders.
 func TestInstallApply(t *testing.T) {
-	install := func(d []byte) ([]byte, settingsSummary, error) {
-		return installClaudeHooks(d, newClaudeHookEntry(testHookBin, ""), testHookBin)
+	install := func(d []byte) ([]byte, claudesettings.Summary, error) {
+		return claudesettings.Install(d, claudesettings.NewEntry(testHookBin, ""), testHookBin)
 	}
 	now := time.Date(2026, 11, 23, 18, 12, 0, 0, time.UTC)
 
@@ -643,12 +280,14 @@ func TestInstallApply(t *testing.T) {
 			t.Errorf("settings mode %v, want 0640 as before", m)
 		}
 		// Same second again: a second backup, not over the first.
-		plan2, _ := planSettings(path, "user", func(d []byte) ([]byte, settingsSummary, error) { return uninstallClaudeHooks(d, testHookBin) })
+		plan2, _ := planSettings(path, "user", func(d []byte) ([]byte, claudesettings.Summary, error) {
+			return claudesettings.Uninstall(d, testHookBin)
+		})
 		backup2, err := plan2.apply(now)
 		if err != nil || backup2 != path+".hangar-backup-20261123T181200Z-2" {
 			t.Errorf("second backup %s (%v)", backup2, err)
 		}
-		if got, _ := os.ReadFile(path); installCompact(t, got) != installCompact(t, old) {
+		if got, _ := os.ReadFile(path); settingstest.Compact(t, got) != settingstest.Compact(t, old) {
 			t.Errorf("after uninstall: %s, want %s", got, old)
 		}
 		entries, _ := os.ReadDir(dir)
@@ -723,7 +362,7 @@ func TestInstallApply(t *testing.T) {
 
 	t.Run("uninstall without a file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "settings.json")
-		plan, err := planSettings(path, "user", func(d []byte) ([]byte, settingsSummary, error) { return uninstallClaudeHooks(d, "") })
+		plan, err := planSettings(path, "user", func(d []byte) ([]byte, claudesettings.Summary, error) { return claudesettings.Uninstall(d, "") })
 		if err != nil || plan.changed {
 			t.Errorf("plan: changed %v, %v; want nothing to change", plan != nil && plan.changed, err)
 		}
@@ -760,70 +399,6 @@ func installGetwd(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return wd
-}
-
-// TestInstallLoginService checks the systemd unit and the launchd agent, with paths that need
-// quoting.
-func TestInstallLoginService(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
-		}
-	}
-	bin, dataDir := "/opt/my tools/agent", "/data/100%/$x"
-	svc, err := loginServiceFor("linux", env("HOME", "/home/jane"), bin, dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if svc.path != "/home/jane/.config/systemd/user/hangar-agent.service" {
-		t.Errorf("unit path %s", svc.path)
-	}
-	for _, want := range []string{"\nExecStart=\"/opt/my tools/agent\" run --data-dir /data/100%%/$$x\n", "\nRestart=on-failure\n", "\nWantedBy=default.target\n"} {
-		if !strings.Contains(string(svc.content), want) {
-			t.Errorf("unit lacks %q:\n%s", want, svc.content)
-		}
-	}
-	if !strings.Contains(svc.enable, "systemctl --user enable --now hangar-agent") {
-		t.Errorf("enable command %q", svc.enable)
-	}
-	svc, _ = loginServiceFor("linux", env("HOME", "/home/jane", "XDG_CONFIG_HOME", "/cfg"), "/bin/agent", "")
-	if svc.path != "/cfg/systemd/user/hangar-agent.service" || !strings.Contains(string(svc.content), "\nExecStart=/bin/agent run\n") {
-		t.Errorf("with XDG_CONFIG_HOME: %s\n%s", svc.path, svc.content)
-	}
-
-	svc, err = loginServiceFor("darwin", env("HOME", "/Users/jane"), "/Users/jane/R&D/agent", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if svc.path != "/Users/jane/Library/LaunchAgents/dev.hangar.agent.plist" {
-		t.Errorf("plist path %s", svc.path)
-	}
-	var plist struct {
-		Dict struct {
-			Keys    []string `xml:"key"`
-			Strings []string `xml:"string"`
-			Array   struct {
-				Strings []string `xml:"string"`
-			} `xml:"array"`
-		} `xml:"dict"`
-	}
-	if err := xml.Unmarshal(svc.content, &plist); err != nil {
-		t.Fatalf("plist: %v\n%s", err, svc.content)
-	}
-	if got := plist.Dict.Array.Strings; !slices.Equal(got, []string{"/Users/jane/R&D/agent", "run"}) {
-		t.Errorf("ProgramArguments %q", got)
-	}
-	if !slices.Contains(plist.Dict.Keys, "RunAtLoad") || !slices.Contains(plist.Dict.Strings, "dev.hangar.agent") {
-		t.Errorf("plist lacks RunAtLoad or the label:\n%s", svc.content)
-	}
-	if _, err := loginServiceFor("windows", env("HOME", "/x"), "agent.exe", ""); err == nil || !strings.Contains(err.Error(), "not supported on windows") {
-		t.Errorf("windows: %v, want not supported", err)
-	}
 }
 
 // TestInstallPrompt: only y or yes is yes; several questions read one line each.
@@ -891,14 +466,14 @@ func TestInstallUninstallBinary(t *testing.T) {
 	home := t.TempDir()
 	env := installEnv(home)
 	settings := filepath.Join(home, ".claude", "settings.json")
-	original, err := os.ReadFile("testdata/install/unrelated/settings.json")
+	original, err := os.ReadFile("internal/claudesettings/testdata/unrelated/settings.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Claude Code writes its settings 2-space indented, as install does: uninstall then gives back
 	// the same bytes, not only the same values.
 	var indented bytes.Buffer
-	json.Indent(&indented, []byte(installCompact(t, original)), "", "  ")
+	json.Indent(&indented, []byte(settingstest.Compact(t, original)), "", "  ")
 	indented.WriteByte('\n')
 	original = indented.Bytes()
 	os.MkdirAll(filepath.Dir(settings), 0o755)
@@ -915,12 +490,12 @@ func TestInstallUninstallBinary(t *testing.T) {
 		t.Errorf("install output:\n%s", res.stdout)
 	}
 	installed, _ := os.ReadFile(settings)
-	entry := newClaudeHookEntry(bin, "")
-	if entry.Command != hookShellQuote(bin)+" hook claude-code" {
+	entry := claudesettings.NewEntry(bin, "")
+	if entry.Command != shellword.Quote(bin)+" hook claude-code" {
 		t.Fatalf("command %q", entry.Command)
 	}
-	checkInstallEverywhere(t, installed, entry)
-	checkInstallKept(t, original, installed)
+	settingstest.CheckEverywhere(t, installed, entry, testHookBin)
+	settingstest.CheckKept(t, original, installed, testHookBin)
 	if m := fileMode(t, settings); m != 0o644 {
 		t.Errorf("settings mode %v, want 0644 as before", m)
 	}
@@ -980,6 +555,54 @@ func TestInstallBinaryOptions(t *testing.T) {
 		}
 	})
 
+	t.Run("the user's layout kept", func(t *testing.T) {
+		// A settings file with compact arrays, as people write them: the dry run's diff shows only
+		// what install adds (a line that changes only gains its comma), install writes that, and
+		// uninstall gives back the user's bytes.
+		home := t.TempDir()
+		env := installEnv(home)
+		settings := filepath.Join(home, ".claude", "settings.json")
+		original, err := os.ReadFile("internal/claudesettings/testdata/claude-style/settings.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(settings), 0o700)
+		if err := os.WriteFile(settings, original, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := installOK(t, home, env, "install", "claude-code", "--dry-run", "--no-service")
+		var removed, added []string
+		for _, line := range strings.Split(res.stdout, "\n") {
+			switch {
+			case strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "+++ "):
+			case strings.HasPrefix(line, "-"):
+				removed = append(removed, line[1:])
+			case strings.HasPrefix(line, "+"):
+				added = append(added, line[1:])
+			}
+		}
+		if len(added) == 0 {
+			t.Fatalf("dry run shows no change:\n%s", res.stdout)
+		}
+		for _, line := range removed {
+			if !slices.Contains(added, line+",") {
+				t.Errorf("the diff changes the user's line %q (not only adding a comma):\n%s", line, res.stdout)
+			}
+		}
+		if len(removed) > 3 {
+			t.Errorf("the diff changes %d of the user's lines, want at most 3 (each gaining a comma):\n%s", len(removed), res.stdout)
+		}
+		installOK(t, home, env, "install", "claude-code", "--yes", "--no-service")
+		installed, _ := os.ReadFile(settings)
+		if want := installDiff(settings, settings, original, installed); !strings.Contains(res.stdout, want) {
+			t.Errorf("install wrote another change than the dry run showed:\n%s", want)
+		}
+		installOK(t, home, env, "uninstall", "claude-code")
+		if got, _ := os.ReadFile(settings); !bytes.Equal(got, original) {
+			t.Errorf("uninstall did not give back the user's bytes:\n%s", installDiff("original", "after", original, got))
+		}
+	})
+
 	t.Run("data dir, run by a shell", func(t *testing.T) {
 		home := t.TempDir()
 		dataDir := filepath.Join(t.TempDir(), "hangar data", "it's here")
@@ -987,11 +610,11 @@ func TestInstallBinaryOptions(t *testing.T) {
 		installOK(t, home, env, "install", "claude-code", "--yes", "--no-service", "--data-dir", dataDir)
 		data, _ := os.ReadFile(filepath.Join(home, ".claude", "settings.json"))
 		bin, _ := filepath.EvalSymlinks(agentBin)
-		entry := newClaudeHookEntry(bin, dataDir)
+		entry := claudesettings.NewEntry(bin, dataDir)
 		if !strings.HasSuffix(entry.Command, ` --data-dir '`+filepath.Dir(dataDir)+`/it'\''s here'`) {
 			t.Errorf("command %s", entry.Command)
 		}
-		checkInstallEverywhere(t, data, entry)
+		settingstest.CheckEverywhere(t, data, entry, bin)
 		// Run the command as Claude Code does, through a shell: with no daemon, the hook spools.
 		sh, err := exec.LookPath("sh")
 		if err != nil {
@@ -1009,7 +632,7 @@ func TestInstallBinaryOptions(t *testing.T) {
 		// Installing with the default data dir replaces the entry, not adds one.
 		installOK(t, home, env, "install", "claude-code", "--yes", "--no-service")
 		data, _ = os.ReadFile(filepath.Join(home, ".claude", "settings.json"))
-		checkInstallEverywhere(t, data, newClaudeHookEntry(bin, ""))
+		settingstest.CheckEverywhere(t, data, claudesettings.NewEntry(bin, ""), bin)
 	})
 
 	t.Run("CLAUDE_CONFIG_DIR", func(t *testing.T) {
@@ -1033,7 +656,7 @@ func TestInstallBinaryOptions(t *testing.T) {
 			t.Errorf("project settings mode %v, want 0644", m)
 		}
 		installOK(t, project, env, "uninstall", "claude-code", "--scope", "project")
-		if got, _ := os.ReadFile(path); installCompact(t, got) != "{}" {
+		if got, _ := os.ReadFile(path); settingstest.Compact(t, got) != "{}" {
 			t.Errorf("after uninstall: %s", got)
 		}
 		if _, err := os.Stat(filepath.Join(home, ".claude")); err == nil {
@@ -1088,17 +711,17 @@ func TestInstallBinaryOptions(t *testing.T) {
 		env := installEnv(home, "XDG_CONFIG_HOME="+xdg)
 		res := installOK(t, home, env, "install", "claude-code", "--yes", "--service")
 		bin, _ := filepath.EvalSymlinks(agentBin)
-		svc, err := loginServiceFor(runtime.GOOS, func(k string) string {
+		svc, err := loginservice.For(runtime.GOOS, func(k string) string {
 			return map[string]string{"HOME": home, "XDG_CONFIG_HOME": xdg}[k]
 		}, bin, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := os.ReadFile(svc.path)
-		if err != nil || !bytes.Equal(got, svc.content) {
-			t.Errorf("service file %s: %v\n%s", svc.path, err, got)
+		got, err := os.ReadFile(svc.Path)
+		if err != nil || !bytes.Equal(got, svc.Content) {
+			t.Errorf("service file %s: %v\n%s", svc.Path, err, got)
 		}
-		if !strings.Contains(res.stdout, svc.enable) {
+		if !strings.Contains(res.stdout, svc.Enable) {
 			t.Errorf("install did not print how to enable the service:\n%s", res.stdout)
 		}
 		res = installOK(t, home, env, "install", "claude-code", "--yes", "--service")
@@ -1111,11 +734,11 @@ func TestInstallBinaryOptions(t *testing.T) {
 		if !strings.Contains(res.stdout, "runs another command") || !strings.Contains(res.stdout, "--data-dir "+other+" --service") {
 			t.Errorf("install with another data dir:\n%s", res.stdout)
 		}
-		if again, _ := os.ReadFile(svc.path); !bytes.Equal(again, got) {
+		if again, _ := os.ReadFile(svc.Path); !bytes.Equal(again, got) {
 			t.Errorf("the service file changed without --service")
 		}
 		res = installOK(t, home, env, "uninstall", "claude-code")
-		if !strings.Contains(res.stdout, svc.disable) {
+		if !strings.Contains(res.stdout, svc.Disable) {
 			t.Errorf("uninstall did not say how to remove the service:\n%s", res.stdout)
 		}
 	})
