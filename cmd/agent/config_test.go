@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/alecthomas/kong"
 )
 
 // TestConfigUnknownKey: a config file that names no flag stops `agent run` with an error naming
@@ -123,4 +126,87 @@ func effectiveConfig(t *testing.T, dataDir string) map[string]any {
 		t.Fatalf("no effective config line in agent.log:\n%s", data)
 	}
 	return found
+}
+
+// daemonEnv are the flags the environment sets, each by its one variable: the data directory and
+// the daemon's settings. Every other flag comes only from the command line or config.toml.
+var daemonEnv = map[string]string{
+	"data-dir":           "HANGAR_DATA_DIR",
+	"log-level":          "HANGAR_LOG_LEVEL",
+	"batch-max-events":   "HANGAR_BATCH_MAX_EVENTS",
+	"batch-max-delay":    "HANGAR_BATCH_MAX_DELAY",
+	"queue-size":         "HANGAR_QUEUE_SIZE",
+	"retention-days":     "HANGAR_RETENTION_DAYS",
+	"dlq-retention-days": "HANGAR_DLQ_RETENTION_DAYS",
+	"plugin-idle":        "HANGAR_PLUGIN_IDLE",
+}
+
+// TestEnvOnlyDaemonSettings: the environment sets the data directory and the daemon's settings,
+// and no other flag. HANGAR_VERSION=1 used to make `agent run` print the version and exit, and
+// HANGAR_JSON, HANGAR_LIMIT, HANGAR_DIR, HANGAR_YES... to set every command's flag of that name.
+func TestEnvOnlyDaemonSettings(t *testing.T) {
+	dataDir := t.TempDir()
+	env := map[string]string{
+		"HANGAR_VERSION": "1", "HANGAR_HELP": "1", "HANGAR_JSON": "1", "HANGAR_LIMIT": "3",
+		"HANGAR_DIR": "/elsewhere", "HANGAR_YES": "1", "HANGAR_DRY_RUN": "1", "HANGAR_SINCE": "2020-01-01",
+		"HANGAR_BATCH_MAX_EVENTS": "7", "HANGAR_PLUGIN_IDLE": "5m", "HANGAR_LOG_LEVEL": "debug",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	parse := func(args ...string) *CLI {
+		t.Helper()
+		var out bytes.Buffer
+		cli := CLI{Globals: Globals{stdout: &out, stderr: &out}}
+		exitCode := -1
+		parser, err := newParser(&cli, dataDir, &exitCode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = parseArgs(parser, append(args, "--data-dir", dataDir), &exitCode)
+		if exitCode >= 0 {
+			t.Fatalf("agent %s with %v exited %d before running, printing %q", strings.Join(args, " "), env, exitCode, out.String())
+		}
+		if err != nil {
+			t.Fatalf("agent %s: %v", strings.Join(args, " "), err)
+		}
+		return &cli
+	}
+	cli := parse("run")
+	if cli.Run.BatchMaxEvents != 7 || cli.Run.PluginIdle != 5*time.Minute || cli.LogLevel != "debug" {
+		t.Errorf("agent run: batch_max_events %d, plugin_idle %v, log level %s; want the environment's 7, 5m, debug",
+			cli.Run.BatchMaxEvents, cli.Run.PluginIdle, cli.LogLevel)
+	}
+	if cli := parse("report", "daily"); cli.Report.JSON || cli.Report.Since != "" {
+		t.Errorf("agent report daily: json %v, since %q; want neither from the environment", cli.Report.JSON, cli.Report.Since)
+	}
+	if cli := parse("audit"); cli.Audit.JSON || cli.Audit.Limit != 50 {
+		t.Errorf("agent audit: json %v, limit %d; want false and the default 50", cli.Audit.JSON, cli.Audit.Limit)
+	}
+	if cli := parse("install", "claude-code"); cli.Install.Yes || cli.Install.DryRun {
+		t.Errorf("agent install: yes %v, dry run %v; want neither from the environment", cli.Install.Yes, cli.Install.DryRun)
+	}
+	if cli := parse("projects", "name", "x"); cli.Projects.Name.Dir != "" {
+		t.Errorf("agent projects name: dir %q; want none from the environment", cli.Projects.Name.Dir)
+	}
+
+	// And the model says so: each flag's variables are exactly these.
+	var out bytes.Buffer
+	exitCode := -1
+	parser, err := newParser(&CLI{Globals: Globals{stdout: &out, stderr: &out}}, dataDir, &exitCode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = kong.Visit(parser.Model.Node, func(n kong.Visitable, next kong.Next) error {
+		if f, ok := n.(*kong.Flag); ok {
+			want := []string(nil)
+			if v, ok := daemonEnv[f.Name]; ok {
+				want = []string{v}
+			}
+			if !slices.Equal(f.Envs, want) {
+				t.Errorf("flag --%s is set by the environment variables %q, want %q", f.Name, f.Envs, want)
+			}
+		}
+		return next(nil)
+	})
 }

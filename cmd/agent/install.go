@@ -33,21 +33,21 @@ var installPlatforms = []string{"claude-code"}
 // InstallCmd adds Hangar's hook to an assistant's settings and offers to start the daemon at login.
 type InstallCmd struct {
 	Platform  string `arg:"" help:"The assistant: claude-code."`
-	Scope     string `default:"user" enum:"user,project" env:"-" help:"Which settings: user (~/.claude/settings.json, or in $$CLAUDE_CONFIG_DIR) or project (./.claude/settings.json)."`
-	DryRun    bool   `name:"dry-run" env:"-" help:"Print the change as a diff and touch nothing."`
-	Yes       bool   `short:"y" env:"-" help:"Change the settings without asking (needed without a terminal); the login service then needs --service."`
-	Service   bool   `xor:"service" env:"-" help:"Also install the service that starts the daemon at login (systemd user unit or launchd agent), without asking."`
-	NoService bool   `name:"no-service" xor:"service" env:"-" help:"Do not install or offer the login service."`
+	Scope     string `default:"user" enum:"user,project" help:"Which settings: user (~/.claude/settings.json, or in $$CLAUDE_CONFIG_DIR) or project (./.claude/settings.json)."`
+	DryRun    bool   `name:"dry-run" help:"Print the change as a diff and touch nothing."`
+	Yes       bool   `short:"y" help:"Change the settings without asking (needed without a terminal); the login service then needs --service."`
+	Service   bool   `xor:"service" help:"Also install the service that starts the daemon at login (systemd user unit or launchd agent), without asking."`
+	NoService bool   `name:"no-service" xor:"service" help:"Do not install or offer the login service."`
 }
 
 // UninstallCmd removes Hangar's hook from an assistant's settings.
 type UninstallCmd struct {
 	Platform string `arg:"" help:"The assistant: claude-code."`
-	Scope    string `default:"user" enum:"user,project" env:"-" help:"Which settings: user (~/.claude/settings.json, or in $$CLAUDE_CONFIG_DIR) or project (./.claude/settings.json)."`
-	DryRun   bool   `name:"dry-run" env:"-" help:"Print the change as a diff and touch nothing."`
+	Scope    string `default:"user" enum:"user,project" help:"Which settings: user (~/.claude/settings.json, or in $$CLAUDE_CONFIG_DIR) or project (./.claude/settings.json)."`
+	DryRun   bool   `name:"dry-run" help:"Print the change as a diff and touch nothing."`
 	// Yes is accepted so that a script can pass --yes to install and uninstall alike: uninstall
 	// only removes Hangar's own entries, after a backup, and never asks.
-	Yes bool `short:"y" env:"-" help:"Accepted as install takes it; uninstall never asks."`
+	Yes bool `short:"y" help:"Accepted as install takes it; uninstall never asks."`
 }
 
 // Run implements the command.

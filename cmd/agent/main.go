@@ -33,9 +33,14 @@ func lazyGC(cmd string) {
 }
 
 // Globals are the flags every command takes.
+//
+// The environment sets only the data directory and the daemon's settings (HANGAR_DATA_DIR,
+// HANGAR_LOG_LEVEL and RunCmd's), each named in its flag's env tag: a variable left in a shell
+// or a unit must not turn another command's flag on (HANGAR_VERSION=1 made `agent run` print the
+// version and exit).
 type Globals struct {
 	DataDir  string           `name:"data-dir" env:"HANGAR_DATA_DIR" type:"path" placeholder:"DIR" help:"Where Hangar keeps its data (default ~/.hangar)."`
-	LogLevel string           `name:"log-level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
+	LogLevel string           `name:"log-level" default:"info" enum:"debug,info,warn,error" env:"HANGAR_LOG_LEVEL" help:"Log level (${enum})."`
 	Version  kong.VersionFlag `help:"Print the version and exit."`
 
 	stdin          io.Reader
@@ -94,16 +99,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	cli := CLI{Globals: Globals{stdin: stdin, stdout: stdout, stderr: stderr}}
 	exitCode := -1
-	parser, err := kong.New(&cli,
-		kong.Name("agent"),
-		kong.Description("Hangar: local-first, privacy-first telemetry for AI coding assistants."),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(c int) { exitCode = c; panic(exitPanic{}) }),
-		kong.DefaultEnvars("HANGAR"),
-		kong.Vars{"version": version()},
-		kong.Resolvers(newConfigResolver(filepath.Join(dataDir, "config.toml"))),
-		kong.UsageOnError(),
-	)
+	parser, err := newParser(&cli, dataDir, &exitCode)
 	if err != nil {
 		fmt.Fprintf(stderr, "agent: %v\n", err)
 		return 2
@@ -133,6 +129,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return 1
 	}
 	return 0
+}
+
+// newParser is the command line's parser, filling cli, with the config file of dataDir. Kong's
+// exit (after --help or --version) sets *exitCode and unwinds to parseArgs.
+func newParser(cli *CLI, dataDir string, exitCode *int) (*kong.Kong, error) {
+	return kong.New(cli,
+		kong.Name("agent"),
+		kong.Description("Hangar: local-first, privacy-first telemetry for AI coding assistants."),
+		kong.Writers(cli.stdout, cli.stderr),
+		kong.Exit(func(c int) { *exitCode = c; panic(exitPanic{}) }),
+		kong.Vars{"version": version()},
+		kong.Resolvers(newConfigResolver(filepath.Join(dataDir, "config.toml"))),
+		kong.UsageOnError(),
+	)
 }
 
 type exitPanic struct{}

@@ -89,9 +89,9 @@ func (g *Globals) reloadDaemonPlugins() {
 // PluginsInstallCmd installs a plugin from a folder.
 type PluginsInstallCmd struct {
 	Dir               string `arg:"" type:"existingdir" help:"The plugin's folder."`
-	Yes               bool   `short:"y" env:"-" help:"Answer yes to the question: grant what the plugin asks for (needed without a terminal)."`
-	TakeOver          bool   `name:"take-over" env:"-" help:"With --yes: let a capture plugin take over its platform from the capture plugin that serves it now."`
-	ReplaceFirstParty bool   `name:"replace-first-party" env:"-" help:"Let a plugin named like a first-party plugin replace it (shows every grant again and asks)."`
+	Yes               bool   `short:"y" help:"Answer yes to the question: grant what the plugin asks for (needed without a terminal)."`
+	TakeOver          bool   `name:"take-over" help:"With --yes: let a capture plugin take over its platform from the capture plugin that serves it now."`
+	ReplaceFirstParty bool   `name:"replace-first-party" help:"Let a plugin named like a first-party plugin replace it (shows every grant again and asks)."`
 }
 
 // Run implements the command.

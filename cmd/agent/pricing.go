@@ -26,7 +26,7 @@ type PricingCmd struct {
 // PricingUpdateCmd saves a price table in the data directory and reprices the stored usage with
 // it, through the daemon when one runs.
 type PricingUpdateCmd struct {
-	File string `required:"" type:"path" placeholder:"FILE" env:"-" help:"LiteLLM's model_prices_and_context_window.json (or a file of the same format)."`
+	File string `required:"" type:"path" placeholder:"FILE" help:"LiteLLM's model_prices_and_context_window.json (or a file of the same format)."`
 	JSON bool   `name:"json" help:"Print the summary as JSON."`
 }
 

@@ -117,8 +117,8 @@ func isHex(s string) bool {
 // projectTarget is how name and unname commands pick a project: by folder (the directory Claude
 // Code runs in) or by key.
 type projectTarget struct {
-	Dir string `type:"path" placeholder:"DIR" env:"-" help:"The project's folder, where Claude Code runs in it (default: the current directory)." xor:"target"`
-	Key string `placeholder:"KEY" env:"-" help:"The project's key, or its start, as 'agent projects' lists it." xor:"target"`
+	Dir string `type:"path" placeholder:"DIR" help:"The project's folder, where Claude Code runs in it (default: the current directory)." xor:"target"`
+	Key string `placeholder:"KEY" help:"The project's key, or its start, as 'agent projects' lists it." xor:"target"`
 }
 
 // resolve returns the key of the project the target picks. A key must name one project with

@@ -18,12 +18,12 @@ import (
 
 // RunCmd runs the daemon in the foreground until SIGTERM or SIGINT, then drains and exits 0.
 type RunCmd struct {
-	BatchMaxEvents   int           `default:"100" help:"Commit a batch once it holds this many events."`
-	BatchMaxDelay    time.Duration `default:"10ms" help:"Longest a batch waits for more events while producers are on their way."`
-	QueueSize        int           `default:"10000" help:"Events that may wait for commit; beyond, intake answers busy."`
-	RetentionDays    int           `default:"365" help:"Delete events this many days after they were stored; 0 keeps them forever."`
-	DLQRetentionDays int           `name:"dlq-retention-days" default:"14" help:"Delete dead letters (which hold raw payloads) after this many days; 0 keeps them."`
-	PluginIdle       time.Duration `default:"2m" help:"Release a plugin's memory (its instances and machine code: tens of MB for a Go plugin) after this long without calls; its next call loads it again from the compilation cache (tens of ms). 0 keeps plugins loaded."`
+	BatchMaxEvents   int           `default:"100" env:"HANGAR_BATCH_MAX_EVENTS" help:"Commit a batch once it holds this many events."`
+	BatchMaxDelay    time.Duration `default:"10ms" env:"HANGAR_BATCH_MAX_DELAY" help:"Longest a batch waits for more events while producers are on their way."`
+	QueueSize        int           `default:"10000" env:"HANGAR_QUEUE_SIZE" help:"Events that may wait for commit; beyond, intake answers busy."`
+	RetentionDays    int           `default:"365" env:"HANGAR_RETENTION_DAYS" help:"Delete events this many days after they were stored; 0 keeps them forever."`
+	DLQRetentionDays int           `name:"dlq-retention-days" default:"14" env:"HANGAR_DLQ_RETENTION_DAYS" help:"Delete dead letters (which hold raw payloads) after this many days; 0 keeps them."`
+	PluginIdle       time.Duration `default:"2m" env:"HANGAR_PLUGIN_IDLE" help:"Release a plugin's memory (its instances and machine code: tens of MB for a Go plugin) after this long without calls; its next call loads it again from the compilation cache (tens of ms). 0 keeps plugins loaded."`
 }
 
 // Validate implements kong's validation hook.
