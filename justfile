@@ -66,6 +66,7 @@ fuzz execs="300000":
     go test -run '^$' -fuzz FuzzMembers -fuzztime {{execs}}x ./sdk/pdk/
     go test -run '^$' -fuzz FuzzDecodeUsageRecord -fuzztime {{execs}}x ./pipeline/
     go test -run '^$' -fuzz FuzzInstrumentInterrupts -fuzztime {{execs}}x ./host/
+    go test -run '^$' -fuzz FuzzEdit -fuzztime {{execs}}x ./cmd/agent/internal/claudesettings/
 
 # Install the pinned ccusage from npm into .cache/ccusage (once).
 ccusage:
