@@ -254,27 +254,6 @@ func nonDefaultDataDir(dataDir string) string {
 	return dataDir
 }
 
-// claudeSettingsPath is the settings file of scope: user is settings.json in $CLAUDE_CONFIG_DIR
-// (its first entry if it is a comma-separated list) or ~/.claude; project is ./.claude/settings.json.
-func claudeSettingsPath(scope string, getenv func(string) string) (string, error) {
-	switch scope {
-	case "project":
-		return filepath.Abs(filepath.Join(".claude", "settings.json"))
-	case "user", "":
-	default:
-		return "", fmt.Errorf("unknown scope %q: want user or project", scope)
-	}
-	dir, _, _ := strings.Cut(getenv("CLAUDE_CONFIG_DIR"), ",")
-	if dir = strings.TrimSpace(dir); dir != "" {
-		return filepath.Join(expandHome(dir), "settings.json"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("find the home directory: %w", err)
-	}
-	return filepath.Join(home, ".claude", "settings.json"), nil
-}
-
 // installPrompter asks yes/no questions on a terminal, reading answers from one buffered reader.
 type installPrompter struct {
 	in  io.Reader

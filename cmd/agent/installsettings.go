@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/claudesettings"
@@ -18,6 +19,27 @@ import (
 // settingsBackupLayout is the timestamp in a backup's name, as in
 // settings.json.hangar-backup-20261123T181200Z.
 const settingsBackupLayout = "20060102T150405Z"
+
+// claudeSettingsPath is the settings file of scope: user is settings.json in $CLAUDE_CONFIG_DIR
+// (its first entry if it is a comma-separated list) or ~/.claude; project is ./.claude/settings.json.
+func claudeSettingsPath(scope string, getenv func(string) string) (string, error) {
+	switch scope {
+	case "project":
+		return filepath.Abs(filepath.Join(".claude", "settings.json"))
+	case "user", "":
+	default:
+		return "", fmt.Errorf("unknown scope %q: want user or project", scope)
+	}
+	dir, _, _ := strings.Cut(getenv("CLAUDE_CONFIG_DIR"), ",")
+	if dir = strings.TrimSpace(dir); dir != "" {
+		return filepath.Join(expandHome(dir), "settings.json"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the home directory: %w", err)
+	}
+	return filepath.Join(home, ".claude", "settings.json"), nil
+}
 
 // settingsPlan is an edit of a settings file, worked out but not yet written.
 type settingsPlan struct {
