@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -110,7 +111,7 @@ type Loader struct {
 	h       *host.Host
 	audit   *host.AuditLog
 	// from is what each plugin loaded into h was loaded from, by name: a reload keeps a plugin
-	// whose entry is unchanged. Guarded by mu.
+	// whose entry is unchanged (see keep). Guarded by mu.
 	from map[string]loadedFrom
 	// cur is h, for status, metrics and the audit flushes, which must not wait for a reload
 	// (see status.go); flushMu is held around every flush and around clearing cur at Close, so
@@ -330,6 +331,9 @@ func (l *Loader) loadPlugin(p *host.PluginEntry) (*host.Plugin, error) {
 	if err := l.ensureHost(); err != nil {
 		return nil, err
 	}
+	if hp := l.keep(p); hp != nil {
+		return hp, nil
+	}
 	wasm, err := p.Wasm()
 	if err != nil {
 		return nil, err
@@ -355,6 +359,24 @@ func (l *Loader) loadPlugin(p *host.PluginEntry) (*host.Plugin, error) {
 	}
 	l.from[p.Manifest.Name] = loadedFromEntry(p)
 	return hp, nil
+}
+
+// keep returns the plugin of p's name that is loaded, if it was loaded from the same entry (the
+// same manifest and module, grants and install) and is not quarantined: loading it again would
+// make the same plugin, with its counters at zero and its instances and machine code made again.
+// nil: load it. l.mu is held.
+func (l *Loader) keep(p *host.PluginEntry) *host.Plugin {
+	hp := l.h.Plugin(p.Manifest.Name)
+	if hp == nil {
+		return nil
+	}
+	if q, _ := hp.Quarantined(); q {
+		return nil // enabled again: a fresh start
+	}
+	if from, ok := l.from[p.Manifest.Name]; !ok || !reflect.DeepEqual(from, loadedFromEntry(p)) {
+		return nil
+	}
+	return hp
 }
 
 // Close waits for a load in progress, stops the enrich and insight plugins and closes the host,
