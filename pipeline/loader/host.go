@@ -1,8 +1,11 @@
 package loader
 
-// The loader's host and its quarantines.
+// The loader's host: its quarantines and its audit flushes.
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/hangar-dev/hangar/host"
 )
 
@@ -27,6 +30,8 @@ func (l *Loader) ensureHost() error {
 	}
 	l.h, l.audit = h, audit
 	l.cur.Store(h)
+	l.stopFlush, l.flushDone = make(chan struct{}), make(chan struct{})
+	go l.flushLoop(l.stopFlush, l.flushDone)
 	return nil
 }
 
@@ -105,5 +110,40 @@ func (l *Loader) recordQuarantine(id, name, reason string) {
 	}
 	if err != nil {
 		l.log.Error("record quarantine in the plugin registry; it lasts until the daemon restarts", "plugin", id, "err", err)
+	}
+}
+
+// FlushAudit writes the plugins' content reads since the last flush to the audit log, one
+// aggregated entry per plugin and field (host.Host.FlushAudit), so that the log agrees with
+// PluginStatus. It does not wait for a load; before the first load and after Close there is
+// nothing to write. The loader calls it every Config.AuditFlush; the daemon on POST
+// /v1/audit/flush, which `agent audit` sends before it reads the log.
+func (l *Loader) FlushAudit() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	h := l.cur.Load()
+	if h == nil {
+		return nil
+	}
+	if err := h.FlushAudit(); err != nil {
+		return fmt.Errorf("flush plugin audit: %w", err)
+	}
+	return nil
+}
+
+// flushLoop calls FlushAudit every Config.AuditFlush until stop is closed, then closes done.
+func (l *Loader) flushLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(l.cfg.AuditFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if err := l.FlushAudit(); err != nil {
+			l.log.Error("write the plugins' content reads to the audit log; they are written again at the next flush", "err", err)
+		}
 	}
 }

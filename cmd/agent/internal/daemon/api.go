@@ -41,8 +41,10 @@ type Status struct {
 	DLQSize       int64                     `json:"dlq_size"`
 	StoreBytes    uint64                    `json:"store_bytes"`
 	Consumers     map[string]ConsumerStatus `json:"consumers"`
-	ResidentBytes uint64                    `json:"resident_bytes"`
-	SpoolPending  bool                      `json:"spool_pending"`
+	// ResidentBytes is the running daemon's resident memory; absent when no daemon runs (the
+	// CLI's own process, which opened the store, is not the agent).
+	ResidentBytes uint64 `json:"resident_bytes,omitempty"`
+	SpoolPending  bool   `json:"spool_pending"`
 	// SpoolParked is true while records wait, sealed, for a capture plugin to serve their
 	// platform (none did when they came).
 	SpoolParked bool `json:"spool_parked"`
@@ -110,6 +112,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/dlq/replay", d.replayDLQ)
 	mux.HandleFunc("POST /v1/dlq/drop", d.dropDLQ)
 	mux.HandleFunc("POST /v1/plugins/reload", d.postReloadPlugins)
+	mux.HandleFunc("POST /v1/audit/flush", d.postFlushAudit)
 	mux.HandleFunc("POST /v1/transcripts/import", d.postTranscriptsImport)
 	return mux
 }
@@ -163,22 +166,22 @@ func (d *Daemon) postEvents(w http.ResponseWriter, r *http.Request) {
 // CurrentStatus returns the daemon's status.
 func (d *Daemon) CurrentStatus() Status {
 	s := Status{
-		Running:       d.serving,
-		Version:       d.cfg.Version,
-		DataDir:       d.cfg.DataDir,
-		EventsStored:  d.st.EventCount(),
-		QueueDepth:    d.intake.QueueDepth(),
-		DLQSize:       d.st.DLQCount(),
-		StoreBytes:    d.st.DiskSize(),
-		Consumers:     map[string]ConsumerStatus{},
-		ResidentBytes: residentBytes(),
-		SpoolPending:  d.spool.Pending(),
-		SpoolParked:   d.parked.Pending(),
-		ByKind:        []KindCount{},
-		Plugins:       d.pluginStatus(),
-		Captures:      d.captures(),
+		Running:      d.serving,
+		Version:      d.cfg.Version,
+		DataDir:      d.cfg.DataDir,
+		EventsStored: d.st.EventCount(),
+		QueueDepth:   d.intake.QueueDepth(),
+		DLQSize:      d.st.DLQCount(),
+		StoreBytes:   d.st.DiskSize(),
+		Consumers:    map[string]ConsumerStatus{},
+		SpoolPending: d.spool.Pending(),
+		SpoolParked:  d.parked.Pending(),
+		ByKind:       []KindCount{},
+		Plugins:      d.pluginStatus(),
+		Captures:     d.captures(),
 	}
 	if d.serving {
+		s.ResidentBytes = residentBytes()
 		s.PID = os.Getpid()
 		s.StartedAt = d.started.UTC()
 		s.UptimeSeconds = time.Since(d.started).Seconds()
@@ -362,4 +365,15 @@ func (d *Daemon) postReloadPlugins(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// postFlushAudit has the plugin loader write the plugins' content reads to the audit log now.
+func (d *Daemon) postFlushAudit(w http.ResponseWriter, _ *http.Request) {
+	if f, ok := d.cfg.Plugins.(AuditFlusher); ok {
+		if err := f.FlushAudit(); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
 }

@@ -70,7 +70,15 @@ type PluginLoader interface {
 	Close() error
 }
 
+// AuditFlusher is an optional ability of a PluginLoader: writing the plugins' content reads to the
+// audit log now (they are written on an interval too), for POST /v1/audit/flush, which `agent
+// audit` sends before it reads the log. It may be called at any time, concurrently with Reload.
+type AuditFlusher interface {
+	FlushAudit() error
+}
+
 var (
+	_ AuditFlusher         = (*loader.Loader)(nil)
 	_ PluginLoader         = (*loader.Loader)(nil)
 	_ PluginReporter       = (*loader.Loader)(nil)
 	_ CaptureReporter      = (*loader.Loader)(nil)
