@@ -1,11 +1,13 @@
 package loader
 
 import (
+	"bytes"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hangar-dev/hangar/host"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestReloadsSerialized races two plugin reloads and the hand-back of a quarantined capture
@@ -13,8 +15,9 @@ import (
 // stopped the enrich and insight runners, the mutex its caller held, so another reload or a
 // hand-back ran in the middle of it: the first then started runners over the other's (which ran on,
 // leaked) and closed, from its stale list, the capture plugin the hand-back had just put in
-// service, so that every record of the platform failed. After each round, exactly one enrich and
-// one insight runner run, and the capture in service captures; after Close, none runs.
+// service, so that every record of the platform failed. After each round, the standby serves,
+// exactly one enrich and one insight runner run, and the capture in service captures; status,
+// metrics and audit flushes run throughout; after Close, no runner and no flusher runs.
 func TestReloadsSerialized(t *testing.T) {
 	e := newTestEnv(t)
 	e.install(t, buildPluginFolder(t, "adversarial/trap", "trapper", host.KindCapture, "claude-code", trapCaps...))
@@ -81,6 +84,27 @@ func TestReloadsSerialized(t *testing.T) {
 				swap.Capture(&rec)
 			}
 		})
+		// What reports never waits for a load, and races nothing: status, metrics and the
+		// audit flush run throughout.
+		stopReports := make(chan struct{})
+		var reports sync.WaitGroup
+		reports.Go(func() {
+			<-start
+			for {
+				select {
+				case <-stopReports:
+					return
+				default:
+				}
+				l.PluginStatus()
+				l.Captures()
+				if err := l.FlushAudit(); err != nil {
+					t.Error(err)
+				}
+				collect(l)
+				time.Sleep(time.Millisecond)
+			}
+		})
 		close(start)
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
@@ -89,6 +113,8 @@ func TestReloadsSerialized(t *testing.T) {
 		case <-time.After(2 * time.Minute):
 			t.Fatalf("round %d: two reloads and a hand-back did not end within 2 minutes (a deadlock?):\n%s", rounds, allStacks())
 		}
+		close(stopReports)
+		reports.Wait()
 
 		rec := newRecord(hookPayload)
 		if _, err := swap.Capture(&rec); err != nil {
@@ -108,5 +134,16 @@ func TestReloadsSerialized(t *testing.T) {
 	if n := waitRunners(0); n != 0 {
 		t.Errorf("after Close, %d plugin runners still run", n)
 	}
+	if bytes.Contains(allStacks(), []byte(".(*Loader).flushLoop")) {
+		t.Errorf("after Close, the audit flusher still runs")
+	}
 	t.Logf("%d rounds", rounds)
+}
+
+// collect gathers the loader's metrics, as a scrape of /metrics does.
+func collect(l *Loader) {
+	ch := make(chan prometheus.Metric)
+	go func() { l.Collect(ch); close(ch) }()
+	for range ch {
+	}
 }
