@@ -48,7 +48,8 @@ type Config struct {
 	// AuditFile is the audit log; empty: <DataDir>/audit.log (host.AuditName).
 	AuditFile string
 	// CacheDir holds wazero's compilation cache (host.Config.CacheDir), shared with whatever
-	// warms it (Precompile); empty: no cache, and plugins are never released (IdleRelease).
+	// warms it (Precompile); empty: no cache (a released plugin then compiles again from
+	// scratch, see IdleRelease).
 	CacheDir string
 	// IdleRelease is how long a plugin goes without calls before the host releases its memory
 	// (host.Config.IdleRelease); 0 keeps plugins loaded.
