@@ -1125,3 +1125,39 @@ func dirState(t *testing.T, dir string) map[string]string {
 	}
 	return out
 }
+
+// TestDiskSizeGrows: the store's size follows what is written to it before any flush. It stayed
+// nearly where it was (3 events, then 403: a thousand bytes more), because Pebble counts the
+// write-ahead log being written at the size it had when it was opened, and until a memtable is
+// flushed nothing else on disk grows. It now also matches the files in the directory.
+func TestDiskSizeGrows(t *testing.T) {
+	s, dir := newStore(t)
+	commit(t, s, ptrs(many("a-", "s", t0, 3))...)
+	small := s.DiskSize()
+	evs := many("b-", "s", t0, 400)
+	for i := 0; i < len(evs); i += 100 {
+		commit(t, s, ptrs(evs[i:i+100])...)
+	}
+	large := s.DiskSize()
+	// Each event is written to the log under its sequence with its encoding, and indexed by id,
+	// session and time: well over 100 bytes each.
+	const atLeast = 400 * 100
+	if large < small+atLeast {
+		t.Errorf("DiskSize() = %d with 3 events, %d with 403: want it to grow by at least %d", small, large, atLeast)
+	}
+	var files uint64
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			files += uint64(info.Size())
+		}
+	}
+	// Within 10% of the files' sizes (Pebble leaves out its lock and marker files, and a WAL it
+	// recycled keeps its length on disk).
+	if diff := max(files, large) - min(files, large); diff > files/10 {
+		t.Errorf("DiskSize() = %d, the store's files hold %d bytes", large, files)
+	}
+}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/host"
 	"github.com/jedib0t/go-pretty/v6/table"
 )
@@ -29,10 +32,18 @@ type auditJSON struct {
 	Skipped int `json:"skipped,omitempty"`
 }
 
-// Run implements the command.
+// Run implements the command. A running daemon is asked first to write its plugins' latest
+// content reads to the log (it does so every minute anyway), so that the log agrees with `agent
+// status`.
 func (c *AuditCmd) Run(g *Globals) error {
 	if c.Limit < 0 {
 		return fmt.Errorf("limit %d is negative", c.Limit)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := daemon.NewClient(g.DataDir).FlushAudit(ctx)
+	cancel()
+	if err != nil && !errors.Is(err, daemon.ErrNoDaemon) {
+		fmt.Fprintf(g.stderr, "agent: the running daemon did not write its plugins' latest content reads to the audit log (%v): they may lag `agent status` by up to a minute\n", err)
 	}
 	var entries []host.AuditEntry
 	skipped, err := host.ReadAuditLog(filepath.Join(g.DataDir, host.AuditName), func(e host.AuditEntry) error {

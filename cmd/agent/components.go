@@ -3,20 +3,23 @@ package main
 import (
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/pipeline/loader"
 	"github.com/hangar-dev/hangar/plugins"
 	"github.com/hangar-dev/hangar/store"
 )
 
 // captures lists the capture stages, by platform. This is the one place they are wired. Each is
 // served by the platform's enabled capture plugin, swapped in and out while the daemon runs (see
-// pluginLoader); the first-party claude-code plugin, embedded in the binary, is enabled by default.
+// newPluginLoader); the first-party claude-code plugin, embedded in the binary, is enabled by
+// default.
 func captures() (pipeline.Captures, error) {
 	c := pipeline.Captures{}
-	if err := c.Register(pipeline.PlatformClaudeCode, newSwapCapture(missingCapture{pipeline.PlatformClaudeCode})); err != nil {
+	if err := c.Register(pipeline.PlatformClaudeCode, loader.NewSwap(pipeline.PlatformClaudeCode)); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -46,25 +49,23 @@ func pluginCacheDir(dataDir string) string {
 	return filepath.Join(dataDir, daemon.CacheName, "wasm")
 }
 
+// newPluginLoader returns the plugin loader of the data directory, serving the capture stages of
+// caps, whose plugins idle for pluginIdle are released (0: never).
+func newPluginLoader(dataDir string, caps pipeline.Captures, log *slog.Logger, pluginIdle time.Duration) (*loader.Loader, error) {
+	return loader.New(loader.Config{
+		DataDir:     dataDir,
+		Registry:    func(audit host.Auditor) (*host.Registry, error) { return openRegistry(dataDir, audit) },
+		Captures:    caps,
+		SecretFile:  filepath.Join(dataDir, daemon.SecretName),
+		CacheDir:    pluginCacheDir(dataDir),
+		IdleRelease: pluginIdle,
+		Logger:      log,
+	})
+}
+
 // precompile compiles a plugin about to be installed once, through the data directory's
 // compilation cache, so that a module that does not compile is refused and the daemon's first
 // load is warm.
 func precompile(dataDir string, m host.Manifest, wasm []byte, grants ...[]string) error {
-	var all []string
-	for _, g := range grants {
-		all = append(all, g...)
-	}
-	g, err := host.NewGrants(all)
-	if err != nil {
-		return err
-	}
-	h, err := host.New(host.Config{CacheDir: pluginCacheDir(dataDir)})
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if _, err := h.Load(m, wasm, g); err != nil {
-		return err
-	}
-	return nil
+	return loader.Precompile(pluginCacheDir(dataDir), m, wasm, grants...)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/pipeline/loader"
 )
 
 // fixedSecret is an install secret for tests whose salted hashes are golden values.
@@ -39,22 +40,25 @@ var promptPayload = []byte(`{"hook_event_name":"UserPromptSubmit","session_id":"
 
 // loadedCapture loads dataDir's plugins in this process, as the daemon does, and returns the
 // claude-code capture stage.
-func loadedCapture(t *testing.T, dataDir string) (*pluginLoader, *swapCapture) {
+func loadedCapture(t *testing.T, dataDir string) (*loader.Loader, *loader.Swap) {
 	t.Helper()
 	caps, err := captures()
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newPluginLoader(dataDir, caps, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	t.Cleanup(func() { l.Close() })
-	if _, err := l.Reload(); err != nil {
+	l, err := newPluginLoader(dataDir, caps, slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return l, caps[pipeline.PlatformClaudeCode].(*swapCapture)
+	t.Cleanup(func() { l.Close() })
+	if _, err := l.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	return l, caps[pipeline.PlatformClaudeCode].(*loader.Swap)
 }
 
 // hashesOf captures payload and returns its events' hash attributes, by key.
-func hashesOf(t *testing.T, c *swapCapture, payload []byte) map[string]string {
+func hashesOf(t *testing.T, c *loader.Swap, payload []byte) map[string]string {
 	t.Helper()
 	rec := newRecord(payload)
 	evs, err := c.Capture(&rec)
@@ -301,7 +305,7 @@ func TestLegacyReplacementMigrated(t *testing.T) {
 	}
 
 	_, c := loadedCapture(t, dataDir)
-	if by := c.cur.Load().by; by != "claude-code@2.0.1" {
+	if by := c.Serving(); by != "claude-code@2.0.1" {
 		t.Fatalf("claude-code served by %s, want the installed claude-code@2.0.1", by)
 	}
 	if got := hashesOf(t, c, promptPayload); got["project"] == "" || got["project"] == goldenProject || got["prompt_hash"] == goldenPromptHash {

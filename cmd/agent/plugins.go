@@ -440,15 +440,17 @@ type pluginJSON struct {
 	Quarantined      bool     `json:"quarantined"`
 	QuarantineReason string   `json:"quarantine_reason,omitempty"`
 	QuarantinedAt    string   `json:"quarantined_at,omitempty"`
-	Capabilities     []string `json:"capabilities"`
-	Granted          []string `json:"granted"`
+	// Emits are the event kinds a capture plugin's manifest declares (the host stores no other).
+	Emits        []string `json:"emits,omitempty"`
+	Capabilities []string `json:"capabilities"`
+	Granted      []string `json:"granted"`
 }
 
 func toJSON(p *host.PluginEntry) pluginJSON {
 	out := pluginJSON{
 		Name: p.Manifest.Name, Version: p.Manifest.Version, Kind: string(p.Manifest.Kind), Platform: p.Manifest.Platform,
 		Description: p.Manifest.Description, Authors: p.Manifest.Authors, Source: p.Source, Dir: p.Dir, Enabled: p.Enabled,
-		Capabilities: p.Manifest.Capabilities, Granted: p.Granted,
+		Emits: p.Manifest.Emits, Capabilities: p.Manifest.Capabilities, Granted: p.Granted,
 	}
 	if out.Capabilities == nil {
 		out.Capabilities = []string{}

@@ -172,9 +172,12 @@ func projectKeyOf(dataDir, dir string, log *slog.Logger) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	l := newPluginLoader(dataDir, caps, log)
+	l, err := newPluginLoader(dataDir, caps, log, 0)
+	if err != nil {
+		return "", err
+	}
 	defer l.Close()
-	if _, err := l.Reload(); err != nil {
+	if _, err := l.Start(nil); err != nil { // captures only: no store
 		return "", fmt.Errorf("load the capture plugin: %w", err)
 	}
 	payload, err := json.Marshal(map[string]string{"hook_event_name": "SessionStart", "session_id": "hangar-project-key", "cwd": abs})

@@ -81,12 +81,14 @@ func (g *Globals) daemonConfig(log *slog.Logger, pluginIdle time.Duration) (daem
 	if err != nil {
 		return daemon.Config{}, err
 	}
-	plugins := newPluginLoader(g.DataDir, caps, log)
-	plugins.idleRelease = pluginIdle
+	plugins, err := newPluginLoader(g.DataDir, caps, log, pluginIdle)
+	if err != nil {
+		return daemon.Config{}, err
+	}
 	return daemon.Config{
 		DataDir:   g.DataDir,
 		Captures:  caps,
-		Consumers: plugins.withStore(consumers(log)),
+		Consumers: consumers(log),
 		Logger:    log,
 		Version:   version(),
 		Plugins:   plugins,

@@ -53,7 +53,9 @@ func printStatus(g *Globals, st daemon.Status) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Store:       %s on disk\n", humanize.IBytes(st.StoreBytes))
-	fmt.Fprintf(w, "Memory:      %s resident\n", humanize.IBytes(st.ResidentBytes))
+	if st.Running { // without a daemon, no agent process has memory to show
+		fmt.Fprintf(w, "Memory:      %s resident\n", humanize.IBytes(st.ResidentBytes))
+	}
 	if st.SpoolPending {
 		fmt.Fprintf(w, "Spool:       payloads waiting for the daemon\n")
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/pipeline/loader"
 	"github.com/hangar-dev/hangar/store"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -40,8 +41,10 @@ type Status struct {
 	DLQSize       int64                     `json:"dlq_size"`
 	StoreBytes    uint64                    `json:"store_bytes"`
 	Consumers     map[string]ConsumerStatus `json:"consumers"`
-	ResidentBytes uint64                    `json:"resident_bytes"`
-	SpoolPending  bool                      `json:"spool_pending"`
+	// ResidentBytes is the running daemon's resident memory; absent when no daemon runs (the
+	// CLI's own process, which opened the store, is not the agent).
+	ResidentBytes uint64 `json:"resident_bytes,omitempty"`
+	SpoolPending  bool   `json:"spool_pending"`
 	// SpoolParked is true while records wait, sealed, for a capture plugin to serve their
 	// platform (none did when they came).
 	SpoolParked bool `json:"spool_parked"`
@@ -56,53 +59,8 @@ type Status struct {
 	UnpricedModels []string   `json:"unpriced_models"`
 }
 
-// PluginStatus is one plugin's state and its resource use since the daemon last loaded it (zero
-// when it does not run).
-type PluginStatus struct {
-	Name     string `json:"name"`
-	Version  string `json:"version"`
-	Kind     string `json:"kind"`
-	Platform string `json:"platform,omitempty"`
-	Source   string `json:"source"`
-	Enabled  bool   `json:"enabled"`
-	// Running is true when the daemon has the plugin loaded and not quarantined.
-	Running          bool      `json:"running"`
-	Quarantined      bool      `json:"quarantined"`
-	QuarantineReason string    `json:"quarantine_reason,omitempty"`
-	QuarantinedAt    time.Time `json:"quarantined_at,omitzero"`
-	// Calls counts WASM calls (batches); Failures those that failed as a whole (trap, deadline,
-	// output). Records counts the records of successful calls; RecordErrors those the plugin
-	// failed; RefusedEmissions those whose emissions the host refused.
-	Calls            int64 `json:"calls"`
-	Failures         int64 `json:"failures"`
-	Records          int64 `json:"records"`
-	RecordErrors     int64 `json:"record_errors"`
-	RefusedEmissions int64 `json:"refused_emissions"`
-	// GuestMS is the time spent in the plugin's calls; ColdStartMS the time to compile it (or
-	// load it from the cache) and make its first instance.
-	GuestMS     float64 `json:"guest_ms"`
-	ColdStartMS float64 `json:"cold_start_ms"`
-	// Instances is how many instances exist; InstanceMemoryBytes the most linear memory one has
-	// held; MemoryLimitBytes what one may hold.
-	Instances           int64 `json:"instances"`
-	InstanceMemoryBytes int64 `json:"instance_memory_bytes"`
-	MemoryLimitBytes    int64 `json:"memory_limit_bytes"`
-	// Resident is whether the plugin's machine code is in memory now: a running plugin left idle
-	// for `agent run --plugin-idle` is released, and made again from the compilation cache at its
-	// next call. Releases counts those releases.
-	Resident bool  `json:"resident"`
-	Releases int64 `json:"releases"`
-	// ContentReads counts, per content field ("prompt"), the records whose field the plugin was
-	// shown.
-	ContentReads    map[string]int64 `json:"content_reads"`
-	DeniedHostCalls int64            `json:"denied_host_calls"`
-	LogsDropped     int64            `json:"logs_dropped"`
-	// WindowRecycles counts the instances recycled because the content they were shown (their
-	// window, which every emission is checked against) was full; WindowBytes is what the
-	// windows hold now.
-	WindowRecycles int64 `json:"window_recycles"`
-	WindowBytes    int64 `json:"window_bytes"`
-}
+// PluginStatus is one plugin's state and its resource use (see loader.PluginStatus).
+type PluginStatus = loader.PluginStatus
 
 // KindCount is the number of stored events of one platform and kind.
 type KindCount struct {
@@ -154,6 +112,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/dlq/replay", d.replayDLQ)
 	mux.HandleFunc("POST /v1/dlq/drop", d.dropDLQ)
 	mux.HandleFunc("POST /v1/plugins/reload", d.postReloadPlugins)
+	mux.HandleFunc("POST /v1/audit/flush", d.postFlushAudit)
 	mux.HandleFunc("POST /v1/transcripts/import", d.postTranscriptsImport)
 	return mux
 }
@@ -207,22 +166,22 @@ func (d *Daemon) postEvents(w http.ResponseWriter, r *http.Request) {
 // CurrentStatus returns the daemon's status.
 func (d *Daemon) CurrentStatus() Status {
 	s := Status{
-		Running:       d.serving,
-		Version:       d.cfg.Version,
-		DataDir:       d.cfg.DataDir,
-		EventsStored:  d.st.EventCount(),
-		QueueDepth:    d.intake.QueueDepth(),
-		DLQSize:       d.st.DLQCount(),
-		StoreBytes:    d.st.DiskSize(),
-		Consumers:     map[string]ConsumerStatus{},
-		ResidentBytes: residentBytes(),
-		SpoolPending:  d.spool.Pending(),
-		SpoolParked:   d.parked.Pending(),
-		ByKind:        []KindCount{},
-		Plugins:       d.pluginStatus(),
-		Captures:      d.captures(),
+		Running:      d.serving,
+		Version:      d.cfg.Version,
+		DataDir:      d.cfg.DataDir,
+		EventsStored: d.st.EventCount(),
+		QueueDepth:   d.intake.QueueDepth(),
+		DLQSize:      d.st.DLQCount(),
+		StoreBytes:   d.st.DiskSize(),
+		Consumers:    map[string]ConsumerStatus{},
+		SpoolPending: d.spool.Pending(),
+		SpoolParked:  d.parked.Pending(),
+		ByKind:       []KindCount{},
+		Plugins:      d.pluginStatus(),
+		Captures:     d.captures(),
 	}
 	if d.serving {
+		s.ResidentBytes = residentBytes()
 		s.PID = os.Getpid()
 		s.StartedAt = d.started.UTC()
 		s.UptimeSeconds = time.Since(d.started).Seconds()
@@ -363,26 +322,29 @@ func (d *Daemon) writeDLQResult(w http.ResponseWriter, res any, err error) {
 	}
 }
 
-// PluginsReloaded is the answer of POST /v1/plugins/reload.
-type PluginsReloaded struct {
-	// Enabled are the enabled plugins, as name@version.
-	Enabled []string `json:"enabled"`
-	// Captures says what serves each platform's capture: a plugin's name@version, or NoCapture.
-	Captures map[string]string `json:"captures"`
-}
+// PluginsReloaded is the answer of POST /v1/plugins/reload (see loader.Reloaded).
+type PluginsReloaded = loader.Reloaded
 
 // NoCapture is what PluginsReloaded.Captures says of a platform no capture plugin serves: its
 // records are parked, sealed, until one does.
-const NoCapture = "none"
+const NoCapture = loader.NoCapture
 
-// reloadPlugins runs the configured plugin loader, one reload at a time.
+// reloadPlugins runs the configured plugin loader, one load at a time: the first starts it, over
+// the daemon's store; the others reload.
 func (d *Daemon) reloadPlugins() (PluginsReloaded, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	if d.cfg.Plugins == nil {
 		return PluginsReloaded{Enabled: []string{}, Captures: map[string]string{}}, nil
 	}
-	res, err := d.cfg.Plugins.Reload()
+	var res PluginsReloaded
+	var err error
+	if d.pluginsStarted {
+		res, err = d.cfg.Plugins.Reload()
+	} else {
+		res, err = d.cfg.Plugins.Start(d.st)
+		d.pluginsStarted = true
+	}
 	if err != nil {
 		return res, fmt.Errorf("reload plugins: %w", err)
 	}
@@ -403,4 +365,15 @@ func (d *Daemon) postReloadPlugins(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// postFlushAudit has the plugin loader write the plugins' content reads to the audit log now.
+func (d *Daemon) postFlushAudit(w http.ResponseWriter, _ *http.Request) {
+	if f, ok := d.cfg.Plugins.(AuditFlusher); ok {
+		if err := f.FlushAudit(); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
 }

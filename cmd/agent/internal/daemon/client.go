@@ -208,6 +208,11 @@ func (c *Client) ReloadPlugins(ctx context.Context) (PluginsReloaded, error) {
 	return res, err
 }
 
+// FlushAudit asks the daemon to write its plugins' content reads to the audit log now.
+func (c *Client) FlushAudit(ctx context.Context) error {
+	return c.postJSON(ctx, "/v1/audit/flush", struct{}{}, &struct{}{})
+}
+
 // PostFramesOnce sends framed records to the daemon whose socket is in dataDir over one
 // short-lived connection and returns once they are durable. It is the hook's path: it skips
 // http.Client's connection pool and its goroutines, which a process that makes one request and

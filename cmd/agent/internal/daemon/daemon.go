@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/pipeline/loader"
 	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,9 +41,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by status.
 	Version string
-	// Plugins (re)loads the enabled plugins from the plugin registry. The daemon reloads when it
-	// starts serving and on POST /v1/plugins/reload (after `agent plugins` changed something),
-	// and closes it after the pipeline. Nil: the daemon runs no plugins.
+	// Plugins (re)loads the enabled plugins from the plugin registry (a *loader.Loader). The
+	// daemon starts it, over its store, when it starts serving (or at the first POST
+	// /v1/plugins/reload of a command that opened the store itself), reloads it on POST
+	// /v1/plugins/reload (after `agent plugins` changed something), and closes it after the
+	// pipeline. Nil: the daemon runs no plugins.
 	Plugins PluginLoader
 	// ReadOnly opens the store read-only, for a command that only reads usage (a report) when no
 	// daemon runs: no intake, no consumers, no price table parsed, nothing written, and quicker
@@ -58,12 +61,29 @@ type Config struct {
 // reprice.
 var ErrStale = errors.New("the store must be brought up to date before it is read")
 
-// PluginLoader loads the enabled plugins into the pipeline. Reload and Close are never called at
-// once; Close is called once, after the pipeline stopped, whether or not Reload was.
+// PluginLoader loads the enabled plugins into the pipeline; *loader.Loader is the agent's. Start
+// is called once, with the open store, before any Reload; Start, Reload and Close are never
+// called at once; Close is called once, after the pipeline stopped, whether or not Start was.
 type PluginLoader interface {
+	Start(st *store.Store) (PluginsReloaded, error)
 	Reload() (PluginsReloaded, error)
 	Close() error
 }
+
+// AuditFlusher is an optional ability of a PluginLoader: writing the plugins' content reads to the
+// audit log now (they are written on an interval too), for POST /v1/audit/flush, which `agent
+// audit` sends before it reads the log. It may be called at any time, concurrently with Reload.
+type AuditFlusher interface {
+	FlushAudit() error
+}
+
+var (
+	_ AuditFlusher         = (*loader.Loader)(nil)
+	_ PluginLoader         = (*loader.Loader)(nil)
+	_ PluginReporter       = (*loader.Loader)(nil)
+	_ CaptureReporter      = (*loader.Loader)(nil)
+	_ prometheus.Collector = (*loader.Loader)(nil)
+)
 
 // PluginReporter is an optional ability of a PluginLoader: reporting every plugin's state and
 // resource use, for GET /v1/status. It may be called at any time, concurrently with Reload. A
@@ -145,9 +165,10 @@ type Daemon struct {
 	pricesMu sync.Mutex
 	prices   PriceTable // the table the usage rollup prices with
 
-	reloadMu  sync.Mutex
-	closeOnce sync.Once
-	closeErr  error
+	reloadMu       sync.Mutex
+	pluginsStarted bool // guarded by reloadMu: Plugins.Start ran
+	closeOnce      sync.Once
+	closeErr       error
 }
 
 // Open takes the data directory's lock, opens the store and starts the pipeline. It returns an

@@ -1,10 +1,9 @@
-package main
+package loader
 
-// Enrich and insight plugins in the daemon: each enabled enrich plugin runs as a consumer of the
-// event log (host.Enrich, named "plugin:<name>"), each enabled insight plugin over the derived
-// records it was granted (host.Insight). A reload stops them all and starts the enabled ones
-// again, holding the loader's lock throughout; their cursors are in the store, so they resume
-// where they stopped.
+// Enrich and insight plugins: each enabled enrich plugin runs as a consumer of the event log
+// (host.Enrich, named "plugin:<name>"), each enabled insight plugin over the derived records it
+// was granted (host.Insight). A reload stops them all and starts the enabled ones again, holding
+// the loader's lock throughout; their cursors are in the store, so they resume where they stopped.
 
 import (
 	"github.com/hangar-dev/hangar/host"
@@ -12,27 +11,17 @@ import (
 	"github.com/hangar-dev/hangar/store"
 )
 
-// pluginConsumers are the running enrich and insight plugins. Guarded by pluginLoader.mu.
+// pluginConsumers are the running enrich and insight plugins, over the store Start was given.
+// Guarded by Loader.mu.
 type pluginConsumers struct {
 	st       *store.Store
 	runner   *pipeline.Consumers
 	insights []*host.Insight
 }
 
-// withStore wraps the daemon's Consumers function so that the loader learns the store the
-// daemon opened, which its enrich and insight plugins read and write.
-func (l *pluginLoader) withStore(builtin func(*store.Store) []pipeline.Consumer) func(*store.Store) []pipeline.Consumer {
-	return func(st *store.Store) []pipeline.Consumer {
-		l.mu.Lock()
-		l.pc.st = st
-		l.mu.Unlock()
-		return builtin(st)
-	}
-}
-
 // stopPluginConsumers stops the enrich and insight plugins and waits for them. l.mu is held: a
 // call of theirs that ends in a quarantine does not take it (onQuarantine).
-func (l *pluginLoader) stopPluginConsumers() {
+func (l *Loader) stopPluginConsumers() {
 	if l.pc.runner != nil {
 		l.pc.runner.Close()
 	}
@@ -45,7 +34,7 @@ func (l *pluginLoader) stopPluginConsumers() {
 // startPluginConsumers loads the enabled enrich and insight plugins of list, marks them in
 // loaded (so that the reload keeps them) and starts them. l.mu is held, and the previous ones are
 // stopped (stopPluginConsumers).
-func (l *pluginLoader) startPluginConsumers(list []host.PluginEntry, loaded map[string]bool) {
+func (l *Loader) startPluginConsumers(list []host.PluginEntry, loaded map[string]bool) {
 	var enrich []pipeline.Consumer
 	for i := range list {
 		p := &list[i]
@@ -91,32 +80,4 @@ func (l *pluginLoader) startPluginConsumers(list []host.PluginEntry, loaded map[
 	for _, in := range l.pc.insights {
 		in.Start()
 	}
-}
-
-// loadPlugin compiles (through the cache) and loads one plugin under its grants, with the salt
-// of its install (an installed plugin) or of its name (a first-party one). l.mu is held.
-func (l *pluginLoader) loadPlugin(p *host.PluginEntry) (*host.Plugin, error) {
-	if err := l.ensureHost(); err != nil {
-		return nil, err
-	}
-	wasm, err := p.Wasm()
-	if err != nil {
-		return nil, err
-	}
-	g, err := p.Grants()
-	if err != nil {
-		return nil, err
-	}
-	var hp *host.Plugin
-	if p.Source == host.SourceInstalled {
-		hp, err = l.h.LoadInstalled(p.Manifest, wasm, g, p.InstallID)
-	} else {
-		hp, err = l.h.Load(p.Manifest, wasm, g)
-	}
-	if err == nil && p.Source == host.SourceBuiltin {
-		// A first-party plugin's failed records are bad input, and no plugin could take its
-		// platform over: only failed calls quarantine it.
-		hp.SetQuarantineRecordsAfter(-1)
-	}
-	return hp, err
 }
