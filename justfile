@@ -35,7 +35,7 @@ test:
 
 # Run the race detector on the packages with concurrency.
 race:
-    go test -race -short ./seal/... ./store/... ./pipeline/... ./host/... ./cmd/agent/...
+    go test -race -short ./store/... ./pipeline/... ./host/... ./cmd/agent/...
 
 # Check formatting and vet.
 lint:
@@ -61,7 +61,7 @@ fuzz execs="300000":
     go test -run '^$' -fuzz FuzzUnmarshalBinary -fuzztime {{execs}}x ./sdk/
     go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{execs}}x ./pipeline/
     go test -run '^$' -fuzz FuzzDecodeSpoolFrames -fuzztime {{execs}}x ./pipeline/
-    go test -run '^$' -fuzz FuzzOpen -fuzztime {{execs}}x ./seal/
+    go test -run '^$' -fuzz FuzzOpen -fuzztime {{execs}}x ./store/seal/
     go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{execs}}x ./sdk/abi/
     go test -run '^$' -fuzz FuzzMembers -fuzztime {{execs}}x ./sdk/pdk/
     go test -run '^$' -fuzz FuzzDecodeUsageRecord -fuzztime {{execs}}x ./pipeline/

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // Spool keeps raw records on disk while the daemon cannot take them. Hook processes append frames

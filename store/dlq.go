@@ -10,7 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // DLQRecord is a record that a pipeline stage could not process, kept with the reason so that it

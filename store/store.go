@@ -16,7 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // Sentinel errors.

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/pipeline"
-	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
+	"github.com/hangar-dev/hangar/store/seal"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
