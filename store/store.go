@@ -87,6 +87,10 @@ type Store struct {
 	dlqMu      sync.Mutex // held while a batch that adds dead letters records metaLastDLQ and commits
 	lastIngest time.Time  // guarded by appendMu: ingest times never go backwards
 
+	// checkpointMu serializes checkpoint writes, so that SwapCheckpoint's read and write are
+	// atomic; it is not held during the WAL sync (checkpoints.go).
+	checkpointMu sync.Mutex
+
 	mu       sync.Mutex
 	counters map[string]int64 // guarded by mu; mirrors the n keyspace
 	notify   chan struct{}    // guarded by mu; closed and replaced on every event commit
