@@ -23,7 +23,7 @@ import (
 	"github.com/hangar-dev/hangar/pipeline"
 )
 
-var updateInstallGolden = flag.Bool("update-install", false, "rewrite testdata/install/*/installed.json")
+var updateInstallGolden = flag.Bool("update", false, "rewrite golden files (testdata/install/*/installed.json)")
 
 // testHookBin is the binary path the settings tests install.
 const testHookBin = "/opt/hangar/bin/agent"
@@ -60,7 +60,7 @@ func TestInstallSettingsGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run with -update-install to write it)", err)
+				t.Fatalf("%v (run with -update to write it)", err)
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("install gave\n%s\nwant (%s)\n%s", got, golden, want)

@@ -29,7 +29,19 @@ import (
 	"time"
 )
 
-var ccusageBin = flag.String("ccusage", "", "ccusage 20.0.24 binary: regenerate the golden files from it")
+var (
+	update     = flag.Bool("update", false, "rewrite golden files from -ccusage")
+	ccusageBin = flag.String("ccusage", "", "ccusage 20.0.24 binary: with -update, regenerate the golden files from it")
+)
+
+// regenerate reports whether the golden files are to be rewritten: -update and -ccusage both.
+func regenerate(t *testing.T) bool {
+	t.Helper()
+	if *update && *ccusageBin == "" {
+		t.Log("-update without -ccusage: the golden files are left as they are")
+	}
+	return *update && *ccusageBin != ""
+}
 
 // runCcusage runs `ccusage claude <report> --offline --json -z UTC` over a ~/.claude-like dir.
 func runCcusage(t *testing.T, configDir, report string) []byte {
@@ -80,7 +92,7 @@ func testGoldenReports(t *testing.T, dir string) {
 	} {
 		t.Run(tc.report, func(t *testing.T) {
 			expected := filepath.Join(dir, "ccusage-"+tc.report+".json")
-			if *ccusageBin != "" {
+			if regenerate(t) {
 				if err := os.WriteFile(expected, runCcusage(t, dir, tc.report), 0o644); err != nil {
 					t.Fatalf("write golden: %v", err)
 				}
@@ -252,7 +264,7 @@ func regenerateMatrix(t *testing.T, path string, rows []matrixRow) {
 // key, the built-ins and likely spellings, each priced at three usage shapes.
 func TestGoldenNameMatrix(t *testing.T) {
 	path := filepath.Join("testdata", "names", "expected.tsv")
-	if *ccusageBin != "" {
+	if regenerate(t) {
 		regenerateMatrix(t, path, matrixRows(matrixNames(t)))
 	}
 	f, err := os.Open(path)
