@@ -5,7 +5,7 @@ package pricing
 // The expected files were made by running the real ccusage binary:
 //
 //	mkdir -p /tmp/ccu && cd /tmp/ccu && npm i ccusage@20.0.24
-//	go test ./pipeline/pricing -run Golden -ccusage=/tmp/ccu/node_modules/.bin/ccusage
+//	go test ./pipeline/pricing -run Golden -update -ccusage=/tmp/ccu/node_modules/.bin/ccusage
 //
 // which runs `CLAUDE_CONFIG_DIR=<dir> ccusage claude <report> --offline --json -z UTC` and rewrites
 // testdata/{synthetic,extraction}/ccusage-{daily,session}.json and testdata/names/expected.tsv.
