@@ -483,11 +483,32 @@ func (s *Store) State(consumer string, key []byte) ([]byte, error) {
 // ScanState calls fn for each key (without the consumer prefix) and value a consumer stored whose
 // key starts with prefix, in key order. fn must not keep key or value beyond the call.
 func (s *Store) ScanState(consumer string, prefix []byte, fn func(key, value []byte) error) error {
+	lower := stateKey(consumer, prefix)
+	return s.scanState(consumer, lower, prefixEnd(lower), fn)
+}
+
+// ScanStateRange calls fn, in key order, for each key (without the consumer prefix) and value a
+// consumer stored from lower (inclusive) to upper (exclusive); a nil upper leaves the range open
+// to the end of the consumer's state. The scan starts with a seek to lower: the keys below it
+// cost nothing, however many there are. fn must not keep key or value beyond the call.
+func (s *Store) ScanStateRange(consumer string, lower, upper []byte, fn func(key, value []byte) error) error {
+	hi := prefixEnd(stateKey(consumer, nil))
+	if upper != nil {
+		if bytes.Compare(lower, upper) >= 0 {
+			return nil // an empty range (Pebble wants its lower bound below its upper)
+		}
+		hi = stateKey(consumer, upper)
+	}
+	return s.scanState(consumer, stateKey(consumer, lower), hi, fn)
+}
+
+// scanState calls fn for the consumer's state keys in [lower, upper) (whole keys; upper nil: no
+// bound).
+func (s *Store) scanState(consumer string, lower, upper []byte, fn func(key, value []byte) error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("scan state %q: %w", consumer, ErrClosed)
 	}
-	lower := stateKey(consumer, prefix)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("scan state %q: %w", consumer, err)
 	}
