@@ -107,6 +107,29 @@ func (k BucketKey) AppendKey(dst []byte) []byte {
 // maxSlot bounds the half-slot numbers whose start, in milliseconds, fits in an int64.
 const maxSlot = math.MaxInt64 / slotMillis * 2
 
+// AppendTimeBound appends the time prefix that parts the bucket keys at t: the key of every
+// bucket whose Start is before t sorts below it, and the key of every bucket whose Start is at or
+// after t sorts at or above it ([BucketKey.AppendKey]). The buckets of a time span [from, to) are
+// thus the keys from AppendTimeBound(from) up to AppendTimeBound(to), a range a store can seek
+// to instead of scanning from its first bucket.
+func AppendTimeBound(dst []byte, t time.Time) []byte {
+	// The first slot boundary at or after t, as a half-slot number (the boundary instant's).
+	var slot int64
+	switch lo, hi := time.UnixMilli(-maxSlot/2*slotMillis), time.UnixMilli(maxSlot/2*slotMillis); {
+	case !t.After(lo):
+		slot = -maxSlot
+	case t.After(hi):
+		slot = maxSlot + 2 // above every key ParseBucketKey accepts
+	default:
+		n := floorDiv(t.UnixMilli(), slotMillis)
+		if time.UnixMilli(n * slotMillis).Before(t) {
+			n++
+		}
+		slot = 2 * n
+	}
+	return binary.BigEndian.AppendUint64(dst, uint64(slot)^(1<<63))
+}
+
 // ParseBucketKey decodes a key written by [BucketKey.AppendKey].
 func ParseBucketKey(b []byte) (BucketKey, error) {
 	if len(b) < 8 {
