@@ -13,11 +13,11 @@ import (
 
 // Checkpoints remember how far a tailer has read each file it follows (Claude Code transcripts,
 // pipeline/transcripts), so that it resumes there after a restart instead of sending everything
-// again:
+// again. They are keyed by source and file (keyspace k, see docs/ARCHITECTURE.md), the value
+// encoded by appendCheckpoint.
 //
-//	k <source> 0x00 <file>   -> checkpoint (binary, see appendCheckpoint)
-//
-// source names the tailer ("claude-code-transcript"), file is the path it reads. A tailer writes a
+// source names the tailer ("claude-code-transcript"), file is the name the tailer gives the file
+// (pipeline/transcripts gives keyed hashes of its path, never the path). A tailer writes a
 // checkpoint only once the records before its offset are durable, so a crash resends, never skips.
 // Writes are serialized by the store's checkpointMu so that SwapCheckpoint is a compare-and-swap
 // between every writer of the store (the daemon's tailer and `agent import` talking to it), and

@@ -10,9 +10,8 @@ import (
 	"github.com/hangar-dev/hangar/sdk/wire"
 )
 
-// Prefixes of the keys of the rollup's state (consumer Name), which docs/ARCHITECTURE.md lists
-// with the store's ("Pebble key layout"): b buckets, m the entries that won their duplicates, x
-// which entries each bucket holds, u the models without a price, p the id of the price table.
+// Prefixes of the keys of the rollup's state (consumer Name). docs/ARCHITECTURE.md ("State of
+// the built-in consumers") says what each holds, and what a dedup key is.
 const (
 	bucketPrefix   = 'b'
 	entryPrefix    = 'm'
@@ -20,9 +19,6 @@ const (
 	unpricedPrefix = 'u'
 	tableKey       = 'p'
 )
-
-// A dedup key is message id 0x00 request id, as ccusage keys usage copies; an entry without a
-// message id is never a duplicate and is keyed 0x01 and its event id (recordOf).
 
 // indexKey is the key, without its prefix, saying that a bucket holds an entry.
 func indexKey(bucketKey, dedupKey string) string { return bucketKey + "\xff" + dedupKey }

@@ -109,8 +109,10 @@ func (u *Rollup) Consume(_ context.Context, entries []pipeline.Entry, b *store.B
 	return rb.write(b)
 }
 
-// recordOf turns a usage event into its entry (not priced yet) and dedup key. A usage event with
-// bad counts is a permanent error: the entry goes to the dead-letter queue with the reason.
+// recordOf turns a usage event into its entry (not priced yet) and dedup key: message id 0x00
+// request id, or for an entry without a message id, which is never a duplicate, 0x01 and its event
+// id. A usage event with bad counts is a permanent error: the entry goes to the dead-letter queue
+// with the reason.
 func recordOf(e pipeline.Entry) (*record, string, error) {
 	ev := &e.Event
 	get := func(key string) (sdk.Value, bool) {
