@@ -22,9 +22,9 @@ import (
 // under the same lock, feeds its records to the intake, and deletes it once they are durable in
 // the store. Records keep their ids, so draining a file twice stores nothing twice.
 //
-// Payloads rest sealed under the data directory's payload key (package seal): a spool without a
-// key refuses to append, rather than write a payload in the clear. Spool files are mode 0600 in a
-// 0700 directory. Frames of an earlier build, whose payloads are in the clear, still drain.
+// Payloads rest sealed under the data directory's payload key (package store/seal): a spool
+// without a key refuses to append, rather than write a payload in the clear. Spool files are mode
+// 0600 in a 0700 directory. Frames of an earlier build, whose payloads are in the clear, still drain.
 type Spool struct {
 	dir string
 	key *seal.Key

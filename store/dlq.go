@@ -46,7 +46,7 @@ type DLQRecord struct {
 	// PayloadError says why the sealed payload could not be opened (the payload key was
 	// replaced since, say); empty when it was opened or there is none.
 	PayloadError string `json:"payload_error,omitempty"`
-	// Sealed is the payload as it rests, sealed (see package seal): set by the store when it could
+	// Sealed is the payload as it rests, sealed (see package store/seal): set by the store when it could
 	// not open it, or by a caller adding a payload it cannot open either (a spooled record sealed
 	// under another key). When Payload is nil, the store keeps Sealed as it is.
 	Sealed []byte `json:"-"`
