@@ -24,7 +24,8 @@ import (
 //
 // Payloads rest sealed under the data directory's payload key (package store/seal): a spool
 // without a key refuses to append, rather than write a payload in the clear. Spool files are mode
-// 0600 in a 0700 directory. Frames of an earlier build, whose payloads are in the clear, still drain.
+// 0600 in a 0700 directory. Frames of an earlier build, whose payloads are in the clear, still
+// drain.
 type Spool struct {
 	dir string
 	key *seal.Key

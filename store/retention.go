@@ -49,8 +49,8 @@ func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
 // events, counted from when each was stored (its IngestTime, set by AddDerived), whatever the age
 // of what it was derived from.
 //
-// A derived key ends with its seq (docs/ARCHITECTURE.md), the derived sequence, one across all kinds,
-// handed out at commit; it is not the sequence number of a source event (a record may summarize
+// A derived key is its kind and its seq (docs/ARCHITECTURE.md), the derived sequence, one across
+// all kinds, handed out at commit; it is not the sequence number of a source event (a record may summarize
 // many events, or other derived records), so the first event the log retains says nothing about
 // which derived records expire. But within a kind keys sort by seq, which is commit order, and a
 // record is stamped when it is added to its batch, shortly before that batch commits: what expires
