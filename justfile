@@ -35,7 +35,7 @@ test:
 
 # Run the race detector on the packages with concurrency.
 race:
-    go test -race -short ./seal/... ./store/... ./pipeline/... ./host/... ./cmd/agent/...
+    go test -race -short ./store/... ./pipeline/... ./host/... ./cmd/agent/...
 
 # Check formatting and vet.
 lint:
@@ -45,7 +45,7 @@ lint:
 
 # Run the Go benchmarks.
 bench:
-    go test -run '^$' -bench . -benchtime 2s ./sdk/ ./store/ ./pipeline/
+    go test -run '^$' -bench . -benchtime 2s ./sdk/ ./store/ ./pipeline/ ./pipeline/usagestore/
 
 # Time the whole hook process (spawn to exit) with the daemon up.
 bench-hook:
@@ -59,12 +59,17 @@ soak:
 # time limit can end a run mid-input, which Go reports as a failure).
 fuzz execs="300000":
     go test -run '^$' -fuzz FuzzUnmarshalBinary -fuzztime {{execs}}x ./sdk/
+    go test -run '^$' -fuzz FuzzDecoder -fuzztime {{execs}}x ./sdk/wire/
     go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{execs}}x ./pipeline/
     go test -run '^$' -fuzz FuzzDecodeSpoolFrames -fuzztime {{execs}}x ./pipeline/
-    go test -run '^$' -fuzz FuzzOpen -fuzztime {{execs}}x ./seal/
+    go test -run '^$' -fuzz FuzzOpen -fuzztime {{execs}}x ./store/seal/
     go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{execs}}x ./sdk/abi/
     go test -run '^$' -fuzz FuzzMembers -fuzztime {{execs}}x ./sdk/pdk/
-    go test -run '^$' -fuzz FuzzDecodeUsageRecord -fuzztime {{execs}}x ./pipeline/
+    go test -run '^$' -fuzz FuzzRawRecord -fuzztime {{execs}}x ./pipeline/
+    go test -run '^$' -fuzz FuzzDecodeRecord -fuzztime {{execs}}x ./pipeline/usagestore/
+    go test -run '^$' -fuzz FuzzBucketUnmarshal -fuzztime {{execs}}x ./pipeline/usage/
+    go test -run '^$' -fuzz FuzzParseBucketKey -fuzztime {{execs}}x ./pipeline/usage/
+    go test -run '^$' -fuzz FuzzParse -fuzztime {{execs}}x ./pipeline/pricing/
     go test -run '^$' -fuzz FuzzInstrumentInterrupts -fuzztime {{execs}}x ./host/
     go test -run '^$' -fuzz FuzzEdit -fuzztime {{execs}}x ./cmd/agent/internal/claudesettings/
 

@@ -15,5 +15,5 @@
 // retryable error is retried with backoff; a record of a platform no capture serves for now
 // ([ErrNoCapture]) is parked in a [Spool] until one does. The [Spool] keeps hook payloads on disk
 // while the daemon is down, until the daemon drains them. A raw payload never rests in the clear:
-// the spool seals it, and the store seals a dead letter's (package seal).
+// the spool seals it, and the store seals a dead letter's (package store/seal).
 package pipeline

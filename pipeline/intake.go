@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // IntakeConfig configures an Intake. Zero fields take their defaults.

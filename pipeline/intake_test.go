@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // Helpers shared by the intake, consumer and dead-letter tests.

@@ -12,10 +12,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/hangar-dev/hangar/internal/canary"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
+	"github.com/hangar-dev/hangar/store/canarytest"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // servingCapture is a capture that serves (payloadEvents, of the payload's first word) only while
@@ -63,7 +63,7 @@ func TestSubmitParksWithoutCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if at, form := canary.NewFinder(mark).Find(data); at >= 0 {
+	if at, form := canarytest.NewFinder(mark).Find(data); at >= 0 {
 		t.Fatalf("the parked spool holds a payload in the clear (%s)", form)
 	}
 

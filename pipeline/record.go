@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // RawRecord is one payload as received from an assistant, before capture.

@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store/atomicfile"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // Spool keeps raw records on disk while the daemon cannot take them. Hook processes append frames
@@ -23,9 +23,10 @@ import (
 // under the same lock, feeds its records to the intake, and deletes it once they are durable in
 // the store. Records keep their ids, so draining a file twice stores nothing twice.
 //
-// Payloads rest sealed under the data directory's payload key (package seal): a spool without a
-// key refuses to append, rather than write a payload in the clear. Spool files are mode 0600 in a
-// 0700 directory. Frames of an earlier build, whose payloads are in the clear, still drain.
+// Payloads rest sealed under the data directory's payload key (package store/seal): a spool
+// without a key refuses to append, rather than write a payload in the clear. Spool files are mode
+// 0600 in a 0700 directory. Frames of an earlier build, whose payloads are in the clear, still
+// drain.
 type Spool struct {
 	dir string
 	key *seal.Key

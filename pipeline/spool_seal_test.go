@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hangar-dev/hangar/internal/canary"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/canarytest"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // spoolCanary is planted in the payloads of these tests.
@@ -40,7 +40,7 @@ func TestSpoolSealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if at, form := canary.NewFinder(spoolCanary).Find(data); at >= 0 {
+	if at, form := canarytest.NewFinder(spoolCanary).Find(data); at >= 0 {
 		t.Fatalf("the spool file holds the canary (%s) at byte %d", form, at)
 	}
 	got, st := drainAll(t, s)

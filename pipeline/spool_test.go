@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // spoolRecord returns the j-th record of writer w, with an id and payload derived from both.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/hangar-dev/hangar/sdk/wire"
 )
 
 // EncodingVersion is the version byte that starts every encoded event.
@@ -77,67 +79,58 @@ func (e *Event) MarshalBinary() ([]byte, error) { return e.AppendBinary(nil) }
 // UnmarshalBinary decodes what AppendBinary wrote. Unknown versions return an error wrapping
 // ErrUnknownVersion, malformed bytes one wrapping ErrCorrupt. It never panics.
 func (e *Event) UnmarshalBinary(data []byte) error {
-	d := decoder{buf: data}
-	v := d.byte()
-	if d.err == nil && v != EncodingVersion {
+	d := wire.NewDecoder(data, ErrCorrupt)
+	v := d.Byte()
+	if d.Err() == nil && v != EncodingVersion {
 		return fmt.Errorf("decode event: %w: %d", ErrUnknownVersion, v)
 	}
 	var ev Event
-	copy(ev.ID[:], d.bytes(len(ev.ID)))
-	ev.Platform = d.string()
-	ev.Kind = d.string()
-	ev.SessionID = d.string()
-	ev.Time = nanosTime(d.varint())
-	ev.IngestTime = nanosTime(d.varint())
-	n := d.uvarint()
+	copy(ev.ID[:], d.Bytes(len(ev.ID)))
+	ev.Platform = string(d.Prefixed())
+	ev.Kind = string(d.Prefixed())
+	ev.SessionID = string(d.Prefixed())
+	ev.Time = nanosTime(d.Varint())
+	ev.IngestTime = nanosTime(d.Varint())
 	// Each attribute takes at least 3 bytes, which bounds n before allocating.
-	if d.err == nil && n > uint64(len(d.buf)-d.off)/3 {
-		d.fail("attribute count %d exceeds input", n)
-	}
-	if d.err == nil && n > 0 {
+	n := d.Count(3)
+	if d.Err() == nil && n > 0 {
 		ev.Attrs = make([]Attr, 0, n)
 	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		key := d.string()
+	for i := 0; i < n && d.Err() == nil; i++ {
+		key := string(d.Prefixed())
 		var val Value
-		switch k := ValueKind(d.byte()); k {
+		switch k := ValueKind(d.Byte()); k {
 		case KindInt:
-			val = IntValue(d.varint())
+			val = IntValue(d.Varint())
 		case KindFloat:
-			if p := d.bytes(8); p != nil {
+			if p := d.Bytes(8); p != nil {
 				val = Value{kind: KindFloat, num: binary.LittleEndian.Uint64(p)}
 			}
 		case KindBool:
-			switch d.byte() {
+			switch d.Byte() {
 			case 0:
 				val = BoolValue(false)
 			case 1:
 				val = BoolValue(true)
 			default:
-				d.fail("attribute %d: bool byte not 0 or 1", i)
+				d.Fail("attribute %d: bool byte not 0 or 1", i)
 			}
 		case KindIdent:
-			val = IdentValue(d.string())
+			val = IdentValue(string(d.Prefixed()))
 		case KindHash:
-			val = HashValue([]byte(d.string()))
+			val = HashValue(d.Prefixed())
 		case KindSketch:
-			n := d.uvarint()
-			if d.err == nil && n > uint64(len(d.buf)-d.off)/sketchEntry {
-				d.fail("attribute %d: sketch of %d entries exceeds input", i, n)
-			}
-			if p := d.bytes(int(n) * sketchEntry); p != nil {
+			n := d.Count(sketchEntry)
+			if p := d.Bytes(n * sketchEntry); p != nil {
 				val = Value{kind: KindSketch, str: string(p)}
 			}
 		default:
-			d.fail("attribute %d: unknown value kind %d", i, k)
+			d.Fail("attribute %d: unknown value kind %d", i, k)
 		}
 		ev.Attrs = append(ev.Attrs, Attr{Key: key, Value: val})
 	}
-	if d.err == nil && d.off != len(d.buf) {
-		d.fail("%d trailing bytes", len(d.buf)-d.off)
-	}
-	if d.err != nil {
-		return fmt.Errorf("decode event: %w", d.err)
+	if err := d.End(); err != nil {
+		return fmt.Errorf("decode event: %w", err)
 	}
 	*e = ev
 	return nil
@@ -160,72 +153,4 @@ func nanosTime(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
-}
-
-// decoder reads an encoding, keeping the first error; reads after an error return zero values.
-type decoder struct {
-	buf []byte
-	off int
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: at byte %d: %s", ErrCorrupt, d.off, fmt.Sprintf(format, args...))
-	}
-}
-
-func (d *decoder) byte() byte {
-	if p := d.bytes(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (d *decoder) bytes(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(d.buf)-d.off {
-		d.fail("need %d bytes, have %d", n, len(d.buf)-d.off)
-		return nil
-	}
-	p := d.buf[d.off : d.off+n]
-	d.off += n
-	return p
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.buf[d.off:])
-	if n <= 0 {
-		d.fail("bad uvarint")
-		return 0
-	}
-	d.off += n
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.buf[d.off:])
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.off += n
-	return v
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.buf)-d.off) {
-		d.fail("string of %d bytes exceeds input", n)
-		return ""
-	}
-	return string(d.bytes(int(n)))
 }

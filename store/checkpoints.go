@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -14,25 +13,21 @@ import (
 
 // Checkpoints remember how far a tailer has read each file it follows (Claude Code transcripts,
 // pipeline/transcripts), so that it resumes there after a restart instead of sending everything
-// again:
+// again. They are keyed by source and file (keyspace k, see docs/ARCHITECTURE.md), the value
+// encoded by appendCheckpoint.
 //
-//	k <source> 0x00 <file>   -> checkpoint (binary, see appendCheckpoint)
-//
-// source names the tailer ("claude-code-transcript"), file is the path it reads. A tailer writes a
+// source names the tailer ("claude-code-transcript"), file is the name the tailer gives the file
+// (pipeline/transcripts gives keyed hashes of its path, never the path). A tailer writes a
 // checkpoint only once the records before its offset are durable, so a crash resends, never skips.
-// Writes are serialized by checkpointMu so that SwapCheckpoint is a compare-and-swap between every
-// writer of this process (the daemon's tailer and `agent import` talking to it), and durable when
-// they return.
+// Writes are serialized by the store's checkpointMu so that SwapCheckpoint is a compare-and-swap
+// between every writer of the store (the daemon's tailer and `agent import` talking to it), and
+// durable when they return. One process opens a store at a time, so that is every writer.
 
 // prefixCheckpoint is the checkpoints' keyspace.
 const prefixCheckpoint = 'k'
 
 // checkpointVersion is the first byte of an encoded checkpoint.
 const checkpointVersion = 1
-
-// checkpointMu serializes checkpoint writes in the process, so that SwapCheckpoint's read and
-// write are atomic. It is not held during the WAL sync.
-var checkpointMu sync.Mutex
 
 // Checkpoint is a tailer's position in one file, with what identifies the file it was taken in.
 type Checkpoint struct {
@@ -205,7 +200,7 @@ func (s *Store) SwapCheckpoint(source, file string, from, to *Checkpoint) (bool,
 }
 
 // writeCheckpoint writes to (nil: deletes) as the checkpoint of a file; with cas, only if the
-// stored one is from. The compare and the write happen under checkpointMu, unsynced; the WAL sync
+// stored one is from. The compare and the write happen under s.checkpointMu, unsynced; the WAL sync
 // that makes the write durable happens after, so that concurrent writers share syncs. A reader may
 // see a checkpoint a moment before it is durable, and a crash then may lose it: a checkpoint that
 // goes back is safe (its file is read again from further back), and the WAL keeps writes in order.
@@ -228,8 +223,8 @@ func (s *Store) writeCheckpoint(source, file string, cas bool, from, to *Checkpo
 
 // setCheckpoint is writeCheckpoint's compare and unsynced write.
 func (s *Store) setCheckpoint(source, file string, cas bool, from, to *Checkpoint) (bool, error) {
-	checkpointMu.Lock()
-	defer checkpointMu.Unlock()
+	s.checkpointMu.Lock()
+	defer s.checkpointMu.Unlock()
 	if s.closed.Load() {
 		return false, fmt.Errorf("write checkpoint: %w", ErrClosed)
 	}

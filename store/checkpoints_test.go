@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,5 +121,47 @@ func TestSwapCheckpoint(t *testing.T) {
 	}
 	if err := s.Checkpoints(src, "", nil); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Errorf("listing on a closed store: %v", err)
+	}
+}
+
+// TestSwapCheckpointConcurrent hammers one checkpoint with compare-and-swaps from several
+// goroutines, each moving it one byte on from what it read: every swap that reports success moved
+// it, so the final offset is the number of successes (a lost update would leave it behind).
+func TestSwapCheckpointConcurrent(t *testing.T) {
+	s, _ := newStore(t)
+	const src, f, workers, tries = "src", "/f.jsonl", 8, 50
+	if _, err := s.SwapCheckpoint(src, f, nil, &store.Checkpoint{Dev: 1, Ino: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range tries {
+				cur, err := s.Checkpoint(src, f)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				next := cur
+				next.Offset++
+				ok, err := s.SwapCheckpoint(src, f, &cur, &next)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					wins.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.Checkpoint(src, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Offset != wins.Load() || wins.Load() == 0 {
+		t.Errorf("offset %d after %d successful swaps; want them equal and not 0", got.Offset, wins.Load())
 	}
 }

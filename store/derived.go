@@ -13,9 +13,8 @@ import (
 
 // Derived records are what enrich and insight plugins make of events: sdk.Events whose Kind is the
 // derived kind (such as "tool-stats", or "insight.<plugin>" for an insight plugin's output). They
-// are kept by kind, under one sequence that orders all kinds:
-//
-//	r <kind> 0x00 <seq>   -> event (sdk binary encoding)
+// are kept by kind, under one sequence that orders all kinds (keyspace r, see
+// docs/ARCHITECTURE.md).
 //
 // A batch adds them with AddDerived, so that they commit atomically with the writer's cursor:
 // a consumer that commits its cursor with its derived records writes each exactly once. Commit

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // DLQRecord is a record that a pipeline stage could not process, kept with the reason so that it
@@ -46,7 +46,7 @@ type DLQRecord struct {
 	// PayloadError says why the sealed payload could not be opened (the payload key was
 	// replaced since, say); empty when it was opened or there is none.
 	PayloadError string `json:"payload_error,omitempty"`
-	// Sealed is the payload as it rests, sealed (see package seal): set by the store when it could
+	// Sealed is the payload as it rests, sealed (see package store/seal): set by the store when it could
 	// not open it, or by a caller adding a payload it cannot open either (a spooled record sealed
 	// under another key). When Payload is nil, the store keeps Sealed as it is.
 	Sealed []byte `json:"-"`

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hangar-dev/hangar/internal/canary"
-	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
+	"github.com/hangar-dev/hangar/store/canarytest"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // sealCanary is planted in the payloads of these tests; no byte at rest may hold it.
@@ -21,7 +21,7 @@ const sealCanary = "zqSEALCANARYqz"
 
 // holdsCanary reports whether b holds mark in any form a leak takes (see package canary).
 func holdsCanary(b []byte, mark string) bool {
-	at, _ := canary.NewFinder(mark).Find(b)
+	at, _ := canarytest.NewFinder(mark).Find(b)
 	return at >= 0
 }
 

@@ -10,18 +10,8 @@
 //
 // # Key layout
 //
-// Every key starts with one byte naming its keyspace. Integers are 8-byte big-endian so that keys
-// sort numerically; times are Unix nanoseconds with the sign bit flipped, so they sort in time order.
-//
-//	e <seq>                          -> event (sdk binary encoding)     the event log, in ingest order
-//	i <id:16>                        -> <seq>                           dedup index by event id
-//	s <session> 0x00 <time> <seq>    -> (empty)                         index by session and event time
-//	t <time> <seq>                   -> (empty)                         index by event time
-//	c <consumer>                     -> <seq>                           consumer cursors
-//	x <consumer> 0x00 <key>          -> value                           consumers' own state
-//	d <dlq-seq>                      -> DLQ record (JSON, payload sealed) the dead-letter queue
-//	r <kind> 0x00 <seq>              -> event (sdk binary encoding)     derived records by kind (enrich, insight plugins)
-//	n <name>                         -> int64 delta (merge operator)    counters: events by platform/kind, DLQ size
-//	m <name>                         -> value                           metadata (format version, last sequence numbers)
-//	k <source> 0x00 <file>           -> checkpoint (binary)             tailers' positions in files (checkpoints.go)
+// Every key starts with one byte naming its keyspace: the event log, its indexes, cursors,
+// consumers' state, the dead-letter queue, derived records, counters, metadata and checkpoints.
+// The layout is described once, in docs/ARCHITECTURE.md ("Pebble key layout"), with the state
+// keys of the built-in consumers; keys.go and the file of each keyspace build the keys.
 package store

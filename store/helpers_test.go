@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // t0 is a fixed event time the tests build on.

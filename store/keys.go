@@ -9,7 +9,7 @@ import (
 	"github.com/hangar-dev/hangar/sdk"
 )
 
-// Keyspace prefixes; see the package documentation.
+// Keyspace prefixes; docs/ARCHITECTURE.md ("Pebble key layout") describes the keys.
 const (
 	prefixEvent   = 'e'
 	prefixID      = 'i'

@@ -49,12 +49,12 @@ func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
 // events, counted from when each was stored (its IngestTime, set by AddDerived), whatever the age
 // of what it was derived from.
 //
-// A derived key is r <kind> 0x00 <seq>, where seq is the derived sequence, one across all kinds,
-// handed out at commit; it is not the sequence number of a source event (a record may summarize
-// many events, or other derived records), so the first event the log retains says nothing about
-// which derived records expire. But within a kind keys sort by seq, which is commit order, and a
-// record is stamped when it is added to its batch, shortly before that batch commits: what expires
-// of a kind is a prefix of it. Retention finds each kind with one seek, reads its records from the
+// A derived key is its kind and its seq (docs/ARCHITECTURE.md), the derived sequence, one across
+// all kinds, handed out at commit; it is not the sequence number of a source event (a record may
+// summarize many events, or other derived records), so the first event the log retains says
+// nothing about which derived records expire. But within a kind keys sort by seq, which is commit
+// order, and a record is stamped when it is added to its batch, shortly before that batch
+// commits: what expires of a kind is a prefix of it. Retention finds each kind with one seek, reads its records from the
 // first while they are older than cutoff, and removes that prefix with one range delete; all
 // kinds' deletes commit in one batch. The cost is reading the expired records once plus one seek
 // per kind: no point deletes, and no counters to update (none count derived records).

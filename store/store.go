@@ -16,7 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // Sentinel errors.
@@ -86,6 +86,10 @@ type Store struct {
 	nextDLQ    atomic.Uint64
 	dlqMu      sync.Mutex // held while a batch that adds dead letters records metaLastDLQ and commits
 	lastIngest time.Time  // guarded by appendMu: ingest times never go backwards
+
+	// checkpointMu serializes checkpoint writes, so that SwapCheckpoint's read and write are
+	// atomic; it is not held during the WAL sync (checkpoints.go).
+	checkpointMu sync.Mutex
 
 	mu       sync.Mutex
 	counters map[string]int64 // guarded by mu; mirrors the n keyspace
@@ -489,11 +493,32 @@ func (s *Store) State(consumer string, key []byte) ([]byte, error) {
 // ScanState calls fn for each key (without the consumer prefix) and value a consumer stored whose
 // key starts with prefix, in key order. fn must not keep key or value beyond the call.
 func (s *Store) ScanState(consumer string, prefix []byte, fn func(key, value []byte) error) error {
+	lower := stateKey(consumer, prefix)
+	return s.scanState(consumer, lower, prefixEnd(lower), fn)
+}
+
+// ScanStateRange calls fn, in key order, for each key (without the consumer prefix) and value a
+// consumer stored from lower (inclusive) to upper (exclusive); a nil upper leaves the range open
+// to the end of the consumer's state. The scan starts with a seek to lower: the keys below it
+// cost nothing, however many there are. fn must not keep key or value beyond the call.
+func (s *Store) ScanStateRange(consumer string, lower, upper []byte, fn func(key, value []byte) error) error {
+	hi := prefixEnd(stateKey(consumer, nil))
+	if upper != nil {
+		if bytes.Compare(lower, upper) >= 0 {
+			return nil // an empty range (Pebble wants its lower bound below its upper)
+		}
+		hi = stateKey(consumer, upper)
+	}
+	return s.scanState(consumer, stateKey(consumer, lower), hi, fn)
+}
+
+// scanState calls fn for the consumer's state keys in [lower, upper) (whole keys; upper nil: no
+// bound).
+func (s *Store) scanState(consumer string, lower, upper []byte, fn func(key, value []byte) error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("scan state %q: %w", consumer, ErrClosed)
 	}
-	lower := stateKey(consumer, prefix)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("scan state %q: %w", consumer, err)
 	}

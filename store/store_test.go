@@ -835,6 +835,42 @@ func TestState(t *testing.T) {
 				}
 			})
 		}
+		ranges := []struct {
+			consumer     string
+			lower, upper string
+			open         bool // upper is nil
+			want         []string
+		}{
+			{"a", "", "", true, []string{"=empty key", "sess/1=one", "sess/10=ten", "sess/2=two, updated", "tool/Bash=bash", "\xff\x00=high-low", "\xff\xff=high"}},
+			{"a", "sess/10", "", true, []string{"sess/10=ten", "sess/2=two, updated", "tool/Bash=bash", "\xff\x00=high-low", "\xff\xff=high"}},
+			{"a", "sess/10", "tool", false, []string{"sess/10=ten", "sess/2=two, updated"}},
+			{"a", "sess/", "sess/10", false, []string{"sess/1=one"}},
+			{"a", "", "sess/1", false, []string{"=empty key"}},
+			{"a", "\xff\x01", "", true, []string{"\xff\xff=high"}},
+			{"a", "tool", "sess", false, nil}, // lower above upper
+			{"a", "sess/2", "sess/2", false, nil},
+			{"ab", "sess/1\x00", "", true, []string{"x=ab x"}},
+			{"abc", "", "", true, nil},
+		}
+		for _, tt := range ranges {
+			t.Run("ScanStateRange/"+tt.consumer+"/"+tt.lower+"/"+tt.upper, func(t *testing.T) {
+				var upper []byte
+				if !tt.open {
+					upper = []byte(tt.upper)
+				}
+				var got []string
+				err := s.ScanStateRange(tt.consumer, []byte(tt.lower), upper, func(k, v []byte) error {
+					got = append(got, string(k)+"="+string(v))
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("ScanStateRange(%q, %q, %q): %v", tt.consumer, tt.lower, upper, err)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("ScanStateRange(%q, %q, %q) = %q, want %q", tt.consumer, tt.lower, upper, got, tt.want)
+				}
+			})
+		}
 	}
 	t.Run("open", func(t *testing.T) { check(t, s) })
 
@@ -970,6 +1006,7 @@ func TestClose(t *testing.T) {
 		{"Cursor", func() error { _, err := s.Cursor("c"); return err }},
 		{"State", func() error { _, err := s.State("c", []byte("k")); return err }},
 		{"ScanState", func() error { return s.ScanState("c", nil, func(k, v []byte) error { return nil }) }},
+		{"ScanStateRange", func() error { return s.ScanStateRange("c", nil, nil, func(k, v []byte) error { return nil }) }},
 		{"DLQ", func() error { _, err := s.DLQ(1); return err }},
 		{"ScanDLQ", func() error { return s.ScanDLQ(func(store.DLQRecord) bool { return true }) }},
 		{"UpdateDLQ", func() error { return s.UpdateDLQ(store.DLQRecord{Seq: 1}, "again") }},

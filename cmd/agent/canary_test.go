@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/host"
-	"github.com/hangar-dev/hangar/internal/canary"
+	"github.com/hangar-dev/hangar/store/canarytest"
 )
 
 // canaryMark starts every planted canary; no stored byte may hold it.
@@ -135,7 +135,7 @@ func withoutField(t *testing.T, payload []byte, key string) []byte {
 // in hex, or in base64 (a []byte in JSON is base64).
 func scanFilesForCanaries(t *testing.T, dataDir, when string) {
 	t.Helper()
-	find := canary.NewFinder(canaryMark)
+	find := canarytest.NewFinder(canaryMark)
 	files := 0
 	err := filepath.WalkDir(dataDir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || !e.Type().IsRegular() {
@@ -161,7 +161,7 @@ func scanFilesForCanaries(t *testing.T, dataDir, when string) {
 // compressed files) holds a canary, in any of those forms. No daemon may run.
 func scanStoreForCanaries(t *testing.T, dataDir string) {
 	t.Helper()
-	find := canary.NewFinder(canaryMark)
+	find := canarytest.NewFinder(canaryMark)
 	s := openStore(t, dataDir)
 	defer s.Close()
 	hits, entries := 0, 0

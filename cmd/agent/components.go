@@ -9,6 +9,7 @@ import (
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/pipeline/loader"
+	"github.com/hangar-dev/hangar/pipeline/usagestore"
 	"github.com/hangar-dev/hangar/plugins"
 	"github.com/hangar-dev/hangar/store"
 )
@@ -32,7 +33,7 @@ func consumers(log *slog.Logger) func(*store.Store) []pipeline.Consumer {
 	return func(st *store.Store) []pipeline.Consumer {
 		return []pipeline.Consumer{
 			pipeline.NewDailyCounts(st),
-			pipeline.NewUsageRollup(st, nil, log.With("consumer", pipeline.UsageRollupName)),
+			usagestore.New(st, nil, log.With("consumer", usagestore.Name)),
 		}
 	}
 }

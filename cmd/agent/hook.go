@@ -13,7 +13,7 @@ import (
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/pipeline"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // hookDeadline bounds the whole hook: reading stdin and posting to the daemon.

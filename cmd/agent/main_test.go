@@ -26,8 +26,8 @@ import (
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
 	"github.com/hangar-dev/hangar/store"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // fixturesDir holds real Claude Code hook payloads, relative to this package's directory (the

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // TestPayloadKeyDamaged damages the payload key: a hook that must spool meanwhile refuses to write

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
-	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/pipeline/pricing"
+	"github.com/hangar-dev/hangar/pipeline/usagestore"
 )
 
 // embeddedSnapshot is the LiteLLM snapshot the binary embeds (pricing.Default).
@@ -345,13 +345,13 @@ func TestPricingRepriceNewBuild(t *testing.T) {
 	}{{"another build's snapshots", false}, {"no table id", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := openStore(t, dataDir)
-			u := pipeline.NewUsageRollup(st, doubled, nil)
+			u := usagestore.New(st, doubled, nil)
 			if _, err := u.Reprice(context.Background(), doubled, "embedded:0123456789abcdef"); err != nil {
 				t.Fatal(err)
 			}
 			if tc.forget {
 				b := st.NewBatch()
-				b.DeleteState(pipeline.UsageRollupName, []byte{'p'}) // the rollup's usageTableKey
+				b.DeleteState(usagestore.Name, []byte{'p'}) // the rollup's tableKey (usagestore/codec.go)
 				if err := b.Commit(); err != nil {
 					t.Fatal(err)
 				}

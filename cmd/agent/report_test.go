@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
-	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/pipeline/usagestore"
 )
 
 // expectedDir holds ccusage 20.0.24's reports over the shared transcripts.
@@ -126,7 +126,7 @@ func TestReportReadOnly(t *testing.T) {
 	st := openStore(t, dataDir)
 	last := st.LastSeq()
 	b := st.NewBatch()
-	b.SetCursor(pipeline.UsageRollupName, last-20)
+	b.SetCursor(usagestore.Name, last-20)
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestReportReadOnly(t *testing.T) {
 		t.Errorf("report of a store to bring up to date: opened read-only %v, stale %v; want stale and written", ro, stale)
 	}
 	st = openStore(t, dataDir)
-	if cur, err := st.Cursor(pipeline.UsageRollupName); err != nil || cur != last {
+	if cur, err := st.Cursor(usagestore.Name); err != nil || cur != last {
 		t.Errorf("usage rollup cursor after the report: %d, %v, want %d", cur, err, last)
 	}
 	st.Close()

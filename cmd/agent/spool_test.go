@@ -13,7 +13,7 @@ import (
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/store/seal"
 )
 
 // TestSpoolThenDrain runs 1000 hook processes with no daemon, 32 at a time, on a data dir that does

@@ -24,9 +24,13 @@
 //
 // # Checkpoints
 //
-// Each file has a checkpoint in the store (store.Checkpoint, keyed by source
-// "claude-code-transcript" and the file's path as read): its device and inode, its size, the
-// hash of its first 64 bytes (fewer in a smaller file) and the offset of the next unread byte.
+// Each file has a checkpoint in the store (store.Checkpoint, under the source Namespace,
+// "claude-code-transcript"): its device and inode, its size, the hash of its first 64 bytes (fewer
+// in a smaller file) and the offset of the next unread byte. A checkpoint is not keyed by the
+// file's path, which names the user's projects and must not be at rest, but by keyed hashes of it:
+// HashedCheckpoints stores it under HMAC(install secret, projects folder) "/" HMAC(install secret,
+// path), truncated, as the daemon and `agent import` do (StoreCheckpoints alone keys by path:
+// the daemon always wraps it). The key layout is in docs/ARCHITECTURE.md ("Pebble key layout").
 // Reading a file resumes at the offset unless:
 //
 //   - the device or inode differ: the file was replaced (a new file under the old name), so it is

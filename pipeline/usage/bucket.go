@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/hangar-dev/hangar/sdk/wire"
 )
 
 // SlotDuration is the width of a bucket's time slot. It divides every real time-zone offset and
@@ -104,6 +106,29 @@ func (k BucketKey) AppendKey(dst []byte) []byte {
 
 // maxSlot bounds the half-slot numbers whose start, in milliseconds, fits in an int64.
 const maxSlot = math.MaxInt64 / slotMillis * 2
+
+// AppendTimeBound appends the time prefix that parts the bucket keys at t: the key of every
+// bucket whose Start is before t sorts below it, and the key of every bucket whose Start is at or
+// after t sorts at or above it ([BucketKey.AppendKey]). The buckets of a time span [from, to) are
+// thus the keys from AppendTimeBound(from) up to AppendTimeBound(to), a range a store can seek
+// to instead of scanning from its first bucket.
+func AppendTimeBound(dst []byte, t time.Time) []byte {
+	// The first slot boundary at or after t, as a half-slot number (the boundary instant's).
+	var slot int64
+	switch lo, hi := time.UnixMilli(-maxSlot/2*slotMillis), time.UnixMilli(maxSlot/2*slotMillis); {
+	case !t.After(lo):
+		slot = -maxSlot
+	case t.After(hi):
+		slot = maxSlot + 2 // above every key ParseBucketKey accepts
+	default:
+		n := floorDiv(t.UnixMilli(), slotMillis)
+		if time.UnixMilli(n * slotMillis).Before(t) {
+			n++
+		}
+		slot = 2 * n
+	}
+	return binary.BigEndian.AppendUint64(dst, uint64(slot)^(1<<63))
+}
 
 // ParseBucketKey decodes a key written by [BucketKey.AppendKey].
 func ParseBucketKey(b []byte) (BucketKey, error) {
@@ -350,44 +375,41 @@ func (b *Bucket) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes a value written by [Bucket.AppendBinary] into b, leaving b.Key as it
 // is. It never panics on malformed input.
 func (b *Bucket) UnmarshalBinary(data []byte) error {
-	d := decoder{buf: data}
-	version, flags := d.byte(), d.byte()
-	if d.err == nil && version != bucketVersion {
+	d := wire.NewDecoder(data, ErrCorrupt)
+	version, flags := d.Byte(), d.Byte()
+	if d.Err() == nil && version != bucketVersion {
 		return fmt.Errorf("decode bucket: version %d: %w", version, ErrCorrupt)
 	}
-	if d.err == nil && (flags&^knownFlags != 0 || flags&flagDisplayZero != 0 && flags&flagDisplayIsAuto != 0) {
+	if d.Err() == nil && (flags&^knownFlags != 0 || flags&flagDisplayZero != 0 && flags&flagDisplayIsAuto != 0) {
 		return fmt.Errorf("decode bucket: flags %#x: %w", flags, ErrCorrupt)
 	}
 	var v Bucket
 	v.Key = b.Key
-	v.Entries, v.Input, v.Output, v.CacheCreation, v.CacheRead = d.varint(), d.varint(), d.varint(), d.varint(), d.varint()
-	v.CostAuto = d.float()
+	v.Entries, v.Input, v.Output, v.CacheCreation, v.CacheRead = d.Varint(), d.Varint(), d.Varint(), d.Varint(), d.Varint()
+	v.CostAuto = d.Float64()
 	v.CostCalculate = v.CostAuto
 	if flags&flagCalcIsAuto == 0 {
-		v.CostCalculate = d.float()
+		v.CostCalculate = d.Float64()
 	}
 	switch {
 	case flags&flagDisplayZero != 0:
 	case flags&flagDisplayIsAuto != 0:
 		v.CostDisplay = v.CostAuto
 	default:
-		v.CostDisplay = d.float()
+		v.CostDisplay = d.Float64()
 	}
-	first := d.varint()
-	span := d.uvarint()
-	if d.err == nil && (span > math.MaxInt64 || first > math.MaxInt64-int64(span)) {
+	first := d.Varint()
+	span := d.Uvarint()
+	if d.Err() == nil && (span > math.MaxInt64 || first > math.MaxInt64-int64(span)) {
 		return fmt.Errorf("decode bucket: last out of range: %w", ErrCorrupt)
 	}
 	v.First, v.Last = time.UnixMilli(first).UTC(), time.UnixMilli(first+int64(span)).UTC()
-	v.FirstSeq = d.varint()
+	v.FirstSeq = d.Varint()
 	if flags&flagLimitReset != 0 {
-		v.LimitReset, v.LimitResetEntry = time.UnixMilli(d.varint()).UTC(), time.UnixMilli(d.varint()).UTC()
+		v.LimitReset, v.LimitResetEntry = time.UnixMilli(d.Varint()).UTC(), time.UnixMilli(d.Varint()).UTC()
 	}
-	if d.err != nil {
-		return fmt.Errorf("decode bucket: %w", d.err)
-	}
-	if len(d.buf) != 0 {
-		return fmt.Errorf("decode bucket: %d trailing bytes: %w", len(d.buf), ErrCorrupt)
+	if err := d.End(); err != nil {
+		return fmt.Errorf("decode bucket: %w", err)
 	}
 	*b = v
 	return nil
@@ -405,59 +427,6 @@ func MergeBinary(dst, a, b []byte) ([]byte, error) {
 	}
 	x.Merge(&y)
 	return x.AppendBinary(dst)
-}
-
-// decoder reads varints and fixed fields, remembering the first error.
-type decoder struct {
-	buf []byte
-	err error
-}
-
-func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("bad %s: %w", what, ErrCorrupt)
-	}
-	d.buf = nil
-}
-
-func (d *decoder) byte() byte {
-	if len(d.buf) < 1 {
-		d.fail("header")
-		return 0
-	}
-	c := d.buf[0]
-	d.buf = d.buf[1:]
-	return c
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.buf)
-	if n <= 0 {
-		d.fail("varint")
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.buf)
-	if n <= 0 {
-		d.fail("uvarint")
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return v
-}
-
-func (d *decoder) float() float64 {
-	if len(d.buf) < 8 {
-		d.fail("cost")
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.buf))
-	d.buf = d.buf[8:]
-	return v
 }
 
 // floorDiv divides rounding toward negative infinity.

@@ -81,6 +81,40 @@ func TestBucketKeyEncodingOrder(t *testing.T) {
 	}
 }
 
+// TestAppendTimeBound: a key sorts at or above the bound of t exactly when its bucket starts at or
+// after t, for times on, beside and between slot boundaries, before 1970 and at the ends of the
+// range a key can hold.
+func TestAppendTimeBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	boundary := ms("2025-06-08T10:45:00Z")
+	times := []time.Time{{}, time.Unix(0, 0), ms("1969-12-31T23:59:59.999Z"), time.Unix(-1<<62, 0), time.Unix(1<<62, 0),
+		time.UnixMilli(-maxSlot / 2 * slotMillis), time.UnixMilli(maxSlot / 2 * slotMillis), time.UnixMilli(maxSlot / 2 * slotMillis).Add(time.Nanosecond)}
+	for _, d := range []time.Duration{-SlotDuration, -time.Millisecond, -time.Nanosecond, 0, time.Nanosecond, time.Millisecond, 7 * time.Minute, SlotDuration - time.Nanosecond, SlotDuration} {
+		times = append(times, boundary.Add(d), time.Unix(0, 0).Add(d))
+	}
+	for range 300 {
+		times = append(times, time.UnixMilli(r.Int64N(4e12)-1e12).Add(time.Duration(r.IntN(1e6))))
+	}
+	keys := make([]BucketKey, 0, 600)
+	for range 500 {
+		keys = append(keys, randomKey(r))
+	}
+	for _, at := range []time.Time{boundary, boundary.Add(time.Millisecond), boundary.Add(SlotDuration), time.Unix(0, 0), time.UnixMilli(-maxSlot / 2 * slotMillis), time.UnixMilli(maxSlot / 2 * slotMillis)} {
+		keys = append(keys, KeyFor(Entry{Time: at, Session: "s"}))
+	}
+	for _, at := range times {
+		bound := AppendTimeBound(nil, at)
+		if got := AppendTimeBound([]byte("p"), at); !bytes.Equal(got, append([]byte("p"), bound...)) {
+			t.Fatalf("AppendTimeBound appends %x to a prefix, want %x", got, bound)
+		}
+		for _, k := range keys {
+			if got, want := bytes.Compare(k.AppendKey(nil), bound) >= 0, !k.Start.Before(at); got != want {
+				t.Fatalf("key of %v (at start %v) at or above the bound of %v: %v, want %v", k.Start, k.AtStart, at, got, want)
+			}
+		}
+	}
+}
+
 func TestParseBucketKeyRejects(t *testing.T) {
 	good := BucketKey{Start: ms("2025-06-02T10:00:00Z").UTC(), Session: "s", Project: "p", Model: "m"}.AppendKey(nil)
 	tests := []struct {

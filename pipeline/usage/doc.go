@@ -12,7 +12,9 @@
 //
 // The package does not read transcripts, deduplicate them or price tokens: the caller turns each
 // deduplicated usage record into an [Entry] with its three costs already computed (one per cost
-// mode) and calls [Bucket.Add] or [Rollup.Add]. Buckets have an order-preserving key encoding
+// mode) and calls [Bucket.Add] or [Rollup.Add]. Package pipeline/usagestore is that caller for the
+// agent: it keeps a rollup in the store, and reads a time span's buckets with one seek
+// ([AppendTimeBound]). Buckets have an order-preserving key encoding
 // ([BucketKey.AppendKey]) and a compact value encoding ([Bucket.AppendBinary]) with a merge
 // ([Bucket.Merge], [MergeBinary]) so that a store can keep them in Pebble with a merge operator
 // or read-modify-write.

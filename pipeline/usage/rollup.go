@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Rollup is an in-memory set of buckets, one per [BucketKey]: what a store keeps, for tests and
-// for callers that hold usage in memory. The zero Rollup is ready to use. It is not safe for
+// Rollup is an in-memory set of buckets, one per [BucketKey]: what a store keeps (the rollup of
+// package pipeline/usagestore is the same set, in the store), for tests and for callers that hold
+// usage in memory. The zero Rollup is ready to use. It is not safe for
 // concurrent use.
 type Rollup struct {
 	buckets map[BucketKey]*Bucket

@@ -24,6 +24,7 @@ import (
 	"fmt"
 
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/wire"
 )
 
 // Version is the batch ABI version this package speaks.
@@ -51,20 +52,20 @@ func AppendInput(b []byte, records [][]byte) []byte {
 
 // DecodeInput calls fn for each record of an input, in order. Records alias b.
 func DecodeInput(b []byte, fn func(i int, record []byte) error) (int, error) {
-	r := reader{b: b}
-	if v := r.byte(); r.err == nil && v != Version {
+	r := wire.NewDecoder(b, ErrMalformed)
+	if v := r.Byte(); r.Err() == nil && v != Version {
 		return 0, fmt.Errorf("%w: version %d, want %d", ErrMalformed, v, Version)
 	}
-	n := r.count()
-	for i := 0; i < n && r.err == nil; i++ {
-		rec := r.bytes()
-		if r.err == nil {
+	n := r.Count(1)
+	for i := 0; i < n && r.Err() == nil; i++ {
+		rec := r.Prefixed()
+		if r.Err() == nil {
 			if err := fn(i, rec); err != nil {
 				return i, err
 			}
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return 0, err
 	}
 	return n, nil
@@ -110,112 +111,46 @@ func AppendOutput(b []byte, results []Result) ([]byte, error) {
 // result in order. Events are decoded strictly (sdk.Event.UnmarshalBinary); anything malformed,
 // a count other than want, or trailing bytes is an error wrapping ErrMalformed.
 func DecodeOutput(b []byte, want int, fn func(i int, events []sdk.Event, errMsg string) error) error {
-	r := reader{b: b}
-	if v := r.byte(); r.err == nil && v != Version {
+	r := wire.NewDecoder(b, ErrMalformed)
+	if v := r.Byte(); r.Err() == nil && v != Version {
 		return fmt.Errorf("%w: version %d, want %d", ErrMalformed, v, Version)
 	}
-	n := r.count()
-	if r.err == nil && n != want {
+	n := r.Count(1)
+	if r.Err() == nil && n != want {
 		return fmt.Errorf("%w: %d results for %d records", ErrMalformed, n, want)
 	}
-	for i := 0; i < n && r.err == nil; i++ {
-		switch status := r.byte(); {
-		case r.err != nil:
+	for i := 0; i < n && r.Err() == nil; i++ {
+		switch status := r.Byte(); {
+		case r.Err() != nil:
 		case status == statusError:
-			msg := r.bytes()
-			if r.err == nil {
+			msg := r.Prefixed()
+			if r.Err() == nil {
 				if err := fn(i, nil, string(msg)); err != nil {
 					return err
 				}
 			}
 		case status == statusOK:
-			m := r.count()
+			m := r.Count(1)
 			var evs []sdk.Event
-			if m > 0 && r.err == nil {
+			if m > 0 && r.Err() == nil {
 				evs = make([]sdk.Event, m)
 			}
-			for j := 0; j < m && r.err == nil; j++ {
-				enc := r.bytes()
-				if r.err == nil {
+			for j := 0; j < m && r.Err() == nil; j++ {
+				enc := r.Prefixed()
+				if r.Err() == nil {
 					if err := evs[j].UnmarshalBinary(enc); err != nil {
 						return fmt.Errorf("%w: result %d event %d: %v", ErrMalformed, i, j, err)
 					}
 				}
 			}
-			if r.err == nil {
+			if r.Err() == nil {
 				if err := fn(i, evs, ""); err != nil {
 					return err
 				}
 			}
 		default:
-			r.fail("result %d: status %d", i, status)
+			r.Fail("result %d: status %d", i, status)
 		}
 	}
-	return r.end()
-}
-
-// reader decodes, keeping the first error.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: at byte %d: %s", ErrMalformed, r.off, fmt.Sprintf(format, args...))
-	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.off >= len(r.b) {
-		r.fail("truncated")
-		return 0
-	}
-	c := r.b[r.off]
-	r.off++
-	return c
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-// count reads a count, bounded by the bytes left (every item takes at least one byte).
-func (r *reader) count() int {
-	v := r.uvarint()
-	if r.err == nil && v > uint64(len(r.b)-r.off) {
-		r.fail("count %d exceeds input", v)
-		return 0
-	}
-	return int(v)
-}
-
-func (r *reader) bytes() []byte {
-	n := r.count()
-	if r.err != nil {
-		return nil
-	}
-	p := r.b[r.off : r.off+n]
-	r.off += n
-	return p
-}
-
-func (r *reader) end() error {
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("%d trailing bytes", len(r.b)-r.off)
-	}
-	return r.err
+	return r.End()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/pipeline/loader"
+	"github.com/hangar-dev/hangar/pipeline/usagestore"
 	"github.com/hangar-dev/hangar/store"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -203,7 +204,7 @@ func (d *Daemon) CurrentStatus() Status {
 	}
 	s.Prices, s.UnpricedModels = d.priceTable(), []string{}
 	if d.usage != nil {
-		if models, err := pipeline.UnpricedModels(d.st); err == nil {
+		if models, err := usagestore.UnpricedModels(d.st); err == nil {
 			s.UnpricedModels = models
 		} else {
 			d.log.Warn("status: unpriced models", "err", err)

@@ -17,8 +17,9 @@ import (
 
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/pipeline/loader"
-	"github.com/hangar-dev/hangar/seal"
+	"github.com/hangar-dev/hangar/pipeline/usagestore"
 	"github.com/hangar-dev/hangar/store"
+	"github.com/hangar-dev/hangar/store/seal"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -154,7 +155,7 @@ type Daemon struct {
 	consumers atomic.Pointer[pipeline.Consumers]
 	dlq       atomic.Pointer[pipeline.DeadLetters]
 	builtin   []pipeline.Consumer
-	usage     *pipeline.UsageRollup // the usage rollup among builtin; nil if none
+	usage     *usagestore.Rollup // the usage rollup among builtin; nil if none
 	// pauseMu is held for writing while a reprice has the consumers stopped (and replaces the
 	// runner and its dead letters), and for reading by what must not overlap it: usage reads
 	// (never half repriced), dead-letter replays (which run a consumer) and drops (the old and
@@ -297,7 +298,7 @@ func (d *Daemon) newConsumers() {
 		d.builtin = d.cfg.Consumers(d.st)
 	}
 	for _, c := range d.builtin {
-		if u, ok := c.(*pipeline.UsageRollup); ok {
+		if u, ok := c.(*usagestore.Rollup); ok {
 			d.usage = u
 		}
 	}
@@ -318,7 +319,7 @@ func (d *Daemon) openReadOnly() error {
 	}
 	d.consumers.Store(r)
 	if d.usage != nil {
-		if lag := r.Lag()[pipeline.UsageRollupName]; lag > 0 {
+		if lag := r.Lag()[usagestore.Name]; lag > 0 {
 			return fmt.Errorf("%w: the usage rollup has %d events to consume", ErrStale, lag)
 		}
 		want, err := priceTableID(d.cfg.DataDir)

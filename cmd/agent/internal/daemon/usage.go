@@ -19,6 +19,7 @@ import (
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/pipeline/pricing"
 	"github.com/hangar-dev/hangar/pipeline/usage"
+	"github.com/hangar-dev/hangar/pipeline/usagestore"
 	"github.com/hangar-dev/hangar/store/atomicfile"
 )
 
@@ -47,13 +48,17 @@ func (d *Daemon) getUsageBuckets(w http.ResponseWriter, r *http.Request) {
 	}
 	d.pauseMu.RLock() // never a bucket of a reprice half done
 	defer d.pauseMu.RUnlock()
-	if err := d.waitConsumed(r.Context(), pipeline.UsageRollupName, catchUpWait); err != nil {
+	if err := d.waitConsumed(r.Context(), usagestore.Name, catchUpWait); err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
 	var scanErr error
 	var out []byte
-	for bu := range pipeline.UsageBuckets(d.st, from, to, &scanErr) {
+	for bu, err := range usagestore.Buckets(d.st, from, to) {
+		if err != nil {
+			scanErr = err
+			break
+		}
 		key := bu.Key.AppendKey(nil)
 		val, err := bu.AppendBinary(nil)
 		if err != nil {
@@ -174,7 +179,7 @@ type Pricing struct {
 // stored usage with it did.
 type PricingUpdate struct {
 	Table PriceTable `json:"table"`
-	pipeline.RepriceResult
+	usagestore.RepriceResult
 }
 
 // PricesPath returns where dataDir keeps the price table `agent pricing update` saved.
@@ -284,7 +289,7 @@ func (d *Daemon) loadPrices() error {
 			d.log.Info("usage repriced", "entries", res.Entries, "repriced", res.Repriced, "changed", res.Changed, "kept", res.Kept)
 		}
 	}
-	if models, err := pipeline.UnpricedModels(d.st); err == nil && len(models) > 0 {
+	if models, err := usagestore.UnpricedModels(d.st); err == nil && len(models) > 0 {
 		d.log.Warn("models without a price: their usage counts 0 USD (update prices with `agent pricing update --file`)", "models", models)
 	}
 	return nil
@@ -344,12 +349,12 @@ func (d *Daemon) answerUnpriced(w http.ResponseWriter, r *http.Request, answer f
 	defer d.pauseMu.RUnlock()
 	models := []string{}
 	if d.usage != nil {
-		if err := d.waitConsumed(r.Context(), pipeline.UsageRollupName, catchUpWait); err != nil {
+		if err := d.waitConsumed(r.Context(), usagestore.Name, catchUpWait); err != nil {
 			writeError(w, http.StatusServiceUnavailable, err)
 			return
 		}
 		var err error
-		if models, err = pipeline.UnpricedModels(d.st); err != nil {
+		if models, err = usagestore.UnpricedModels(d.st); err != nil {
 			writeError(w, http.StatusInternalServerError, err)
 			return
 		}

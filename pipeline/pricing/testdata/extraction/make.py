@@ -3,7 +3,7 @@
 how ccusage 20.0.24 reads Claude Code transcripts (the comment says what ccusage does with it).
 
 The expected reports next to it are ccusage 20.0.24's, made with
-    go test ./pipeline/pricing -run Golden -ccusage=/tmp/ccu/node_modules/.bin/ccusage
+    go test ./pipeline/pricing -run Golden -update -ccusage=/tmp/ccu/node_modules/.bin/ccusage
 (CLAUDE_CONFIG_DIR=testdata/extraction ccusage claude daily|session --offline --json -z UTC).
 """
 import json

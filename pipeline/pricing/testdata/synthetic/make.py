@@ -2,7 +2,7 @@
 """Writes projects/-tmp-synthetic/synthetic.jsonl, a hand-made Claude Code transcript.
 
 The expected reports next to it are ccusage 20.0.24's, made with
-    go test ./pipeline/pricing -run Golden -ccusage=/tmp/ccu/node_modules/.bin/ccusage
+    go test ./pipeline/pricing -run Golden -update -ccusage=/tmp/ccu/node_modules/.bin/ccusage
 (CLAUDE_CONFIG_DIR=testdata/synthetic ccusage claude daily|session --offline --json -z UTC).
 """
 import json

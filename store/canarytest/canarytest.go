@@ -1,8 +1,8 @@
-// Package canary finds a planted marker (a canary) in bytes, in the forms content takes when it
+// Package canarytest finds a planted marker (a canary) in bytes, in the forms content takes when it
 // leaks to disk: verbatim, hex-encoded, or base64-encoded (a []byte in JSON is base64) at any of
 // the three byte alignments. The privacy tests plant canaries in every content field and look for
 // them in every file and stored value with Find.
-package canary
+package canarytest
 
 import (
 	"bytes"
