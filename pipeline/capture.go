@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -27,15 +26,9 @@ type BatchCapture interface {
 	CaptureBatch(recs []*RawRecord) ([][]sdk.Event, []error)
 }
 
-// EventID returns the id of the i-th event captured from rec.
+// EventID returns the id of the i-th event captured from rec (sdk.CapturedID).
 func EventID(rec *RawRecord, i int) sdk.ID {
-	idx := []byte{byte(i >> 8), byte(i)}
-	if i >= 1<<16 {
-		// Beyond two bytes, eight: NewID length-prefixes its parts, so these ids differ from the
-		// two-byte ones, which stay as they were.
-		idx = binary.BigEndian.AppendUint64(nil, uint64(i))
-	}
-	return sdk.NewID("record", []byte(rec.Platform), rec.ID[:], idx)
+	return sdk.CapturedID(rec.Platform, rec.ID, i)
 }
 
 // Errors of the intake.
