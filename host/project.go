@@ -71,7 +71,7 @@ func newProjector(g Grants) *projector {
 		setInner(n)
 	}
 	// Enrich and insight plugins read stored events and derived records, which hold metadata
-	// only (the capture kept no content): they get them whole (enrich.go).
+	// only (the capture kept no content): they get them whole (package pipeline/wasmstage).
 	if g.Has(ClassReadEvents, "") || g.Has(ClassReadDerived, "") {
 		pr.whole = true
 	}
