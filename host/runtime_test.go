@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/host/internal/wasmrewrite"
 	"github.com/hangar-dev/hangar/sdk"
 )
 
@@ -106,14 +107,14 @@ func wasmImporting(module, name string) []byte {
 }
 
 func TestModuleImports(t *testing.T) {
-	got, err := moduleImports(testWasm["kv"])
+	got, err := wasmrewrite.Imports(testWasm["kv"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]bool{"extism:host/env.input_length": false, "hangar.log": false, "wasi_snapshot_preview1.fd_write": false}
 	for _, im := range got {
-		if _, ok := want[im.module+"."+im.name]; ok {
-			want[im.module+"."+im.name] = true
+		if _, ok := want[im.Module+"."+im.Name]; ok {
+			want[im.Module+"."+im.Name] = true
 		}
 	}
 	for k, found := range want {
