@@ -55,17 +55,21 @@ bench-hook:
 soak:
     HANGAR_CRASH_CYCLES=1000 go test -run Crash -timeout 3h -v ./cmd/agent/
 
-# Fuzz every decoder of untrusted bytes for a number of inputs each (a count, not a duration: a
-# time limit can end a run mid-input, which Go reports as a failure).
+# Fuzz every fuzz target of the module for a number of inputs each (a count, not a duration: a
+# time limit can end a run mid-input, which Go reports as a failure). The targets are found with
+# go test -list in each package that has tests, so a new one cannot be left out.
 fuzz execs="300000":
-    go test -run '^$' -fuzz FuzzUnmarshalBinary -fuzztime {{execs}}x ./sdk/
-    go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{execs}}x ./pipeline/
-    go test -run '^$' -fuzz FuzzDecodeSpoolFrames -fuzztime {{execs}}x ./pipeline/
-    go test -run '^$' -fuzz FuzzOpen -fuzztime {{execs}}x ./seal/
-    go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{execs}}x ./sdk/abi/
-    go test -run '^$' -fuzz FuzzMembers -fuzztime {{execs}}x ./sdk/pdk/
-    go test -run '^$' -fuzz FuzzDecodeUsageRecord -fuzztime {{execs}}x ./pipeline/
-    go test -run '^$' -fuzz FuzzInstrumentInterrupts -fuzztime {{execs}}x ./host/
+    #!/usr/bin/env bash
+    set -euo pipefail
+    n=0
+    for pkg in $(go list -f '{{{{if or .TestGoFiles .XTestGoFiles}}{{{{.ImportPath}}{{{{end}}' ./...); do
+        for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+            echo "== $pkg $target"
+            go test -run '^$' -fuzz "^$target\$" -fuzztime {{execs}}x "$pkg"
+            n=$((n + 1))
+        done
+    done
+    echo "fuzzed $n targets"
 
 # Install the pinned ccusage from npm into .cache/ccusage (once).
 ccusage:

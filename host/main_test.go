@@ -56,8 +56,9 @@ func TestMain(m *testing.M) {
 	testCacheDir = filepath.Join(dir, "cache")
 	testWasmDir = dir
 	flag.Parse()
-	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
-		// Fuzzing (just fuzz, with -run '^$') needs no test plugin: skip building them.
+	if flagSet("test.fuzz") || flagSet("test.list") {
+		// Fuzzing (just fuzz, with -run '^$') and listing (just fuzz finds the targets) need no
+		// test plugin: skip building them.
 		code := m.Run()
 		os.RemoveAll(dir)
 		os.Exit(code)
@@ -83,6 +84,12 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// flagSet reports whether the test flag of a name was given a value.
+func flagSet(name string) bool {
+	f := flag.Lookup(name)
+	return f != nil && f.Value.String() != ""
 }
 
 // buildTestPlugins compiles every test plugin with the Go toolchain (GOOS=wasip1), two at a time.

@@ -3,6 +3,7 @@ package wasmstage
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,6 +34,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testCacheDir = filepath.Join(dir, "cache")
+	flag.Parse()
+	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
+		os.RemoveAll(dir)
+		os.Exit(m.Run()) // listing the tests needs no test plugin
+	}
 	if err := buildTestPlugins(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
