@@ -78,7 +78,9 @@ func hookPayloads(t testing.TB) [][]byte {
 // referenceEscaped is Escaped written the slow way: every string inside r, at any depth, keys
 // included, whose text is not its raw text less the quotes.
 func referenceEscaped(r gjson.Result, out []string) []string {
-	differs := func(s gjson.Result) bool { return s.Type == gjson.String && (len(s.Raw) < 2 || s.Str != s.Raw[1:len(s.Raw)-1]) }
+	differs := func(s gjson.Result) bool {
+		return s.Type == gjson.String && (len(s.Raw) < 2 || s.Str != s.Raw[1:len(s.Raw)-1])
+	}
 	r.ForEach(func(k, v gjson.Result) bool {
 		if differs(k) {
 			out = append(out, k.Str)
@@ -206,6 +208,7 @@ func TestTree(t *testing.T) {
 		t.Errorf("Node(a.c) = %+v, want nil", n)
 	}
 }
+
 // TestUnescapeMatchesGJSON: appendUnescaped decodes a string's content as gjson does, on random
 // strings of escapes (good, bad, surrogate pairs and halves, cut short) and control bytes.
 func TestUnescapeMatchesGJSON(t *testing.T) {
@@ -256,4 +259,3 @@ func TestPlainRun(t *testing.T) {
 		}
 	}
 }
-
