@@ -57,19 +57,29 @@ soak:
 
 # Fuzz every fuzz target of the module for a number of inputs each (a count, not a duration: a
 # time limit can end a run mid-input, which Go reports as a failure). The targets are found with
-# go test -list in each package that has tests, so a new one cannot be left out.
+# go test -list in each package that has tests, so a new one cannot be left out. A failing target
+# does not stop the others; the recipe fails at the end, naming it.
 fuzz execs="300000":
     #!/usr/bin/env bash
     set -euo pipefail
     n=0
+    failed=()
     for pkg in $(go list -f '{{{{if or .TestGoFiles .XTestGoFiles}}{{{{.ImportPath}}{{{{end}}' ./...); do
-        for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+        if ! list=$(go test -list '^Fuzz' "$pkg"); then
+            failed+=("$pkg (its tests do not build)")
+            continue
+        fi
+        for target in $(grep '^Fuzz' <<<"$list" || true); do
             echo "== $pkg $target"
-            go test -run '^$' -fuzz "^$target\$" -fuzztime {{execs}}x "$pkg"
             n=$((n + 1))
+            go test -run '^$' -fuzz "^$target\$" -fuzztime {{execs}}x "$pkg" || failed+=("$pkg $target")
         done
     done
     echo "fuzzed $n targets"
+    if (( ${#failed[@]} > 0 )); then
+        printf 'failed: %s\n' "${failed[@]}"
+        exit 1
+    fi
 
 # Install the pinned ccusage from npm into .cache/ccusage (once).
 ccusage:
