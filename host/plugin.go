@@ -111,7 +111,7 @@ func (p *Plugin) Close() error {
 // Record is one input record of a call.
 type Record struct {
 	// ID identifies the record; the ids of the events a plugin emits for it derive from it
-	// (sdk.CapturedID for a capture plugin, DerivedID for an enrich or insight plugin).
+	// (capturedID, as pipeline.EventID, for a capture plugin, DerivedID for an enrich or insight plugin).
 	ID sdk.ID
 	// Received is when the record was received; events with no time of their own get it.
 	Received time.Time

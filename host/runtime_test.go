@@ -36,7 +36,7 @@ func TestCallEcho(t *testing.T) {
 		t.Fatalf("record 0: %+v", outs[0])
 	}
 	ev := outs[0].Events[0]
-	wantID := sdk.CapturedID("claude-code", recs[0].ID, 0)
+	wantID := capturedID("claude-code", recs[0].ID, 0)
 	if ev.ID != wantID || ev.Platform != "claude-code" || ev.Kind != "hook.PreToolUse" || ev.SessionID != "s1" || !ev.Time.Equal(recs[0].Received) {
 		t.Errorf("event = %+v", ev)
 	}

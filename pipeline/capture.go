@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -26,9 +27,15 @@ type BatchCapture interface {
 	CaptureBatch(recs []*RawRecord) ([][]sdk.Event, []error)
 }
 
-// EventID returns the id of the i-th event captured from rec (sdk.CapturedID).
+// EventID returns the id of the i-th event captured from rec.
 func EventID(rec *RawRecord, i int) sdk.ID {
-	return sdk.CapturedID(rec.Platform, rec.ID, i)
+	idx := []byte{byte(i >> 8), byte(i)}
+	if i >= 1<<16 {
+		// Beyond two bytes, eight: NewID length-prefixes its parts, so these ids differ from the
+		// two-byte ones, which stay as they were.
+		idx = binary.BigEndian.AppendUint64(nil, uint64(i))
+	}
+	return sdk.NewID("record", []byte(rec.Platform), rec.ID[:], idx)
 }
 
 // Errors of the intake.

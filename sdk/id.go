@@ -30,20 +30,6 @@ func NewID(namespace string, parts ...[]byte) ID {
 	return id
 }
 
-// CapturedID returns the id of the i-th event captured from a record of a platform whose own id
-// is record. The host gives it to each event a capture plugin emits, and the pipeline's captures
-// to theirs (pipeline.EventID): a record captured again, replayed or imported twice, yields the
-// same ids, which the store deduplicates.
-func CapturedID(platform string, record ID, i int) ID {
-	idx := []byte{byte(i >> 8), byte(i)}
-	if i >= 1<<16 {
-		// Beyond two bytes, eight: NewID length-prefixes its parts, so these ids differ from the
-		// two-byte ones, which stay as they were.
-		idx = binary.BigEndian.AppendUint64(nil, uint64(i))
-	}
-	return NewID("record", []byte(platform), record[:], idx)
-}
-
 // String returns the ID as 32 lowercase hex digits.
 func (id ID) String() string { return hex.EncodeToString(id[:]) }
 

@@ -49,7 +49,7 @@ func (c *Capture) Capture(rec *pipeline.RawRecord) ([]sdk.Event, error) {
 // payload too large to keep) becomes pipeline.OversizedEvent without calling the plugin, and every
 // event the plugin emits gets the pipeline.AttrPayloadBytes attribute, first, unless the plugin set
 // it (or the event has no room left for it). A capture plugin thus yields what a built-in capture
-// does. The host gives each event its id (sdk.CapturedID, as pipeline.EventID).
+// does. The host gives each event its id, as pipeline.EventID would.
 //
 // Each record's error is pipeline.Permanent (so the record goes to the dead-letter queue with the
 // reason) when the plugin failed the record, the host refused its emissions, the call failed

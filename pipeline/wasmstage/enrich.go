@@ -28,8 +28,9 @@ const stateKV = 'k'
 //
 // It is safe for concurrent use, but the pipeline runs one Consume at a time.
 type Enrich struct {
-	p  *host.Plugin
-	st *store.Store
+	p    *host.Plugin
+	st   *store.Store
+	name string
 }
 
 var _ pipeline.Consumer = (*Enrich)(nil)
@@ -43,11 +44,11 @@ func NewEnrich(p *host.Plugin, st *store.Store) (*Enrich, error) {
 	if !p.Grants().Has(host.ClassReadEvents, "") {
 		return nil, fmt.Errorf("new enrich: plugin %s was not granted read:events", m.Name)
 	}
-	return &Enrich{p: p, st: st}, nil
+	return &Enrich{p: p, st: st, name: ConsumerName(m.Name)}, nil
 }
 
 // Name implements pipeline.Consumer: "plugin:<name>".
-func (e *Enrich) Name() string { return ConsumerName(e.p.Manifest().Name) }
+func (e *Enrich) Name() string { return e.name }
 
 // Plugin returns the plugin that serves the consumer.
 func (e *Enrich) Plugin() *host.Plugin { return e.p }

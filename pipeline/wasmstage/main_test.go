@@ -17,14 +17,15 @@ import (
 	"go.uber.org/goleak"
 )
 
-// testWasm holds the test plugins (testdata/<name>), built once per test binary; testCacheDir is
-// the compilation cache the tests' hosts share.
+// testWasm holds the test plugins, built once per test binary from their sources among the host's
+// test plugins (host/testdata/<name>, where the agent's tests build them too); testCacheDir is the
+// compilation cache the tests' hosts share.
 var (
 	testWasm     = map[string][]byte{}
 	testCacheDir string
 )
 
-// testPlugins are the test plugins' names, each built from testdata/<name>.
+// testPlugins are the test plugins' names, each built from host/testdata/<name>.
 var testPlugins = []string{"enrich-toolstats", "enrich-badkind", "insight-repeat"}
 
 func TestMain(m *testing.M) {
@@ -68,7 +69,7 @@ func buildTestPlugins(dir string) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			out := filepath.Join(dir, name+".wasm")
-			cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./testdata/"+name)
+			cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "../../host/testdata/"+name)
 			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 			msg, err := cmd.CombinedOutput()
 			var b []byte
