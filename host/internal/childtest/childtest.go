@@ -18,11 +18,11 @@ import (
 	"time"
 )
 
-// EnvTest is the environment variable that tells a child test process which test it runs.
-const EnvTest = "HANGAR_TEST_CHILD"
+// envTest is the environment variable that tells a child test process which test it runs.
+const envTest = "HANGAR_TEST_CHILD"
 
-// InChild reports whether this process is the child running t (see Run).
-func InChild(t *testing.T) bool { return os.Getenv(EnvTest) == t.Name() }
+// inChild reports whether this process is the child running t (see Run).
+func inChild(t *testing.T) bool { return os.Getenv(envTest) == t.Name() }
 
 // Run runs the calling top-level test in a child process of this test binary, with a hard time
 // limit and the extra environment given, and reports whether the caller is the parent, which
@@ -39,7 +39,7 @@ func InChild(t *testing.T) bool { return os.Getenv(EnvTest) == t.Name() }
 // the limit (then killed). The child's output goes to the parent's log.
 func Run(t *testing.T, limit time.Duration, env ...string) (parent bool) {
 	t.Helper()
-	if InChild(t) {
+	if inChild(t) {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -49,7 +49,7 @@ func Run(t *testing.T, limit time.Duration, env ...string) (parent bool) {
 		args = append(args, "-test.short")
 	}
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), append([]string{EnvTest + "=" + t.Name()}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{envTest + "=" + t.Name()}, env...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
 	cmd.WaitDelay = 5 * time.Second // then SIGKILL: a frozen runtime may not even dump
 	start := time.Now()

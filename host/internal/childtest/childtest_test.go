@@ -15,7 +15,7 @@ func TestRun(t *testing.T) {
 		}
 		return
 	}
-	if !InChild(t) || os.Getenv("HANGAR_CHILDTEST_MARK") != "1" {
+	if !inChild(t) || os.Getenv("HANGAR_CHILDTEST_MARK") != "1" {
 		t.Fatal("the body ran outside a child, or without its environment")
 	}
 }

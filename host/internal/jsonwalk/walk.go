@@ -22,8 +22,10 @@ type Tree struct {
 
 // Node is one name of a path of a Tree.
 type Node struct {
-	// Name is the node's name; Path the path from the root to it, dotted.
-	Name, Path string
+	// Name is the node's name.
+	Name string
+	// path is the path from the root to the node, dotted.
+	path string
 	// Slot is the index of the node's value in a Walk's Vals.
 	Slot int
 	// Leaf says a path added ends at the node (its children, if any, are other paths').
@@ -47,7 +49,7 @@ func (t *Tree) Add(path string) int {
 		}
 		n = find(*nodes, path[start:end])
 		if n == nil {
-			n = &Node{Name: path[start:end], Path: path[:end], Slot: t.Slots}
+			n = &Node{Name: path[start:end], path: path[:end], Slot: t.Slots}
 			t.Slots++
 			*nodes = append(*nodes, n)
 		}
@@ -57,8 +59,8 @@ func (t *Tree) Add(path string) int {
 	return n.Slot
 }
 
-// Node returns the node of a path added, or nil.
-func (t *Tree) Node(path string) *Node {
+// node returns the node of a path added, or nil.
+func (t *Tree) node(path string) *Node {
 	nodes := t.Roots
 	var n *Node
 	for name := range strings.SplitSeq(path, ".") {
@@ -330,7 +332,7 @@ func hexRune(s string) rune {
 // lookup sets the values of nodes and their descendants with gjson.Get.
 func (w *Walk) lookup(nodes []*Node) {
 	for _, n := range nodes {
-		w.Vals[n.Slot] = gjson.Get(w.json, n.Path)
+		w.Vals[n.Slot] = gjson.Get(w.json, n.path)
 		w.lookup(n.Children)
 	}
 }

@@ -114,14 +114,14 @@ func checkWalk(t *testing.T, doc []byte) {
 		var check func(nodes []*Node)
 		check = func(nodes []*Node) {
 			for _, n := range nodes {
-				got, want := w.Vals[n.Slot], gjson.GetBytes(doc, n.Path)
+				got, want := w.Vals[n.Slot], gjson.GetBytes(doc, n.path)
 				if got.Type != want.Type || got.Raw != want.Raw || got.Str != want.Str || got.Index != want.Index {
 					t.Fatalf("document %q, path %q:\n got  %s %q %q at %d\n want %s %q %q at %d",
-						doc, n.Path, got.Type, got.Raw, got.Str, got.Index, want.Type, want.Raw, want.Str, want.Index)
+						doc, n.path, got.Type, got.Raw, got.Str, got.Index, want.Type, want.Raw, want.Str, want.Index)
 				}
 				if got.IsObject() || got.IsArray() {
 					if e, want := w.Escaped(&got), referenceEscaped(want, nil); !slices.Equal(e, want) {
-						t.Fatalf("document %q, path %q: escaped strings %q, want %q", doc, n.Path, e, want)
+						t.Fatalf("document %q, path %q: escaped strings %q, want %q", doc, n.path, e, want)
 					}
 				}
 				check(n.Children)
@@ -129,8 +129,8 @@ func checkWalk(t *testing.T, doc []byte) {
 		}
 		check(tree.Roots)
 		for i, p := range paths {
-			if n := tree.Node(p); n == nil || n.Slot != slots[i] || !n.Leaf {
-				t.Fatalf("Node(%q) = %+v, want the leaf of slot %d", p, n, slots[i])
+			if n := tree.node(p); n == nil || n.Slot != slots[i] || !n.Leaf {
+				t.Fatalf("node(%q) = %+v, want the leaf of slot %d", p, n, slots[i])
 			}
 		}
 	}
@@ -198,14 +198,14 @@ func TestTree(t *testing.T) {
 	if a != abc || ab == a || x == a || tree.Slots != 4 {
 		t.Fatalf("slots a.b.c %d (again %d), a.b %d, x %d, %d in all; want a.b.c stable and 4 nodes (a, a.b, a.b.c, x)", a, abc, ab, x, tree.Slots)
 	}
-	if n := tree.Node("a"); n == nil || n.Leaf || n.Path != "a" || len(n.Children) != 1 {
-		t.Errorf("Node(a) = %+v, want an inner node with one child", n)
+	if n := tree.node("a"); n == nil || n.Leaf || n.path != "a" || len(n.Children) != 1 {
+		t.Errorf("node(a) = %+v, want an inner node with one child", n)
 	}
-	if n := tree.Node("a.b"); n == nil || !n.Leaf || n.Path != "a.b" || n.Name != "b" {
-		t.Errorf("Node(a.b) = %+v, want the leaf a.b", n)
+	if n := tree.node("a.b"); n == nil || !n.Leaf || n.path != "a.b" || n.Name != "b" {
+		t.Errorf("node(a.b) = %+v, want the leaf a.b", n)
 	}
-	if n := tree.Node("a.c"); n != nil {
-		t.Errorf("Node(a.c) = %+v, want nil", n)
+	if n := tree.node("a.c"); n != nil {
+		t.Errorf("node(a.c) = %+v, want nil", n)
 	}
 }
 

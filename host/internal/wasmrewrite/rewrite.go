@@ -22,22 +22,23 @@ const (
 	StartExport = "hangar_start"
 )
 
-// Errors of Instrument. Each error it returns wraps one of them. The host falls back to wazero's
-// WithCloseOnContextDone for ErrUnsupported, and refuses the module for the others.
+// Errors of Instrument. Each error it returns wraps one of them: ErrUnsupported (the host falls
+// back to wazero's WithCloseOnContextDone), ErrInvalid, or, unexported since the host refuses the
+// module alike, errMalformed and errExported.
 var (
 	// ErrUnsupported means the module uses an instruction or an encoding that Instrument does not
 	// decode (exception handling, GC, typed function references, relaxed SIMD, an unknown
 	// opcode). The module may still be valid.
 	ErrUnsupported = errors.New("wasmrewrite: not supported by interrupt instrumentation")
-	// ErrMalformed means the module does not follow the WebAssembly binary format.
-	ErrMalformed = errors.New("wasmrewrite: malformed WASM module")
+	// errMalformed means the module does not follow the WebAssembly binary format.
+	errMalformed = errors.New("wasmrewrite: malformed WASM module")
 	// ErrInvalid means the module decodes but is not valid, or not valid as a plugin: it names a
 	// global it does not have (the fuel, once added), or it has no memory, or its tables could
 	// hold more than a plugin may. Only the instrumented copy is compiled, so these are checked
 	// on the original.
 	ErrInvalid = errors.New("wasmrewrite: invalid WASM module")
-	// ErrExported means the module already exports a name Instrument needs (StartExport).
-	ErrExported = errors.New("wasmrewrite: module already exports a name the host reserves")
+	// errExported means the module already exports a name Instrument needs (StartExport).
+	errExported = errors.New("wasmrewrite: module already exports a name the host reserves")
 )
 
 // Section ids of the WebAssembly binary format that Instrument reads or writes.
@@ -129,7 +130,7 @@ func wasmAppendSLEB(b []byte, v int64) []byte {
 // through it), one that names a global it does not have, and one with more than maxTables tables
 // or maxTableEntries initial entries. It decodes every instruction and fails, wrapping
 // ErrUnsupported, on one it does not know, naming the opcode and the function index; it fails,
-// wrapping ErrMalformed, on input that is not a well-formed binary module, and never panics.
+// wrapping errMalformed, on input that is not a well-formed binary module, and never panics.
 // Beyond that it checks only what it reads: the compiler validates the rest. It makes one
 // decoding pass and one output allocation, of exactly the output's size. It is safe for
 // concurrent use and does not modify wasm.
@@ -234,7 +235,7 @@ type wasmSection struct {
 // planInterrupts reads a module's sections, in one pass, into a plan.
 func planInterrupts(wasm []byte) (*interruptPlan, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
-		return nil, fmt.Errorf("%w: no WASM magic number", ErrMalformed)
+		return nil, fmt.Errorf("%w: no WASM magic number", errMalformed)
 	}
 	if !bytes.Equal(wasm[4:8], []byte{1, 0, 0, 0}) {
 		return nil, fmt.Errorf("%w: binary format version %x", ErrUnsupported, wasm[4:8])
@@ -251,16 +252,16 @@ func planInterrupts(wasm []byte) (*interruptPlan, error) {
 		s := wasmSection{start: start, id: r.byte()}
 		size := r.u32()
 		if r.err != nil || int(size) > len(wasm)-r.off {
-			return nil, fmt.Errorf("%w: truncated section at offset %d", ErrMalformed, s.start)
+			return nil, fmt.Errorf("%w: truncated section at offset %d", errMalformed, s.start)
 		}
 		s.payload, s.end = r.off, r.off+int(size)
 		r.off = s.end
 		if s.id > wasmSecMaxID {
-			return nil, fmt.Errorf("%w: unknown section id %d at offset %d", ErrMalformed, s.id, s.start)
+			return nil, fmt.Errorf("%w: unknown section id %d at offset %d", errMalformed, s.id, s.start)
 		}
 		if s.id != wasmSecCustom {
 			if wasmSecRank[s.id] <= rank {
-				return nil, fmt.Errorf("%w: section %d out of order or repeated", ErrMalformed, s.id)
+				return nil, fmt.Errorf("%w: section %d out of order or repeated", errMalformed, s.id)
 			}
 			rank = wasmSecRank[s.id]
 			if rank > wasmSecRank[wasmSecGlobal] {
@@ -299,7 +300,7 @@ func (p *interruptPlan) readSection(s *wasmSection) error {
 		r := wasmReader{b: p.in[:s.end], off: s.payload}
 		name := r.rawName()
 		if r.err != nil {
-			return fmt.Errorf("%w: custom section name: %w", ErrMalformed, r.err)
+			return fmt.Errorf("%w: custom section name: %w", errMalformed, r.err)
 		}
 		s.drop = bytes.HasPrefix(name, []byte(".debug")) || string(name) == "name"
 	case wasmSecType:
@@ -334,7 +335,7 @@ func (p *interruptPlan) readSection(s *wasmSection) error {
 			r.err = errors.New("bytes after the function index")
 		}
 		if r.err != nil {
-			return fmt.Errorf("%w: start: %w", ErrMalformed, r.err)
+			return fmt.Errorf("%w: start: %w", errMalformed, r.err)
 		}
 		s.drop = true
 	case wasmSecElement:
@@ -353,12 +354,12 @@ func (p *interruptPlan) readCount(s *wasmSection) error {
 	r := wasmReader{b: p.in[:s.end], off: s.payload}
 	s.count = r.u32()
 	if r.err != nil {
-		return fmt.Errorf("%w: entry count: %w", ErrMalformed, r.err)
+		return fmt.Errorf("%w: entry count: %w", errMalformed, r.err)
 	}
 	// Every entry takes at least one byte: a larger count is a lie that would size allocations
 	// (the edit list, the helper tables) from a hostile module's word.
 	if int64(s.count) > int64(s.end-r.off) {
-		return fmt.Errorf("%w: %d entries in %d bytes", ErrMalformed, s.count, s.end-r.off)
+		return fmt.Errorf("%w: %d entries in %d bytes", errMalformed, s.count, s.end-r.off)
 	}
 	s.rest = r.off
 	return nil
@@ -523,7 +524,7 @@ func (p *interruptPlan) sectionEnd(r *wasmReader, s *wasmSection, what string) e
 		r.err = errors.New("bytes after the last entry")
 	}
 	if r.err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrMalformed, what, r.err)
+		return fmt.Errorf("%w: %s: %w", errMalformed, what, r.err)
 	}
 	return nil
 }
@@ -575,7 +576,7 @@ func (p *interruptPlan) constExpr(r *wasmReader) error {
 			r.err = errors.New("truncated constant expression")
 		}
 	}
-	return fmt.Errorf("%w: %w", ErrMalformed, r.err)
+	return fmt.Errorf("%w: %w", errMalformed, r.err)
 }
 
 // readExports checks that the module exports none of the names the host adds, and no global it
@@ -589,7 +590,7 @@ func (p *interruptPlan) readExports(s *wasmSection) error {
 		name := r.rawName()
 		kind := r.byte()
 		if r.err == nil && string(name) == StartExport {
-			return fmt.Errorf("%w: %s", ErrExported, name)
+			return fmt.Errorf("%w: %s", errExported, name)
 		}
 		if kind == 0 {
 			p.funcIndex(&r)
@@ -722,7 +723,7 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 		fn := p.importedFuncs + n
 		size, j := wasmLEB32(p.in[:s.end], i)
 		if j < 0 || int(size) > s.end-j {
-			return fmt.Errorf("%w: function %d: truncated body", ErrMalformed, fn)
+			return fmt.Errorf("%w: function %d: truncated body", errMalformed, fn)
 		}
 		end := j + int(size)
 		before := len(p.edits)
@@ -740,7 +741,7 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 		i = end
 	}
 	if i != s.end {
-		return fmt.Errorf("%w: bytes after the last function body", ErrMalformed)
+		return fmt.Errorf("%w: bytes after the last function body", errMalformed)
 	}
 	if p.codeSize > math.MaxUint32 {
 		return fmt.Errorf("%w: instrumented code section of %d bytes", ErrUnsupported, p.codeSize)
@@ -768,7 +769,7 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 		i++
 	}
 	if i < 0 {
-		return fmt.Errorf("%w: function %d: truncated local declarations", ErrMalformed, fn)
+		return fmt.Errorf("%w: function %d: truncated local declarations", errMalformed, fn)
 	}
 	// A body that begins with a loop (every function of a Go module: its dispatch loop) needs no
 	// check of its own: the loop's check, right after it, charges the rest of the body too.
@@ -785,7 +786,7 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 	last, ended := -1, false
 	for i < len(b) {
 		if ended {
-			return fmt.Errorf("%w: function %d: code after the body's end", ErrMalformed, fn)
+			return fmt.Errorf("%w: function %d: code after the body's end", errMalformed, fn)
 		}
 		last = i
 		op := b[i]
@@ -860,7 +861,7 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 		}
 	}
 	if !ended {
-		return fmt.Errorf("%w: function %d: body does not end with `end`", ErrMalformed, fn)
+		return fmt.Errorf("%w: function %d: body does not end with `end`", errMalformed, fn)
 	}
 	p.edits = edits
 	return nil
@@ -876,7 +877,7 @@ func (p *interruptPlan) bodyError(fn uint32, b []byte, at, i int) error {
 		}
 		return fmt.Errorf("function %d: opcode %s at offset %d: %w", fn, op, at, ErrUnsupported)
 	}
-	return fmt.Errorf("%w: function %d: truncated instruction 0x%02x at offset %d", ErrMalformed, fn, b[at], at)
+	return fmt.Errorf("%w: function %d: truncated instruction 0x%02x at offset %d", errMalformed, fn, b[at], at)
 }
 
 // resolveTypes gives the signatures the module lacks the indices they are appended at: yield's,

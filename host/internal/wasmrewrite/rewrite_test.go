@@ -706,19 +706,19 @@ func TestInstrumentInterruptsErrors(t *testing.T) {
 		is   error
 		msg  string
 	}{
-		{"not wasm", []byte("#!/bin/sh\necho not a module\n"), ErrMalformed, "magic"},
-		{"empty", nil, ErrMalformed, "magic"},
+		{"not wasm", []byte("#!/bin/sh\necho not a module\n"), errMalformed, "magic"},
+		{"empty", nil, errMalformed, "magic"},
 		{"other version", []byte("\x00asm\x0d\x00\x01\x00"), ErrUnsupported, "version"},
-		{"truncated section", spin[:len(spin)-3], ErrMalformed, "truncated section"},
-		{"truncated section size", append(asm.Module(typ), 10, 0x80), ErrMalformed, "truncated section"},
-		{"truncated body", asm.Module(typ, fn, asm.Section(10, []byte{1, 0x10, 0x00, 0x0b})), ErrMalformed, "function 0: truncated body"},
-		{"truncated instruction", withBody([]byte{0x41}), ErrMalformed, "truncated instruction 0x41"},
-		{"truncated f64.const", withBody([]byte{0x44, 0, 0, 0, 0x0b}), ErrMalformed, "truncated instruction 0x44"},
-		{"truncated v128.const", withBody([]byte{0xfd, 0x0c, 0, 0x0b}), ErrMalformed, "truncated instruction 0xfd"},
-		{"truncated memarg lane", withBody([]byte{0xfd, 0x54, 0x00}), ErrMalformed, "truncated instruction 0xfd"},
-		{"truncated locals", asm.Module(typ, fn, asm.Section(10, asm.Vec([]byte{1, 1}))), ErrMalformed, "function 0: truncated local declarations"},
-		{"no end", withBody([]byte{0x01}), ErrMalformed, "does not end"},
-		{"bytes after bodies", asm.Module(typ, fn, asm.Section(10, asm.Vec(asm.Body(asm.Vec(), []byte{0x0b})), []byte{0})), ErrMalformed, "after the last function body"},
+		{"truncated section", spin[:len(spin)-3], errMalformed, "truncated section"},
+		{"truncated section size", append(asm.Module(typ), 10, 0x80), errMalformed, "truncated section"},
+		{"truncated body", asm.Module(typ, fn, asm.Section(10, []byte{1, 0x10, 0x00, 0x0b})), errMalformed, "function 0: truncated body"},
+		{"truncated instruction", withBody([]byte{0x41}), errMalformed, "truncated instruction 0x41"},
+		{"truncated f64.const", withBody([]byte{0x44, 0, 0, 0, 0x0b}), errMalformed, "truncated instruction 0x44"},
+		{"truncated v128.const", withBody([]byte{0xfd, 0x0c, 0, 0x0b}), errMalformed, "truncated instruction 0xfd"},
+		{"truncated memarg lane", withBody([]byte{0xfd, 0x54, 0x00}), errMalformed, "truncated instruction 0xfd"},
+		{"truncated locals", asm.Module(typ, fn, asm.Section(10, asm.Vec([]byte{1, 1}))), errMalformed, "function 0: truncated local declarations"},
+		{"no end", withBody([]byte{0x01}), errMalformed, "does not end"},
+		{"bytes after bodies", asm.Module(typ, fn, asm.Section(10, asm.Vec(asm.Body(asm.Vec(), []byte{0x0b})), []byte{0})), errMalformed, "after the last function body"},
 		{"try (exception handling)", withBody([]byte{0x06, 0x40, 0x0b, 0x0b}), ErrUnsupported, "function 0: opcode 0x06"},
 		{"unknown opcode in function 1", asm.Module(typ, importF, fn, asm.Section(10, asm.Vec(asm.Body(asm.Vec(), []byte{0x27, 0x0b})))), ErrUnsupported, "function 1: opcode 0x27"},
 		{"GC prefix", withBody([]byte{0xfb, 0x00, 0x0b}), ErrUnsupported, "opcode 0xfb"},
@@ -730,17 +730,17 @@ func TestInstrumentInterruptsErrors(t *testing.T) {
 		{"GC block type", withBody([]byte{0x02, 0x63, 0x70, 0x0b, 0x0b}), ErrUnsupported, "opcode 0x02"},
 		{"GC local", asm.Module(typ, fn, asm.Section(10, asm.Vec(asm.Body(asm.Vec([]byte{1, 0x64, 0x70}), []byte{0x0b})))), ErrUnsupported, "reference type 0x64"},
 		{"already exported", asm.Module(typ, fn, asmMemory, asm.Section(7, asm.Vec(asm.Export(StartExport, 0, 0))),
-			asm.Section(10, asm.Vec(asm.Body(asm.Vec(), []byte{0x0b})))), ErrExported, StartExport},
-		{"unknown section", asm.Module(asm.Section(14, nil)), ErrMalformed, "unknown section id 14"},
-		{"out of order", asm.Module(fn, typ), ErrMalformed, "out of order"},
-		{"repeated", asm.Module(typ, typ), ErrMalformed, "out of order or repeated"},
-		{"bad import kind", asm.Module(asm.Section(2, asm.Vec(asm.Cat(asm.Name("m"), asm.Name("f"), []byte{9, 0})))), ErrMalformed, "import kind 9"},
-		{"truncated export", asm.Module(asm.Section(7, []byte{2, 1, 'a', 0, 0})), ErrMalformed, "exports"},
-		{"bad custom name", asm.Module(asm.Section(0, []byte{5, 'a'})), ErrMalformed, "custom section name"},
+			asm.Section(10, asm.Vec(asm.Body(asm.Vec(), []byte{0x0b})))), errExported, StartExport},
+		{"unknown section", asm.Module(asm.Section(14, nil)), errMalformed, "unknown section id 14"},
+		{"out of order", asm.Module(fn, typ), errMalformed, "out of order"},
+		{"repeated", asm.Module(typ, typ), errMalformed, "out of order or repeated"},
+		{"bad import kind", asm.Module(asm.Section(2, asm.Vec(asm.Cat(asm.Name("m"), asm.Name("f"), []byte{9, 0})))), errMalformed, "import kind 9"},
+		{"truncated export", asm.Module(asm.Section(7, []byte{2, 1, 'a', 0, 0})), errMalformed, "exports"},
+		{"bad custom name", asm.Module(asm.Section(0, []byte{5, 'a'})), errMalformed, "custom section name"},
 		// Found by the fuzzer: a code section claiming 118 million bodies in 9 bytes sized the
 		// edit list from that count (2.8 GB) and got the fuzz worker killed.
-		{"count larger than its section", asm.Module(typ, fn, asm.Section(10, []byte{0xcd, 0xcd, 0xcd, 0x38, 0, 0, 0, 0, 0})), ErrMalformed, "118712013 entries in 5 bytes"},
-		{"type count larger than its section", asm.Module(asm.Section(1, []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x60})), ErrMalformed, "4294967295 entries in 1 bytes"},
+		{"count larger than its section", asm.Module(typ, fn, asm.Section(10, []byte{0xcd, 0xcd, 0xcd, 0x38, 0, 0, 0, 0, 0})), errMalformed, "118712013 entries in 5 bytes"},
+		{"type count larger than its section", asm.Module(asm.Section(1, []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x60})), errMalformed, "4294967295 entries in 1 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -784,7 +784,7 @@ func FuzzInstrumentInterrupts(f *testing.F) {
 			t.Fatal("the input was modified")
 		}
 		if err != nil {
-			for _, known := range []error{ErrMalformed, ErrUnsupported, ErrInvalid, ErrExported} {
+			for _, known := range []error{errMalformed, ErrUnsupported, ErrInvalid, errExported} {
 				if errors.Is(err, known) {
 					return
 				}
