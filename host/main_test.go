@@ -45,6 +45,11 @@ var testPlugins = map[string]string{
 	"fsread":        "fsread",
 	"exfil":         "adversarial/exfil",
 	"carry":         "adversarial/carry",
+	// Enrich and insight plugins: package wasmstage runs them; here they are real modules the
+	// interrupt rewrite is tried on (TestInstrumentInterruptsRealModules).
+	"enrich-toolstats": "enrich-toolstats",
+	"enrich-badkind":   "enrich-badkind",
+	"insight-repeat":   "insight-repeat",
 }
 
 func TestMain(m *testing.M) {
