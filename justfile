@@ -55,23 +55,31 @@ bench-hook:
 soak:
     HANGAR_CRASH_CYCLES=1000 go test -run Crash -timeout 3h -v ./cmd/agent/
 
-# Fuzz every decoder of untrusted bytes for a number of inputs each (a count, not a duration: a
-# time limit can end a run mid-input, which Go reports as a failure).
+# Fuzz every fuzz target of the module for a number of inputs each (a count, not a duration: a
+# time limit can end a run mid-input, which Go reports as a failure). The targets are found with
+# go test -list in each package that has tests, so a new one cannot be left out. A failing target
+# does not stop the others; the recipe fails at the end, naming it.
 fuzz execs="300000":
-    go test -run '^$' -fuzz FuzzUnmarshalBinary -fuzztime {{execs}}x ./sdk/
-    go test -run '^$' -fuzz FuzzDecoder -fuzztime {{execs}}x ./sdk/wire/
-    go test -run '^$' -fuzz FuzzDecodeFrames -fuzztime {{execs}}x ./pipeline/
-    go test -run '^$' -fuzz FuzzDecodeSpoolFrames -fuzztime {{execs}}x ./pipeline/
-    go test -run '^$' -fuzz FuzzOpen -fuzztime {{execs}}x ./store/seal/
-    go test -run '^$' -fuzz FuzzDecodeOutput -fuzztime {{execs}}x ./sdk/abi/
-    go test -run '^$' -fuzz FuzzMembers -fuzztime {{execs}}x ./sdk/pdk/
-    go test -run '^$' -fuzz FuzzRawRecord -fuzztime {{execs}}x ./pipeline/
-    go test -run '^$' -fuzz FuzzDecodeRecord -fuzztime {{execs}}x ./pipeline/usagestore/
-    go test -run '^$' -fuzz FuzzBucketUnmarshal -fuzztime {{execs}}x ./pipeline/usage/
-    go test -run '^$' -fuzz FuzzParseBucketKey -fuzztime {{execs}}x ./pipeline/usage/
-    go test -run '^$' -fuzz FuzzParse -fuzztime {{execs}}x ./pipeline/pricing/
-    go test -run '^$' -fuzz FuzzInstrumentInterrupts -fuzztime {{execs}}x ./host/
-    go test -run '^$' -fuzz FuzzEdit -fuzztime {{execs}}x ./cmd/agent/internal/claudesettings/
+    #!/usr/bin/env bash
+    set -euo pipefail
+    n=0
+    failed=()
+    for pkg in $(go list -f '{{{{if or .TestGoFiles .XTestGoFiles}}{{{{.ImportPath}}{{{{end}}' ./...); do
+        if ! list=$(go test -list '^Fuzz' "$pkg"); then
+            failed+=("$pkg (its tests do not build)")
+            continue
+        fi
+        for target in $(grep '^Fuzz' <<<"$list" || true); do
+            echo "== $pkg $target"
+            n=$((n + 1))
+            go test -run '^$' -fuzz "^$target\$" -fuzztime {{execs}}x "$pkg" || failed+=("$pkg $target")
+        done
+    done
+    echo "fuzzed $n targets"
+    if (( ${#failed[@]} > 0 )); then
+        printf 'failed: %s\n' "${failed[@]}"
+        exit 1
+    fi
 
 # Install the pinned ccusage from npm into .cache/ccusage (once).
 ccusage:

@@ -10,7 +10,8 @@
 // (window.go); the text a plugin controls that the host keeps (errors, log lines, kv) goes through
 // the same check.
 //
-// A capture plugin serves the pipeline's capture stage of its platform through [Capture], which
-// implements pipeline.Capture; the first-party Claude Code plugin (plugins/claude-code) is the
-// default one.
+// The host is the sandbox only: it imports no pipeline and no store package. Package
+// pipeline/wasmstage makes its plugins into pipeline stages (a capture plugin into the capture
+// stage of its platform, an enrich or insight plugin into a consumer); the first-party Claude Code
+// plugin (plugins/claude-code) is the default capture plugin.
 package host

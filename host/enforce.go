@@ -9,7 +9,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
 )
 
@@ -45,7 +44,7 @@ func isAttrKey(key string) bool {
 // enforce checks and completes the events of each successful record, in place. Every emitted
 // event must be allowed by the plugin's grants (emit:events and a kind its manifest declares for
 // capture, emit:derived:<kind> for enrich, and no insight kind), have lowercase snake_case
-// attribute keys, pass sdk.Event.Validate once the host has set its id (pipeline.EventID of the
+// attribute keys, pass sdk.Event.Validate once the host has set its id (capturedID of the
 // record for capture, DerivedID for enrich and insight), platform (the manifest's, or the
 // record's for enrich and insight) and time (the record's received time, if zero), and carry no
 // content the plugin was shown: none of its record's (leakCheck), and none of any other the
@@ -152,11 +151,10 @@ func (p *Plugin) checkRecord(rec *Record, view *recordView, evs []sdk.Event) err
 			}
 		}
 	}
-	raw := &pipeline.RawRecord{ID: rec.ID, Platform: p.m.Platform}
 	for j := range evs {
 		ev := &evs[j]
 		if p.m.Kind == KindCapture {
-			ev.ID = pipeline.EventID(raw, j)
+			ev.ID = capturedID(p.m.Platform, rec.ID, j)
 		} else {
 			// Derived records take their source's platform and an id derived from it.
 			ev.ID = DerivedID(p.m.Name, rec.ID, j)

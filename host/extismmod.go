@@ -12,7 +12,7 @@ import (
 // *extism.Module whose only field is the api.Module, unexported. The host needs that module for
 // what Extism does not offer: the guest's own linear memory (CurrentPlugin.Memory is Extism's
 // kernel memory), for input_read and output_write, and the start function the host's
-// instrumentation exports (interrupt.go). mainModule reads the field through its layout,
+// instrumentation exports (wasmrewrite.StartExport). mainModule reads the field through its layout,
 // which moduleLayoutOK checks once against the type, so that a change in Extism's struct turns
 // into an error at load rather than a wrong read.
 

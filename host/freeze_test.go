@@ -18,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/host/internal/asm"
+	"github.com/hangar-dev/hangar/host/internal/wasmrewrite"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
 // This file holds the guests that try to freeze the host: modules that name the host's interrupt
@@ -34,71 +37,100 @@ func asmPluginModule(pages uint64, extra map[byte][]byte, bodies ...[]byte) []by
 	for i := range funcs {
 		funcs[i] = []byte{0}
 	}
-	fsec := asmVec(funcs...)
+	fsec := asm.Vec(funcs...)
 	if f, ok := extra[3]; ok {
 		fsec = f
 	}
 	secs := [][]byte{
-		asmSection(1, asmVec([]byte{0x60, 0, 1, 0x7f}, []byte{0x60, 0, 0})),
-		asmSection(3, fsec),
+		asm.Section(1, asm.Vec([]byte{0x60, 0, 1, 0x7f}, []byte{0x60, 0, 0})),
+		asm.Section(3, fsec),
 	}
 	if e, ok := extra[4]; ok {
-		secs = append(secs, asmSection(4, e))
+		secs = append(secs, asm.Section(4, e))
 	}
-	secs = append(secs, asmSection(5, asmVec(asmCat([]byte{0}, asmULEB(pages)))))
+	secs = append(secs, asm.Section(5, asm.Vec(asm.Cat([]byte{0}, asm.ULEB(pages)))))
 	for _, id := range []byte{6, 7, 8, 9} {
 		if id == 7 {
-			exp := asmExport("capture", 0, 0)
+			exp := asm.Export("capture", 0, 0)
 			if e, ok := extra[7]; ok {
-				secs = append(secs, asmSection(7, asmVec(exp, e)))
+				secs = append(secs, asm.Section(7, asm.Vec(exp, e)))
 			} else {
-				secs = append(secs, asmSection(7, asmVec(exp)))
+				secs = append(secs, asm.Section(7, asm.Vec(exp)))
 			}
 			continue
 		}
 		if e, ok := extra[id]; ok {
-			secs = append(secs, asmSection(id, e))
+			secs = append(secs, asm.Section(id, e))
 		}
 	}
-	secs = append(secs, asmSection(10, asmVec(bodies...)))
-	return asmModule(secs...)
+	secs = append(secs, asm.Section(10, asm.Vec(bodies...)))
+	return asm.Module(secs...)
+}
+
+// newYieldRuntime returns a plain wazero runtime with the module an instrumented module imports
+// (wasmrewrite.YieldModule), whose yield is the host's (yieldCheck).
+func newYieldRuntime(t testing.TB, cfg wazero.RuntimeConfig) wazero.Runtime {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	_, err := rt.NewHostModuleBuilder(wasmrewrite.YieldModule).NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, _ []uint64) {
+			if err := yieldCheck(ctx); err != nil {
+				panic(errStopped{err})
+			}
+		}), nil, nil).Export(wasmrewrite.YieldName).Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(ctx) })
+	return rt
+}
+
+// mustInstrument instruments a module or fails the test.
+func mustInstrument(t testing.TB, wasm []byte) []byte {
+	t.Helper()
+	out, err := wasmrewrite.Instrument(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // Function bodies of hostile plugins, each of type [] -> [i32].
 var (
 	// loop  i32.const 1000; global.set 1; br 0  end; i32.const 0: resets the i32 fuel of the
 	// first instrumentation (flag 0, fuel 1) before its check can reach zero.
-	asmFuelResetI32 = asmBody(asmVec(), []byte{0x03, 0x40, 0x41, 0xe8, 0x07, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	asmFuelResetI32 = asm.Body(asm.Vec(), []byte{0x03, 0x40, 0x41, 0xe8, 0x07, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
 	// The same against an i64 fuel.
-	asmFuelResetI64 = asmBody(asmVec(), []byte{0x03, 0x40, 0x42, 0xe8, 0x07, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	asmFuelResetI64 = asm.Body(asm.Vec(), []byte{0x03, 0x40, 0x42, 0xe8, 0x07, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
 	// loop  i32.const 0; global.set 0; br 0  end: clears the first instrumentation's interrupt
 	// flag as fast as the host set it (and would set the fuel of the current one).
-	asmFlagClear = asmBody(asmVec(), []byte{0x03, 0x40, 0x41, 0x00, 0x24, 0x00, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	asmFlagClear = asm.Body(asm.Vec(), []byte{0x03, 0x40, 0x41, 0x00, 0x24, 0x00, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
 	// global.get 1; drop: reads a global the module does not have.
-	asmFuelRead = asmBody(asmVec(), []byte{0x23, 0x01, 0x1a, 0x41, 0x00, 0x0b})
+	asmFuelRead = asm.Body(asm.Vec(), []byte{0x23, 0x01, 0x1a, 0x41, 0x00, 0x0b})
 	// loop br 0 end; i32.const 0
-	asmSpinForever = asmBody(asmVec(), []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	asmSpinForever = asm.Body(asm.Vec(), []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
 	// loop  memory.fill(0, 7, memory.size * 64 KiB); br 0  end: the most a bulk instruction moves,
 	// forever.
-	asmFillForever = asmBody(asmVec(), []byte{
+	asmFillForever = asm.Body(asm.Vec(), []byte{
 		0x03, 0x40, 0x41, 0x00, 0x41, 0x07, 0x3f, 0x00, 0x41, 0x10, 0x74, 0xfc, 0x0b, 0x00, 0x0c, 0x00, 0x0b,
 		0x41, 0x00, 0x0b})
 	// loop  call 1; br 0  end: a call that returns at once, forever.
-	asmCallForever = asmBody(asmVec(), []byte{0x03, 0x40, 0x10, 0x01, 0x1a, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
+	asmCallForever = asm.Body(asm.Vec(), []byte{0x03, 0x40, 0x10, 0x01, 0x1a, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b})
 	// i32.const 0: the callee of asmCallForever.
-	asmReturn0 = asmBody(asmVec(), []byte{0x41, 0x00, 0x0b})
+	asmReturn0 = asm.Body(asm.Vec(), []byte{0x41, 0x00, 0x0b})
 )
 
 // asmDivForever returns a body whose loop runs n integer divisions (one of the costliest
 // instructions per byte of code) before it loops back: a long straight-line loop body.
 func asmDivForever(n int) []byte {
-	code := asmCat(asmI64(math.MaxInt64), []byte{0x21, 0x00}, asmI64(3), []byte{0x21, 0x01}, []byte{0x03, 0x40})
+	code := asm.Cat(asm.I64(math.MaxInt64), []byte{0x21, 0x00}, asm.I64(3), []byte{0x21, 0x01}, []byte{0x03, 0x40})
 	for range n {
 		// local.get 0; local.get 1; i64.div_u; local.get 1; i64.add; local.set 0
 		code = append(code, 0x20, 0x00, 0x20, 0x01, 0x80, 0x20, 0x01, 0x7c, 0x21, 0x00)
 	}
 	code = append(code, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b)
-	return asmBody(asmVec([]byte{2, 0x7e}), code)
+	return asm.Body(asm.Vec([]byte{2, 0x7e}), code)
 }
 
 // hostileRefused are modules that name a global they do not have: each would name one of the
@@ -111,24 +143,24 @@ var hostileRefused = []struct {
 	{"fuel reset (i64)", asmPluginModule(1, nil, asmFuelResetI64)},
 	{"flag clear", asmPluginModule(1, nil, asmFlagClear)},
 	{"fuel read", asmPluginModule(1, nil, asmFuelRead)},
-	{"flag exported under another name", asmPluginModule(1, map[byte][]byte{7: asmExport("mine", 3, 0)}, asmSpinForever)},
+	{"flag exported under another name", asmPluginModule(1, map[byte][]byte{7: asm.Export("mine", 3, 0)}, asmSpinForever)},
 	{"flag in an element initializer", asmPluginModule(1, map[byte][]byte{
 		// a table is needed for an element segment: passive segment of funcref expressions
-		9: asmVec(asmCat([]byte{5, 0x70}, asmVec([]byte{0x23, 0x00, 0x0b}))),
+		9: asm.Vec(asm.Cat([]byte{5, 0x70}, asm.Vec([]byte{0x23, 0x00, 0x0b}))),
 	}, asmSpinForever)},
 	{"own global, then the flag", asmPluginModule(1, map[byte][]byte{
-		6: asmVec([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b}), // global 0 is the module's: the flag is 1
-	}, asmBody(asmVec(), []byte{0x41, 0x00, 0x24, 0x00, 0x03, 0x40, 0x41, 0x00, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b}))},
+		6: asm.Vec([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b}), // global 0 is the module's: the flag is 1
+	}, asm.Body(asm.Vec(), []byte{0x41, 0x00, 0x24, 0x00, 0x03, 0x40, 0x41, 0x00, 0x24, 0x01, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b}))},
 	// wazero bounds a table only by 2^32 entries of 8 bytes, outside the memory limit.
-	{"a table of 2^20 entries", asmPluginModule(1, map[byte][]byte{4: asmVec(asmCat([]byte{0x70, 0x00}, asmULEB(1<<20)))}, asmSpinForever)},
-	{"nine tables", asmPluginModule(1, map[byte][]byte{4: asmVec(
+	{"a table of 2^20 entries", asmPluginModule(1, map[byte][]byte{4: asm.Vec(asm.Cat([]byte{0x70, 0x00}, asm.ULEB(1<<20)))}, asmSpinForever)},
+	{"nine tables", asmPluginModule(1, map[byte][]byte{4: asm.Vec(
 		[]byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1},
 		[]byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1}, []byte{0x70, 0, 1})}, asmSpinForever)},
-	{"no memory", asmModule(
-		asmSection(1, asmVec([]byte{0x60, 0, 1, 0x7f})),
-		asmSection(3, asmVec([]byte{0})),
-		asmSection(7, asmVec(asmExport("capture", 0, 0))),
-		asmSection(10, asmVec(asmSpinForever)),
+	{"no memory", asm.Module(
+		asm.Section(1, asm.Vec([]byte{0x60, 0, 1, 0x7f})),
+		asm.Section(3, asm.Vec([]byte{0})),
+		asm.Section(7, asm.Vec(asm.Export("capture", 0, 0))),
+		asm.Section(10, asm.Vec(asmSpinForever)),
 	)},
 }
 
@@ -141,9 +173,9 @@ func TestInterruptRefusesHostileModules(t *testing.T) {
 	h := newTestHost(t, Config{})
 	for _, tt := range hostileRefused {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := instrumentInterrupts(tt.wasm)
-			if !errors.Is(err, errInstrumentInvalid) {
-				t.Fatalf("instrument: got %v (%d bytes out), want an error wrapping %v", err, len(out), errInstrumentInvalid)
+			out, err := wasmrewrite.Instrument(tt.wasm)
+			if !errors.Is(err, wasmrewrite.ErrInvalid) {
+				t.Fatalf("instrument: got %v (%d bytes out), want an error wrapping %v", err, len(out), wasmrewrite.ErrInvalid)
 			}
 			sum := sha256.Sum256(tt.wasm)
 			m := Manifest{Name: "hostile", Version: "1.0.0", Kind: KindCapture, ABI: ABIVersion, Platform: "claude-code",
@@ -171,8 +203,8 @@ var hostileSpinners = []struct {
 	{"calls", asmPluginModule(1, nil, asmCallForever, asmReturn0)},
 	// The start function (index 1) spins: instantiation used to run it, where no deadline
 	// reached it.
-	{"start function", asmPluginModule(1, map[byte][]byte{3: asmVec([]byte{0}, []byte{1}), 8: {0x01}},
-		asmReturn0, asmBody(asmVec(), []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}))},
+	{"start function", asmPluginModule(1, map[byte][]byte{3: asm.Vec([]byte{0}, []byte{1}), 8: {0x01}},
+		asmReturn0, asm.Body(asm.Vec(), []byte{0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}))},
 }
 
 // loadHostile loads a hand-assembled capture plugin.
@@ -310,7 +342,7 @@ func TestInterruptStress(t *testing.T) {
 	gcPercent := debug.SetGCPercent(1)
 	ctx := context.Background()
 	rt := newYieldRuntime(t, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
-	cm, err := rt.CompileModule(ctx, mustInstrument(t, asmSpinModule()))
+	cm, err := rt.CompileModule(ctx, mustInstrument(t, asmPluginModule(1, nil, asmSpinForever)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +354,7 @@ func TestInterruptStress(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
-			_, err := mod.ExportedFunction("spin").Call(cctx)
+			_, err := mod.ExportedFunction("capture").Call(cctx)
 			done <- err
 		}()
 		time.Sleep(time.Duration(round%5) * time.Millisecond)

@@ -63,14 +63,15 @@ func (kv *MemKV) Set(plugin string, key, value []byte) error {
 // callKey is the context key of the callState of a call.
 type callKey struct{}
 
-// kvKey is the context key of a call's own KV (withKV), which replaces the host's for that call.
+// kvKey is the context key of a call's own KV (WithKV), which replaces the host's for that call.
 type kvKey struct{}
 
-// withKV returns ctx carrying kv for the kv host functions of a call made with it: an enrich or
-// insight consumer so writes the plugin's keyspace into the batch that commits its cursor.
-func withKV(ctx context.Context, kv KV) context.Context { return context.WithValue(ctx, kvKey{}, kv) }
+// WithKV returns ctx carrying kv for the kv host functions of a call made with it (kv_get,
+// kv_set), in place of the host's Config.KV: an enrich or insight consumer (package wasmstage)
+// so writes the plugin's keyspace into the batch that commits its cursor.
+func WithKV(ctx context.Context, kv KV) context.Context { return context.WithValue(ctx, kvKey{}, kv) }
 
-// kvOf returns the KV of a call: the call's own (withKV), else the host's.
+// kvOf returns the KV of a call: the call's own (WithKV), else the host's.
 func (p *Plugin) kvOf(ctx context.Context) KV {
 	if kv, ok := ctx.Value(kvKey{}).(KV); ok {
 		return kv

@@ -2,23 +2,21 @@ package host
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/tidwall/gjson"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/host/internal/childtest"
+	"github.com/tidwall/gjson"
 	"go.uber.org/goleak"
 )
 
@@ -47,6 +45,11 @@ var testPlugins = map[string]string{
 	"fsread":        "fsread",
 	"exfil":         "adversarial/exfil",
 	"carry":         "adversarial/carry",
+	// Enrich and insight plugins: package wasmstage runs them; here they are real modules the
+	// interrupt rewrite is tried on (TestInstrumentInterruptsRealModules).
+	"enrich-toolstats": "enrich-toolstats",
+	"enrich-badkind":   "enrich-badkind",
+	"insight-repeat":   "insight-repeat",
 }
 
 func TestMain(m *testing.M) {
@@ -58,8 +61,9 @@ func TestMain(m *testing.M) {
 	testCacheDir = filepath.Join(dir, "cache")
 	testWasmDir = dir
 	flag.Parse()
-	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
-		// Fuzzing (just fuzz, with -run '^$') needs no test plugin: skip building them.
+	if flagSet("test.fuzz") || flagSet("test.list") {
+		// Fuzzing (just fuzz, with -run '^$') and listing (just fuzz finds the targets) need no
+		// test plugin: skip building them.
 		code := m.Run()
 		os.RemoveAll(dir)
 		os.Exit(code)
@@ -85,6 +89,12 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// flagSet reports whether the test flag of a name was given a value.
+func flagSet(name string) bool {
+	f := flag.Lookup(name)
+	return f != nil && f.Value.String() != ""
 }
 
 // buildTestPlugins compiles every test plugin with the Go toolchain (GOOS=wasip1), two at a time.
@@ -136,48 +146,18 @@ func loadTestPlugins(dir string) error {
 	return nil
 }
 
-// Environment of a child test process (inChild): the test it runs, and where the plugins are.
-const (
-	envChildTest = "HANGAR_TEST_CHILD"
-	envChildWasm = "HANGAR_TEST_CHILD_WASM"
-)
+// envChildWasm tells a child test process (inChild) where the parent built the plugins.
+const envChildWasm = "HANGAR_TEST_CHILD_WASM"
 
 // inChild runs the calling top-level test in a child process of this test binary, with a hard
 // time limit and the extra environment given, and reports whether the caller is the parent, which
-// must then return. The child runs the test's body.
+// must then return (childtest.Run). The child loads the plugins the parent built.
 //
 // A test whose guest could hold a stop-the-world (compiled WASM code is not preemptible) must run
-// this way: a process whose world is stopped cannot even fire its own timers, so no in-process
-// timeout, go test's -timeout included, can stop it. The parent can: it kills the child with
-// SIGQUIT (the child's goroutine dump goes to the log) and then SIGKILL at the limit, and fails
-// the test, so the suite never hangs.
+// this way: only another process can fail such a test instead of hanging the suite.
 func inChild(t *testing.T, limit time.Duration, env ...string) (parent bool) {
 	t.Helper()
-	if os.Getenv(envChildTest) == t.Name() {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	args := []string{"-test.run", "^" + regexp.QuoteMeta(t.Name()) + "$", "-test.count=1", "-test.v"}
-	if testing.Short() {
-		args = append(args, "-test.short")
-	}
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), append([]string{envChildTest + "=" + t.Name(), envChildWasm + "=" + testWasmDir}, env...)...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
-	cmd.WaitDelay = 5 * time.Second // then SIGKILL: a frozen runtime may not even dump
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("child process (%v, env %q):\n%s", time.Since(start).Round(time.Millisecond), env, out)
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("the child process was still running after %v: killed (a guest held the process)", limit)
-	case err != nil:
-		t.Fatalf("the child process failed: %v", err)
-	case !bytes.Contains(out, []byte("--- PASS: "+t.Name())):
-		t.Fatalf("the child process did not run %s", t.Name())
-	}
-	return true
+	return childtest.Run(t, limit, append([]string{envChildWasm + "=" + testWasmDir}, env...)...)
 }
 
 // testEmits are the event kinds the test plugins emit, as their manifests declare them.

@@ -110,7 +110,8 @@ func (p *Plugin) Close() error {
 
 // Record is one input record of a call.
 type Record struct {
-	// ID identifies the record; event ids derive from it (pipeline.EventID).
+	// ID identifies the record; the ids of the events a plugin emits for it derive from it
+	// (capturedID, as pipeline.EventID, for a capture plugin, DerivedID for an enrich or insight plugin).
 	ID sdk.ID
 	// Received is when the record was received; events with no time of their own get it.
 	Received time.Time

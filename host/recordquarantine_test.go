@@ -5,14 +5,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/hangar-dev/hangar/pipeline"
 )
 
 // TestRecordQuarantine: a plugin whose calls succeed but which fails every record (or emits only
 // what the host refuses) is quarantined after QuarantineRecordsAfter records in a row, saying so
-// without quoting the plugin; a captured record ends the run; bad input the host refuses before
-// any call counts neither way; a plugin exempted never is.
+// without quoting the plugin; a captured record ends the run; a plugin exempted never is. (That bad
+// input the capture stage refuses before any call counts neither way is TestRecordQuarantineBadInput
+// in package wasmstage.)
 func TestRecordQuarantine(t *testing.T) {
 	const after = 5
 	prompt := `{"hook_event_name":"UserPromptSubmit","prompt":"Please refactor the payment module so that refunds are idempotent and logged"}`
@@ -41,11 +40,6 @@ func TestRecordQuarantine(t *testing.T) {
 			want:  -1,
 		},
 		{
-			name: "bad input the host refuses counts neither way", plugin: "trap", caps: []string{"read:payload.mode"},
-			steps: []step{{`{"mode":"panic"}`, 4}, {`not json`, 20}, {`[1,2]`, 20}, {`{"mode":"panic"}`, 1}},
-			want:  4, inReason: "5 records in a row failed",
-		},
-		{
 			name: "every emission refused", plugin: "leak", caps: []string{"content:prompt"},
 			steps: []step{{prompt, 3}, {prompt, 3}},
 			want:  2, inReason: "6 records in a row failed and none was captured (0 failed by the plugin, 6 whose events the host refused)",
@@ -70,17 +64,13 @@ func TestRecordQuarantine(t *testing.T) {
 			if tt.exempt {
 				p.SetQuarantineRecordsAfter(-1)
 			}
-			c, err := NewCapture(p)
-			if err != nil {
-				t.Fatal(err)
-			}
 			quarantinedAt := -1
 			for i, s := range tt.steps {
-				recs := make([]*pipeline.RawRecord, s.n)
+				recs := make([]Record, s.n)
 				for j := range recs {
-					recs[j] = &pipeline.RawRecord{ID: [16]byte{byte(i), byte(j)}, Platform: "claude-code", Payload: []byte(s.payload)}
+					recs[j] = Record{ID: [16]byte{byte(i), byte(j)}, Payload: []byte(s.payload)}
 				}
-				_, errs := c.CaptureBatch(recs)
+				_, errs := callEach(p, recs)
 				for _, err := range errs {
 					if errors.Is(err, ErrQuarantined) {
 						t.Fatalf("step %d: called while quarantined", i+1)
@@ -110,14 +100,14 @@ func TestRecordQuarantine(t *testing.T) {
 					t.Errorf("the reason quotes the plugin or the content: %q", reason)
 				}
 			}
-			_, errs := c.CaptureBatch([]*pipeline.RawRecord{{Platform: "claude-code", Payload: []byte(`{"mode":"ok"}`)}})
+			_, errs := callEach(p, []Record{{Payload: []byte(`{"mode":"ok"}`)}})
 			if !errors.Is(errs[0], ErrQuarantined) {
 				t.Errorf("after the quarantine: %v, want ErrQuarantined", errs[0])
 			}
 			// Enabling lifts it with a fresh count.
 			p.Unquarantine()
 			for i := range after - 1 {
-				c.CaptureBatch([]*pipeline.RawRecord{{ID: [16]byte{0xff, byte(i)}, Platform: "claude-code", Payload: []byte(tt.steps[0].payload)}})
+				callEach(p, []Record{{ID: [16]byte{0xff, byte(i)}, Payload: []byte(tt.steps[0].payload)}})
 			}
 			if q, _ := p.Quarantined(); q {
 				t.Errorf("quarantined again after %d records once lifted", after-1)

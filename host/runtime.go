@@ -14,6 +14,7 @@ import (
 	"time"
 
 	extism "github.com/extism/go-sdk"
+	"github.com/hangar-dev/hangar/host/internal/wasmrewrite"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -115,9 +116,11 @@ type Config struct {
 type InterruptMode int
 
 const (
-	// InterruptInstrument rewrites each module at load so that every function and loop body
-	// begins by testing a global, which the host sets when the call's context ends (interrupt.go).
-	// A module the rewrite cannot handle falls back to InterruptClose.
+	// InterruptInstrument rewrites each module at load (wasmrewrite.Instrument) so that every
+	// function and loop body begins by charging a fuel counter its code's byte size, and the
+	// guest calls the host's yield each time the fuel is spent, which ends the call once its
+	// context is done or its deadline has passed. A module the rewrite does not decode falls back
+	// to InterruptClose.
 	InterruptInstrument InterruptMode = iota
 	// InterruptClose uses wazero's WithCloseOnContextDone: every loop iteration exits to Go to
 	// test the module's state, several times slower.
@@ -330,16 +333,16 @@ func (h *Host) load(m Manifest, wasm []byte, g Grants, installID string) (*Plugi
 	if got := hex.EncodeToString(sum[:]); got != m.SHA256 {
 		return nil, fmt.Errorf("load plugin %s: %w: sha256 %s, manifest says %s", m.Name, ErrRefusedModule, got, m.SHA256)
 	}
-	imports, err := moduleImports(wasm)
+	imports, err := wasmrewrite.Imports(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("load plugin %s: %w: %w", m.Name, ErrRefusedModule, err)
 	}
 	for _, im := range imports {
-		if im.module != "extism:host/env" {
+		if im.Module != "extism:host/env" {
 			continue
 		}
 		for _, name := range httpImports {
-			if im.name == name {
+			if im.Name == name {
 				return nil, fmt.Errorf("load plugin %s: %w: it imports extism:host/env %s, and plugins get no network", m.Name, ErrRefusedModule, name)
 			}
 		}
@@ -364,8 +367,8 @@ func (h *Host) load(m Manifest, wasm []byte, g Grants, installID string) (*Plugi
 	code := wasm
 	p.interrupt = h.cfg.Interrupt
 	if p.interrupt == InterruptInstrument {
-		switch code, err = instrumentInterrupts(wasm); {
-		case errors.Is(err, errInstrumentUnsupported):
+		switch code, err = wasmrewrite.Instrument(wasm); {
+		case errors.Is(err, wasmrewrite.ErrUnsupported):
 			// A feature the rewrite does not know (exception handling, GC): correct, only slower.
 			p.log.Warn("plugin cannot be instrumented for deadlines; it runs under wazero's slower close-on-deadline", "err", err)
 			code, p.interrupt = wasm, InterruptClose
@@ -465,12 +468,12 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
-// runStart runs the function of the module's start section, which instrumentInterrupts exported
-// as startExport instead of leaving it to wazero's instantiation, where nothing could stop it: here
-// it runs under the plugin's call deadline, interruptible like a call. A module without one has
-// nothing to run.
+// runStart runs the function of the module's start section, which wasmrewrite.Instrument exported
+// as wasmrewrite.StartExport instead of leaving it to wazero's instantiation, where nothing could
+// stop it: here it runs under the plugin's call deadline, interruptible like a call. A module
+// without one has nothing to run.
 func (p *Plugin) runStart(ctx context.Context, in *instance) error {
-	fn := in.mod.ExportedFunction(startExport)
+	fn := in.mod.ExportedFunction(wasmrewrite.StartExport)
 	if fn == nil {
 		return nil
 	}
@@ -588,7 +591,7 @@ type errStopped struct{ err error }
 func (e errStopped) Error() string { return "host: call stopped: " + e.err.Error() }
 func (e errStopped) Unwrap() error { return e.err }
 
-// yieldCheck is what an instrumented guest's yield does (interrupt.go): it reports the context's
+// yieldCheck is what an instrumented guest's yield does (wasmrewrite.Instrument): it reports the context's
 // error, or context.DeadlineExceeded once its deadline has passed, reading the clock itself so that
 // a call ends on time even when the timer that would end its context has not run yet (a
 // starved scheduler). It runs in the guest's own goroutine, in Go code: the goroutine can be
@@ -603,14 +606,15 @@ func yieldCheck(ctx context.Context) error {
 	return nil
 }
 
-// yieldFunction is the host function instrumented modules import as yieldModule.yieldName.
+// yieldFunction is the host function instrumented modules import as wasmrewrite.YieldModule and
+// wasmrewrite.YieldName.
 func yieldFunction() extism.HostFunction {
-	fn := extism.NewHostFunctionWithStack(yieldName, func(ctx context.Context, _ *extism.CurrentPlugin, _ []uint64) {
+	fn := extism.NewHostFunctionWithStack(wasmrewrite.YieldName, func(ctx context.Context, _ *extism.CurrentPlugin, _ []uint64) {
 		if err := yieldCheck(ctx); err != nil {
 			panic(errStopped{err})
 		}
 	}, nil, nil)
-	fn.SetNamespace(yieldModule)
+	fn.SetNamespace(wasmrewrite.YieldModule)
 	return fn
 }
 

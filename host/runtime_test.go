@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/host/internal/wasmrewrite"
 	"github.com/hangar-dev/hangar/sdk"
 )
 
@@ -36,7 +36,7 @@ func TestCallEcho(t *testing.T) {
 		t.Fatalf("record 0: %+v", outs[0])
 	}
 	ev := outs[0].Events[0]
-	wantID := pipeline.EventID(&pipeline.RawRecord{ID: recs[0].ID, Platform: "claude-code"}, 0)
+	wantID := capturedID("claude-code", recs[0].ID, 0)
 	if ev.ID != wantID || ev.Platform != "claude-code" || ev.Kind != "hook.PreToolUse" || ev.SessionID != "s1" || !ev.Time.Equal(recs[0].Received) {
 		t.Errorf("event = %+v", ev)
 	}
@@ -107,14 +107,14 @@ func wasmImporting(module, name string) []byte {
 }
 
 func TestModuleImports(t *testing.T) {
-	got, err := moduleImports(testWasm["kv"])
+	got, err := wasmrewrite.Imports(testWasm["kv"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]bool{"extism:host/env.input_length": false, "hangar.log": false, "wasi_snapshot_preview1.fd_write": false}
 	for _, im := range got {
-		if _, ok := want[im.module+"."+im.name]; ok {
-			want[im.module+"."+im.name] = true
+		if _, ok := want[im.Module+"."+im.Name]; ok {
+			want[im.Module+"."+im.Name] = true
 		}
 	}
 	for k, found := range want {

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"github.com/hangar-dev/hangar/host/internal/jsonwalk"
 	"github.com/hangar-dev/hangar/sdk/abi"
 	"github.com/tidwall/gjson"
 )
@@ -39,7 +40,7 @@ func appendTyped(b []byte, v *gjson.Result, inner []int, vals []gjson.Result) []
 		t := typer{raw: raw, base: v.Index, inner: inner, vals: vals}
 		mark := len(b)
 		out, end, ok := t.value(b, 0, 0)
-		if ok && skipSpace(raw, end) == len(raw) {
+		if ok && jsonwalk.SkipSpace(raw, end) == len(raw) {
 			return out
 		}
 		b = out[:mark]
@@ -66,7 +67,7 @@ type typer struct {
 // (as gjson.Valid decides) or nests too deep: then what was appended must be dropped.
 func (t *typer) value(b []byte, i, depth int) ([]byte, int, bool) {
 	raw := t.raw
-	if i = skipSpace(raw, i); i >= len(raw) {
+	if i = jsonwalk.SkipSpace(raw, i); i >= len(raw) {
 		return b, i, false
 	}
 	if t.base > 0 && depth > 0 {
@@ -124,7 +125,7 @@ func (t *typer) container(b []byte, i, depth int) ([]byte, int, bool) {
 		closer = '}'
 	}
 	b = append(b, raw[i])
-	if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == closer {
+	if i = jsonwalk.SkipSpace(raw, i+1); i < len(raw) && raw[i] == closer {
 		return append(b, closer), i + 1, true
 	}
 	for {
@@ -142,7 +143,7 @@ func (t *typer) container(b []byte, i, depth int) ([]byte, int, bool) {
 			} else {
 				b = append(b, withheldJSON...)
 			}
-			if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
+			if i = jsonwalk.SkipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
 				return b, i, false
 			}
 			b = append(b, ':')
@@ -151,7 +152,7 @@ func (t *typer) container(b []byte, i, depth int) ([]byte, int, bool) {
 		if b, i, ok = t.value(b, i, depth+1); !ok {
 			return b, i, false
 		}
-		if i = skipSpace(raw, i); i >= len(raw) {
+		if i = jsonwalk.SkipSpace(raw, i); i >= len(raw) {
 			return b, i, false
 		}
 		switch raw[i] {
@@ -159,7 +160,7 @@ func (t *typer) container(b []byte, i, depth int) ([]byte, int, bool) {
 			return append(b, closer), i + 1, true
 		case ',':
 			b = append(b, ',')
-			i = skipSpace(raw, i+1)
+			i = jsonwalk.SkipSpace(raw, i+1)
 		default:
 			return b, i, false
 		}
@@ -206,7 +207,7 @@ func strictString(s string, i int) (int, bool, bool) {
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // stringRun returns the length of the run at the start of s that holds no quote, no backslash
-// and no control byte (below ' '), testing 8 bytes at a time (as plainRun).
+// and no control byte (below ' '), testing 8 bytes at a time (as jsonwalk does).
 func stringRun(s string) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0

@@ -2,8 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,11 +22,12 @@ type Entry struct {
 	Event sdk.Event
 }
 
-// Consumer reads the event log from its own cursor. Consume is given the next entries in log order
-// and a batch; whatever it writes into the batch (its state, with PutState) commits atomically with
-// the cursor advance past those entries, so each entry is consumed exactly once across crashes. It
-// must not commit or close the batch. An error marked Permanent sends the failing entry to the
-// dead-letter queue; any other error is retried with backoff.
+// Consumer reads the event log, or derived records (NewDerivedConsumer), from its own cursor.
+// Consume is given the next entries in sequence order and a batch; whatever it writes into the
+// batch (its state, with PutState; derived records) commits atomically with the cursor advance
+// past those entries, so each entry is consumed exactly once across crashes. It must not commit
+// or close the batch. An error marked Permanent sends the failing entry to the dead-letter queue;
+// any other error is retried with backoff.
 type Consumer interface {
 	// Name names the consumer and its cursor; it must be an identifier and unique.
 	Name() string
@@ -40,25 +44,34 @@ type ConsumersConfig struct {
 	Metrics    *Metrics
 }
 
-// Consumers runs consumers, each in its own goroutine. It is safe for concurrent use.
+// Consumers runs consumers, each reading its feed in its own goroutine: a consumer of the event
+// log (NewConsumers) one, a consumer of derived records (NewDerivedConsumer) one per kind. It is
+// safe for concurrent use.
 type Consumers struct {
 	st     *store.Store
 	cfg    ConsumersConfig
-	byName map[string]*consumerState
-	order  []*consumerState
+	byName map[string]*lane // the event log's lanes, by consumer name
+	lanes  []*lane
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
 }
 
-type consumerState struct {
-	c      Consumer
+// lane is one consumer reading one feed from its own cursor: the event log, or the derived
+// records of one kind.
+type lane struct {
+	c Consumer
+	// kind is the derived kind the lane reads, or "" for the event log.
+	kind string
+	// stage names the lane's dead letters (store.DLQRecord.Stage).
+	stage  string
 	cursor atomic.Uint64
-	mu     sync.Mutex // serializes Consume calls of the run loop and of replays
+	// mu serializes the consumer's calls: of its lanes' run loops, and of replays.
+	mu *sync.Mutex
 }
 
-// NewConsumers returns a runner of consumers; duplicate names are an error. Start starts them.
-func NewConsumers(st *store.Store, consumers []Consumer, cfg ConsumersConfig) (*Consumers, error) {
+// newConfig returns cfg with its defaults.
+func newConfig(cfg ConsumersConfig) ConsumersConfig {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 256
 	}
@@ -68,11 +81,26 @@ func NewConsumers(st *store.Store, consumers []Consumer, cfg ConsumersConfig) (*
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Consumers{st: st, cfg: cfg, byName: map[string]*consumerState{}}
+	return cfg
+}
+
+// checkName refuses a consumer name that is not an identifier.
+func checkName(name string) error {
+	if !sdk.IsIdent(name) || strings.ContainsRune(name, 0) {
+		return fmt.Errorf("name %q is not an identifier", name)
+	}
+	return nil
+}
+
+// NewConsumers returns a runner of consumers of the event log; duplicate names are an error.
+// Each consumer's cursor is the store's (store.Store.Cursor), and its failed entries are
+// dead-lettered under stage "consumer:<name>", which Replay serves. Start starts them.
+func NewConsumers(st *store.Store, consumers []Consumer, cfg ConsumersConfig) (*Consumers, error) {
+	r := &Consumers{st: st, cfg: newConfig(cfg), byName: map[string]*lane{}}
 	for _, c := range consumers {
 		name := c.Name()
-		if !sdk.IsIdent(name) || strings.ContainsRune(name, 0) {
-			return nil, fmt.Errorf("new consumers: name %q is not an identifier", name)
+		if err := checkName(name); err != nil {
+			return nil, fmt.Errorf("new consumers: %w", err)
 		}
 		if _, dup := r.byName[name]; dup {
 			return nil, fmt.Errorf("new consumers: %q registered twice", name)
@@ -81,10 +109,53 @@ func NewConsumers(st *store.Store, consumers []Consumer, cfg ConsumersConfig) (*
 		if err != nil {
 			return nil, fmt.Errorf("new consumers: %w", err)
 		}
-		cs := &consumerState{c: c}
-		cs.cursor.Store(cur)
-		r.byName[name] = cs
-		r.order = append(r.order, cs)
+		l := &lane{c: c, stage: consumerStage(name), mu: &sync.Mutex{}}
+		l.cursor.Store(cur)
+		r.byName[name] = l
+		r.lanes = append(r.lanes, l)
+	}
+	return r, nil
+}
+
+// derivedCursor is the first byte of the state keys (store.Batch.PutState) under which a derived
+// consumer's cursors are kept, one per kind: 'c' <kind>. Its Consume must write no state key that
+// begins with it.
+const derivedCursor = 'c'
+
+// derivedCursorKey returns the state key of a derived consumer's cursor in a kind.
+func derivedCursorKey(kind string) []byte { return append([]byte{derivedCursor}, kind...) }
+
+// NewDerivedConsumer returns a runner of one consumer over the derived records of each of kinds,
+// in sequence order, woken by each commit of derived records. Its cursor in each kind is kept in
+// its own state, under the key 'c' <kind>, so its Consume must write no state key beginning with
+// 'c'. Its failed records are dead-lettered under stage (with source "derived:<kind>"); Replay
+// does not serve them. Its calls are serialized across kinds. Start starts it.
+func NewDerivedConsumer(st *store.Store, c Consumer, kinds []string, stage string, cfg ConsumersConfig) (*Consumers, error) {
+	name := c.Name()
+	if err := checkName(name); err != nil {
+		return nil, fmt.Errorf("new derived consumer: %w", err)
+	}
+	if len(kinds) == 0 {
+		return nil, fmt.Errorf("new derived consumer %s: no kinds", name)
+	}
+	r := &Consumers{st: st, cfg: newConfig(cfg), byName: map[string]*lane{}}
+	mu := &sync.Mutex{}
+	for i, kind := range kinds {
+		if kind == "" || slices.Contains(kinds[:i], kind) {
+			return nil, fmt.Errorf("new derived consumer %s: kind %q empty or repeated", name, kind)
+		}
+		l := &lane{c: c, kind: kind, stage: stage, mu: mu}
+		v, err := st.State(name, derivedCursorKey(kind))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("new derived consumer %s: %w", name, err)
+		case len(v) != 8:
+			return nil, fmt.Errorf("new derived consumer %s: cursor of %q has %d bytes", name, kind, len(v))
+		default:
+			l.cursor.Store(binary.BigEndian.Uint64(v))
+		}
+		r.lanes = append(r.lanes, l)
 	}
 	return r, nil
 }
@@ -93,11 +164,11 @@ func NewConsumers(st *store.Store, consumers []Consumer, cfg ConsumersConfig) (*
 func (r *Consumers) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	for _, cs := range r.order {
+	for _, l := range r.lanes {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.run(ctx, cs)
+			r.run(ctx, l)
 		}()
 	}
 }
@@ -112,31 +183,47 @@ func (r *Consumers) Close() {
 	})
 }
 
-// Lag returns, for each consumer, how many events of the log it has not consumed yet.
+// Lag returns, for each consumer, how many entries of its feed it has not consumed yet: events
+// of the log, or derived records of its kinds. A derived feed that cannot be read is logged and
+// counts what was read of it.
 func (r *Consumers) Lag() map[string]uint64 {
 	last := r.st.LastSeq()
-	out := make(map[string]uint64, len(r.order))
-	for _, cs := range r.order {
-		cur := cs.cursor.Load()
+	out := make(map[string]uint64, len(r.lanes))
+	for _, l := range r.lanes {
+		name := l.c.Name()
 		lag := uint64(0)
-		if last > cur {
-			lag = last - cur
+		switch {
+		case l.kind != "":
+			if _, err := r.st.ScanDerived(l.kind, l.cursor.Load(), 0, func(uint64, *sdk.Event) error { lag++; return nil }); err != nil {
+				r.cfg.Logger.Error("read derived records", "consumer", name, "kind", l.kind, "err", err)
+			}
+		case last > l.cursor.Load():
+			lag = last - l.cursor.Load()
 		}
-		out[cs.c.Name()] = lag
-		if m := r.cfg.Metrics; m != nil {
-			m.ConsumerLag.WithLabelValues(cs.c.Name()).Set(float64(lag))
+		out[name] += lag
+	}
+	if m := r.cfg.Metrics; m != nil {
+		for name, lag := range out {
+			m.ConsumerLag.WithLabelValues(name).Set(float64(lag))
 		}
 	}
 	return out
 }
 
-func (r *Consumers) run(ctx context.Context, cs *consumerState) {
-	log := r.cfg.Logger.With("consumer", cs.c.Name())
+func (r *Consumers) run(ctx context.Context, l *lane) {
+	log := r.cfg.Logger.With("consumer", l.c.Name())
+	if l.kind != "" {
+		log = log.With("kind", l.kind)
+	}
 	for ctx.Err() == nil {
-		notify := r.st.Notify()
-		entries, err := r.read(cs.cursor.Load())
+		notify := r.notify(l)
+		entries, err := r.read(l)
 		if err != nil {
-			log.Error("read event log", "err", err)
+			what := "read event log"
+			if l.kind != "" {
+				what = "read derived records"
+			}
+			log.Error(what, "err", err)
 			r.cfg.Metrics.error("consumer_read")
 			sleep(ctx, time.Second)
 			continue
@@ -149,37 +236,69 @@ func (r *Consumers) run(ctx context.Context, cs *consumerState) {
 			}
 			continue
 		}
-		r.process(ctx, cs, entries, log)
+		r.process(ctx, l, entries, log)
 	}
 }
 
-func (r *Consumers) read(after uint64) ([]Entry, error) {
+// notify returns the channel closed at the next commit to the lane's feed.
+func (r *Consumers) notify(l *lane) <-chan struct{} {
+	if l.kind != "" {
+		return r.st.DerivedNotify()
+	}
+	return r.st.Notify()
+}
+
+// read returns the next entries of the lane's feed after its cursor.
+func (r *Consumers) read(l *lane) ([]Entry, error) {
 	var entries []Entry
-	_, err := r.st.ReadLog(after, r.cfg.BatchSize, func(seq uint64, ev *sdk.Event) error {
+	fn := func(seq uint64, ev *sdk.Event) error {
 		e := Entry{Seq: seq, Event: *ev}
 		e.Event.Attrs = append([]sdk.Attr(nil), ev.Attrs...)
 		entries = append(entries, e)
 		return nil
-	})
+	}
+	var err error
+	if l.kind != "" {
+		_, err = r.st.ScanDerived(l.kind, l.cursor.Load(), r.cfg.BatchSize, fn)
+	} else {
+		_, err = r.st.ReadLog(l.cursor.Load(), r.cfg.BatchSize, fn)
+	}
 	return entries, err
+}
+
+// source names the lane's feed, as its dead letters' source: "log" or "derived:<kind>".
+func (l *lane) source() string {
+	if l.kind != "" {
+		return "derived:" + l.kind
+	}
+	return "log"
+}
+
+// setCursor writes the lane's cursor into b.
+func (l *lane) setCursor(b *store.Batch, seq uint64) {
+	if l.kind != "" {
+		b.PutState(l.c.Name(), derivedCursorKey(l.kind), binary.BigEndian.AppendUint64(nil, seq))
+		return
+	}
+	b.SetCursor(l.c.Name(), seq)
 }
 
 // process consumes entries; on a permanent error it isolates the failing entry by consuming one
 // at a time and dead-letters it. Retryable errors are retried with backoff until ctx ends.
-func (r *Consumers) process(ctx context.Context, cs *consumerState, entries []Entry, log *slog.Logger) {
+func (r *Consumers) process(ctx context.Context, l *lane, entries []Entry, log *slog.Logger) {
 	backoff := 100 * time.Millisecond
 	for len(entries) > 0 && ctx.Err() == nil {
 		n := len(entries)
-		err := r.consume(ctx, cs, entries)
+		err := r.consume(ctx, l, entries)
 		if err != nil && IsPermanent(err) && n > 1 {
 			n = 1 // find the culprit: one entry at a time
-			err = r.consume(ctx, cs, entries[:1])
+			err = r.consume(ctx, l, entries[:1])
 		}
 		switch {
 		case err == nil:
 		case IsPermanent(err):
 			log.Warn("entry dead-lettered", "seq", entries[0].Seq, "err", err)
-			if derr := r.deadLetter(cs, entries[0], err); derr != nil {
+			if derr := r.deadLetter(l, entries[0], err); derr != nil {
 				log.Error("dead-letter entry", "err", derr)
 				sleep(ctx, backoff)
 				continue
@@ -197,20 +316,20 @@ func (r *Consumers) process(ctx context.Context, cs *consumerState, entries []En
 }
 
 // consume runs one Consume call and commits its writes with the cursor advance.
-func (r *Consumers) consume(ctx context.Context, cs *consumerState, entries []Entry) error {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
+func (r *Consumers) consume(ctx context.Context, l *lane, entries []Entry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	b := r.st.NewBatch()
 	defer b.Close()
-	if err := safeConsume(ctx, cs.c, entries, b); err != nil {
+	if err := safeConsume(ctx, l.c, entries, b); err != nil {
 		return err
 	}
 	last := entries[len(entries)-1].Seq
-	b.SetCursor(cs.c.Name(), last)
+	l.setCursor(b, last)
 	if err := b.Commit(); err != nil {
-		return fmt.Errorf("commit consumer %s: %w", cs.c.Name(), err)
+		return fmt.Errorf("commit consumer %s: %w", l.c.Name(), err)
 	}
-	cs.cursor.Store(last)
+	l.cursor.Store(last)
 	return nil
 }
 
@@ -223,9 +342,9 @@ func safeConsume(ctx context.Context, c Consumer, entries []Entry, b *store.Batc
 	return c.Consume(ctx, entries, b)
 }
 
-func (r *Consumers) deadLetter(cs *consumerState, e Entry, cause error) error {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
+func (r *Consumers) deadLetter(l *lane, e Entry, cause error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	payload, err := e.Event.MarshalBinary()
 	if err != nil {
 		return err
@@ -233,9 +352,9 @@ func (r *Consumers) deadLetter(cs *consumerState, e Entry, cause error) error {
 	b := r.st.NewBatch()
 	defer b.Close()
 	if _, err := b.AddDLQ(&store.DLQRecord{
-		Stage:    consumerStage(cs.c.Name()),
+		Stage:    l.stage,
 		Reason:   cause.Error(),
-		Source:   "log",
+		Source:   l.source(),
 		Platform: e.Event.Platform,
 		RecordID: e.Event.ID,
 		Attempts: 1,
@@ -243,24 +362,24 @@ func (r *Consumers) deadLetter(cs *consumerState, e Entry, cause error) error {
 	}); err != nil {
 		return err
 	}
-	b.SetCursor(cs.c.Name(), e.Seq)
+	l.setCursor(b, e.Seq)
 	if err := b.Commit(); err != nil {
 		return err
 	}
-	cs.cursor.Store(e.Seq)
+	l.cursor.Store(e.Seq)
 	return nil
 }
 
 func consumerStage(name string) string { return "consumer:" + name }
 
-// Replay gives a dead-lettered event back to its consumer. On success the record leaves the queue
-// in the same commit as the consumer's writes; on failure it stays, with the new reason.
-// It reports whether the replay succeeded. The entry has the event's sequence number, or 0 if
-// retention has removed the event from the log.
+// Replay gives a dead-lettered event back to its consumer of the event log. On success the record
+// leaves the queue in the same commit as the consumer's writes; on failure it stays, with the new
+// reason. It reports whether the replay succeeded. The entry has the event's sequence number, or
+// 0 if retention has removed the event from the log.
 func (r *Consumers) Replay(ctx context.Context, rec store.DLQRecord) (bool, error) {
 	name, ok := strings.CutPrefix(rec.Stage, "consumer:")
-	cs := r.byName[name]
-	if !ok || cs == nil {
+	l := r.byName[name]
+	if !ok || l == nil {
 		return false, fmt.Errorf("replay dead letter %d: %w: no consumer %q", rec.Seq, ErrStageNotRunning, name)
 	}
 	var ev sdk.Event
@@ -271,11 +390,11 @@ func (r *Consumers) Replay(ctx context.Context, rec store.DLQRecord) (bool, erro
 	if seq, _, err := r.st.EventByID(ev.ID); err == nil {
 		entry.Seq = seq // its place in the log, unless retention has removed it
 	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	b := r.st.NewBatch()
 	defer b.Close()
-	if err := safeConsume(ctx, cs.c, []Entry{entry}, b); err != nil {
+	if err := safeConsume(ctx, l.c, []Entry{entry}, b); err != nil {
 		b.Close()
 		return false, r.st.UpdateDLQ(rec, err.Error())
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -400,5 +401,153 @@ func TestDailyCountsCorruptState(t *testing.T) {
 	v, err := st.State(DailyCountsName, []byte("2025-06-14\x00test\x00test.good"))
 	if err != nil || !bytes.Equal(v, binary.BigEndian.AppendUint64(nil, 3)) {
 		t.Errorf("count of test.good = %x, %v; want 3", v, err)
+	}
+}
+
+// addDerived commits n derived records of each of kinds, interleaved, and returns the sequence
+// numbers each kind got, and the id of each record by sequence number.
+func addDerived(t testing.TB, st *store.Store, prefix string, n int, kinds ...string) (map[string][]uint64, map[uint64]sdk.ID) {
+	t.Helper()
+	seqs := map[string][]uint64{}
+	ids := map[uint64]sdk.ID{}
+	for i := range n {
+		for _, kind := range kinds {
+			b := st.NewBatch()
+			ev := sdk.Event{ID: sdk.NewID("derived-test", []byte(prefix), []byte(kind), fmt.Append(nil, i)),
+				Platform: testPlatform, Kind: "count", Time: testDay}
+			if err := b.AddDerived(kind, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			seq := st.LastDerivedSeq()
+			seqs[kind] = append(seqs[kind], seq)
+			ids[seq] = ev.ID
+		}
+	}
+	return seqs, ids
+}
+
+// serialConsumer is a seqConsumer that notes whether two of its calls ever overlapped.
+type serialConsumer struct {
+	seqConsumer
+	running, overlapped atomic.Bool
+}
+
+func (c *serialConsumer) Consume(ctx context.Context, entries []Entry, b *store.Batch) error {
+	if c.running.Swap(true) {
+		c.overlapped.Store(true)
+	}
+	defer c.running.Store(false)
+	time.Sleep(time.Millisecond) // long enough for a call of another kind to overlap, if it may
+	return c.seqConsumer.Consume(ctx, entries, b)
+}
+
+// TestDerivedConsumer: a consumer of derived records sees every record of its kinds once, in
+// sequence order per kind, across a restart, and none of another kind; its calls never overlap;
+// a record it fails permanently is dead-lettered under its stage, with the kind as source; its
+// cursors are in its state, one per kind.
+func TestDerivedConsumer(t *testing.T) {
+	st := openPebble(t)
+	seqs, ids := addDerived(t, st, "before", 30, "ka", "kb", "other")
+	bad := seqs["kb"][7]
+	c := &serialConsumer{seqConsumer: seqConsumer{name: "plugin:x", fail: func(e Entry, _ int) error {
+		if e.Event.ID == ids[bad] {
+			return Permanent(errors.New("cannot digest"))
+		}
+		return nil
+	}}}
+	start := func() *Consumers {
+		r, err := NewDerivedConsumer(st, c, []string{"ka", "kb"}, "insight:x", ConsumersConfig{BatchSize: 8, MaxBackoff: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Start()
+		t.Cleanup(r.Close)
+		return r
+	}
+	r := start()
+	waitConsumed(t, r)
+	r.Close()
+	more, moreIDs := addDerived(t, st, "after", 5, "kb", "ka", "other")
+	for k, v := range moreIDs {
+		ids[k] = v
+	}
+	if got := r.Lag()["plugin:x"]; got != 10 {
+		t.Errorf("Lag after adding 5 of each kind = %d, want 10", got)
+	}
+	r = start()
+	waitConsumed(t, r)
+
+	var want []uint64
+	for _, kind := range []string{"ka", "kb"} {
+		want = append(append(want, seqs[kind]...), more[kind]...)
+	}
+	want = slices.DeleteFunc(want, func(s uint64) bool { return s == bad })
+	got := c.seqs()
+	for _, kind := range []string{"ka", "kb"} {
+		of := append(slices.Clone(seqs[kind]), more[kind]...)
+		var order []uint64
+		for _, s := range got {
+			if slices.Contains(of, s) {
+				order = append(order, s)
+			}
+		}
+		if !slices.IsSorted(order) {
+			t.Errorf("records of %s consumed in the order %v", kind, order)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("consumed %v, want %v", got, want)
+	}
+	if c.overlapped.Load() {
+		t.Error("two calls of the consumer overlapped")
+	}
+	for _, kind := range []string{"ka", "kb"} {
+		v, err := st.State("plugin:x", append([]byte{'c'}, kind...))
+		if last := more[kind][len(more[kind])-1]; err != nil || len(v) != 8 || binary.BigEndian.Uint64(v) != last {
+			t.Errorf("cursor of %s = %x, %v; want %d", kind, v, err, last)
+		}
+	}
+	dead := dlqList(t, st)
+	if len(dead) != 1 || dead[0].Stage != "insight:x" || dead[0].Source != "derived:kb" || dead[0].RecordID != ids[bad] || !strings.Contains(dead[0].Reason, "cannot digest") {
+		t.Errorf("dead letters = %+v, want one of record %s, stage insight:x, source derived:kb", dead, ids[bad])
+	}
+	if _, err := r.Replay(context.Background(), dead[0]); !errors.Is(err, ErrStageNotRunning) {
+		t.Errorf("Replay of a derived consumer's dead letter = %v, want ErrStageNotRunning", err)
+	}
+}
+
+func TestNewDerivedConsumerRefuses(t *testing.T) {
+	st := openPebble(t)
+	tests := []struct {
+		name    string
+		c       string
+		kinds   []string
+		wantErr string
+	}{
+		{"no kinds", "a", nil, "no kinds"},
+		{"repeated kind", "a", []string{"k", "k"}, "repeated"},
+		{"empty kind", "a", []string{""}, "empty"},
+		{"bad name", "a b", []string{"k"}, "not an identifier"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewDerivedConsumer(st, &seqConsumer{name: tt.c}, tt.kinds, "insight:a", ConsumersConfig{})
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("NewDerivedConsumer = %v, want an error with %q", err, tt.wantErr)
+			}
+		})
+	}
+	b := st.NewBatch()
+	b.PutState("a", []byte("ck"), []byte{1, 2})
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewDerivedConsumer(st, &seqConsumer{name: "a"}, []string{"k"}, "insight:a", ConsumersConfig{}); err == nil || !strings.Contains(err.Error(), "2 bytes") {
+		t.Errorf("NewDerivedConsumer over a corrupt cursor = %v, want an error", err)
 	}
 }

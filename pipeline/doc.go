@@ -7,9 +7,10 @@
 // are durable. The queue in front of the committer is bounded: when it is full, Submit returns
 // [ErrBusy] at once.
 //
-// The slow path is the [Consumers] runner: each [Consumer] reads the event log from its own cursor,
-// and its writes commit in the same batch as the cursor advance, so that it sees every event exactly
-// once across crashes.
+// The slow path is the [Consumers] runner: each [Consumer] reads the event log (or, run by
+// [NewDerivedConsumer], the derived records of some kinds) from its own cursor, and its writes
+// commit in the same batch as the cursor advance, so that it sees every entry exactly once across
+// crashes. Package pipeline/wasmstage makes plugins into these stages.
 //
 // A record that fails with a permanent error goes to the dead-letter queue with the reason; a
 // retryable error is retried with backoff; a record of a platform no capture serves for now

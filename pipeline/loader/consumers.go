@@ -1,13 +1,15 @@
 package loader
 
-// Enrich and insight plugins: each enabled enrich plugin runs as a consumer of the event log
-// (host.Enrich, named "plugin:<name>"), each enabled insight plugin over the derived records it
-// was granted (host.Insight). A reload stops them all and starts the enabled ones again, holding
-// the loader's lock throughout; their cursors are in the store, so they resume where they stopped.
+// Enrich and insight plugins in the daemon: each enabled enrich plugin runs as a consumer of the
+// event log (wasmstage.Enrich, named "plugin:<name>"), each enabled insight plugin over the derived
+// records it was granted (wasmstage.Insight). A reload stops them all and starts the enabled ones
+// again, holding the loader's lock throughout; their cursors are in the store, so they resume
+// where they stopped.
 
 import (
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/pipeline/wasmstage"
 	"github.com/hangar-dev/hangar/store"
 )
 
@@ -16,7 +18,7 @@ import (
 type pluginConsumers struct {
 	st       *store.Store
 	runner   *pipeline.Consumers
-	insights []*host.Insight
+	insights []*wasmstage.Insight
 }
 
 // stopPluginConsumers stops the enrich and insight plugins and waits for them. l.mu is held: a
@@ -52,14 +54,14 @@ func (l *Loader) startPluginConsumers(list []host.PluginEntry, loaded map[string
 			continue
 		}
 		if m.Kind == host.KindEnrich {
-			c, err := host.NewEnrich(hp, l.pc.st)
+			c, err := wasmstage.NewEnrich(hp, l.pc.st)
 			if err != nil {
 				l.log.Error("plugin not run", "plugin", m.ID(), "err", err)
 				continue
 			}
 			enrich = append(enrich, c)
 		} else {
-			in, err := host.NewInsight(hp, l.pc.st, host.InsightConfig{Logger: l.log})
+			in, err := wasmstage.NewInsight(hp, l.pc.st, wasmstage.InsightConfig{Logger: l.log})
 			if err != nil {
 				l.log.Error("plugin not run", "plugin", m.ID(), "err", err)
 				continue

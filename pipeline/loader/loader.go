@@ -13,6 +13,7 @@ import (
 
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
+	"github.com/hangar-dev/hangar/pipeline/wasmstage"
 	"github.com/hangar-dev/hangar/store"
 )
 
@@ -318,7 +319,7 @@ func (l *Loader) load(p *host.PluginEntry) (pipeline.Capture, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := host.NewCapture(hp)
+	c, err := wasmstage.NewCapture(hp)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", p.Manifest.ID(), err)
 	}

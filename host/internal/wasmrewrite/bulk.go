@@ -1,4 +1,4 @@
-package host
+package wasmrewrite
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 // memory.init over a linear memory (up to 256 MiB for a plugin), table.fill, table.copy and
 // table.init over a table. Compiled, each is one call of the Go runtime's memmove, which cannot be
 // preempted: one instruction could hold a stop-the-world for tens of milliseconds. So
-// instrumentInterrupts:
+// Instrument:
 //
 //   - runs each memory bulk instruction of up to bulkChunk bytes as it is, charging its length
 //     after, and a longer one through a helper function it adds to the module (one per kind of
@@ -34,7 +34,7 @@ const (
 	maxTables = 8
 )
 
-// Function signatures instrumentInterrupts needs in the type section, as encoded after the
+// Function signatures Instrument needs in the type section, as encoded after the
 // form byte: yield's [] -> [] and the bulk helpers' [i32 i32 i32] -> [].
 var (
 	yieldSig = []byte{0, 0}
@@ -152,7 +152,7 @@ func (p *interruptPlan) readTables(s *wasmSection) error {
 func (p *interruptPlan) checkTables() error {
 	if p.tables > maxTables || p.tableEntries > maxTableEntries {
 		return fmt.Errorf("%w: %d tables of %d entries in all; a plugin may have %d tables of %d entries in all",
-			errInstrumentInvalid, p.tables, p.tableEntries, maxTables, maxTableEntries)
+			ErrInvalid, p.tables, p.tableEntries, maxTables, maxTableEntries)
 	}
 	return nil
 }

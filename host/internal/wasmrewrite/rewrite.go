@@ -1,4 +1,4 @@
-package host
+package wasmrewrite
 
 import (
 	"bytes"
@@ -8,37 +8,40 @@ import (
 	"sort"
 )
 
-// Names instrumentInterrupts adds.
+// Names Instrument adds.
 const (
-	// yieldModule and yieldName are the function every instrumented module imports and calls
-	// when its fuel is spent (see interruptCheck). The host provides it (yieldCheck).
-	yieldModule = "hangar"
-	yieldName   = "yield"
-	// startExport exports the function of the module's start section, which instrumentInterrupts
-	// removes: the host calls it under a deadline once an instance exists (see runStart), instead
-	// of wazero running it, unstoppable, during instantiation.
-	startExport = "hangar_start"
+	// YieldModule and YieldName name the function every instrumented module imports, and calls
+	// when its fuel is spent (see appendCheck). Whoever runs the module provides it: it must end
+	// the call (a panic, a trap) once the call's context is done or its deadline has passed, and
+	// return otherwise. The host's is a Go function, where the guest's goroutine can be stopped.
+	YieldModule = "hangar"
+	YieldName   = "yield"
+	// StartExport exports the function of the module's start section, which Instrument removes:
+	// whoever runs the module calls it under a deadline once an instance exists, instead of
+	// wazero running it, unstoppable, during instantiation.
+	StartExport = "hangar_start"
 )
 
-// Errors of instrumentInterrupts. Each error it returns wraps one of them. The host falls back to
-// wazero's WithCloseOnContextDone for errInstrumentUnsupported, and refuses the module for the
-// others.
+// Errors of Instrument. Each error it returns wraps one of them: ErrUnsupported (the host falls
+// back to wazero's WithCloseOnContextDone), ErrInvalid, or, unexported since the host refuses the
+// module alike, errMalformed and errExported.
 var (
-	// errInstrumentUnsupported means the module uses an instruction or an encoding that
-	// instrumentInterrupts does not decode (exception handling, GC, typed function references,
-	// relaxed SIMD, an unknown opcode). The module may still be valid.
-	errInstrumentUnsupported = errors.New("host: not supported by interrupt instrumentation")
-	// errInstrumentMalformed means the module does not follow the WebAssembly binary format.
-	errInstrumentMalformed = errors.New("host: malformed WASM module")
-	// errInstrumentInvalid means the module decodes but is not valid, or not valid as a plugin:
-	// it names a global it does not have (the host's fuel, once added), or it has no memory. Only
-	// the instrumented copy is compiled, so these are checked on the original.
-	errInstrumentInvalid = errors.New("host: invalid WASM module")
-	// errInstrumentExported means the module already exports a name instrumentInterrupts needs.
-	errInstrumentExported = errors.New("host: module already exports a name the host reserves")
+	// ErrUnsupported means the module uses an instruction or an encoding that Instrument does not
+	// decode (exception handling, GC, typed function references, relaxed SIMD, an unknown
+	// opcode). The module may still be valid.
+	ErrUnsupported = errors.New("wasmrewrite: not supported by interrupt instrumentation")
+	// errMalformed means the module does not follow the WebAssembly binary format.
+	errMalformed = errors.New("wasmrewrite: malformed WASM module")
+	// ErrInvalid means the module decodes but is not valid, or not valid as a plugin: it names a
+	// global it does not have (the fuel, once added), or it has no memory, or its tables could
+	// hold more than a plugin may. Only the instrumented copy is compiled, so these are checked
+	// on the original.
+	ErrInvalid = errors.New("wasmrewrite: invalid WASM module")
+	// errExported means the module already exports a name Instrument needs (StartExport).
+	errExported = errors.New("wasmrewrite: module already exports a name the host reserves")
 )
 
-// Section ids of the WebAssembly binary format that instrumentInterrupts reads or writes.
+// Section ids of the WebAssembly binary format that Instrument reads or writes.
 const (
 	wasmSecCustom   = 0
 	wasmSecType     = 1
@@ -61,10 +64,11 @@ var wasmSecRank = [wasmSecMaxID + 1]int8{
 	1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13,
 }
 
-// The fuel. A guest's fuel is a budget of work between two calls to yield (see interruptCheck):
+// The fuel. A guest's fuel is a budget of work between two calls to yield (see appendCheck):
 // each check charges the byte size of the code it guards, each bulk memory or table instruction
-// the bytes or entries it moves, and when the budget is spent the guest calls the host's yield,
-// which ends the call if its deadline has passed, and where its goroutine can be stopped.
+// the bytes or entries it moves, and when the budget is spent the guest calls the runner's yield,
+// which ends the call if its context is done or its deadline has passed, and where its goroutine
+// can be stopped.
 const (
 	// interruptFuel is the budget: code bytes, or interruptBulkShift-scaled bytes moved.
 	interruptFuel = 1 << 22
@@ -72,7 +76,7 @@ const (
 	interruptBulkShift = 3
 )
 
-// interruptGlobalEntries are the globals instrumentInterrupts appends, in this order after the
+// interruptGlobalEntries are the globals Instrument appends, in this order after the
 // module's own: the fuel (mutable i64, interruptFuel) and a scratch i32 that holds a bulk
 // instruction's length while it runs.
 var interruptGlobalEntries = bytes.Join([][]byte{
@@ -80,7 +84,7 @@ var interruptGlobalEntries = bytes.Join([][]byte{
 	{0x7f, 0x01, 0x41, 0x00, 0x0b},
 }, nil)
 
-// interruptGlobals is how many globals instrumentInterrupts appends.
+// interruptGlobals is how many globals Instrument appends.
 const interruptGlobals = 2
 
 // wasmAppendSLEB appends v in signed LEB128.
@@ -95,33 +99,42 @@ func wasmAppendSLEB(b []byte, v int64) []byte {
 	}
 }
 
-// instrumentInterrupts returns a copy of a WASM binary module that never holds its goroutine in
-// compiled code for long, and whose calls end soon after their deadline:
+// Instrument returns a copy of a WASM binary module that never holds its goroutine in compiled
+// code for long, and whose calls end soon after their deadline. It does so with fuel, a budget of
+// work the guest spends and refills itself:
 //
-//   - The module imports one more function, yieldModule.yieldName, a host function that ends
-//     the call if its context is done or its deadline has passed. Function indices are
+//   - The module imports one more function, YieldModule.YieldName: the runner's yield, which
+//     ends the call if its context is done or its deadline has passed. Function indices are
 //     renumbered around it.
-//   - Two globals are appended: a fuel counter and a scratch slot. The module cannot name them:
-//     a module that refers to a global it does not define or import (which, once they are added,
-//     would be one of them) is refused.
-//   - Every function body and every loop body begins with a check (interruptCheck) that charges
-//     the fuel the byte size of that body, and calls yield when the fuel is spent. Bulk memory
-//     and table instructions (memory.copy, memory.fill, memory.init, table.copy, table.fill,
-//     table.init) charge the length they moved right after they run.
-//   - A start section is removed and its function exported as startExport, for the host to call
-//     under a deadline.
+//   - Two globals are appended: the fuel (an i64 that starts at interruptFuel, 4 Mi units) and a
+//     scratch slot. The module cannot name them: a module that refers to a global it does not
+//     define or import (which, once they are added, would be one of them) is refused.
+//   - Every function body and every loop body begins with a check (appendCheck) that charges the
+//     fuel the byte size of the code it guards (a loop's body; a function's body, unless the
+//     function begins with a loop, whose check then charges the whole body) and, when the fuel
+//     is spent (zero or less), calls yield and refills it. So the work between two yields is
+//     bounded by code size, whatever the code does.
+//   - A bulk memory instruction (memory.copy, memory.fill, memory.init) of up to bulkChunk
+//     bytes runs as it is and is charged one unit per 8 bytes it moved; a longer one runs
+//     through a helper function added to the module, bulkChunk bytes at a time, charging the
+//     fuel and yielding between chunks (bulk.go). A table bulk instruction (table.copy,
+//     table.fill, table.init) is charged its length once it has run, and table.grow fails past
+//     maxTableEntries.
+//   - A start section is removed and its function exported as StartExport, for the runner to
+//     call under a deadline.
 //
 // Custom sections named ".debug*" and "name" are dropped, since code offsets and function
 // indices change; all other sections are kept in order.
 //
-// It refuses, wrapping errInstrumentInvalid, a module without a memory (a plugin's input and
-// output go through it) or one that names a global it does not have. It decodes every
-// instruction and fails, wrapping errInstrumentUnsupported, on one it does not know, naming the
-// opcode and the function index; it fails, wrapping errInstrumentMalformed, on input that is not
-// a well-formed binary module, and never panics. Beyond that it checks only what it reads: the
-// compiler validates the rest. It makes one decoding pass and one output allocation, of exactly
-// the output's size. It is safe for concurrent use and does not modify wasm.
-func instrumentInterrupts(wasm []byte) ([]byte, error) {
+// It refuses, wrapping ErrInvalid, a module without a memory (a plugin's input and output go
+// through it), one that names a global it does not have, and one with more than maxTables tables
+// or maxTableEntries initial entries. It decodes every instruction and fails, wrapping
+// ErrUnsupported, on one it does not know, naming the opcode and the function index; it fails,
+// wrapping errMalformed, on input that is not a well-formed binary module, and never panics.
+// Beyond that it checks only what it reads: the compiler validates the rest. It makes one
+// decoding pass and one output allocation, of exactly the output's size. It is safe for
+// concurrent use and does not modify wasm.
+func Instrument(wasm []byte) ([]byte, error) {
 	p, err := planInterrupts(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("instrument interrupts: %w", err)
@@ -133,7 +146,7 @@ func instrumentInterrupts(wasm []byte) ([]byte, error) {
 	return out, nil
 }
 
-// interruptPlan is what instrumentInterrupts learns about a module in its decoding pass: all it
+// interruptPlan is what Instrument learns about a module in its decoding pass: all it
 // needs to write the copy.
 type interruptPlan struct {
 	// in is the input module; sections are its sections, in order.
@@ -149,8 +162,8 @@ type interruptPlan struct {
 	// bulkType of a type [i32 i32 i32] -> [], or noType until found (they are then appended).
 	types, yieldType, bulkType uint32
 	// definedFuncs counts the functions the module defines; helpers are the functions
-	// instrumentInterrupts adds after them, one per kind of bulk memory instruction the module
-	// uses (interrupt_bulk.go), and helperBodies their bodies, made by plan.
+	// Instrument adds after them, one per kind of bulk memory instruction the module
+	// uses (bulk.go), and helperBodies their bodies, made by plan.
 	definedFuncs uint32
 	helpers      []bulkHelper
 	helperBodies [][]byte
@@ -189,7 +202,7 @@ type edit struct {
 type editKind uint8
 
 const (
-	// editCheck inserts the check that begins a function or loop body (interruptCheck).
+	// editCheck inserts the check that begins a function or loop body (appendCheck).
 	editCheck editKind = iota
 	// editBulkLen inserts, before a bulk instruction, a copy of its length (the i32 on top of
 	// the stack) to the scratch global.
@@ -200,10 +213,10 @@ const (
 	// more, in as many bytes as it had when that suffices (toolchains pad indices they patch).
 	editFunc
 	// editBulkCall wraps a bulk memory instruction: it runs as it is up to bulkChunk bytes, and
-	// through helper v beyond (interrupt_bulk.go).
+	// through helper v beyond (bulk.go).
 	editBulkCall
 	// editTableGrow inserts, before a table.grow of table v, what makes it fail past
-	// maxTableEntries (interrupt_bulk.go).
+	// maxTableEntries (bulk.go).
 	editTableGrow
 )
 
@@ -222,13 +235,13 @@ type wasmSection struct {
 // planInterrupts reads a module's sections, in one pass, into a plan.
 func planInterrupts(wasm []byte) (*interruptPlan, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
-		return nil, fmt.Errorf("%w: no WASM magic number", errInstrumentMalformed)
+		return nil, fmt.Errorf("%w: no WASM magic number", errMalformed)
 	}
 	if !bytes.Equal(wasm[4:8], []byte{1, 0, 0, 0}) {
-		return nil, fmt.Errorf("%w: binary format version %x", errInstrumentUnsupported, wasm[4:8])
+		return nil, fmt.Errorf("%w: binary format version %x", ErrUnsupported, wasm[4:8])
 	}
 	if len(wasm) > math.MaxInt32/2 {
-		return nil, fmt.Errorf("%w: module of %d bytes", errInstrumentUnsupported, len(wasm))
+		return nil, fmt.Errorf("%w: module of %d bytes", ErrUnsupported, len(wasm))
 	}
 	p := &interruptPlan{in: wasm, typ: -1, imp: -1, fn: -1, global: -1, export: -1, code: -1, sections: make([]wasmSection, 0, 16),
 		yieldType: noType, bulkType: noType}
@@ -239,16 +252,16 @@ func planInterrupts(wasm []byte) (*interruptPlan, error) {
 		s := wasmSection{start: start, id: r.byte()}
 		size := r.u32()
 		if r.err != nil || int(size) > len(wasm)-r.off {
-			return nil, fmt.Errorf("%w: truncated section at offset %d", errInstrumentMalformed, s.start)
+			return nil, fmt.Errorf("%w: truncated section at offset %d", errMalformed, s.start)
 		}
 		s.payload, s.end = r.off, r.off+int(size)
 		r.off = s.end
 		if s.id > wasmSecMaxID {
-			return nil, fmt.Errorf("%w: unknown section id %d at offset %d", errInstrumentMalformed, s.id, s.start)
+			return nil, fmt.Errorf("%w: unknown section id %d at offset %d", errMalformed, s.id, s.start)
 		}
 		if s.id != wasmSecCustom {
 			if wasmSecRank[s.id] <= rank {
-				return nil, fmt.Errorf("%w: section %d out of order or repeated", errInstrumentMalformed, s.id)
+				return nil, fmt.Errorf("%w: section %d out of order or repeated", errMalformed, s.id)
 			}
 			rank = wasmSecRank[s.id]
 			if rank > wasmSecRank[wasmSecGlobal] {
@@ -287,7 +300,7 @@ func (p *interruptPlan) readSection(s *wasmSection) error {
 		r := wasmReader{b: p.in[:s.end], off: s.payload}
 		name := r.rawName()
 		if r.err != nil {
-			return fmt.Errorf("%w: custom section name: %w", errInstrumentMalformed, r.err)
+			return fmt.Errorf("%w: custom section name: %w", errMalformed, r.err)
 		}
 		s.drop = bytes.HasPrefix(name, []byte(".debug")) || string(name) == "name"
 	case wasmSecType:
@@ -322,7 +335,7 @@ func (p *interruptPlan) readSection(s *wasmSection) error {
 			r.err = errors.New("bytes after the function index")
 		}
 		if r.err != nil {
-			return fmt.Errorf("%w: start: %w", errInstrumentMalformed, r.err)
+			return fmt.Errorf("%w: start: %w", errMalformed, r.err)
 		}
 		s.drop = true
 	case wasmSecElement:
@@ -341,12 +354,12 @@ func (p *interruptPlan) readCount(s *wasmSection) error {
 	r := wasmReader{b: p.in[:s.end], off: s.payload}
 	s.count = r.u32()
 	if r.err != nil {
-		return fmt.Errorf("%w: entry count: %w", errInstrumentMalformed, r.err)
+		return fmt.Errorf("%w: entry count: %w", errMalformed, r.err)
 	}
 	// Every entry takes at least one byte: a larger count is a lie that would size allocations
 	// (the edit list, the helper tables) from a hostile module's word.
 	if int64(s.count) > int64(s.end-r.off) {
-		return fmt.Errorf("%w: %d entries in %d bytes", errInstrumentMalformed, s.count, s.end-r.off)
+		return fmt.Errorf("%w: %d entries in %d bytes", errMalformed, s.count, s.end-r.off)
 	}
 	s.rest = r.off
 	return nil
@@ -361,7 +374,7 @@ func (p *interruptPlan) readTypes(s *wasmSection) error {
 	r := wasmReader{b: p.in[:s.end], off: s.rest}
 	for i := uint32(0); i < s.count && r.err == nil; i++ {
 		if form := r.byte(); r.err == nil && form != 0x60 {
-			return fmt.Errorf("%w: type form 0x%02x", errInstrumentUnsupported, form)
+			return fmt.Errorf("%w: type form 0x%02x", ErrUnsupported, form)
 		}
 		at := r.off
 		params := r.u32()
@@ -425,7 +438,7 @@ func (p *interruptPlan) readImports(s *wasmSection) error {
 		}
 	}
 	if p.importedFuncs == math.MaxUint32 {
-		return fmt.Errorf("%w: %d imported functions", errInstrumentUnsupported, p.importedFuncs)
+		return fmt.Errorf("%w: %d imported functions", ErrUnsupported, p.importedFuncs)
 	}
 	return p.sectionEnd(&r, s, "imports")
 }
@@ -511,7 +524,7 @@ func (p *interruptPlan) sectionEnd(r *wasmReader, s *wasmSection, what string) e
 		r.err = errors.New("bytes after the last entry")
 	}
 	if r.err != nil {
-		return fmt.Errorf("%w: %s: %w", errInstrumentMalformed, what, r.err)
+		return fmt.Errorf("%w: %s: %w", errMalformed, what, r.err)
 	}
 	return nil
 }
@@ -540,7 +553,7 @@ func (p *interruptPlan) constExpr(r *wasmReader) error {
 			r.off += 8
 		case 0x23: // global.get
 			if g := r.u32(); r.err == nil && g >= p.importedGlobals {
-				return fmt.Errorf("%w: a constant expression names global %d, not an imported one", errInstrumentInvalid, g)
+				return fmt.Errorf("%w: a constant expression names global %d, not an imported one", ErrInvalid, g)
 			}
 		case 0xd0: // ref.null
 			if err := wasmSimpleType(r.byte()); err != nil {
@@ -551,19 +564,19 @@ func (p *interruptPlan) constExpr(r *wasmReader) error {
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constant expressions: add, sub, mul
 		case 0xfd: // v128.const
 			if sub := r.u32(); r.err == nil && sub != 0x0c {
-				return fmt.Errorf("%w: constant expression opcode 0xfd 0x%02x", errInstrumentUnsupported, sub)
+				return fmt.Errorf("%w: constant expression opcode 0xfd 0x%02x", ErrUnsupported, sub)
 			}
 			r.off += 16
 		default:
 			if r.err == nil {
-				return fmt.Errorf("%w: constant expression opcode 0x%02x", errInstrumentUnsupported, op)
+				return fmt.Errorf("%w: constant expression opcode 0x%02x", ErrUnsupported, op)
 			}
 		}
 		if r.off < 0 || r.off > len(r.b) {
 			r.err = errors.New("truncated constant expression")
 		}
 	}
-	return fmt.Errorf("%w: %w", errInstrumentMalformed, r.err)
+	return fmt.Errorf("%w: %w", errMalformed, r.err)
 }
 
 // readExports checks that the module exports none of the names the host adds, and no global it
@@ -576,15 +589,15 @@ func (p *interruptPlan) readExports(s *wasmSection) error {
 	for n := s.count; n > 0 && r.err == nil; n-- {
 		name := r.rawName()
 		kind := r.byte()
-		if r.err == nil && string(name) == startExport {
-			return fmt.Errorf("%w: %s", errInstrumentExported, name)
+		if r.err == nil && string(name) == StartExport {
+			return fmt.Errorf("%w: %s", errExported, name)
 		}
 		if kind == 0 {
 			p.funcIndex(&r)
 			continue
 		}
 		if index := r.u32(); r.err == nil && kind == 3 && index >= p.index {
-			return fmt.Errorf("%w: it exports global %d, and has %d", errInstrumentInvalid, index, p.index)
+			return fmt.Errorf("%w: it exports global %d, and has %d", ErrInvalid, index, p.index)
 		}
 	}
 	return p.sectionEnd(&r, s, "exports")
@@ -594,7 +607,7 @@ func (p *interruptPlan) readExports(s *wasmSection) error {
 // in more than one byte.
 func wasmSimpleType(t byte) error {
 	if t == 0x63 || t == 0x64 {
-		return fmt.Errorf("%w: reference type 0x%02x", errInstrumentUnsupported, t)
+		return fmt.Errorf("%w: reference type 0x%02x", ErrUnsupported, t)
 	}
 	return nil
 }
@@ -710,7 +723,7 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 		fn := p.importedFuncs + n
 		size, j := wasmLEB32(p.in[:s.end], i)
 		if j < 0 || int(size) > s.end-j {
-			return fmt.Errorf("%w: function %d: truncated body", errInstrumentMalformed, fn)
+			return fmt.Errorf("%w: function %d: truncated body", errMalformed, fn)
 		}
 		end := j + int(size)
 		before := len(p.edits)
@@ -722,16 +735,16 @@ func (p *interruptPlan) scanCode(s *wasmSection) error {
 			newSize += uint64(p.editDelta(e))
 		}
 		if newSize > math.MaxUint32 {
-			return fmt.Errorf("%w: function %d: instrumented body of %d bytes", errInstrumentUnsupported, fn, newSize)
+			return fmt.Errorf("%w: function %d: instrumented body of %d bytes", ErrUnsupported, fn, newSize)
 		}
 		p.codeSize += wasmLEBLen(uint32(newSize)) + int(newSize)
 		i = end
 	}
 	if i != s.end {
-		return fmt.Errorf("%w: bytes after the last function body", errInstrumentMalformed)
+		return fmt.Errorf("%w: bytes after the last function body", errMalformed)
 	}
 	if p.codeSize > math.MaxUint32 {
-		return fmt.Errorf("%w: instrumented code section of %d bytes", errInstrumentUnsupported, p.codeSize)
+		return fmt.Errorf("%w: instrumented code section of %d bytes", ErrUnsupported, p.codeSize)
 	}
 	return nil
 }
@@ -756,7 +769,7 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 		i++
 	}
 	if i < 0 {
-		return fmt.Errorf("%w: function %d: truncated local declarations", errInstrumentMalformed, fn)
+		return fmt.Errorf("%w: function %d: truncated local declarations", errMalformed, fn)
 	}
 	// A body that begins with a loop (every function of a Go module: its dispatch loop) needs no
 	// check of its own: the loop's check, right after it, charges the rest of the body too.
@@ -773,7 +786,7 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 	last, ended := -1, false
 	for i < len(b) {
 		if ended {
-			return fmt.Errorf("%w: function %d: code after the body's end", errInstrumentMalformed, fn)
+			return fmt.Errorf("%w: function %d: code after the body's end", errMalformed, fn)
 		}
 		last = i
 		op := b[i]
@@ -803,7 +816,7 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 		case immGlobal:
 			var g uint32
 			if g, i = wasmLEB32(b, i); i >= 0 && g >= p.index {
-				return fmt.Errorf("%w: function %d: global %d at offset %d: the module has %d", errInstrumentInvalid, fn, g, last, p.index)
+				return fmt.Errorf("%w: function %d: global %d at offset %d: the module has %d", ErrInvalid, fn, g, last, p.index)
 			}
 		case immFunc:
 			at := i
@@ -841,14 +854,14 @@ func (p *interruptPlan) scanBody(fn uint32, b []byte, i int) error {
 				edits = p.bulkEdits(edits, b, last, i)
 			}
 		default:
-			return fmt.Errorf("function %d: opcode 0x%02x at offset %d: %w", fn, op, last, errInstrumentUnsupported)
+			return fmt.Errorf("function %d: opcode 0x%02x at offset %d: %w", fn, op, last, ErrUnsupported)
 		}
 		if i < 0 || i > len(b) {
 			return p.bodyError(fn, b, last, i)
 		}
 	}
 	if !ended {
-		return fmt.Errorf("%w: function %d: body does not end with `end`", errInstrumentMalformed, fn)
+		return fmt.Errorf("%w: function %d: body does not end with `end`", errMalformed, fn)
 	}
 	p.edits = edits
 	return nil
@@ -862,12 +875,11 @@ func (p *interruptPlan) bodyError(fn uint32, b []byte, at, i int) error {
 		if sub, j := wasmLEB32(b, at+1); j >= 0 && wasmOps.main[b[at]] >= immPrefixFC {
 			op += fmt.Sprintf(" 0x%02x", sub)
 		}
-		return fmt.Errorf("function %d: opcode %s at offset %d: %w", fn, op, at, errInstrumentUnsupported)
+		return fmt.Errorf("function %d: opcode %s at offset %d: %w", fn, op, at, ErrUnsupported)
 	}
-	return fmt.Errorf("%w: function %d: truncated instruction 0x%02x at offset %d", errInstrumentMalformed, fn, b[at], at)
+	return fmt.Errorf("%w: function %d: truncated instruction 0x%02x at offset %d", errMalformed, fn, b[at], at)
 }
 
-// The entries instrumentInterrupts appends to a section, and how many.
 // resolveTypes gives the signatures the module lacks the indices they are appended at: yield's,
 // then the helpers' (which is appended only if the code turns out to need a helper).
 func (p *interruptPlan) resolveTypes() {
@@ -882,6 +894,8 @@ func (p *interruptPlan) resolveTypes() {
 	}
 }
 
+// newTypes returns how many function types Instrument appends: yield's and the helpers', when the
+// module has no type of their signature.
 func (p *interruptPlan) newTypes() uint32 {
 	n := uint32(0)
 	if p.yieldType >= p.types {
@@ -893,6 +907,8 @@ func (p *interruptPlan) newTypes() uint32 {
 	return n
 }
 
+// newExports returns how many exports Instrument appends: StartExport, if the module has a start
+// section.
 func (p *interruptPlan) newExports() uint32 {
 	if p.hasStart {
 		return 1
@@ -900,7 +916,7 @@ func (p *interruptPlan) newExports() uint32 {
 	return 0
 }
 
-// appendNewEntries appends the entries instrumentInterrupts adds to a section of an id.
+// appendNewEntries appends the entries Instrument adds to a section of an id.
 func (p *interruptPlan) appendNewEntries(b []byte, id byte) []byte {
 	switch id {
 	case wasmSecType:
@@ -915,17 +931,17 @@ func (p *interruptPlan) appendNewEntries(b []byte, id byte) []byte {
 			b = wasmAppendLEB(b, p.bulkType)
 		}
 	case wasmSecImport:
-		b = wasmAppendLEB(b, uint32(len(yieldModule)))
-		b = append(b, yieldModule...)
-		b = wasmAppendLEB(b, uint32(len(yieldName)))
-		b = append(b, yieldName...)
+		b = wasmAppendLEB(b, uint32(len(YieldModule)))
+		b = append(b, YieldModule...)
+		b = wasmAppendLEB(b, uint32(len(YieldName)))
+		b = append(b, YieldName...)
 		b = wasmAppendLEB(append(b, 0), p.yieldType)
 	case wasmSecGlobal:
 		b = append(b, interruptGlobalEntries...)
 	case wasmSecExport:
 		if p.hasStart {
-			b = wasmAppendLEB(b, uint32(len(startExport)))
-			b = append(b, startExport...)
+			b = wasmAppendLEB(b, uint32(len(StartExport)))
+			b = append(b, StartExport...)
 			start := p.start
 			if start >= p.importedFuncs {
 				start++
@@ -936,7 +952,7 @@ func (p *interruptPlan) appendNewEntries(b []byte, id byte) []byte {
 	return b
 }
 
-// newCount returns how many entries instrumentInterrupts adds to a section of an id.
+// newCount returns how many entries Instrument adds to a section of an id.
 func (p *interruptPlan) newCount(id byte) uint32 {
 	switch id {
 	case wasmSecType:
@@ -957,10 +973,10 @@ func (p *interruptPlan) newCount(id byte) uint32 {
 func (p *interruptPlan) plan() error {
 	p.setIndex()
 	if !p.memory {
-		return fmt.Errorf("%w: it has no memory, and a plugin's input and output go through one", errInstrumentInvalid)
+		return fmt.Errorf("%w: it has no memory, and a plugin's input and output go through one", ErrInvalid)
 	}
 	if p.index > math.MaxUint32-interruptGlobals {
-		return fmt.Errorf("%w: %d globals", errInstrumentUnsupported, p.index)
+		return fmt.Errorf("%w: %d globals", ErrUnsupported, p.index)
 	}
 	if err := p.checkTables(); err != nil {
 		return err
@@ -1110,21 +1126,7 @@ func (p *interruptPlan) appendCode(out []byte, s *wasmSection) []byte {
 	return out
 }
 
-// rawName reads a name (a byte vector) without copying it.
-func (r *wasmReader) rawName() []byte {
-	n := int(r.u32())
-	if r.err != nil || n > len(r.b)-r.off {
-		if r.err == nil {
-			r.err = errors.New("truncated name")
-		}
-		return nil
-	}
-	s := r.b[r.off : r.off+n]
-	r.off += n
-	return s
-}
-
-// wasmUnsupported is returned by the wasmSkip functions for an instruction instrumentInterrupts
+// wasmUnsupported is returned by the wasmSkip functions for an instruction Instrument
 // does not decode; they return -1 for a truncated one.
 const wasmUnsupported = -2
 
@@ -1281,7 +1283,7 @@ type wasmOpTables struct {
 	main, fc, fd, fe [256]uint8
 }
 
-// wasmOps are the opcodes instrumentInterrupts decodes: the core specification 2.0, tail calls,
+// wasmOps are the opcodes Instrument decodes: the core specification 2.0, tail calls,
 // multiple memories, threads and SIMD (not relaxed SIMD). Exception handling (0x06-0x0A,
 // 0x18-0x19), typed function references (0x14-0x15, 0xD3-0xD6) and GC (0xFB) are left out.
 var wasmOps = newWasmOpTables()

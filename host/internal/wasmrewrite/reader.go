@@ -1,4 +1,4 @@
-package host
+package wasmrewrite
 
 import (
 	"bytes"
@@ -7,12 +7,13 @@ import (
 	"fmt"
 )
 
-// wasmImport is one import of a module.
-type wasmImport struct{ module, name string }
+// Import is one import of a module: the module it is imported from, and its name there.
+type Import struct{ Module, Name string }
 
-// moduleImports reads the import section of a WASM binary. It checks only what it reads: the
-// compiler validates the rest.
-func moduleImports(wasm []byte) ([]wasmImport, error) {
+// Imports returns the imports of a WASM binary module, in order, read from its import section.
+// It checks only what it reads (the compiler validates the rest), and fails on a module it cannot
+// read that far. It is safe for concurrent use and does not modify wasm.
+func Imports(wasm []byte) ([]Import, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
 		return nil, errors.New("not a WASM module")
 	}
@@ -28,9 +29,9 @@ func moduleImports(wasm []byte) ([]wasmImport, error) {
 			continue
 		}
 		sec := wasmReader{b: r.b[:r.off+size], off: r.off}
-		var out []wasmImport
+		var out []Import
 		for n := sec.u32(); n > 0 && sec.err == nil; n-- {
-			im := wasmImport{module: sec.name(), name: sec.name()}
+			im := Import{Module: sec.name(), Name: sec.name()}
 			switch kind := sec.byte(); kind {
 			case 0: // function: type index
 				sec.u32()
@@ -55,6 +56,7 @@ func moduleImports(wasm []byte) ([]wasmImport, error) {
 	return nil, r.err
 }
 
+// wasmReader reads a WASM binary from off; the first error it meets stops it and stays in err.
 type wasmReader struct {
 	b   []byte
 	off int
@@ -105,4 +107,18 @@ func (r *wasmReader) limitsMin() uint32 {
 		r.u32()
 	}
 	return min
+}
+
+// rawName reads a name (a byte vector) without copying it.
+func (r *wasmReader) rawName() []byte {
+	n := int(r.u32())
+	if r.err != nil || n > len(r.b)-r.off {
+		if r.err == nil {
+			r.err = errors.New("truncated name")
+		}
+		return nil
+	}
+	s := r.b[r.off : r.off+n]
+	r.off += n
+	return s
 }

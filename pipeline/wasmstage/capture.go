@@ -1,4 +1,4 @@
-package host
+package wasmstage
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/tidwall/gjson"
@@ -15,7 +16,8 @@ import (
 // Capture is the pipeline's capture stage served by a capture plugin. It is safe for concurrent
 // use.
 type Capture struct {
-	p *Plugin
+	p              *host.Plugin
+	name, platform string
 	// Timeout bounds the wait for an instance and the call, beyond the plugin's own deadline;
 	// zero waits as long as the plugin's limits allow.
 	Timeout time.Duration
@@ -27,11 +29,12 @@ var (
 )
 
 // NewCapture returns the capture stage of a capture plugin.
-func NewCapture(p *Plugin) (*Capture, error) {
-	if p.m.Kind != KindCapture {
-		return nil, fmt.Errorf("new capture: plugin %s is a %s plugin", p.m.Name, p.m.Kind)
+func NewCapture(p *host.Plugin) (*Capture, error) {
+	m := p.Manifest()
+	if m.Kind != host.KindCapture {
+		return nil, fmt.Errorf("new capture: plugin %s is a %s plugin", m.Name, m.Kind)
 	}
-	return &Capture{p: p}, nil
+	return &Capture{p: p, name: m.Name, platform: m.Platform}, nil
 }
 
 // Capture implements pipeline.Capture: one record in one call.
@@ -42,11 +45,11 @@ func (c *Capture) Capture(rec *pipeline.RawRecord) ([]sdk.Event, error) {
 
 // CaptureBatch implements pipeline.BatchCapture: all records in one call.
 //
-// The host gives what the plugin, seeing only its projection, cannot: an oversized record (its
+// The stage gives what the plugin, seeing only its projection, cannot: an oversized record (its
 // payload too large to keep) becomes pipeline.OversizedEvent without calling the plugin, and every
 // event the plugin emits gets the pipeline.AttrPayloadBytes attribute, first, unless the plugin set
 // it (or the event has no room left for it). A capture plugin thus yields what a built-in capture
-// does.
+// does. The host gives each event its id, as pipeline.EventID would.
 //
 // Each record's error is pipeline.Permanent (so the record goes to the dead-letter queue with the
 // reason) when the plugin failed the record, the host refused its emissions, the call failed
@@ -55,12 +58,12 @@ func (c *Capture) Capture(rec *pipeline.RawRecord) ([]sdk.Event, error) {
 func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []error) {
 	evs := make([][]sdk.Event, len(recs))
 	errs := make([]error, len(recs))
-	in := make([]Record, 0, len(recs))
+	in := make([]host.Record, 0, len(recs))
 	idx := make([]int, 0, len(recs))
 	for i, r := range recs {
 		switch {
-		case r.Platform != c.p.m.Platform:
-			errs[i] = pipeline.Permanent(fmt.Errorf("plugin %s captures %q, not %q", c.p.m.Name, c.p.m.Platform, r.Platform))
+		case r.Platform != c.platform:
+			errs[i] = pipeline.Permanent(fmt.Errorf("plugin %s captures %q, not %q", c.name, c.platform, r.Platform))
 		case r.Oversize > 0:
 			evs[i] = []sdk.Event{pipeline.OversizedEvent(r)}
 		default:
@@ -68,7 +71,7 @@ func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []err
 				errs[i] = pipeline.Permanent(err)
 				continue
 			}
-			in = append(in, Record{ID: r.ID, Received: r.ReceivedAt, Payload: r.Payload})
+			in = append(in, host.Record{ID: r.ID, Received: r.ReceivedAt, Payload: r.Payload})
 			idx = append(idx, i)
 		}
 	}
@@ -81,11 +84,9 @@ func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []err
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	outs, err := c.p.CallRecords(ctx, string(KindCapture), in)
+	outs, err := c.p.CallRecords(ctx, string(host.KindCapture), in)
 	if err != nil {
-		if !errors.Is(err, ErrClosed) {
-			err = pipeline.Permanent(err)
-		}
+		err = captureErr(err)
 		for _, i := range idx {
 			errs[i] = err
 		}
@@ -100,6 +101,15 @@ func (c *Capture) CaptureBatch(recs []*pipeline.RawRecord) ([][]sdk.Event, []err
 		evs[i] = withPayloadBytes(o.Events, recs[i])
 	}
 	return evs, errs
+}
+
+// captureErr classifies the error of a failed capture call: retryable when the host or the plugin
+// was closed (a reload: another instance of the stage serves the record), else permanent.
+func captureErr(err error) error {
+	if errors.Is(err, host.ErrClosed) {
+		return err
+	}
+	return pipeline.Permanent(err)
 }
 
 // checkPayload refuses what no plugin can read: an empty payload, one that is not JSON, or JSON

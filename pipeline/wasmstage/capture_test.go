@@ -1,4 +1,4 @@
-package host
+package wasmstage
 
 import (
 	"fmt"
@@ -6,20 +6,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/tidwall/gjson"
 )
 
-// loadClaudeCode loads the committed first-party Claude Code plugin, granted its manifest. (Its
-// own tests in plugins/claude-code cannot reach the host: plugins never import it.)
-func loadClaudeCode(t testing.TB, h *Host) *Capture {
+// loadClaudeCode loads the committed first-party Claude Code plugin, granted its manifest, as a
+// capture stage.
+func loadClaudeCode(t testing.TB, h *host.Host) *Capture {
 	t.Helper()
-	m, wasm, err := ReadPluginDir("../plugins/claude-code")
+	m, wasm, err := host.ReadPluginDir("../../plugins/claude-code")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := NewGrants(m.Capabilities)
+	g, err := host.NewGrants(m.Capabilities)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +58,13 @@ func eventsDiff(got, want []sdk.Event) string {
 // testSecret is the install secret of tests that run the claude-code plugin (it salts hashes).
 var testSecret = []byte("hangar host tests: install secret")
 
-// TestCaptureRealPayloads runs the first-party Claude Code plugin through host.Capture over every
+// TestCaptureRealPayloads runs the first-party Claude Code plugin through the capture stage over every
 // real hook payload, in batches: each gives one event of kind hook.<hook_event_name>, with the
-// record's event id, received time and session, and payload_bytes (which the host adds) first.
+// record's event id, received time and session, and payload_bytes (which the stage adds) first.
 // Bad payloads fail with permanent errors before any call, and the oversized record never
 // reaches the plugin. (The plugin's own reductions have golden tests in plugins/claude-code.)
 func TestCaptureRealPayloads(t *testing.T) {
-	h := newTestHost(t, Config{Secret: testSecret})
+	h := newTestHost(t, host.Config{Secret: testSecret})
 	c := loadClaudeCode(t, h)
 	received := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	var recs []*pipeline.RawRecord
@@ -121,7 +122,7 @@ func TestCaptureRealPayloads(t *testing.T) {
 // TestCaptureOversizedAlone checks that a batch of oversized records calls no plugin, and that a
 // record of another platform is refused.
 func TestCaptureOversizedAlone(t *testing.T) {
-	h := newTestHost(t, Config{})
+	h := newTestHost(t, host.Config{})
 	c := loadClaudeCode(t, h)
 	recs := []*pipeline.RawRecord{
 		{ID: sdk.NewID("a"), Platform: pipeline.PlatformClaudeCode, ReceivedAt: time.Unix(10, 0), Oversize: 17 << 20},

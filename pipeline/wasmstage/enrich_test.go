@@ -1,45 +1,18 @@
-package host
+package wasmstage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/store"
 	"github.com/hangar-dev/hangar/store/seal"
 )
-
-func init() {
-	// The enrich and insight test plugins, built by TestMain with the others.
-	testPlugins["enrich-toolstats"] = "enrich-toolstats"
-	testPlugins["enrich-badkind"] = "enrich-badkind"
-	testPlugins["insight-repeat"] = "insight-repeat"
-}
-
-// loadKind loads a test plugin of a kind (enrich or insight), granted exactly caps.
-func loadKind(t testing.TB, h *Host, name string, kind Kind, caps []string) *Plugin {
-	t.Helper()
-	sum := sha256.Sum256(testWasm[name])
-	m := Manifest{
-		Name: name, Version: "1.0.0", Kind: kind, ABI: ABIVersion,
-		Wasm: name + ".wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: caps,
-	}
-	g, err := NewGrants(caps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := h.Load(m, testWasm[name], g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // pipelineRig is the daemon's pipeline in-process: a store, the intake with the first-party
 // Claude Code capture plugin, and a consumers runner.
@@ -64,7 +37,7 @@ func startRig(t *testing.T, dir string, consumers ...pipeline.Consumer) *pipelin
 	if err != nil {
 		t.Fatal(err)
 	}
-	capture := loadClaudeCode(t, newTestHost(t, Config{Secret: testSecret}))
+	capture := loadClaudeCode(t, newTestHost(t, host.Config{Secret: testSecret}))
 	in, err := pipeline.NewIntake(st, pipeline.Captures{pipeline.PlatformClaudeCode: capture}, pipeline.IntakeConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -166,9 +139,9 @@ func attr(ev *sdk.Event, key string) sdk.Value {
 // record seen exactly once.
 func TestEnrichInsightEndToEnd(t *testing.T) {
 	audit := &auditSink{}
-	h := newTestHost(t, Config{Audit: audit})
-	enrichP := loadKind(t, h, "enrich-toolstats", KindEnrich, []string{"read:events", "emit:derived:tool-stats", "kv"})
-	insightP := loadKind(t, h, "insight-repeat", KindInsight, []string{"read:derived:tool-stats"})
+	h := newTestHost(t, host.Config{Audit: audit})
+	enrichP := loadKind(t, h, "enrich-toolstats", host.KindEnrich, []string{"read:events", "emit:derived:tool-stats", "kv"})
+	insightP := loadKind(t, h, "insight-repeat", host.KindInsight, []string{"read:derived:tool-stats"})
 	payloads := hookPayloads(t)
 	half := len(payloads) / 2
 	dir := t.TempDir()
@@ -191,10 +164,7 @@ func TestEnrichInsightEndToEnd(t *testing.T) {
 			rig.submit(t, resubmit, 0) // duplicates: no new events
 		}
 		rig.waitConsumed(t, enrich.Name())
-		waitFor(t, "the insight to catch up", func() (bool, error) {
-			lag, err := insight.Lag()
-			return lag == 0, err
-		})
+		waitFor(t, "the insight to catch up", func() (bool, error) { return insight.Lag() == 0, nil })
 		insight.Close()
 		rig.close(t)
 	}
@@ -253,7 +223,7 @@ func TestEnrichInsightEndToEnd(t *testing.T) {
 
 	// The insight plugin saw each record once: one insight per tool used 3 times or more.
 	insights := map[toolKey]int{}
-	if _, err := st.ScanDerived(InsightKind("insight-repeat"), 0, 0, func(_ uint64, ev *sdk.Event) error {
+	if _, err := st.ScanDerived(host.InsightKind("insight-repeat"), 0, 0, func(_ uint64, ev *sdk.Event) error {
 		if ev.Kind != "repeated-tool" {
 			t.Errorf("insight kind %q", ev.Kind)
 		}
@@ -273,9 +243,9 @@ func TestEnrichInsightEndToEnd(t *testing.T) {
 	if st.DLQCount() != 0 {
 		t.Errorf("%d dead letters, want none", st.DLQCount())
 	}
-	for _, p := range []*Plugin{enrichP, insightP} {
+	for _, p := range []*host.Plugin{enrichP, insightP} {
 		if q, reason := p.Quarantined(); q {
-			t.Errorf("%s quarantined: %s", p.m.Name, reason)
+			t.Errorf("%s quarantined: %s", p.Manifest().Name, reason)
 		}
 	}
 }
@@ -284,8 +254,8 @@ func TestEnrichInsightEndToEnd(t *testing.T) {
 // granted has those records refused, audited and dead-lettered, and keeps running for the rest.
 func TestEnrichRefusesUngrantedKind(t *testing.T) {
 	audit := &auditSink{}
-	h := newTestHost(t, Config{Audit: audit})
-	p := loadKind(t, h, "enrich-badkind", KindEnrich, []string{"read:events", "emit:derived:tool-stats"})
+	h := newTestHost(t, host.Config{Audit: audit})
+	p := loadKind(t, h, "enrich-badkind", host.KindEnrich, []string{"read:events", "emit:derived:tool-stats"})
 	rig := startRig(t, t.TempDir())
 	defer rig.close(t)
 	enrich, err := NewEnrich(p, rig.st)
@@ -315,7 +285,7 @@ func TestEnrichRefusesUngrantedKind(t *testing.T) {
 		if r.Stage != "consumer:"+enrich.Name() {
 			t.Errorf("dead letter stage %q", r.Stage)
 		}
-		if !strings.Contains(r.Reason, ErrRefusedEmission.Error()) {
+		if !strings.Contains(r.Reason, host.ErrRefusedEmission.Error()) {
 			t.Errorf("dead letter reason %q, want a refused emission", r.Reason)
 		}
 		dead++
@@ -326,7 +296,7 @@ func TestEnrichRefusesUngrantedKind(t *testing.T) {
 	if dead != prompts {
 		t.Errorf("%d dead letters, want %d (one per UserPromptSubmit event)", dead, prompts)
 	}
-	if n := audit.count(p.m.Name, AuditRefusedEmission); n < prompts {
+	if n := audit.count(p.Manifest().Name, host.AuditRefusedEmission); n < prompts {
 		t.Errorf("%d refused emissions audited, want at least %d", n, prompts)
 	}
 	if _, err := rig.st.ScanDerived("not-granted", 0, 0, func(uint64, *sdk.Event) error {
@@ -340,40 +310,26 @@ func TestEnrichRefusesUngrantedKind(t *testing.T) {
 	}
 }
 
-func TestNewEnrichInsightRefuse(t *testing.T) {
-	h := newTestHost(t, Config{})
-	noRead := loadKind(t, h, "enrich-toolstats", KindEnrich, []string{"emit:derived:tool-stats"})
+// TestNewStagesRefuse: each stage refuses a plugin of another kind, or without the grant it reads
+// its input by.
+func TestNewStagesRefuse(t *testing.T) {
+	h := newTestHost(t, host.Config{})
+	noRead := loadKind(t, h, "enrich-toolstats", host.KindEnrich, []string{"emit:derived:tool-stats"})
 	if _, err := NewEnrich(noRead, nil); err == nil {
 		t.Error("NewEnrich accepted a plugin without read:events")
 	}
-	capture := loadTest(t, h, "echo", nil, Limits{})
+	if _, err := NewCapture(noRead); err == nil {
+		t.Error("NewCapture accepted an enrich plugin")
+	}
+	capture := loadClaudeCode(t, h).p
 	if _, err := NewEnrich(capture, nil); err == nil {
 		t.Error("NewEnrich accepted a capture plugin")
 	}
 	if _, err := NewInsight(capture, nil, InsightConfig{}); err == nil {
 		t.Error("NewInsight accepted a capture plugin")
 	}
-	noKinds := loadKind(t, h, "insight-repeat", KindInsight, nil)
+	noKinds := loadKind(t, h, "insight-repeat", host.KindInsight, nil)
 	if _, err := NewInsight(noKinds, nil, InsightConfig{}); err == nil {
 		t.Error("NewInsight accepted a plugin without read:derived grants")
-	}
-}
-
-func TestEnrichRefusesInsightKinds(t *testing.T) {
-	h := newTestHost(t, Config{})
-	// Granted emit:derived:insight.x, an enrich plugin still may not forge an insight plugin's output.
-	p := loadKind(t, h, "enrich-toolstats", KindEnrich, []string{"read:events", "emit:derived:" + InsightKind("x")})
-	evs := []sdk.Event{{Kind: InsightKind("x")}}
-	err := p.checkRecord(&Record{ID: sdk.NewID("t"), Platform: "claude-code"}, nil, evs)
-	if err == nil {
-		t.Error("an enrich plugin emitted an insight kind")
-	}
-}
-
-func TestDerivedID(t *testing.T) {
-	src := sdk.NewID("t", []byte("event"))
-	a, b := DerivedID("p", src, 0), DerivedID("p", src, 1)
-	if a == b || a != DerivedID("p", src, 0) || a == DerivedID("q", src, 0) {
-		t.Error("DerivedID is not deterministic per plugin, source and index")
 	}
 }

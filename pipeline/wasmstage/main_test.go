@@ -1,0 +1,191 @@
+package wasmstage
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hangar-dev/hangar/host"
+	"github.com/tidwall/gjson"
+	"go.uber.org/goleak"
+)
+
+// testWasm holds the test plugins, built once per test binary from their sources among the host's
+// test plugins (host/testdata/<name>, where the agent's tests build them too); testCacheDir is the
+// compilation cache the tests' hosts share.
+var (
+	testWasm     = map[string][]byte{}
+	testCacheDir string
+)
+
+// testPlugins are the test plugins' names, each built from host/testdata/<name>.
+var testPlugins = []string{"enrich-toolstats", "enrich-badkind", "insight-repeat"}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hangar-wasmstage-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testCacheDir = filepath.Join(dir, "cache")
+	flag.Parse()
+	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
+		os.RemoveAll(dir)
+		os.Exit(m.Run()) // listing the tests needs no test plugin
+	}
+	if err := buildTestPlugins(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// buildTestPlugins compiles the test plugins with the Go toolchain (GOOS=wasip1), two at a time.
+func buildTestPlugins(dir string) error {
+	var mu sync.Mutex
+	var errs []string
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for _, name := range testPlugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out := filepath.Join(dir, name+".wasm")
+			cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "../../host/testdata/"+name)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			msg, err := cmd.CombinedOutput()
+			var b []byte
+			if err == nil {
+				b, err = os.ReadFile(out)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("build %s: %v\n%s", name, err, msg))
+				return
+			}
+			testWasm[name] = b
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("build test plugins:\n%s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// newTestHost returns a host over the test binary's compilation cache, closed with the test.
+func newTestHost(t testing.TB, cfg host.Config) *host.Host {
+	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = testCacheDir
+	}
+	h, err := host.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+// loadKind loads a test plugin of a kind (enrich or insight), granted exactly caps.
+func loadKind(t testing.TB, h *host.Host, name string, kind host.Kind, caps []string) *host.Plugin {
+	t.Helper()
+	sum := sha256.Sum256(testWasm[name])
+	m := host.Manifest{
+		Name: name, Version: "1.0.0", Kind: kind, ABI: host.ABIVersion,
+		Wasm: name + ".wasm", SHA256: hex.EncodeToString(sum[:]), Capabilities: caps,
+	}
+	g, err := host.NewGrants(caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, testWasm[name], g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// auditSink is a host.Auditor in memory.
+type auditSink struct {
+	mu      sync.Mutex
+	entries []host.AuditEntry
+}
+
+var _ host.Auditor = (*auditSink)(nil)
+
+func (a *auditSink) Record(e host.AuditEntry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+// count returns the occurrences of an action for a plugin.
+func (a *auditSink) count(plugin, action string) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var n int64
+	for _, e := range a.entries {
+		if e.Plugin == plugin && e.Action == action {
+			n += e.N()
+		}
+	}
+	return n
+}
+
+// hookPayloads returns the real Claude Code hook payloads of the shared fixtures: each file holds
+// one payload or an array of them.
+func hookPayloads(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	err := filepath.WalkDir("../../../shared/fixtures/claude-code/hooks/", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		r := gjson.ParseBytes(b)
+		if !r.IsArray() {
+			out = append(out, []byte(strings.TrimSpace(r.Raw)))
+			return nil
+		}
+		r.ForEach(func(_, v gjson.Result) bool {
+			out = append(out, []byte(v.Raw))
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 100 {
+		t.Fatalf("%d fixture payloads, want at least 100", len(out))
+	}
+	return out
+}
