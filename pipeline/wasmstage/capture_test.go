@@ -174,3 +174,35 @@ func TestCapturePayloadBytes(t *testing.T) {
 		t.Errorf("an event with %d attributes got %d, want no more", sdk.MaxAttrs, len(got[0].Attrs))
 	}
 }
+
+// TestCapturePromptNamesThePlugin shows that a prompt may say what the plugin's events are made
+// of (its kinds, attribute keys: words its module holds) without losing its record. People who
+// run Hangar write hooks and telemetry code; "rename prompt_words" or "the UserPromptSubmit hook"
+// is a prompt like any other. Found by FuzzCapture: the record's own leak check counted an
+// attribute key the prompt happened to contain as content the plugin carried out.
+func TestCapturePromptNamesThePlugin(t *testing.T) {
+	h := newTestHost(t, host.Config{Secret: testSecret})
+	c := loadClaudeCode(t, h)
+	received := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	prompts := []string{
+		"caf\\ prompt_words",
+		"rename prompt_words and prompt_sketch in the UserPromptSubmit hook",
+		"why does hook.UserPromptSubmit carry payload_bytes and prompt_hash?",
+		"the SessionStart and PostToolUse hooks, session_id, tool_name, tool_use_id",
+	}
+	var recs []*pipeline.RawRecord
+	for i, p := range prompts {
+		payload := fmt.Appendf(nil, `{"hook_event_name":"UserPromptSubmit","session_id":"s%d","prompt":%q}`, i, p)
+		recs = append(recs, &pipeline.RawRecord{ID: sdk.NewID("prompt", payload), Platform: pipeline.PlatformClaudeCode,
+			Source: "hook", ReceivedAt: received, Payload: payload})
+	}
+	// Twice: the second round is checked against the window, which now holds every prompt.
+	for round := range 2 {
+		evs, errs := c.CaptureBatch(recs)
+		for k, p := range prompts {
+			if errs[k] != nil || len(evs[k]) != 1 || evs[k][0].Kind != "hook.UserPromptSubmit" {
+				t.Errorf("round %d, prompt %q: events %v, error %v; want its hook.UserPromptSubmit event", round, p, evs[k], errs[k])
+			}
+		}
+	}
+}
