@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hangar-dev/hangar/host/hosttest"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/sdk/abi"
 	"github.com/tidwall/gjson"
@@ -174,25 +175,8 @@ func TestWalkMutated(t *testing.T) {
 	skipShort(t)
 	payloads := hookPayloads(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	const punct = `{}[]()":,\ ` + "\n\t\x00"
 	for i := range 400 {
-		p := []byte(string(payloads[rng.IntN(len(payloads))]))
-		for range 1 + rng.IntN(3) {
-			if len(p) == 0 {
-				break
-			}
-			k := rng.IntN(len(p))
-			switch rng.IntN(4) {
-			case 0:
-				p[k] = punct[rng.IntN(len(punct))]
-			case 1:
-				p = append(p[:k], append([]byte{punct[rng.IntN(len(punct))]}, p[k:]...)...)
-			case 2:
-				p = p[:k]
-			default:
-				p[k] ^= byte(1 << rng.IntN(8))
-			}
-		}
+		p := hosttest.Mutate(rng, payloads[rng.IntN(len(payloads))])
 		for _, caps := range walkGrants {
 			checkAgainstLegacy(t, caps, p, uint64(i), i%4 == 0)
 		}

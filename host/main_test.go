@@ -8,15 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/host/hosttest"
 	"github.com/hangar-dev/hangar/host/internal/childtest"
-	"github.com/tidwall/gjson"
 	"go.uber.org/goleak"
 )
 
@@ -97,40 +95,13 @@ func flagSet(name string) bool {
 	return f != nil && f.Value.String() != ""
 }
 
-// buildTestPlugins compiles every test plugin with the Go toolchain (GOOS=wasip1), two at a time.
+// buildTestPlugins compiles every test plugin into dir (hosttest.BuildPlugins).
 func buildTestPlugins(dir string) error {
-	var mu sync.Mutex
-	var errs []string
-	sem := make(chan struct{}, 2)
-	var wg sync.WaitGroup
-	for name, src := range testPlugins {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out := filepath.Join(dir, name+".wasm")
-			cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./testdata/"+src)
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			msg, err := cmd.CombinedOutput()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("build %s: %v\n%s", name, err, msg))
-				return
-			}
-			b, err := os.ReadFile(out)
-			if err != nil {
-				errs = append(errs, err.Error())
-				return
-			}
-			testWasm[name] = b
-		}()
+	wasm, err := hosttest.BuildPlugins(dir, testPlugins)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("build test plugins:\n%s", strings.Join(errs, "\n"))
-	}
+	testWasm = wasm
 	return nil
 }
 
@@ -237,48 +208,17 @@ func (a *auditSink) count(plugin, action string) int64 {
 
 var _ Auditor = (*auditSink)(nil)
 
-// hookPayloads returns the real Claude Code hook payloads of the shared fixtures.
+// hookPayloads returns the real Claude Code hook payloads of the shared fixtures, compacted.
 func hookPayloads(t testing.TB) [][]byte {
 	t.Helper()
-	var out [][]byte
-	root := "../../shared/fixtures/claude-code/hooks/"
-	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, r := range splitJSONArray(b) {
-			out = append(out, r)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) < 100 {
-		t.Fatalf("%d fixture payloads, want at least 100", len(out))
+	out := hosttest.HookPayloads(t)
+	for i, p := range out {
+		out[i] = compact(p)
 	}
 	return out
 }
 
-// splitJSONArray returns the elements of a JSON array, or the value itself if it is not one,
-// compacted.
-func splitJSONArray(b []byte) [][]byte {
-	r := gjson.ParseBytes(b)
-	if !r.IsArray() {
-		return [][]byte{compact(b)}
-	}
-	var out [][]byte
-	r.ForEach(func(_, v gjson.Result) bool {
-		out = append(out, compact([]byte(v.Raw)))
-		return true
-	})
-	return out
-}
-
+// compact returns b compacted, or b itself if it is not JSON.
 func compact(b []byte) []byte {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {

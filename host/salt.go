@@ -3,15 +3,10 @@ package host
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
 
 	extism "github.com/extism/go-sdk"
 	"github.com/hangar-dev/hangar/store/atomicfile"
@@ -145,28 +140,13 @@ func LoadOrCreateSecret(path string) ([]byte, error) {
 
 // readSecret reads an existing secret file, making it 0600 if others could read it.
 func readSecret(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("load install secret: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load install secret: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
+	secret, err := atomicfile.ReadPrivate(path, SecretLen+1)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	case errors.Is(err, atomicfile.ErrNotRegular):
 		return nil, fmt.Errorf("load install secret: %w: %s is not a regular file", ErrBadSecret, path)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		if err := f.Chmod(0o600); err != nil {
-			return nil, fmt.Errorf("load install secret: %s is readable by others and cannot be made 0600: %w", path, err)
-		}
-	}
-	secret, err := io.ReadAll(io.LimitReader(f, SecretLen+1))
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("load install secret: %w", err)
 	}
 	if len(secret) != SecretLen {
@@ -177,21 +157,14 @@ func readSecret(path string) ([]byte, error) {
 }
 
 // createSecret creates the secret file, or returns an error wrapping fs.ErrExist if it exists.
+// It is written aside and linked into place (atomicfile.CreateRandom): a link never replaces an
+// existing file, so a racing process's secret wins whole.
 func createSecret(path string) ([]byte, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create install secret: %w", err)
+	secret, err := atomicfile.CreateRandom(path, SecretLen)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, err
 	}
-	secret := make([]byte, SecretLen)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, fmt.Errorf("create install secret: %w", err)
-	}
-	// Written aside and linked into place: a link never replaces an existing file, so a racing
-	// process's secret wins whole.
-	if err := atomicfile.Create(path, secret, 0o600); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
+	if err != nil {
 		return nil, fmt.Errorf("create install secret: %w", err)
 	}
 	return secret, nil

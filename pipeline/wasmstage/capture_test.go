@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/host"
+	"github.com/hangar-dev/hangar/host/hosttest"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/tidwall/gjson"
@@ -68,7 +69,7 @@ func TestCaptureRealPayloads(t *testing.T) {
 	c := loadClaudeCode(t, h)
 	received := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	var recs []*pipeline.RawRecord
-	for i, p := range hookPayloads(t) {
+	for i, p := range hosttest.HookPayloads(t) {
 		recs = append(recs, &pipeline.RawRecord{ID: sdk.NewID("rec", fmt.Appendf(nil, "%d", i)), Platform: pipeline.PlatformClaudeCode,
 			Source: "hook", ReceivedAt: received.Add(time.Duration(i) * time.Millisecond), Payload: p})
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/host"
+	"github.com/hangar-dev/hangar/host/hosttest"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/store"
@@ -142,7 +143,7 @@ func TestEnrichInsightEndToEnd(t *testing.T) {
 	h := newTestHost(t, host.Config{Audit: audit})
 	enrichP := loadKind(t, h, "enrich-toolstats", host.KindEnrich, []string{"read:events", "emit:derived:tool-stats", "kv"})
 	insightP := loadKind(t, h, "insight-repeat", host.KindInsight, []string{"read:derived:tool-stats"})
-	payloads := hookPayloads(t)
+	payloads := hosttest.HookPayloads(t)
 	half := len(payloads) / 2
 	dir := t.TempDir()
 
@@ -268,7 +269,7 @@ func TestEnrichRefusesUngrantedKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	rig.consumers.Start()
-	rig.submit(t, hookPayloads(t), 0)
+	rig.submit(t, hosttest.HookPayloads(t), 0)
 	rig.waitConsumed(t, enrich.Name())
 
 	var prompts int64

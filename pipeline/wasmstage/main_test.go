@@ -6,14 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hangar-dev/hangar/host"
-	"github.com/tidwall/gjson"
+	"github.com/hangar-dev/hangar/host/hosttest"
 	"go.uber.org/goleak"
 )
 
@@ -25,8 +23,12 @@ var (
 	testCacheDir string
 )
 
-// testPlugins are the test plugins' names, each built from host/testdata/<name>.
-var testPlugins = []string{"enrich-toolstats", "enrich-badkind", "insight-repeat"}
+// testPlugins maps the test plugins' names to their source folders under host/testdata.
+var testPlugins = map[string]string{
+	"enrich-toolstats": "enrich-toolstats",
+	"enrich-badkind":   "enrich-badkind",
+	"insight-repeat":   "insight-repeat",
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "hangar-wasmstage-test")
@@ -56,39 +58,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildTestPlugins compiles the test plugins with the Go toolchain (GOOS=wasip1), two at a time.
+// buildTestPlugins compiles the test plugins into dir (hosttest.BuildPlugins).
 func buildTestPlugins(dir string) error {
-	var mu sync.Mutex
-	var errs []string
-	sem := make(chan struct{}, 2)
-	var wg sync.WaitGroup
-	for _, name := range testPlugins {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out := filepath.Join(dir, name+".wasm")
-			cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "../../host/testdata/"+name)
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			msg, err := cmd.CombinedOutput()
-			var b []byte
-			if err == nil {
-				b, err = os.ReadFile(out)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("build %s: %v\n%s", name, err, msg))
-				return
-			}
-			testWasm[name] = b
-		}()
+	wasm, err := hosttest.BuildPlugins(dir, testPlugins)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("build test plugins:\n%s", strings.Join(errs, "\n"))
-	}
+	testWasm = wasm
 	return nil
 }
 
@@ -155,37 +131,4 @@ func (a *auditSink) count(plugin, action string) int64 {
 		}
 	}
 	return n
-}
-
-// hookPayloads returns the real Claude Code hook payloads of the shared fixtures: each file holds
-// one payload or an array of them.
-func hookPayloads(t testing.TB) [][]byte {
-	t.Helper()
-	var out [][]byte
-	err := filepath.WalkDir("../../../shared/fixtures/claude-code/hooks/", func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		r := gjson.ParseBytes(b)
-		if !r.IsArray() {
-			out = append(out, []byte(strings.TrimSpace(r.Raw)))
-			return nil
-		}
-		r.ForEach(func(_, v gjson.Result) bool {
-			out = append(out, []byte(v.Raw))
-			return true
-		})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) < 100 {
-		t.Fatalf("%d fixture payloads, want at least 100", len(out))
-	}
-	return out
 }

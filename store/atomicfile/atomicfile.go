@@ -13,11 +13,14 @@
 package atomicfile
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/google/renameio/v2"
 )
@@ -129,4 +132,50 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("sync folder %s: %w", dir, err)
 	}
 	return nil
+}
+
+// ErrNotRegular is the error ReadPrivate wraps for a path that is not a regular file.
+var ErrNotRegular = errors.New("atomicfile: not a regular file")
+
+// ReadPrivate reads at most limit bytes of the secret file at path, first making it 0600 if others
+// could read it (on Windows, where modes do not apply, it is left as it is). A missing file is an
+// error wrapping fs.ErrNotExist, one that is not a regular file an error wrapping ErrNotRegular;
+// other errors are those of the file system, unwrapped, for the caller to name its operation.
+func ReadPrivate(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrNotRegular, path)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			return nil, fmt.Errorf("%s is readable by others and cannot be made 0600: %w", path, err)
+		}
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+// CreateRandom creates the secret file path, which must not exist, holding n random bytes, mode
+// 0600, in a folder created 0700 if missing, and returns the bytes. It writes as Create does: the
+// file appears whole, and if path exists or appears meanwhile it fails with an error wrapping
+// fs.ErrExist, so that of two racing creators exactly one wins.
+func CreateRandom(path string, n int) ([]byte, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	data := make([]byte, n)
+	if _, err := rand.Read(data); err != nil {
+		return nil, err
+	}
+	if err := Create(path, data, 0o600); err != nil {
+		return nil, err
+	}
+	return data, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -239,5 +240,49 @@ func checkOnly(t *testing.T, dir string, names ...string) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(names) {
 		t.Errorf("%s holds %q, want %q", dir, got, names)
+	}
+}
+
+// TestCreateRandomReadPrivate: CreateRandom makes the folder 0700 and a file of n random bytes
+// 0600, refuses an existing file with fs.ErrExist, and ReadPrivate reads it back, making a file
+// others could read 0600 and refusing what is not a regular file.
+func TestCreateRandomReadPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "secret")
+	data, err := atomicfile.CreateRandom(path, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) != 32 || bytes.Equal(data, make([]byte, 32)) {
+		t.Fatalf("created %x, want 32 random bytes", data)
+	}
+	if _, err := atomicfile.CreateRandom(path, 32); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("CreateRandom over an existing file: got %v, want fs.ErrExist", err)
+	}
+	got, err := atomicfile.ReadPrivate(path, 33)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("ReadPrivate: got %x, %v, want %x", got, err, data)
+	}
+	if got, err := atomicfile.ReadPrivate(path, 4); err != nil || !bytes.Equal(got, data[:4]) {
+		t.Errorf("ReadPrivate limited to 4: got %x, %v, want %x", got, err, data[:4])
+	}
+	if runtime.GOOS != "windows" {
+		if got := mode(t, filepath.Dir(path)); got != 0o700 {
+			t.Errorf("folder mode: got %v, want 0700", got)
+		}
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := atomicfile.ReadPrivate(path, 33); err != nil {
+			t.Fatal(err)
+		}
+		if got := mode(t, path); got != 0o600 {
+			t.Errorf("mode after ReadPrivate: got %v, want 0600", got)
+		}
+	}
+	if _, err := atomicfile.ReadPrivate(filepath.Dir(path), 33); !errors.Is(err, atomicfile.ErrNotRegular) {
+		t.Errorf("ReadPrivate of a folder: got %v, want ErrNotRegular", err)
+	}
+	if _, err := atomicfile.ReadPrivate(path+".missing", 33); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadPrivate of a missing file: got %v, want fs.ErrNotExist", err)
 	}
 }

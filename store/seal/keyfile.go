@@ -1,14 +1,10 @@
 package seal
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/hangar-dev/hangar/store/atomicfile"
@@ -65,28 +61,13 @@ func Load(path string) (*Key, error) {
 // readKeyFile reads a key file, making it 0600 if others could read it. A file longer than a key
 // is an error; a shorter one is returned as it is.
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	raw, err := atomicfile.ReadPrivate(path, KeyLen+1)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load payload key: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load payload key: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
+	case errors.Is(err, atomicfile.ErrNotRegular):
 		return nil, fmt.Errorf("load payload key: %w: %s is not a regular file", ErrBadKey, path)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		if err := f.Chmod(0o600); err != nil {
-			return nil, fmt.Errorf("load payload key: %s is readable by others and cannot be made 0600: %w", path, err)
-		}
-	}
-	raw, err := io.ReadAll(io.LimitReader(f, KeyLen+1))
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("load payload key: %w", err)
 	}
 	if len(raw) > KeyLen {
@@ -96,24 +77,16 @@ func readKeyFile(path string) ([]byte, error) {
 }
 
 // create writes a new key to path, or fails with an error wrapping fs.ErrExist if there is one.
+// It is written aside and linked into place (atomicfile.CreateRandom): a link never replaces an
+// existing file (a rename would: two racers would each think their key won), and the file appears
+// whole. Without hard links the file is created exclusively instead, and a reader may see it
+// short until it is written; Load waits for that.
 func create(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	_, err := atomicfile.CreateRandom(path, KeyLen)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("create payload key: %w", err)
 	}
-	raw := make([]byte, KeyLen)
-	rand.Read(raw)
-	// Written aside and linked into place (atomicfile.Create): a link never replaces an existing
-	// file (a rename would: two racers would each think their key won), and the file appears
-	// whole. Without hard links the file is created exclusively instead, and a reader may see it
-	// short until it is written; Load waits for that.
-	if err := atomicfile.Create(path, raw, 0o600); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		return fmt.Errorf("create payload key: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Renew sets the key file at path aside, as path.bad-<unix nanoseconds>, and creates a new key

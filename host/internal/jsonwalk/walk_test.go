@@ -2,12 +2,11 @@ package jsonwalk
 
 import (
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hangar-dev/hangar/host/hosttest"
 	"github.com/tidwall/gjson"
 )
 
@@ -42,37 +41,6 @@ var offPath = []string{
 	`{"prompt":nul,"tool_input":tru}`,
 	`{"tool_input":{"content":"x\q invalid escape then more text"}}`,
 	`{}`, ``, `{`, `"`, `{"`, `{"a"`, `{"a":`, `{"a":"`, `{"a":{`,
-}
-
-// hookPayloads returns the real Claude Code hook payloads of the shared fixtures.
-func hookPayloads(t testing.TB) [][]byte {
-	t.Helper()
-	var out [][]byte
-	err := filepath.WalkDir("../../../../shared/fixtures/claude-code/hooks", func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if r := gjson.ParseBytes(b); r.IsArray() {
-			r.ForEach(func(_, v gjson.Result) bool {
-				out = append(out, []byte(v.Raw))
-				return true
-			})
-		} else {
-			out = append(out, b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) < 100 {
-		t.Fatalf("%d fixture payloads, want at least 100", len(out))
-	}
-	return out
 }
 
 // referenceEscaped is Escaped written the slow way: every string inside r, at any depth, keys
@@ -139,7 +107,7 @@ func checkWalk(t *testing.T, doc []byte) {
 // TestWalk checks the walk against gjson.Get over every fixture payload and the documents off the
 // beaten path.
 func TestWalk(t *testing.T) {
-	for _, p := range hookPayloads(t) {
+	for _, p := range hosttest.HookPayloads(t) {
 		checkWalk(t, p)
 	}
 	for _, d := range offPath {
@@ -150,27 +118,10 @@ func TestWalk(t *testing.T) {
 // TestWalkMutated runs FuzzWalk's check over fixture payloads mutated at random (bytes flipped,
 // JSON punctuation inserted, cut short), without the fuzzing engine.
 func TestWalkMutated(t *testing.T) {
-	payloads := hookPayloads(t)
+	payloads := hosttest.HookPayloads(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	const punct = `{}[]()":,\ ` + "\n\t\x00"
 	for range 2000 {
-		p := []byte(string(payloads[rng.IntN(len(payloads))]))
-		for range 1 + rng.IntN(3) {
-			if len(p) == 0 {
-				break
-			}
-			k := rng.IntN(len(p))
-			switch rng.IntN(4) {
-			case 0:
-				p[k] = punct[rng.IntN(len(punct))]
-			case 1:
-				p = append(p[:k], append([]byte{punct[rng.IntN(len(punct))]}, p[k:]...)...)
-			case 2:
-				p = p[:k]
-			default:
-				p[k] ^= byte(1 << rng.IntN(8))
-			}
-		}
+		p := hosttest.Mutate(rng, payloads[rng.IntN(len(payloads))])
 		checkWalk(t, p)
 	}
 }
@@ -179,7 +130,7 @@ func TestWalkMutated(t *testing.T) {
 // for every path, the same escaped strings in every container, and no panic. It is seeded with
 // hook payloads of the shared fixtures and the documents off the beaten path.
 func FuzzWalk(f *testing.F) {
-	for i, p := range hookPayloads(f) {
+	for i, p := range hosttest.HookPayloads(f) {
 		if i%25 == 0 {
 			f.Add(p)
 		}
