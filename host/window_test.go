@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hangar-dev/hangar/host/hosttest"
 	"github.com/hangar-dev/hangar/sdk"
 )
 
@@ -144,23 +144,8 @@ func eventStrings(ev sdk.Event) string {
 	return strings.Join(parts, "\x00")
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes (a logger's output).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer = hosttest.Buffer
 
 // TestPluginTextGate is finding 3 of issue 13: text a plugin controls (its record errors, log
 // lines, kv keys and values, the message of a failed call, a path it asks for) reaches the

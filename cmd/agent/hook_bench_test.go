@@ -20,45 +20,10 @@ const (
 // after the other, against a running daemon, and reports the median and p99 wall time of a spawn.
 // Run it with -benchtime 300x.
 func BenchmarkHookProcess(b *testing.B) {
-	var payload []byte
-	for _, f := range fixtures {
-		if len(f.payload) >= 900 && len(f.payload) <= 1200 {
-			payload = f.payload
-			break
-		}
-	}
-	if payload == nil {
-		b.Fatal("no fixture of about 1 KB")
-	}
+	payload := fixtureOfAbout(b, 1000)
 	dataDir := newDataDir(b)
 	startDaemon(b, dataDir, nil)
-	stdinPath := filepath.Join(b.TempDir(), "payload.json")
-	if err := os.WriteFile(stdinPath, payload, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	stdin, err := os.Open(stdinPath) // a file: the child reads it directly, no copying goroutine
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stdin.Close()
-	env := childEnv()
-
-	times := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		if _, err := stdin.Seek(0, 0); err != nil {
-			b.Fatal(err)
-		}
-		cmd := exec.Command(agentBin, "hook", "claude-code", "--data-dir", dataDir)
-		cmd.Stdin, cmd.Env = stdin, env
-		start := time.Now()
-		err := cmd.Run()
-		times = append(times, time.Since(start))
-		if err != nil {
-			b.Fatalf("hook: %v", err)
-		}
-	}
-	b.StopTimer()
+	times, _ := spawnHooks(b, dataDir, payload)
 
 	// Every spawn posted its event; none fell back to the spool.
 	if st := waitEvents(b, dataDir, int64(b.N), 30*time.Second); st.DLQSize != 0 {
@@ -69,7 +34,6 @@ func BenchmarkHookProcess(b *testing.B) {
 		b.Errorf("hooks logged errors (spooled?):\n%s", clipString(string(log), 2000))
 	}
 
-	slices.Sort(times)
 	median := times[len(times)/2]
 	p99 := times[min(len(times)-1, len(times)*99/100)]
 	b.ReportMetric(float64(median)/float64(time.Millisecond), "median-ms")
@@ -86,19 +50,33 @@ func BenchmarkHookProcess(b *testing.B) {
 func BenchmarkHookSpool(b *testing.B) {
 	payload := fixtureOfAbout(b, 1000)
 	dataDir := newDataDir(b)
+	times, cpu := spawnHooks(b, dataDir, payload)
+	b.ReportMetric(float64(cpu[len(cpu)/2])/float64(time.Millisecond), "median-cpu-ms")
+	spool := filepath.Join(dataDir, "spool", "active.spool")
+	if info, err := os.Stat(spool); err != nil || info.Size() < int64(b.N*len(payload)) {
+		b.Fatalf("spool %s: %v; want %d payloads in it", spool, err, b.N)
+	}
+	b.ReportMetric(float64(times[len(times)/2])/float64(time.Millisecond), "median-ms")
+	b.ReportMetric(float64(times[min(len(times)-1, len(times)*99/100)])/float64(time.Millisecond), "p99-ms")
+}
+
+// spawnHooks runs `agent hook claude-code` b.N times, one after the other, each with payload on
+// its stdin, and returns the wall times of the spawns and the CPU times (user + system) of the
+// processes, each sorted. CPU time is less at the mercy of a busy machine.
+func spawnHooks(b *testing.B, dataDir string, payload []byte) (times, cpu []time.Duration) {
+	b.Helper()
 	stdinPath := filepath.Join(b.TempDir(), "payload.json")
 	if err := os.WriteFile(stdinPath, payload, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	stdin, err := os.Open(stdinPath)
+	stdin, err := os.Open(stdinPath) // a file: the child reads it directly, no copying goroutine
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer stdin.Close()
 	env := childEnv()
 
-	times := make([]time.Duration, 0, b.N)
-	cpu := make([]time.Duration, 0, b.N) // user + system time of the process: less at the mercy of a busy machine
+	times, cpu = make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
 		if _, err := stdin.Seek(0, 0); err != nil {
@@ -115,15 +93,9 @@ func BenchmarkHookSpool(b *testing.B) {
 		cpu = append(cpu, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 	}
 	b.StopTimer()
-	slices.Sort(cpu)
-	b.ReportMetric(float64(cpu[len(cpu)/2])/float64(time.Millisecond), "median-cpu-ms")
-	spool := filepath.Join(dataDir, "spool", "active.spool")
-	if info, err := os.Stat(spool); err != nil || info.Size() < int64(b.N*len(payload)) {
-		b.Fatalf("spool %s: %v; want %d payloads in it", spool, err, b.N)
-	}
 	slices.Sort(times)
-	b.ReportMetric(float64(times[len(times)/2])/float64(time.Millisecond), "median-ms")
-	b.ReportMetric(float64(times[min(len(times)-1, len(times)*99/100)])/float64(time.Millisecond), "p99-ms")
+	slices.Sort(cpu)
+	return times, cpu
 }
 
 // fixtureOfAbout returns a real hook payload of n bytes, give or take a tenth.

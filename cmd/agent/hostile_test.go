@@ -84,13 +84,7 @@ func TestHostilePluginDaemon(t *testing.T) {
 	d := startDaemon(t, dataDir, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	reloaded, err := d.client().ReloadPlugins(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := reloaded.Captures["claude-code"]; got != "spinner@1.0.0" {
-		t.Fatalf("claude-code is served by %q, want spinner@1.0.0", got)
-	}
+	d.reloadServing(t, ctx, "spinner@1.0.0")
 
 	// agent status, over and over, from other processes, while the plugin spins; and the API's
 	// answer alone, without a process start.

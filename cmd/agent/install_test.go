@@ -58,15 +58,7 @@ func TestInstallMalformed(t *testing.T) {
 			}
 			old := time.Now().Add(-time.Hour).Truncate(time.Second)
 			os.Chtimes(path, old, old)
-			edits := map[string]func([]byte) ([]byte, claudesettings.Summary, error){
-				"install": func(d []byte) ([]byte, claudesettings.Summary, error) {
-					return claudesettings.Install(d, claudesettings.NewEntry(testHookBin, ""), testHookBin)
-				},
-				"uninstall": func(d []byte) ([]byte, claudesettings.Summary, error) {
-					return claudesettings.Uninstall(d, testHookBin)
-				},
-			}
-			for name, edit := range edits {
+			for name, edit := range settingstest.Edits(testHookBin) {
 				_, err := planSettings(path, "user", edit)
 				if err == nil {
 					t.Fatalf("%s: no error, want one saying %q", name, tc.wantErr)

@@ -18,12 +18,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/host/hosttest"
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/store"
@@ -145,23 +145,8 @@ func newDataDir(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "hangar")
 }
 
-// syncBuffer is a bytes.Buffer safe for a process to write while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer = hosttest.Buffer
 
 // daemonProc is a running `agent run`.
 type daemonProc struct {
@@ -276,6 +261,19 @@ func (d *daemonProc) kill() {
 
 // client returns an API client of the daemon.
 func (d *daemonProc) client() *daemon.Client { return daemon.NewClient(d.dataDir) }
+
+// reloadServing has the daemon reload its plugins and fails the test unless Claude Code's
+// capture is then served by want (name@version).
+func (d *daemonProc) reloadServing(t testing.TB, ctx context.Context, want string) {
+	t.Helper()
+	reloaded, err := d.client().ReloadPlugins(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reloaded.Captures["claude-code"]; got != want {
+		t.Fatalf("claude-code is served by %q, want %s", got, want)
+	}
+}
 
 // result is how a process ended.
 type result struct {

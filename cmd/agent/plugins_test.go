@@ -276,13 +276,7 @@ func TestPluginsDaemonReload(t *testing.T) {
 	d := startDaemon(t, dataDir, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reloaded, err := d.client().ReloadPlugins(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
-		t.Errorf("a fresh daemon serves claude-code with %q, want the first-party claude-code@2.0.0", got)
-	}
+	d.reloadServing(t, ctx, "claude-code@2.0.0")
 	agentOK(t, dataDir, "plugins", "install", writeTestPlugin(t, "counter", "1.0.0", testCaps...), "--yes", "--take-over")
 	waitFor(t, 10*time.Second, func() string {
 		if !strings.Contains(d.stderr.String()+readLog(dataDir), "counter@1.0.0") {
@@ -290,13 +284,7 @@ func TestPluginsDaemonReload(t *testing.T) {
 		}
 		return ""
 	})
-	reloaded, err = d.client().ReloadPlugins(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := reloaded.Captures["claude-code"]; got != "counter@1.0.0" {
-		t.Errorf("after install, claude-code is served by %q, want counter@1.0.0", got)
-	}
+	d.reloadServing(t, ctx, "counter@1.0.0")
 	// The running daemon's status says so too.
 	if got := capturesOf(t, dataDir)["claude-code"]; got != "counter@1.0.0" {
 		t.Errorf("status of the running daemon: claude-code captured by %q, want counter@1.0.0", got)
@@ -311,13 +299,7 @@ func TestPluginsDaemonReload(t *testing.T) {
 	}
 
 	agentOK(t, dataDir, "plugins", "disable", "counter")
-	reloaded, err = d.client().ReloadPlugins(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
-		t.Errorf("after disable, claude-code is served by %q, want the first-party claude-code@2.0.0 again", got)
-	}
+	d.reloadServing(t, ctx, "claude-code@2.0.0")
 	if got := capturesOf(t, dataDir)["claude-code"]; got != "claude-code@2.0.0" {
 		t.Errorf("status after disable: claude-code captured by %q, want claude-code@2.0.0", got)
 	}

@@ -121,13 +121,7 @@ func TestPluginQuarantine(t *testing.T) {
 	d := startDaemon(t, dataDir, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	reloaded, err := d.client().ReloadPlugins(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := reloaded.Captures["claude-code"]; got != "trapper@1.0.0" {
-		t.Fatalf("claude-code is served by %q, want trapper@1.0.0", got)
-	}
+	d.reloadServing(t, ctx, "trapper@1.0.0")
 
 	// The plugin serves: a payload without "mode" becomes its trap.ok event.
 	runHook(t, dataDir, fixtures[0].payload)
@@ -228,23 +222,13 @@ func TestPluginQuarantine(t *testing.T) {
 	}
 
 	// A reload keeps the first-party plugin serving: the registry says quarantined.
-	if reloaded, err = d.client().ReloadPlugins(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := reloaded.Captures["claude-code"]; got != "claude-code@2.0.0" {
-		t.Errorf("after a reload, claude-code is served by %q, want claude-code@2.0.0", got)
-	}
+	d.reloadServing(t, ctx, "claude-code@2.0.0")
 	// Enabling lifts the quarantine, and the plugin serves again, afresh.
 	agentOK(t, dataDir, "plugins", "enable", "trapper")
 	if p := listPlugins(t, dataDir)["trapper"]; p.Quarantined || !p.Enabled {
 		t.Errorf("after enable: %+v, want enabled and not quarantined", p)
 	}
-	if reloaded, err = d.client().ReloadPlugins(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := reloaded.Captures["claude-code"]; got != "trapper@1.0.0" {
-		t.Errorf("after enable, claude-code is served by %q, want trapper@1.0.0", got)
-	}
+	d.reloadServing(t, ctx, "trapper@1.0.0")
 	runHook(t, dataDir, fixtures[12].payload)
 	st = waitEvents(t, dataDir, 4, 20*time.Second)
 	if n := byKind(st)["claude-code/trap.ok"]; n != 2 {
@@ -269,13 +253,7 @@ func TestPluginQuarantineOnFailedRecords(t *testing.T) {
 	d := startDaemon(t, dataDir, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	reloaded, err := d.client().ReloadPlugins(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := reloaded.Captures["claude-code"]; got != "trapper@1.0.0" {
-		t.Fatalf("claude-code is served by %q, want trapper@1.0.0", got)
-	}
+	d.reloadServing(t, ctx, "trapper@1.0.0")
 	const n = host.DefaultQuarantineRecordsAfter
 	for i := range n {
 		checkHookResult(t, runHook(t, dataDir, withMode(t, fixtures[i].payload, "panic")), 5*time.Second)

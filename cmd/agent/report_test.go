@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/pipeline/usage/usagetest"
 	"github.com/hangar-dev/hangar/pipeline/usagestore"
 )
 
@@ -61,40 +60,13 @@ func TestReportParity(t *testing.T) {
 // jsonNear compares decoded JSON: numbers within 1e-6, projectPath as a project key.
 func jsonNear(t *testing.T, path string, got, want any) {
 	t.Helper()
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok || len(g) != len(w) {
-			t.Errorf("%s: got %v, want %v", path, got, want)
-			return
-		}
-		for k, wv := range w {
-			if k == "projectPath" {
-				if s, _ := g[k].(string); len(s) != 12 || strings.ContainsAny(s, "/-") {
-					t.Errorf("%s.projectPath = %q, want a 12-character project key", path, g[k])
-				}
-				continue
+	usagetest.JSONNear(t, path, got, want, map[string]func(testing.TB, string, any){
+		"projectPath": func(t testing.TB, path string, got any) {
+			if s, _ := got.(string); len(s) != 12 || strings.ContainsAny(s, "/-") {
+				t.Errorf("%s = %q, want a 12-character project key", path, got)
 			}
-			jsonNear(t, path+"."+k, g[k], wv)
-		}
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			t.Errorf("%s: got %v, want %v", path, got, want)
-			return
-		}
-		for i := range w {
-			jsonNear(t, fmt.Sprintf("%s[%d]", path, i), g[i], w[i])
-		}
-	case float64:
-		if g, ok := got.(float64); !ok || math.Abs(g-w) > 1e-6 {
-			t.Errorf("%s: got %v, want %v", path, got, want)
-		}
-	default:
-		if got != want {
-			t.Errorf("%s: got %v, want %v", path, got, want)
-		}
-	}
+		},
+	})
 }
 
 // TestReportReadOnly checks the store a report opens when no daemon runs: read-only when it is

@@ -7,6 +7,7 @@
 package hosttest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -151,4 +152,25 @@ func Mutate(rng *rand.Rand, p []byte) []byte {
 		}
 	}
 	return p
+}
+
+// Buffer is a bytes.Buffer safe for concurrent use: a logger or a child process writes it while
+// the test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p to the buffer.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/hangar-dev/hangar/pipeline/usage"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/store"
-	"github.com/hangar-dev/hangar/store/seal"
+	"github.com/hangar-dev/hangar/store/storetest"
 	"github.com/tidwall/gjson"
 )
 
@@ -28,25 +28,11 @@ const testPlatform = "test"
 
 var testDay = time.Date(2025, 6, 14, 9, 26, 53, 0, time.UTC)
 
-// testKey is the payload key of the tests' stores.
-var testKey = func() *seal.Key {
-	k, err := seal.NewKey([]byte("usagestore-tests-payload-key-32b"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+// testKey is the payload key of the tests' stores (and spools).
+var testKey = storetest.Key
 
 // openPebble opens a store in a fresh directory, with testKey, closed when the test ends.
-func openPebble(t testing.TB) *store.Store {
-	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{PayloadKey: testKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+var openPebble = storetest.Open
 
 // capFunc is a pipeline.Capture made of a function.
 type capFunc func(rec *pipeline.RawRecord) ([]sdk.Event, error)

@@ -12,7 +12,7 @@ import (
 	"github.com/hangar-dev/hangar/pipeline"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/store"
-	"github.com/hangar-dev/hangar/store/seal"
+	"github.com/hangar-dev/hangar/store/storetest"
 )
 
 // pipelineRig is the daemon's pipeline in-process: a store, the intake with the first-party
@@ -23,18 +23,9 @@ type pipelineRig struct {
 	consumers *pipeline.Consumers
 }
 
-// rigKey seals the rig's dead letters' payloads, as the daemon's payload key does.
-var rigKey = func() *seal.Key {
-	k, err := seal.NewKey([]byte("host-tests-payload-key-32-bytes!"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
-
 func startRig(t *testing.T, dir string, consumers ...pipeline.Consumer) *pipelineRig {
 	t.Helper()
-	st, err := store.Open(dir, store.Options{PayloadKey: rigKey})
+	st, err := store.Open(dir, store.Options{PayloadKey: storetest.Key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +163,7 @@ func TestEnrichInsightEndToEnd(t *testing.T) {
 	run(payloads[:half], 0, nil)
 	run(payloads[half:], half, payloads[:half])
 
-	st, err := store.Open(dir, store.Options{PayloadKey: rigKey})
+	st, err := store.Open(dir, store.Options{PayloadKey: storetest.Key})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -311,15 +311,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			edits := map[string]func([]byte) ([]byte, claudesettings.Summary, error){
-				"install": func(d []byte) ([]byte, claudesettings.Summary, error) {
-					return claudesettings.Install(d, claudesettings.NewEntry(testHookBin, ""), testHookBin)
-				},
-				"uninstall": func(d []byte) ([]byte, claudesettings.Summary, error) {
-					return claudesettings.Uninstall(d, testHookBin)
-				},
-			}
-			for name, edit := range edits {
+			for name, edit := range settingstest.Edits(testHookBin) {
 				_, _, err := edit([]byte(tc.data))
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("%s: error %v, want one saying %q", name, err, tc.wantErr)

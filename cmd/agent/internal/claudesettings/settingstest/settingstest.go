@@ -181,3 +181,16 @@ func Compact(t testing.TB, data []byte) string {
 	}
 	return b.String()
 }
+
+// Edits returns the two edits of a settings file, by name ("install", "uninstall"), for the hook
+// command of the binary at bin.
+func Edits(bin string) map[string]func([]byte) ([]byte, claudesettings.Summary, error) {
+	return map[string]func([]byte) ([]byte, claudesettings.Summary, error){
+		"install": func(d []byte) ([]byte, claudesettings.Summary, error) {
+			return claudesettings.Install(d, claudesettings.NewEntry(bin, ""), bin)
+		},
+		"uninstall": func(d []byte) ([]byte, claudesettings.Summary, error) {
+			return claudesettings.Uninstall(d, bin)
+		},
+	}
+}
