@@ -26,7 +26,7 @@ func IndexByte(s string, c byte) int {
 	pattern := uint64(c) * ones
 	i := 0
 	// Four words per iteration while they last: a guest's loops pay for the host's fuel check at
-	// each back edge (host/interrupt.go), so fewer iterations pay less.
+	// each loop body (host/internal/wasmrewrite), so fewer iterations pay less.
 	for ; i+32 <= len(s); i += 32 {
 		w0 := *(*uint64)(unsafe.Add(p, i)) ^ pattern
 		w1 := *(*uint64)(unsafe.Add(p, i+8)) ^ pattern
