@@ -25,6 +25,9 @@ func FuzzEdit(f *testing.F) {
 	f.Add([]byte(`{"hooks":{"Stop":[]}}`))
 	f.Add([]byte(" \r\n{\r\n\t\"a\" : [ 1 , {} ],\r\n\t\"hooks\" : { }\r\n}\r\n"))
 	f.Add([]byte(`{"hooks":{"Stop":[{"matcher":3},{"hooks":[{"type":"command","command":"agent hook claude-code"}]}]}}`))
+	// Claude Code's keys are case-sensitive: "HOOKS" and "Matcher" are not Hangar's to edit.
+	f.Add([]byte(`{"hooks":{},"HOOKS":1}`))
+	f.Add([]byte(`{"hooks":{"Stop":[{"hooks":[],"HOOKS":3,"Matcher":[]}]},"Hooks":{"Stop":2}}`))
 	const bin = "/opt/hangar/bin/agent"
 	entry := claudesettings.NewEntry(bin, "")
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -18,18 +18,15 @@ import (
 // that matches everything (with matcher "*" on tool events).
 func CheckEverywhere(t testing.TB, data []byte, entry claudesettings.Entry, self string) {
 	t.Helper()
-	var s struct {
-		Hooks map[string][]struct {
-			Matcher any               `json:"matcher"`
-			Hooks   []json.RawMessage `json:"hooks"`
-		} `json:"hooks"`
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatal(err)
-	}
 	for _, event := range claudesettings.Events {
 		n := 0
-		for _, g := range s.Hooks[event] {
+		for _, group := range hookGroups(t, data)[event] {
+			var g struct {
+				Matcher any
+				Hooks   []json.RawMessage
+			}
+			json.Unmarshal(group["matcher"], &g.Matcher)
+			json.Unmarshal(group["hooks"], &g.Hooks)
 			for _, raw := range g.Hooks {
 				if !claudesettings.IsHangarEntry(raw, self) {
 					continue
@@ -151,14 +148,8 @@ type HookEntry struct{ Event, Group, Entry string }
 // event's in order.
 func HookEntries(t testing.TB, data []byte) []HookEntry {
 	t.Helper()
-	var s struct {
-		Hooks map[string][]map[string]json.RawMessage `json:"hooks"`
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatal(err)
-	}
 	var out []HookEntry
-	for event, groups := range s.Hooks {
+	for event, groups := range hookGroups(t, data) {
 		for _, g := range groups {
 			var entries []json.RawMessage
 			json.Unmarshal(g["hooks"], &entries)
@@ -193,4 +184,22 @@ func Edits(bin string) map[string]func([]byte) ([]byte, claudesettings.Summary, 
 			return claudesettings.Uninstall(d, bin)
 		},
 	}
+}
+
+// hookGroups returns the matcher groups of each event of the settings data, each group by key.
+// Keys match exactly, as Claude Code's JSON.parse does: encoding/json would also fill a "hooks"
+// field from a member "HOOKS", which Claude Code reads as another setting.
+func hookGroups(t testing.TB, data []byte) map[string][]map[string]json.RawMessage {
+	t.Helper()
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		t.Fatal(err)
+	}
+	var hooks map[string][]map[string]json.RawMessage
+	if raw, ok := top["hooks"]; ok {
+		if err := json.Unmarshal(raw, &hooks); err != nil {
+			t.Fatalf("hooks: %v", err)
+		}
+	}
+	return hooks
 }
