@@ -59,8 +59,33 @@ var handlers = map[string]Handler{}
 func HandleCapture(fn Handler) { handlers["capture"] = fn }
 
 // HandleEnrich makes fn the plugin's enrich function (kind "enrich"): events in, derived records out.
-func HandleEnrich(fn Handler) { handlers["enrich"] = fn }
+func HandleEnrich(fn Handler) { handlers["enrich"] = fn; delete(batchHandlers, "enrich") }
 
 // HandleInsight makes fn the plugin's insight function (kind "insight"): derived records in,
 // insights out.
-func HandleInsight(fn Handler) { handlers["insight"] = fn }
+func HandleInsight(fn Handler) { handlers["insight"] = fn; delete(batchHandlers, "insight") }
+
+// Result is what a BatchHandler makes of one record: its events, or the error that fails it
+// (the host dead-letters that record with the message; the others stand).
+type Result struct {
+	Events []sdk.Event
+	Err    error
+}
+
+// BatchHandler turns a whole call's records into one Result each, in order (a missing result
+// counts as no events). A plugin that keeps state in kv uses it to read its state once per call,
+// handle every record in memory, write the state back and emit each record it changed once,
+// attached to the last record that did not fail: the host commits a call's kv writes and
+// emissions with the consumer's cursor, in one batch. A panic fails every record of the call.
+// Leaks, from a batch handler, asks about the call's last record.
+type BatchHandler func(recs []Record) []Result
+
+var batchHandlers = map[string]BatchHandler{}
+
+// HandleEnrichBatch makes fn the plugin's enrich function, called once per call with all its
+// records. It replaces a Handler given to HandleEnrich.
+func HandleEnrichBatch(fn BatchHandler) { batchHandlers["enrich"] = fn; delete(handlers, "enrich") }
+
+// HandleInsightBatch makes fn the plugin's insight function, called once per call with all its
+// records. It replaces a Handler given to HandleInsight.
+func HandleInsightBatch(fn BatchHandler) { batchHandlers["insight"] = fn; delete(handlers, "insight") }

@@ -28,6 +28,9 @@ var current int
 // valid until the next call. It writes the output as package abi's AppendOutput does, encoding
 // each record's events as soon as its handler returns.
 func process(export string, input []byte) ([]byte, error) {
+	if bh := batchHandlers[export]; bh != nil {
+		return processBatch(bh, input)
+	}
 	h := handlers[export]
 	if h == nil {
 		return nil, fmt.Errorf("plugin has no %s handler", export)
@@ -67,6 +70,64 @@ func process(export string, input []byte) ([]byte, error) {
 		outBuf = b
 	}
 	return b, nil
+}
+
+// processBatch runs a batch handler over one call's records and returns the output bytes, as
+// process does.
+func processBatch(bh BatchHandler, input []byte) ([]byte, error) {
+	var recs []Record
+	if _, err := abi.DecodeInput(input, func(_ int, rec []byte) error {
+		recs = append(recs, Record{JSON: rec})
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	current = len(recs) - 1
+	results := safeBatchCall(bh, recs)
+	b := append(outBuf[:0], abi.Version)
+	b = binary.AppendUvarint(b, uint64(len(recs)))
+	for i := range recs {
+		var r Result
+		if i < len(results) {
+			r = results[i]
+		}
+		if r.Err != nil {
+			msg := r.Err.Error()
+			if msg == "" {
+				msg = "failed"
+			}
+			b = append(b, statusError)
+			b = binary.AppendUvarint(b, uint64(len(msg)))
+			b = append(b, msg...)
+			continue
+		}
+		b = append(b, statusOK)
+		b = binary.AppendUvarint(b, uint64(len(r.Events)))
+		for j := range r.Events {
+			var err error
+			if b, err = appendEvent(b, &r.Events[j]); err != nil {
+				return nil, fmt.Errorf("encode result %d event %d: %w", i, j, err)
+			}
+		}
+	}
+	if cap(b) <= maxKeptOutput {
+		outBuf = b
+	}
+	return b, nil
+}
+
+// safeBatchCall turns a batch handler's panic into every record's error.
+func safeBatchCall(bh BatchHandler, recs []Record) (results []Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("panic: %v", r)
+			results = make([]Result, len(recs))
+			for i := range results {
+				results[i].Err = err
+			}
+		}
+	}()
+	return bh(recs)
 }
 
 // appendEvent appends an event's encoding, preceded by its length as a uvarint.

@@ -112,3 +112,78 @@ func TestWithheld(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessBatch runs a batch handler natively: it sees every record of the call at once, its
+// results are encoded in order, a missing result is no events, and a panic fails every record.
+func TestProcessBatch(t *testing.T) {
+	var seen int
+	HandleEnrichBatch(func(recs []Record) []Result {
+		seen = len(recs)
+		out := make([]Result, len(recs)-1) // the last record gets no result: no events
+		out[1].Err = errors.New("bad record")
+		total := int64(0)
+		for _, r := range recs {
+			total += r.Get("n").Int()
+		}
+		out[0].Events = []sdk.Event{{Kind: "sum", Attrs: []sdk.Attr{sdk.Int("total", total)}}}
+		return out
+	})
+	t.Cleanup(func() { delete(batchHandlers, "enrich") })
+	in := abi.AppendInput(nil, [][]byte{[]byte(`{"n":1}`), []byte(`{"n":2}`), []byte(`{"n":3}`)})
+	out, err := process("enrich", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != 3 {
+		t.Fatalf("the handler saw %d records, want 3 in one call", seen)
+	}
+	var got []abi.Result
+	if err := abi.DecodeOutput(out, 3, func(_ int, evs []sdk.Event, msg string) error {
+		got = append(got, abi.Result{Events: evs, Err: msg})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []abi.Result{
+		{Events: []sdk.Event{{Kind: "sum", Attrs: []sdk.Attr{sdk.Int("total", 6)}}}},
+		{Err: "bad record"},
+		{},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+
+	HandleEnrichBatch(func([]Record) []Result { panic("boom") })
+	out, err = process("enrich", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	if err := abi.DecodeOutput(out, 3, func(_ int, evs []sdk.Event, msg string) error {
+		got = append(got, abi.Result{Events: evs, Err: msg})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.Err != "panic: boom" {
+			t.Errorf("record %d after a panic: %+v, want its error", i, r)
+		}
+	}
+
+	// A per-record handler given later replaces the batch handler.
+	HandleEnrich(func(Record) ([]sdk.Event, error) { return nil, errors.New("per record") })
+	t.Cleanup(func() { delete(handlers, "enrich") })
+	out, err = process("enrich", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := abi.DecodeOutput(out, 3, func(_ int, _ []sdk.Event, msg string) error {
+		if msg != "per record" {
+			t.Errorf("result %q, want the per-record handler's", msg)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
