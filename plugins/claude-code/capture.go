@@ -130,6 +130,20 @@ func (a *attrs) prompt(text string) error {
 	return nil
 }
 
+// toolUse adds tool_use_id, the join key of a tool use id (keys.toolUseID), if id is one: a
+// non-empty string of at most 128 bytes.
+func (a *attrs) toolUse(id gjson.Result) error {
+	if id.Type != gjson.String || id.Str == "" || len(id.Str) > sdk.MaxIdentLen || pdk.Withheld(id) {
+		return nil
+	}
+	k, err := getKeys()
+	if err != nil {
+		return err
+	}
+	a.ident("tool_use_id", k.toolUseID(id.Str))
+	return nil
+}
+
 // project adds the salted hash of a project folder's name (see projectName), if there is one.
 func (a *attrs) project(name string) error {
 	if name == "" {

@@ -213,7 +213,17 @@ func TestHookEvents(t *testing.T) {
 		{"unknown event kept", `{"hook_event_name":"FutureEvent","session_id":"s"}`, "hook.FutureEvent", nil, nil},
 		{"event name not a name", `{"hook_event_name":"a b/c","session_id":"s"}`, "hook.other", nil, nil},
 		{"post tool use failure", `{"hook_event_name":"PostToolUseFailure","tool_name":"Bash","tool_input":{"command":"make test"},"error":"Exit code 2\nboom","is_interrupt":false}`,
-			"hook.PostToolUseFailure", map[string]string{"success": "false", "interrupted": "false", "error_bytes": "16", "command": "make", "operation": "shell"}, nil},
+			"hook.PostToolUseFailure", map[string]string{"success": "false", "interrupted": "false", "error_bytes": "16", "command": "make", "operation": "shell", "error_kind": "exit_code"}, nil},
+		{"tool use id is the transcript's join key", `{"hook_event_name":"PreToolUse","tool_name":"Edit","tool_use_id":"toolu_01AbC"}`,
+			"hook.PreToolUse", map[string]string{"tool_use_id": toolUseKey("toolu_01AbC")}, []string{"error_kind", "success"}},
+		{"failure interrupted", `{"hook_event_name":"PostToolUseFailure","tool_name":"Bash","error":"boom","is_interrupt":true}`,
+			"hook.PostToolUseFailure", map[string]string{"error_kind": "interrupted"}, nil},
+		{"failure permission", `{"hook_event_name":"PostToolUseFailure","tool_name":"Read","error":"EACCES: permission denied, open '/x'"}`,
+			"hook.PostToolUseFailure", map[string]string{"error_kind": "permission"}, nil},
+		{"post tool use, non-zero exit", `{"hook_event_name":"PostToolUse","tool_name":"Bash","tool_response":{"stdout":"","stderr":"","exitCode":1}}`,
+			"hook.PostToolUse", map[string]string{"success": "false", "error_kind": "exit_code"}, nil},
+		{"post tool use, success", `{"hook_event_name":"PostToolUse","tool_name":"Bash","tool_response":{"stdout":"not found","exitCode":0}}`,
+			"hook.PostToolUse", map[string]string{"success": "true"}, []string{"error_kind"}},
 		{"exit code", `{"hook_event_name":"PostToolUse","tool_name":"Bash","tool_input":{"command":"false"},"tool_response":{"exitCode":1,"stdout":"","stderr":"bad"}}`,
 			"hook.PostToolUse", map[string]string{"success": "false", "exit_code": "1", "stderr_bytes": "3", "command": "false"}, nil},
 		{"interrupted", `{"hook_event_name":"PostToolUse","tool_name":"Bash","tool_input":{"command":"sleep 9"},"tool_response":{"stdout":"","stderr":"","interrupted":true}}`,
@@ -279,6 +289,15 @@ func projectHash(name string) []byte {
 
 func hexOf(b []byte) string { return sdk.HashValue(b).String() }
 
+// toolUseKey is the tool_use_id attribute of a tool use id (keys.toolUseID).
+func toolUseKey(id string) string {
+	k, err := getKeys()
+	if err != nil {
+		panic(err)
+	}
+	return k.toolUseID(id)
+}
+
 func TestTranscriptEvents(t *testing.T) {
 	tests := []struct {
 		name, line string
@@ -294,15 +313,34 @@ func TestTranscriptEvents(t *testing.T) {
 			// "<synthetic>" is not an identifier: the host withholds it, and the plugin keeps no model.
 			[]string{kindUsage, kindAssistant}, []map[string]string{{"model": "", "cost_usd": "0.25"}, nil}},
 		{"missing usage", `{"type":"assistant","message":{"id":"m","model":"x","content":[{"type":"thinking","thinking":"hmm"},{"type":"tool_use","name":"Edit","input":{}},{"type":"tool_use","name":"Read","input":{}}]}}`,
-			[]string{kindAssistant}, []map[string]string{{"thinking_bytes": "3", "tool_uses": "2", "tool_name": "Edit", "operation": "edit"}}},
+			[]string{kindAssistant, kindToolUse, kindToolUse}, []map[string]string{{"thinking_bytes": "3", "tool_uses": "2", "tool_name": "Edit", "operation": "edit"},
+				{"tool_name": "Edit", "operation": "edit", "message_id": "m", "tool_use_id": ""}, {"tool_name": "Read", "operation": "read"}}},
+		{"tool uses", `{"type":"assistant","requestId":"req_9","message":{"id":"msg_9","content":[{"type":"tool_use","id":"toolu_01AbC","name":"Edit","input":{"file_path":"/r/a/main.GO","old_string":"a\nb","new_string":"a\nb\nc\n"}},` +
+			`{"type":"tool_use","id":"toolu_02","name":"Bash","input":{"command":"FOO=1 go test ./... -run X"}}]}}`,
+			[]string{kindAssistant, kindToolUse, kindToolUse}, []map[string]string{{"tool_uses": "2"},
+				{"tool_use_id": toolUseKey("toolu_01AbC"), "tool_name": "Edit", "operation": "edit", "file_ext": "go", "lines_added": "3", "lines_removed": "2", "message_id": "msg_9", "request_id": "req_9"},
+				{"tool_use_id": toolUseKey("toolu_02"), "tool_name": "Bash", "operation": "shell", "command": "go"}}},
 		{"partial usage", `{"type":"assistant","message":{"content":"hi","usage":{"input_tokens":3}}}`,
 			[]string{kindAssistant}, []map[string]string{{"text_bytes": "2"}}},
 		{"long tool name", `{"type":"assistant","message":{"content":[{"type":"tool_use","name":"mcp__github__create_pull_request","input":{}}]}}`,
-			[]string{kindAssistant}, []map[string]string{{"operation": "mcp", "mcp_server": "github"}}},
+			[]string{kindAssistant, kindToolUse}, []map[string]string{{"operation": "mcp", "mcp_server": "github"}, {"operation": "mcp", "mcp_server": "github", "tool_name": ""}}},
 		{"user text", `{"type":"user","sessionId":"s","cwd":"/a/b","isSidechain":false,"version":"1.0.17","message":{"role":"user","content":"push to github"}}`,
 			[]string{kindUser}, []map[string]string{{"prompt_bytes": "14", "prompt_words": "3", "sidechain": "false", "version": "1.0.17", "project": hexOf(projectHash("-a-b"))}}},
 		{"tool results", `{"type":"user","message":{"content":[{"type":"tool_result","content":"abc","is_error":false},{"type":"tool_result","content":[{"type":"text","text":"x"}],"is_error":true}]}}`,
-			[]string{kindUser}, []map[string]string{{"tool_results": "2", "tool_response_bytes": "31", "is_error": "true"}}},
+			[]string{kindUser, kindResult, kindResult}, []map[string]string{{"tool_results": "2", "tool_response_bytes": "31", "is_error": "true"},
+				{"is_error": "false", "tool_response_bytes": "3", "error_kind": "", "tool_use_id": ""}, {"is_error": "true", "error_kind": "other"}}},
+		{"tool result kinds", `{"type":"user","message":{"content":[` +
+			`{"type":"tool_result","tool_use_id":"toolu_01AbC","content":"The user doesn't want to proceed with this tool use. The tool use was rejected","is_error":true},` +
+			`{"type":"tool_result","tool_use_id":"toolu_02","content":[{"type":"text","text":"Error: ENOENT: no such file or directory"}],"is_error":true},` +
+			`{"type":"tool_result","tool_use_id":"toolu_03","content":"[Request interrupted by user for tool use]","is_error":true},` +
+			`{"type":"tool_result","tool_use_id":"toolu_04","content":"<tool_use_error>String to replace not found in file.</tool_use_error>","is_error":true},` +
+			`{"type":"tool_result","tool_use_id":"toolu_05","content":"Command timed out after 2m 0.0s","is_error":true},` +
+			`{"type":"tool_result","tool_use_id":"toolu_06","content":"Error: Exit code 2\nFAIL","is_error":true},` +
+			`{"type":"tool_result","tool_use_id":"toolu_07","content":"bash: /etc/x: Permission denied","is_error":true}]}}`,
+			[]string{kindUser, kindResult, kindResult, kindResult, kindResult, kindResult, kindResult, kindResult}, []map[string]string{{"tool_results": "7"},
+				{"tool_use_id": toolUseKey("toolu_01AbC"), "error_kind": "rejected"}, {"error_kind": "not_found"},
+				{"error_kind": "interrupted", "interrupted": "true"}, {"error_kind": "invalid_input"}, {"error_kind": "timeout"},
+				{"error_kind": "exit_code"}, {"error_kind": "permission"}}},
 		{"meta", `{"type":"user","isMeta":true,"message":{"content":"Caveat: generated"}}`, []string{kindUser}, []map[string]string{{"meta": "true"}}},
 		{"interrupted", `{"type":"user","message":{"content":[{"type":"text","text":"[Request interrupted by user for tool use]"}]}}`,
 			[]string{kindUser}, []map[string]string{{"interrupted": "true"}}},

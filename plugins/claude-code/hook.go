@@ -50,7 +50,11 @@ func hookEvent(r *record, name gjson.Result) (sdk.Event, error) {
 		ev.Kind = "hook." + name.Str
 	}
 	a := newAttrs(16)
-	for _, f := range []string{"tool_name", "tool_use_id", "permission_mode", "model"} {
+	a.identOf("tool_name", r.get("tool_name"))
+	if err := a.toolUse(r.get("tool_use_id")); err != nil {
+		return sdk.Event{}, err
+	}
+	for _, f := range []string{"permission_mode", "model"} {
 		a.identOf(f, r.get(f))
 	}
 	for _, e := range enums {
@@ -95,6 +99,9 @@ func hookEvent(r *record, name gjson.Result) (sdk.Event, error) {
 	}
 	if name.Str == "PostToolUseFailure" || name.Str == "PostToolUse" && hasResp {
 		a.bool("success", !failed)
+		if failed {
+			a.ident("error_kind", hookErrorKind(r, a))
+		}
 	}
 
 	if tool := r.get("tool_name"); tool.Type == gjson.String && tool.Str != "" {
@@ -156,4 +163,32 @@ func toolInput(a *attrs, tool string, input members) {
 			a.ident("mcp_tool", name)
 		}
 	}
+}
+
+// hookErrorKind classifies a failed tool call of a hook: from its error text (PostToolUseFailure's
+// error, else the tool response's error or stderr), else from its flags (interrupted, a non-zero
+// exit code).
+func hookErrorKind(r *record, a attrs) string {
+	text := r.get("error")
+	if text.Type != gjson.String {
+		resp := r.sub("tool_response")
+		for _, f := range []string{"error", "stderr", "content"} {
+			if v := resp.get(f); v.Type == gjson.String && v.Str != "" {
+				text = v
+				break
+			}
+		}
+	}
+	if kind := errorKind(text.Str); kind != errOther {
+		return kind
+	}
+	for _, x := range a {
+		switch {
+		case x.Key == "interrupted" && x.Value.Bool():
+			return errInterrupted
+		case x.Key == "exit_code" && x.Value.Int() != 0:
+			return errExitCode
+		}
+	}
+	return errOther
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"unsafe"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -403,4 +404,73 @@ func hexRune(s string) rune {
 		r = r<<4 | rune(c)
 	}
 	return r
+}
+
+// Error kinds: what went wrong with a tool call, as an enumeration (attribute error_kind).
+const (
+	errNotFound     = "not_found"
+	errPermission   = "permission"
+	errTimeout      = "timeout"
+	errExitCode     = "exit_code"
+	errRejected     = "rejected"
+	errInterrupted  = "interrupted"
+	errInvalidInput = "invalid_input"
+	errOther        = "other"
+)
+
+// errorMarks are the phrases that name an error kind, lowercase, in the order they are tried: a
+// rejection or an interruption says so whatever else the text holds, and an input error such as
+// "String to replace not found" is not a missing file.
+var errorMarks = []struct{ mark, kind string }{
+	{"doesn't want to proceed", errRejected},
+	{"doesn't want to take this action", errRejected},
+	{"tool use was rejected", errRejected},
+	{"user rejected", errRejected},
+	{"interrupted by user", errInterrupted},
+	{"[request interrupted", errInterrupted},
+	{"inputvalidationerror", errInvalidInput},
+	{"string to replace not found", errInvalidInput},
+	{"has not been read yet", errInvalidInput},
+	{"invalid input", errInvalidInput},
+	{"invalid parameter", errInvalidInput},
+	{"timed out", errTimeout},
+	{"timeout", errTimeout},
+	{"permission denied", errPermission},
+	{"operation not permitted", errPermission},
+	{"eacces", errPermission},
+	{"eperm", errPermission},
+	{"haven't granted", errPermission},
+	{"requires approval", errPermission},
+	{"no such file", errNotFound},
+	{"does not exist", errNotFound},
+	{"enoent", errNotFound},
+	{"not found", errNotFound},
+	{"cannot find", errNotFound},
+	{"exit code", errExitCode},
+	{"exited with", errExitCode},
+}
+
+// maxErrorText is how much of an error text errorKind reads: what names the kind comes first.
+const maxErrorText = 2048
+
+// errorKind classifies an error text (in memory only: the kind is one of the constants above).
+func errorKind(text string) string {
+	if len(text) > maxErrorText {
+		text = text[:maxErrorText]
+	}
+	var buf [maxErrorText]byte
+	low := buf[:len(text)]
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		low[i] = c
+	}
+	for _, m := range errorMarks {
+		if strings.Contains(unsafe.String(unsafe.SliceData(low), len(low)), m.mark) {
+			return m.kind
+		}
+	}
+	return errOther
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 )
 
@@ -67,4 +68,18 @@ func (k *keys) project(name string) []byte {
 	h := k.mac([]byte(name))
 	k.projects[name] = h
 	return h
+}
+
+// toolUseLabel separates the tool-use id hash from the plugin's other salted hashes.
+const toolUseLabel = "claude-code/tool_use_id\x00"
+
+// toolUseID returns the join key of a tool use: the hex of the salted hash of Claude Code's
+// tool_use_id (12 bytes, 24 hex digits). A hook has the id as metadata, but a transcript line has
+// it inside its content, where the host would refuse it verbatim; both emit this form, so hook
+// and transcript events of one tool use carry the same tool_use_id.
+func (k *keys) toolUseID(id string) string {
+	m := hmac.New(sha256.New, k.salt)
+	m.Write([]byte(toolUseLabel))
+	m.Write([]byte(id))
+	return hex.EncodeToString(m.Sum(nil)[:12])
 }

@@ -19,6 +19,8 @@ const (
 	kindCompact   = "transcript.compact"
 	kindSystem    = "transcript.system"
 	kindOther     = "transcript.other"
+	kindToolUse   = "transcript.tool_use"
+	kindResult    = "transcript.tool_result"
 )
 
 // maxTokens bounds a token count: more is a corrupt line, not a response.
@@ -144,7 +146,8 @@ func transcriptEvents(r *record, t gjson.Result) ([]sdk.Event, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []sdk.Event{event(kindUser, ua)}, nil
+		evs := []sdk.Event{event(kindUser, ua)}
+		return toolResultEvents(r.sub("message").raw("content"), evs, event)
 	case t.Str == "summary":
 		if raw, ok := r.top.lookup("summary"); ok && raw != "null" {
 			a.int("summary_bytes", rawSize(raw))
@@ -187,6 +190,7 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 	a.identOf("message_id", msg.get("id"))
 	var text, thinking, tools int64
 	var first string
+	var uses []block
 	switch raw := msg.raw("content"); {
 	case strings.HasPrefix(raw, `"`):
 		text = rawSize(raw)
@@ -203,6 +207,7 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 				if tools++; tools == 1 {
 					first = gjson.Parse(b.name).Str
 				}
+				uses = append(uses, b)
 			}
 			return true
 		})
@@ -221,7 +226,38 @@ func assistantEvents(r *record, event func(string, attrs) sdk.Event) ([]sdk.Even
 			a.ident("mcp_server", server)
 		}
 	}
-	return append(evs, event(kindAssistant, a)), nil
+	evs = append(evs, event(kindAssistant, a))
+	for _, b := range uses {
+		ev, err := toolUseEvent(r, msg, b, event)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// toolUseEvent returns the transcript.tool_use event of a tool_use block: its join key, the tool
+// and the reductions of its input, as a hook's, and the ids of the response it is part of.
+func toolUseEvent(r *record, msg members, b block, event func(string, attrs) sdk.Event) (sdk.Event, error) {
+	a := newEventAttrs(14)
+	if err := a.toolUse(gjson.Parse(b.id)); err != nil {
+		return sdk.Event{}, err
+	}
+	name := gjson.Parse(b.name).Str
+	// The name is in the line's content verbatim: one of leakWindow bytes or more would be
+	// refused, so it is left to operation (and mcp_server, if short).
+	if sdk.IsIdent(name) && len(name) < leakWindow {
+		a.ident("tool_name", name)
+	}
+	if name != "" {
+		input, whole := r.members(b.input)
+		input.ok = whole || len(input.list) > 0
+		toolInput(&a, name, input)
+	}
+	a.identOf("message_id", msg.get("id"))
+	a.identOf("request_id", r.get("requestId"))
+	return event(kindToolUse, a), nil
 }
 
 // usageAttrs returns the attributes of a usage event. A count that is not a non-negative integer
@@ -321,7 +357,7 @@ func userContent(raw string) (string, toolResults) {
 }
 
 // block is what the reductions read of a message content block: the raw JSON of its members.
-type block struct{ typ, text, thinking, data, name, content, isError string }
+type block struct{ typ, text, thinking, data, name, content, isError, id, input, toolUseID string }
 
 // readBlock reads a content block in one pass, decoding nothing: a block can hold a file's
 // content, which the reductions only measure. The first of repeated keys wins, as for gjson.Get.
@@ -344,6 +380,12 @@ func readBlock(raw string) block {
 			dst = &b.content
 		case "is_error":
 			dst = &b.isError
+		case "id":
+			dst = &b.id
+		case "input":
+			dst = &b.input
+		case "tool_use_id":
+			dst = &b.toolUseID
 		default:
 			return true
 		}
@@ -361,4 +403,69 @@ func (b block) is(t string) bool {
 		return gjson.Parse(b.typ).Str == t
 	}
 	return len(b.typ) == len(t)+2 && b.typ[0] == '"' && b.typ[1:len(b.typ)-1] == t
+}
+
+// toolResultEvents appends to evs the transcript.tool_result event of each tool_result block of a
+// user message's content (raw JSON): the join key of its tool use, whether it failed and how
+// (error_kind, classified from its text in memory), its size, and whether it was interrupted.
+func toolResultEvents(raw string, evs []sdk.Event, event func(string, attrs) sdk.Event) ([]sdk.Event, error) {
+	if !strings.HasPrefix(raw, "[") {
+		return evs, nil
+	}
+	var err error
+	pdk.Elements(raw, func(v string) bool {
+		b := readBlock(v)
+		if !b.is("tool_result") {
+			return true
+		}
+		a := newEventAttrs(6)
+		if err = a.toolUse(gjson.Parse(b.toolUseID)); err != nil {
+			return false
+		}
+		isError := b.isError != "" && gjson.Parse(b.isError).Bool()
+		a.bool("is_error", isError)
+		text := resultText(b.content)
+		kind := errorKind(text)
+		interrupted := strings.HasPrefix(text, interruptMark) || isError && kind == errInterrupted
+		if isError {
+			if interrupted {
+				kind = errInterrupted
+			}
+			a.ident("error_kind", kind)
+		}
+		if b.content != "" && b.content != "null" {
+			a.int("tool_response_bytes", rawSize(b.content))
+		}
+		if interrupted {
+			a.bool("interrupted", true)
+		}
+		evs = append(evs, event(kindResult, a))
+		return true
+	})
+	return evs, err
+}
+
+// resultText returns the start of a tool result's text (its content's raw JSON: a string, or
+// blocks whose first text block is used), enough for errorKind: at most maxErrorText bytes of
+// the raw JSON are decoded.
+func resultText(raw string) string {
+	if strings.HasPrefix(raw, "[") {
+		var text string
+		pdk.Elements(raw, func(v string) bool {
+			if b := readBlock(v); b.is("text") {
+				text = b.text
+				return false
+			}
+			return true
+		})
+		raw = text
+	}
+	if !strings.HasPrefix(raw, `"`) {
+		return ""
+	}
+	if len(raw) > maxErrorText {
+		// Cut and close the string; a cut escape sequence only spoils the end.
+		raw = strings.TrimRight(raw[:maxErrorText], `\`) + `"`
+	}
+	return gjson.Parse(raw).Str
 }
