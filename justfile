@@ -6,6 +6,10 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 ccusage_version := "20.0.24"
 ccusage := justfile_directory() / ".cache/ccusage/node_modules/.bin/ccusage"
 
+# The Claude Code the end-to-end test with the real client runs (cmd/agent/realclaude_test.go).
+claude_code_version := "2.1.197"
+claude_code := justfile_directory() / ".cache/claude-code/node_modules/.bin/claude"
+
 # List the recipes.
 default:
     @just --list
@@ -84,6 +88,11 @@ fuzz execs="300000":
 # Install the pinned ccusage from npm into .cache/ccusage (once).
 ccusage:
     @[[ -x {{ccusage}} ]] && [[ "$({{ccusage}} --version)" == "{{ccusage_version}}" ]] || npm install --prefix .cache/ccusage --no-audit --no-fund --loglevel=error ccusage@{{ccusage_version}}
+
+# Install the pinned Claude Code from npm into .cache/claude-code (once), for the end-to-end test
+# with the real client (TestRealClaudeCode).
+claude-code:
+    @[[ -x {{claude_code}} ]] && [[ "$({{claude_code}} --version)" == "{{claude_code_version}} (Claude Code)" ]] || npm install --prefix .cache/claude-code --no-audit --no-fund --loglevel=error @anthropic-ai/claude-code@{{claude_code_version}}
 
 # Compare `agent report` with ccusage's on a corpus generated from the shared transcripts.
 parity mb="40": ccusage
