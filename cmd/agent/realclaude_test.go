@@ -671,6 +671,10 @@ func checkToolUses(t *testing.T, events []storedEvent, session string) {
 			u.post++
 			u.hookOK = e.attrs["success"].Bool()
 			u.hookErr = e.attrs["error_kind"].Ident()
+			// Claude Code 2.1 gives the tool's duration at the payload's top level.
+			if d, ok := e.attrs["duration_ms"]; !ok || d.Kind() != sdk.KindInt || d.Int() < 0 {
+				t.Errorf("%s of %s has no duration_ms: %v", e.kind, e.attrs["tool_name"], e.attrs)
+			}
 		case "transcript.tool_use":
 			get(e).use++
 		case "transcript.tool_result":

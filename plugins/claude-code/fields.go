@@ -22,6 +22,7 @@ var readFields = []string{
 	"stop_hook_active",
 	"is_interrupt",
 	"error_type",
+	"duration_ms",
 	// Transcript lines.
 	"type",
 	"subtype",

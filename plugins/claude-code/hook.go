@@ -93,6 +93,11 @@ func hookEvent(r *record, name gjson.Result) (sdk.Event, error) {
 			failed = true
 		}
 	}
+	// Claude Code 2.1.x gives PostToolUse and PostToolUseFailure the tool's duration at the top
+	// level (tool_response.durationMs is older, and only some tools').
+	if v := r.get("duration_ms"); !a.has("duration_ms") && v.Type == gjson.Number && v.Num >= 0 && v.Num < 1<<53 {
+		a.int("duration_ms", int64(v.Num))
+	}
 	if v := r.get("is_interrupt"); v.IsBool() && !a.has("interrupted") {
 		a.bool("interrupted", v.Bool())
 		failed = failed || v.Bool()
