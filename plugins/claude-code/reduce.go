@@ -2,9 +2,9 @@ package main
 
 import (
 	"strings"
-	"unsafe"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/hangar-dev/hangar/sdk/pdk"
 	"github.com/tidwall/gjson"
