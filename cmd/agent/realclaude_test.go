@@ -281,7 +281,7 @@ func runClaude(t *testing.T, bin, dir string, env []string, timeout time.Duratio
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args := append([]string{"-p", prompt, "--output-format", "stream-json", "--verbose", "--include-hook-events",
-		"--dangerously-skip-permissions", "--model", "claude-sonnet-4-5"}, extra...)
+		"--model", "claude-sonnet-4-5"}, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = env
@@ -325,6 +325,10 @@ func runClaude(t *testing.T, bin, dir string, env []string, timeout time.Duratio
 // hook exited 0 and printed nothing; and no canary planted in the prompts, the commands, the file
 // paths and contents, the working directory and the model's text is anywhere in the data dir.
 //
+// The script: a first run (bypassPermissions) runs Bash, Write and a subagent (Agent, whose Bash
+// is a sidechain tool use), then a second run resumes the session asking before it writes: Bash
+// exits 3, Read misses its file, and Claude Code denies a Write, having no one to ask.
+//
 // With -record it writes the hook payloads, as Claude Code gave them on stdin, and the transcripts
 // into testdata/claude-code-session at the repository root.
 func TestRealClaudeCode(t *testing.T) {
@@ -346,10 +350,12 @@ func TestRealClaudeCode(t *testing.T) {
 	prompt2 := "Now look at what failed. " + pl.canary()
 	echoArg, noteName, noteText, missing, lsArg := pl.canary(), pl.canary()+"-notes.txt", pl.canary(), pl.canary()+"-missing.txt", pl.canary()
 	subPrompt, subEcho := "Count the notes in the folder. "+pl.canary(), pl.canary()
+	denied, deniedText := pl.canary()+"-denied.md", pl.canary()
 	api := &fakeAPI{turns: []turnScript{
 		{marker: prompt2[len(prompt2)-16:], final: "Both failed as expected. " + pl.canary(), steps: []toolStep{
 			{id: "toolu_01RealClaudeBashFail01", name: "Bash", input: map[string]any{"command": "ls " + lsArg + " >/dev/null 2>&1; exit 3", "description": "Fail on purpose"}},
 			{id: "toolu_01RealClaudeReadMiss01", name: "Read", input: map[string]any{"file_path": filepath.Join(work, missing)}},
+			{id: "toolu_01RealClaudeWriteDeny1", name: "Write", input: map[string]any{"file_path": filepath.Join(work, denied), "content": deniedText + "\n"}},
 		}},
 		{marker: prompt1[len(prompt1)-16:], final: "Done: said hello and wrote the note. " + pl.canary(), steps: []toolStep{
 			{id: "toolu_01RealClaudeBashEcho01", name: "Bash", input: map[string]any{"command": "echo hello " + echoArg, "description": "Say hello"}},
@@ -384,11 +390,13 @@ func TestRealClaudeCode(t *testing.T) {
 		"IS_SANDBOX=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1", "DISABLE_ERROR_REPORTING=1",
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
 	start := time.Now()
-	first := runClaude(t, bin, work, claudeEnv, 2*time.Minute, prompt1)
+	first := runClaude(t, bin, work, claudeEnv, 2*time.Minute, prompt1, "--dangerously-skip-permissions")
 	if first.sessionID == "" {
 		t.Fatalf("no session_id in Claude Code's output")
 	}
-	second := runClaude(t, bin, work, claudeEnv, 2*time.Minute, prompt2, "--resume", first.sessionID)
+	// The second run asks before it writes: with no one to ask (-p), Claude Code denies the write.
+	second := runClaude(t, bin, work, claudeEnv, 2*time.Minute, prompt2, "--resume", first.sessionID,
+		"--permission-mode", "default", "--allowedTools", "Bash Read")
 	t.Logf("two prompts in %v; the fake API answered:", time.Since(start).Round(time.Millisecond))
 	for _, r := range api.seen() {
 		t.Logf("  %s", r)
@@ -594,10 +602,11 @@ func storedEvents(t *testing.T, dataDir string) []storedEvent {
 }
 
 // sessionHooks are the hook payloads Claude Code 2.1.197 gives in the script's session, by event:
-// two runs of `claude -p`, six tool uses (one the subagent's), two failed, one subagent.
+// two runs of `claude -p`, seven tool uses (one the subagent's), two failed, one denied, one
+// subagent.
 // SessionEnd hooks can be cut short as a run exits: at most two.
 var sessionHooks = map[string]int{
-	"SessionStart": 2, "UserPromptSubmit": 2, "PreToolUse": 6, "PostToolUse": 4, "PostToolUseFailure": 2,
+	"SessionStart": 2, "UserPromptSubmit": 2, "PreToolUse": 7, "PostToolUse": 4, "PostToolUseFailure": 2,
 	"SubagentStart": 1, "SubagentStop": 1, "Stop": 2, "SessionEnd": 2,
 }
 
@@ -643,8 +652,8 @@ func checkSession(t *testing.T, events []storedEvent, session string, runs int, 
 		t.Errorf("%d transcript events of the subagent (sidechain), want at least 4", sidechain)
 	}
 	for kind, min := range map[string]int{
-		"transcript.user": 9, "transcript.assistant": 15, "transcript.usage": 15,
-		"transcript.tool_use": 6, "transcript.tool_result": 6,
+		"transcript.user": 10, "transcript.assistant": 17, "transcript.usage": 17,
+		"transcript.tool_use": 7, "transcript.tool_result": 7,
 	} {
 		if kinds[kind] < min {
 			t.Errorf("%s: %d events, want at least %d", kind, kinds[kind], min)
@@ -689,7 +698,7 @@ func inputOf(e storedEvent) string {
 	return strings.Join(parts, " ")
 }
 
-// checkToolUses checks that the six tool uses of the script join by tool_use_id across hooks and
+// checkToolUses checks that the seven tool uses of the script join by tool_use_id across hooks and
 // transcript lines, with the same tool name, and that the failed ones carry their error_kind on
 // both sides.
 func checkToolUses(t *testing.T, events []storedEvent, session string) {
@@ -771,6 +780,9 @@ func checkToolUses(t *testing.T, events []storedEvent, session string) {
 		{tool: "Write", pre: 1, post: 1, use: 1, result: 1, hookOK: true, input: "operation=write file_ext=txt lines_added=2 lines_removed=0"},
 		{tool: "Agent", pre: 1, post: 1, use: 1, result: 1, hookOK: true, input: "operation=task"},
 		{tool: "Bash", pre: 1, post: 1, use: 1, result: 1, hookOK: true, sidechain: true, input: "operation=shell command=echo"},
+		// Denied for want of a grant, with no one to ask: a PreToolUse and nothing after it (no
+		// PermissionRequest either), and an error result in the transcript.
+		{tool: "Write", pre: 1, post: 0, use: 1, result: 1, hookOK: false, lineIsErr: true, lineErr: "permission", input: "operation=write file_ext=md lines_added=1 lines_removed=0"},
 	}
 	sort.Slice(want, func(i, j int) bool { return fmt.Sprint(want[i]) < fmt.Sprint(want[j]) })
 	if !slices.Equal(got, want) {
@@ -860,31 +872,38 @@ One session of the real Claude Code client, version %s (the npm package
 ` + "`go test -run TestRealClaudeCode -record ./cmd/agent/`" + ` (cmd/agent/realclaude_test.go), which
 rewrites this folder. Do not edit it by hand.
 
-How it was made: Claude Code ran offline against a fake Messages API (an httptest server of the
-test that scripts the model's answers), with ` + "`-p`" + ` (non-interactive), ` + "`--output-format stream-json`" + `
-and ` + "`--dangerously-skip-permissions`" + ` (permission mode bypassPermissions: no permission requests),
-a CLAUDE_CONFIG_DIR of its own, and Hangar's hooks installed by ` + "`agent install claude-code`" + ` on every
-event beside a recorder hook that saved each payload from its stdin. Two prompts of one session:
+## How it was made
 
-1. The model runs Bash ` + "`echo hello ...`" + `, then Write of a small file in the working folder, then
-   answers in text.
-2. The session resumed (` + "`--resume <session>`" + `): Bash that exits 3 (a PostToolUseFailure, error
-   "Exit code 3"), Read of a file that does not exist (a PostToolUseFailure, "File does not exist"),
-   then text.
+Claude Code ran offline against a fake Messages API (an httptest server of the test that scripts
+the model's answers), non-interactively (` + "`-p`" + `, ` + "`--output-format stream-json`" + `), with a
+CLAUDE_CONFIG_DIR of its own and Hangar's hooks installed by ` + "`agent install claude-code`" + ` on every
+event, beside a recorder hook that saved each payload from its stdin. Two prompts of one session:
 
-Contents:
+1. With ` + "`--dangerously-skip-permissions`" + ` (permission mode bypassPermissions): the model runs Bash
+   ` + "`echo hello ...`" + `, Write of a small file in the working folder, then the Agent tool (a
+   general-purpose subagent, which runs Bash ` + "`echo counting ...`" + ` and answers), then answers in
+   text.
+2. The session resumed (` + "`--resume <session>`" + `) in permission mode default, with Bash and Read
+   allowed: Bash that exits 3 (PostToolUseFailure, "Exit code 3"), Read of a file that does not
+   exist (PostToolUseFailure, "File does not exist"), Write of a new file, which Claude Code denies
+   with no one to ask (a PreToolUse and no other hook; in the transcript an error result, "Claude
+   requested permissions to write to ..., but you haven't granted it yet."), then text.
 
-- ` + "`hooks/<Event>.json`" + `: a JSON array of the payloads Claude Code gave the hooks of that event, in the
-  order they came, each element byte for byte what the hook read on its stdin: %s.
-- ` + "`projects/<folder>/<session>.jsonl`" + `: the session's transcript (session %s), as Claude Code
-  wrote it into CLAUDE_CONFIG_DIR/projects.
+## Contents
+
+- ` + "`hooks/<Event>.json`" + `: a JSON array of the payloads Claude Code gave the hooks of that event, in
+  the order they came, each element byte for byte what the hook read on its stdin:
+  %s.
+- ` + "`projects/<folder>/<session>.jsonl`" + `: the session's transcript (session
+  %s), and ` + "`projects/<folder>/<session>/subagents/agent-<id>.jsonl`" + `, the
+  subagent's, as Claude Code wrote them into CLAUDE_CONFIG_DIR/projects.
 
 The paths in them (cwd, transcript_path, file paths, the project folder's name) are the test's temp
 folders, nothing of a real machine; the token counts are the fake API's. Every piece of content
-(the prompts, the commands' arguments, the file's name and text, the working folder's name, the
-model's text) holds a canary, %s followed by 6 digits: a privacy test can look for it in whatever
-Hangar stores or derives from these files. The tool use ids (toolu_01RealClaude...) and the message
-and request ids (msg_01FakeRealClaude..., req_01FakeRealClaude...) are the script's.
+(the prompts, the commands' arguments, the files' names and text, the working folder's name, the
+model's text) holds a canary, %s followed by 6 digits: a privacy test can look for it in
+whatever Hangar stores or derives from these files. The tool use ids (toolu_01RealClaude...) and
+the message and request ids (msg_01FakeRealClaude..., req_01FakeRealClaude...) are the script's.
 `
 
 func writeFile(t *testing.T, path string, data []byte) {
