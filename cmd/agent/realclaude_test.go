@@ -292,7 +292,14 @@ func runClaude(t *testing.T, bin, dir string, env []string, timeout time.Duratio
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		// Whatever Claude Code leaves running in its process group (a hook it did not wait for)
+		// goes at the end of the test.
+		pgid := cmd.Process.Pid
+		t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+		err = cmd.Wait()
+	}
 	run := claudeRun{stderr: stderr.String()}
 	sc := bufio.NewScanner(&stdout)
 	sc.Buffer(nil, 16<<20)
