@@ -27,6 +27,8 @@ type RetentionResult struct {
 // removed events with point deletes. A consumer whose cursor is behind the cutoff skips what
 // expired.
 func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
 	total := 0
 	for {
 		n, more, err := s.expireEvents(cutoff)
