@@ -83,6 +83,8 @@ var (
 	_ PluginLoader         = (*loader.Loader)(nil)
 	_ PluginReporter       = (*loader.Loader)(nil)
 	_ CaptureReporter      = (*loader.Loader)(nil)
+	_ ConsumerPauser       = (*loader.Loader)(nil)
+	_ ConsumerLagReporter  = (*loader.Loader)(nil)
 	_ prometheus.Collector = (*loader.Loader)(nil)
 )
 
