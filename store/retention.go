@@ -18,6 +18,8 @@ const retentionChunk = 4096
 type RetentionResult struct {
 	Events      int `json:"events"`
 	DeadLetters int `json:"dead_letters"`
+	// Derived counts the derived records and view entries removed.
+	Derived int `json:"derived,omitempty"`
 }
 
 // DeleteEventsBefore removes the events ingested before cutoff, with their index entries
