@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -441,5 +442,133 @@ func TestReindex(t *testing.T) {
 	}
 	if diff := diffDerived(first, snapshotDerived(t, dataDir)); diff != "" {
 		t.Errorf("after reindex without a daemon:\n%s", diff)
+	}
+}
+
+// toolStatsCheck checks, in the store of dataDir, that the toolstats plugin enriched each event up
+// to its cursor exactly once: as many tool-stats records as PostToolUse events with a session and
+// a tool up to the cursor, and its kv counts summing to the same. It returns the cursor and the
+// last event's sequence number.
+func toolStatsCheck(t *testing.T, dataDir, when string) (cursor, last uint64) {
+	t.Helper()
+	st := openStore(t, dataDir)
+	defer st.Close()
+	cursor, err := st.Cursor("plugin:toolstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := 0
+	for after := uint64(0); ; {
+		next, err := st.ReadLog(after, 4096, func(seq uint64, ev *sdk.Event) error {
+			last = seq
+			_, hasTool := ev.Attr("tool_name")
+			if seq <= cursor && ev.Kind == "hook.PostToolUse" && ev.SessionID != "" && hasTool {
+				events++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next == after {
+			break
+		}
+		after = next
+	}
+	records := 0
+	if _, err := st.ScanDerived("tool-stats", 0, 0, func(uint64, *sdk.Event) error { records++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	counted := 0
+	if err := st.ScanState("plugin:toolstats", []byte("k"), func(_, v []byte) error {
+		var n int
+		if _, err := fmt.Sscan(string(v), &n); err != nil {
+			return fmt.Errorf("kv value %q: %w", v, err)
+		}
+		counted += n
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if records != events || counted != events {
+		t.Errorf("%s: cursor %d: %d tool uses up to it, %d tool-stats records, kv counts sum to %d: not exactly once", when, cursor, events, records, counted)
+	}
+	if n := st.DLQCount(); n != 0 {
+		t.Errorf("%s: %d dead letters", when, n)
+	}
+	return cursor, last
+}
+
+// TestEnrichCrashSafety SIGKILLs a real daemon again and again while its enrich plugins (the test
+// plugin toolstats, and every enrich plugin enabled by default) rebuild their derived data after
+// a reindex of a large log, restarting it each time. After every crash the plugin has enriched
+// each event up to its cursor exactly once; once caught up, the derived records, the view and the
+// state of every plugin and built-in consumer equal those of the clean first run, and those of an
+// `agent reindex` after it.
+//
+// HANGAR_ENRICH_CRASH_CYCLES bounds the crash cycles (default 12); HANGAR_ENRICH_CRASH_EVENTS sets
+// the events (default 20000).
+func TestEnrichCrashSafety(t *testing.T) {
+	cycles, events := envInt("HANGAR_ENRICH_CRASH_CYCLES", 12), envInt("HANGAR_ENRICH_CRASH_EVENTS", 20000)
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 0))
+	t.Logf("seed %d, up to %d cycles, %d events", seed, cycles, events)
+	dataDir := newDataDir(t)
+	installToolStats(t, dataDir)
+
+	// The clean run: the events posted, enriched as they come, no crash.
+	d := startDaemon(t, dataDir, nil)
+	var sessions []string
+	for i := range 20 {
+		sessions = append(sessions, fmt.Sprintf("crash-%02d-%s", i, uuid()))
+	}
+	if n := postToolUses(t, dataDir, events/len(sessions), sessions...); n != events/len(sessions)*len(sessions) {
+		t.Fatalf("stored %d events", n)
+	}
+	waitSettled(t, dataDir, 5*time.Minute)
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("agent run exited %d\n%s", code, d.stderr.String())
+	}
+	clean := snapshotDerived(t, dataDir)
+	toolStatsCheck(t, dataDir, "clean run")
+
+	// The crashes: a reindex has every consumer start over, and a SIGKILL hits it at a random
+	// moment; then restarts, each killed at a random moment, until the plugin caught up.
+	mid := 0
+	var cursor, last uint64
+	for cycle := 1; cycle <= cycles; cycle++ {
+		d = startDaemon(t, dataDir, nil)
+		if cycle == 1 {
+			agentOK(t, dataDir, "reindex", "--no-wait")
+		}
+		time.Sleep(time.Duration(50+rng.IntN(250*cycle)) * time.Millisecond) // later cycles get further
+		d.kill()
+		cursor, last = toolStatsCheck(t, dataDir, fmt.Sprintf("cycle %d", cycle))
+		if t.Failed() {
+			t.Fatalf("cycle %d failed (seed %d); daemon output:\n%s", cycle, seed, d.stderr.String())
+		}
+		if cursor > 0 && cursor < last {
+			mid++
+		}
+		if cursor == last {
+			break
+		}
+	}
+	t.Logf("%d crashes during enrichment, cursor %d of %d at the last", mid, cursor, last)
+	if mid == 0 {
+		t.Errorf("no crash hit the plugin while it enriched (cursor %d of %d): the test proved nothing; raise HANGAR_ENRICH_CRASH_EVENTS", cursor, last)
+	}
+	d = startDaemon(t, dataDir, nil)
+	waitSettled(t, dataDir, 5*time.Minute)
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("agent run exited %d\n%s", code, d.stderr.String())
+	}
+	toolStatsCheck(t, dataDir, "after the crashes")
+	if diff := diffDerived(clean, snapshotDerived(t, dataDir)); diff != "" {
+		t.Errorf("after the crashes, the derived data differs from the clean run's:\n%s", diff)
+	}
+	agentOK(t, dataDir, "reindex")
+	if diff := diffDerived(clean, snapshotDerived(t, dataDir)); diff != "" {
+		t.Errorf("after agent reindex, the derived data differs from the clean run's:\n%s", diff)
 	}
 }
