@@ -448,8 +448,8 @@ func TestReindex(t *testing.T) {
 // toolStatsCheck checks, in the store of dataDir, that the toolstats plugin enriched each event up
 // to its cursor exactly once: as many tool-stats records as PostToolUse events with a session and
 // a tool up to the cursor, and its kv counts summing to the same. It returns the cursor and the
-// last event's sequence number.
-func toolStatsCheck(t *testing.T, dataDir, when string) (cursor, last uint64) {
+// last event's sequence number. The store must hold dlq dead letters.
+func toolStatsCheck(t *testing.T, dataDir, when string, dlq int64) (cursor, last uint64) {
 	t.Helper()
 	st := openStore(t, dataDir)
 	defer st.Close()
@@ -493,8 +493,8 @@ func toolStatsCheck(t *testing.T, dataDir, when string) (cursor, last uint64) {
 	if records != events || counted != events {
 		t.Errorf("%s: cursor %d: %d tool uses up to it, %d tool-stats records, kv counts sum to %d: not exactly once", when, cursor, events, records, counted)
 	}
-	if n := st.DLQCount(); n != 0 {
-		t.Errorf("%s: %d dead letters", when, n)
+	if n := st.DLQCount(); n != dlq {
+		t.Errorf("%s: %d dead letters, want %d", when, n, dlq)
 	}
 	return cursor, last
 }
@@ -530,7 +530,7 @@ func TestEnrichCrashSafety(t *testing.T) {
 		t.Fatalf("agent run exited %d\n%s", code, d.stderr.String())
 	}
 	clean := snapshotDerived(t, dataDir)
-	toolStatsCheck(t, dataDir, "clean run")
+	toolStatsCheck(t, dataDir, "clean run", 0)
 
 	// The crashes: a reindex has every consumer start over, and a SIGKILL hits it at a random
 	// moment; then restarts, each killed at a random moment, until the plugin caught up.
@@ -543,7 +543,7 @@ func TestEnrichCrashSafety(t *testing.T) {
 		}
 		time.Sleep(time.Duration(50+rng.IntN(250*cycle)) * time.Millisecond) // later cycles get further
 		d.kill()
-		cursor, last = toolStatsCheck(t, dataDir, fmt.Sprintf("cycle %d", cycle))
+		cursor, last = toolStatsCheck(t, dataDir, fmt.Sprintf("cycle %d", cycle), 0)
 		if t.Failed() {
 			t.Fatalf("cycle %d failed (seed %d); daemon output:\n%s", cycle, seed, d.stderr.String())
 		}
@@ -563,12 +563,90 @@ func TestEnrichCrashSafety(t *testing.T) {
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("agent run exited %d\n%s", code, d.stderr.String())
 	}
-	toolStatsCheck(t, dataDir, "after the crashes")
+	toolStatsCheck(t, dataDir, "after the crashes", 0)
 	if diff := diffDerived(clean, snapshotDerived(t, dataDir)); diff != "" {
 		t.Errorf("after the crashes, the derived data differs from the clean run's:\n%s", diff)
 	}
 	agentOK(t, dataDir, "reindex")
 	if diff := diffDerived(clean, snapshotDerived(t, dataDir)); diff != "" {
 		t.Errorf("after agent reindex, the derived data differs from the clean run's:\n%s", diff)
+	}
+}
+
+// TestEnrichContainment runs a failing enrich plugin (host/testdata/enrich-faulty) in a real
+// daemon beside toolstats: an event it fails is dead-lettered (stage consumer:plugin:faulty) and
+// the plugin runs on; events that make it trap are dead-lettered and, the calls failing in a row,
+// quarantine it, which holds its cursor; meanwhile hooks keep being acknowledged and stored, and
+// the other enrich plugin and the built-in consumers keep up. What pipeline/wasmstage and
+// pipeline/consumer prove of one stage, this proves of the daemon.
+func TestEnrichContainment(t *testing.T) {
+	dataDir := newDataDir(t)
+	installToolStats(t, dataDir)
+	agentOK(t, dataDir, "plugins", "install", enrichPluginFolder(t, "enrich-faulty", "faulty", "emit:derived:faulty.seen"), "--yes")
+	d := startDaemon(t, dataDir, nil)
+
+	// Failed records: dead-lettered, the plugin runs on.
+	postToolUses(t, dataDir, 10, "ok-"+uuid())
+	postToolUses(t, dataDir, 5, "fail-"+uuid())
+	st := waitSettled(t, dataDir, 60*time.Second)
+	if st.EventsStored != 15 || st.DLQSize != 5 {
+		t.Fatalf("after failed records: %d events, %d dead letters; want 15 and 5", st.EventsStored, st.DLQSize)
+	}
+	for _, e := range dlqList(t, dataDir) {
+		if e.Stage != "consumer:plugin:faulty" || !strings.Contains(e.Reason, "failed on purpose") {
+			t.Errorf("dead letter %d: stage %q, reason %q; want the faulty plugin's failed record", e.Seq, e.Stage, e.Reason)
+		}
+	}
+	if p := pluginStatusOf(t, st, "faulty"); p.Quarantined || !p.Running || p.RecordErrors < 5 || p.Failures != 0 {
+		t.Errorf("faulty after failed records: %+v, want running, its record errors counted (retries of one at a time included)", p)
+	}
+
+	// Traps: dead-lettered, then the plugin is quarantined and holds its cursor.
+	for range 5 {
+		runHook(t, dataDir, withSession(t, toolUses(t)[0], "trap-"+uuid()))
+	}
+	waitFor(t, 60*time.Second, func() string {
+		if p := pluginStatusOf(t, apiStatus(t, dataDir), "faulty"); !p.Quarantined {
+			return fmt.Sprintf("faulty not quarantined: %+v", p)
+		}
+		return ""
+	})
+	// Ingest goes on: hooks are acknowledged and stored, the other consumers keep up.
+	for i := range 10 {
+		runHook(t, dataDir, withSession(t, toolUses(t)[i%len(toolUses(t))], "after-"+uuid()))
+	}
+	waitFor(t, 60*time.Second, func() string {
+		st = apiStatus(t, dataDir)
+		for _, c := range []string{"plugin:toolstats", "daily-counts", "usage"} {
+			if st.Consumers[c].Lag != 0 {
+				return fmt.Sprintf("%s lag %d", c, st.Consumers[c].Lag)
+			}
+		}
+		if st.EventsStored != 30 {
+			return fmt.Sprintf("%d events stored, want 30", st.EventsStored)
+		}
+		return ""
+	})
+	if lag := st.Consumers["plugin:faulty"].Lag; lag == 0 {
+		t.Errorf("the quarantined plugin's lag is 0: it should hold its cursor")
+	}
+	traps := 0
+	for _, e := range dlqList(t, dataDir) {
+		if e.Stage == "consumer:plugin:faulty" && strings.Contains(e.Reason, "trap") {
+			traps++
+		}
+	}
+	if traps == 0 || traps > host.DefaultQuarantineAfter {
+		t.Errorf("%d dead letters of traps, want 1 to %d (until the quarantine)", traps, host.DefaultQuarantineAfter)
+	}
+	if ps := readState(t, dataDir).Plugins["faulty"]; ps == nil || ps.Quarantined == nil || !strings.Contains(ps.Quarantined.Reason, "calls in a row failed") {
+		t.Errorf("state.json faulty = %+v, want quarantined for failed calls", ps)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("agent run exited %d\n%s", code, d.stderr.String())
+	}
+	// The other enrich plugin enriched every event once, traps included.
+	if cursor, last := toolStatsCheck(t, dataDir, "beside a quarantined plugin", int64(5+traps)); cursor != last {
+		t.Errorf("toolstats cursor %d, last event %d", cursor, last)
 	}
 }
