@@ -26,10 +26,10 @@ type RunCmd struct {
 	RetentionDays    int           `default:"365" env:"HANGAR_RETENTION_DAYS" help:"Delete events this many days after they were stored; 0 keeps them forever."`
 	DLQRetentionDays int           `name:"dlq-retention-days" default:"14" env:"HANGAR_DLQ_RETENTION_DAYS" help:"Delete dead letters (which hold raw payloads) after this many days; 0 keeps them."`
 	// Retention of the metrics plugin's derived records, by bucket width (see metricsRetention).
-	MetricsRetention1m retentionSpan `name:"metrics-retention-1m" default:"48h" help:"Keep 1-minute metrics (derived kind metrics.1m) this long after they were stored: a Go duration or days (14d); 0 keeps them forever."`
-	MetricsRetention5m retentionSpan `name:"metrics-retention-5m" default:"14d" help:"Keep 5-minute metrics (metrics.5m) this long; 0 keeps them forever."`
-	MetricsRetention1h retentionSpan `name:"metrics-retention-1h" default:"90d" help:"Keep hourly metrics (metrics.1h) this long; 0 keeps them forever."`
-	MetricsRetention1d retentionSpan `name:"metrics-retention-1d" help:"Keep daily metrics (metrics.1d) this long; 0 keeps them forever; unset: as long as events (retention-days)."`
+	MetricsRetention1m retentionSpan `name:"metrics-retention-1m" placeholder:"SPAN" default:"48h" help:"Keep 1-minute metrics (derived kind metrics.1m) this long after they were stored: a Go duration or days (14d); 0 keeps them forever."`
+	MetricsRetention5m retentionSpan `name:"metrics-retention-5m" placeholder:"SPAN" default:"14d" help:"Keep 5-minute metrics (metrics.5m) this long; 0 keeps them forever."`
+	MetricsRetention1h retentionSpan `name:"metrics-retention-1h" placeholder:"SPAN" default:"90d" help:"Keep hourly metrics (metrics.1h) this long; 0 keeps them forever."`
+	MetricsRetention1d retentionSpan `name:"metrics-retention-1d" placeholder:"SPAN" help:"Keep daily metrics (metrics.1d) this long; 0 keeps them forever; unset: as long as events (retention-days)."`
 	PluginIdle         time.Duration `default:"2m" env:"HANGAR_PLUGIN_IDLE" help:"Release a plugin's memory (its instances and machine code: tens of MB for a Go plugin) after this long without calls; its next call loads it again from the compilation cache (tens of ms). 0 keeps plugins loaded."`
 }
 
