@@ -184,7 +184,8 @@ func (r *Consumers) Close() {
 }
 
 // Lag returns, for each consumer, how many entries of its feed it has not consumed yet: events
-// of the log, or derived records of its kinds. A derived feed that cannot be read is logged and
+// of the log (the span of sequence numbers from the next stored event to the last), or derived
+// records of its kinds. A derived feed that cannot be read is logged and
 // counts what was read of it.
 func (r *Consumers) Lag() map[string]uint64 {
 	last := r.st.LastSeq()
@@ -198,7 +199,17 @@ func (r *Consumers) Lag() map[string]uint64 {
 				r.cfg.Logger.Error("read derived records", "consumer", name, "kind", l.kind, "err", err)
 			}
 		case last > l.cursor.Load():
-			lag = last - l.cursor.Load()
+			// Counted from the next event after the cursor: a purge (store.PurgeEvents) leaves
+			// gaps in the sequence, at its end too, where nothing is left to consume.
+			cur := l.cursor.Load()
+			next := cur
+			if _, err := r.st.ReadLog(cur, 1, func(seq uint64, _ *sdk.Event) error { next = seq; return nil }); err != nil {
+				r.cfg.Logger.Error("read event log", "consumer", name, "err", err)
+				next = cur + 1
+			}
+			if next > cur {
+				lag = last - next + 1
+			}
 		}
 		out[name] += lag
 	}

@@ -18,15 +18,33 @@ const retentionChunk = 4096
 type RetentionResult struct {
 	Events      int `json:"events"`
 	DeadLetters int `json:"dead_letters"`
+	// Derived counts the derived records and view entries removed.
+	Derived int `json:"derived,omitempty"`
 }
 
-// DeleteEventsBefore removes the events ingested before cutoff, with their index entries, then the
-// derived records stored before cutoff (DeleteDerivedBefore), and returns how many events it
-// removed. Retention goes by ingest time, which never decreases along the log, so what expires is
-// always a prefix of the log: it is removed with a range delete, and the index entries of the
-// removed events with point deletes. A consumer whose cursor is behind the cutoff skips what
-// expired.
+// DeleteEventsBefore removes the events ingested before cutoff, with their index entries
+// (ExpireEvents), then the derived records and view entries stored before cutoff
+// (DeleteDerivedBefore), and returns how many events it removed. A daemon with a retention of
+// its own for some derived kinds calls ExpireEvents and ExpireDerived instead.
 func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
+	total, err := s.ExpireEvents(cutoff)
+	if err != nil {
+		return total, err
+	}
+	if _, err := s.DeleteDerivedBefore(cutoff); err != nil {
+		return total, err
+	}
+	return total, nil
+}
+
+// ExpireEvents removes the events ingested before cutoff, with their index entries, and returns
+// how many. Retention goes by ingest time, which never decreases along the log, so what expires
+// is always a prefix of the log: it is removed with a range delete, and the index entries of the
+// removed events with point deletes. A consumer whose cursor is behind the cutoff skips what
+// expired. Derived records are left to ExpireDerived.
+func (s *Store) ExpireEvents(cutoff time.Time) (int, error) {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
 	total := 0
 	for {
 		n, more, err := s.expireEvents(cutoff)
@@ -35,13 +53,9 @@ func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
 			return total, fmt.Errorf("expire events: %w", err)
 		}
 		if !more {
-			break
+			return total, nil
 		}
 	}
-	if _, err := s.DeleteDerivedBefore(cutoff); err != nil {
-		return total, err
-	}
-	return total, nil
 }
 
 // DeleteDerivedBefore removes the derived records, of every kind, stored before cutoff, and returns
@@ -69,11 +83,7 @@ func (s *Store) DeleteEventsBefore(cutoff time.Time) (int, error) {
 // Sequence numbers are not reused, even if every derived record expires. It is safe concurrently
 // with commits of derived records, which take higher sequence numbers than any it reads.
 func (s *Store) DeleteDerivedBefore(cutoff time.Time) (int, error) {
-	n, err := s.expireDerived(cutoff)
-	if err != nil {
-		return n, fmt.Errorf("expire derived records: %w", err)
-	}
-	return n, nil
+	return s.ExpireDerived(DerivedCutoffs{Default: cutoff})
 }
 
 // DeleteDLQBefore removes the dead-letter records queued before cutoff, with a range delete, and
@@ -154,8 +164,9 @@ func (s *Store) expireDLQ(cutoff time.Time) (int, error) {
 	return n, b.Commit()
 }
 
-// expireDerived range-deletes the expired prefix of each derived kind, in one batch.
-func (s *Store) expireDerived(cutoff time.Time) (int, error) {
+// expireDerived range-deletes the expired prefix of each derived kind, each at its own cutoff
+// (cutoffs.of), in one batch.
+func (s *Store) expireDerived(cutoffs DerivedCutoffs) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -176,6 +187,7 @@ func (s *Store) expireDerived(cutoff time.Time) (int, error) {
 		}
 		kind := string(it.Key()[1:end])
 		prefix := derivedPrefix(kind)
+		cutoff := cutoffs.of(kind)
 		expired := 0
 		var last uint64
 		for ; ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
@@ -186,7 +198,7 @@ func (s *Store) expireDerived(cutoff time.Time) (int, error) {
 			if err := ev.UnmarshalBinary(it.Value()); err != nil {
 				return 0, fmt.Errorf("read derived %q record %d: %w", kind, seqOf(k), err)
 			}
-			if !ev.IngestTime.Before(cutoff) {
+			if cutoff.IsZero() || !ev.IngestTime.Before(cutoff) {
 				break
 			}
 			last = seqOf(k)

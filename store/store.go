@@ -87,6 +87,10 @@ type Store struct {
 	dlqMu      sync.Mutex // held while a batch that adds dead letters records metaLastDLQ and commits
 	lastIngest time.Time  // guarded by appendMu: ingest times never go backwards
 
+	// lifeMu is held by what deletes events (retention, a purge), so that two never count the
+	// same deletion twice (lifecycle.go).
+	lifeMu sync.Mutex
+
 	// checkpointMu serializes checkpoint writes, so that SwapCheckpoint's read and write are
 	// atomic; it is not held during the WAL sync (checkpoints.go).
 	checkpointMu sync.Mutex
@@ -128,6 +132,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		Logger:             pebbleLogger{opts.Logger},
 		ReadOnly:           opts.ReadOnly,
 		ErrorIfNotExists:   opts.ReadOnly,
+		// Never recycle a write-ahead log, and rotate the manifest as soon as the edits since
+		// its last snapshot outnumber the live tables: deleted data must be able to leave the
+		// disk (Scrub, lifecycle.go).
+		Cleaner:             noRecycleCleaner{},
+		MaxManifestFileSize: 1,
 	}
 	// Every appended event looks its id up first (dedup), and nearly all are new: bloom filters let
 	// such a miss skip the tables instead of reading their blocks. Later levels inherit L0's.

@@ -45,8 +45,8 @@ func newConfigResolver(path string) *configResolver {
 // notInConfig are flags that cannot come from the config file: "yes" is consent to a plugin's
 // capabilities, given per install, never by default; install's flags decide one change each; a
 // report's date range and project describe one question; a price table is updated on purpose; a
-// project is named one at a time.
-var notInConfig = []string{"data-dir", "help", "version", "yes", "scope", "dry-run", "service", "no-service", "since", "until", "project", "file", "dir", "key"}
+// project is named one at a time; what a purge removes is chosen each time.
+var notInConfig = []string{"data-dir", "help", "version", "yes", "scope", "dry-run", "service", "no-service", "since", "until", "project", "file", "dir", "key", "before", "session", "all"}
 
 // Validate implements kong.Resolver: every key must name a flag of some command.
 func (r *configResolver) Validate(app *kong.Application) error {

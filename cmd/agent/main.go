@@ -64,6 +64,8 @@ type CLI struct {
 	Report    ReportCmd    `cmd:"" help:"Token usage and cost: daily, weekly, monthly, session or blocks (--json in ccusage's shape)."`
 	Pricing   PricingCmd   `cmd:"" help:"Model prices: update the table usage is priced with (and reprice it), or show a model's price."`
 	Projects  ProjectsCmd  `cmd:"" help:"List the projects with usage, and give them display names for reports."`
+	Purge     PurgeCmd     `cmd:"" help:"Remove events (before a date, of a session, or all) and everything derived from them, and rebuild the rest."`
+	Reindex   ReindexCmd   `cmd:"" help:"Rebuild every derived record (enrich and insight plugins, daily counts, usage rollup) from the event log."`
 }
 
 // exitError carries an exit code out of a command.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,7 +25,12 @@ type RunCmd struct {
 	QueueSize        int           `default:"10000" env:"HANGAR_QUEUE_SIZE" help:"Events that may wait for commit; beyond, intake answers busy."`
 	RetentionDays    int           `default:"365" env:"HANGAR_RETENTION_DAYS" help:"Delete events this many days after they were stored; 0 keeps them forever."`
 	DLQRetentionDays int           `name:"dlq-retention-days" default:"14" env:"HANGAR_DLQ_RETENTION_DAYS" help:"Delete dead letters (which hold raw payloads) after this many days; 0 keeps them."`
-	PluginIdle       time.Duration `default:"2m" env:"HANGAR_PLUGIN_IDLE" help:"Release a plugin's memory (its instances and machine code: tens of MB for a Go plugin) after this long without calls; its next call loads it again from the compilation cache (tens of ms). 0 keeps plugins loaded."`
+	// Retention of the metrics plugin's derived records, by bucket width (see metricsRetention).
+	MetricsRetention1m retentionSpan `name:"metrics-retention-1m" placeholder:"SPAN" default:"48h" help:"Keep 1-minute metrics (derived kind metrics.1m) this long after they were stored: a Go duration or days (14d); 0 keeps them forever."`
+	MetricsRetention5m retentionSpan `name:"metrics-retention-5m" placeholder:"SPAN" default:"14d" help:"Keep 5-minute metrics (metrics.5m) this long; 0 keeps them forever."`
+	MetricsRetention1h retentionSpan `name:"metrics-retention-1h" placeholder:"SPAN" default:"90d" help:"Keep hourly metrics (metrics.1h) this long; 0 keeps them forever."`
+	MetricsRetention1d retentionSpan `name:"metrics-retention-1d" placeholder:"SPAN" help:"Keep daily metrics (metrics.1d) this long; 0 keeps them forever; unset: as long as events (retention-days)."`
+	PluginIdle         time.Duration `default:"2m" env:"HANGAR_PLUGIN_IDLE" help:"Release a plugin's memory (its instances and machine code: tens of MB for a Go plugin) after this long without calls; its next call loads it again from the compilation cache (tens of ms). 0 keeps plugins loaded."`
 }
 
 // Validate implements kong's validation hook.
@@ -60,6 +67,7 @@ func (r *RunCmd) Run(g *Globals) error {
 	cfg.Intake = r.intakeConfig()
 	cfg.Retention = time.Duration(r.RetentionDays) * 24 * time.Hour
 	cfg.DLQRetention = time.Duration(r.DLQRetentionDays) * 24 * time.Hour
+	cfg.DerivedRetention = r.metricsRetention()
 	d, err := daemon.Open(cfg)
 	if err != nil {
 		var running *daemon.AlreadyRunningError
@@ -72,6 +80,57 @@ func (r *RunCmd) Run(g *Globals) error {
 	defer stop()
 	fmt.Fprintf(g.stderr, "agent: running (pid %d), data in %s\n", os.Getpid(), g.DataDir)
 	return d.Serve(ctx)
+}
+
+// metricsRetention returns the retention of each metrics width's derived kind that differs from
+// the events' (daemon.Config.DerivedRetention): 0 keeps a kind forever.
+func (r *RunCmd) metricsRetention() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for width, span := range map[string]retentionSpan{"1m": r.MetricsRetention1m, "5m": r.MetricsRetention5m, "1h": r.MetricsRetention1h, "1d": r.MetricsRetention1d} {
+		if span.set {
+			out["metrics."+width] = span.d
+		}
+	}
+	return out
+}
+
+// retentionSpan is how long something is kept: a Go duration ("48h") or a number of days
+// ("14d"); "0" keeps it forever. Left unset (set false), the daemon's default applies.
+type retentionSpan struct {
+	d   time.Duration
+	set bool
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler, for kong and the config file.
+func (r *retentionSpan) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		*r = retentionSpan{}
+		return nil
+	}
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n < 0 || n > 100*365 {
+			return fmt.Errorf("retention %q: want days (14d) or a duration (48h)", s)
+		}
+		d = time.Duration(n * float64(24*time.Hour))
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil || d < 0 {
+			return fmt.Errorf("retention %q: want days (14d) or a duration (48h)", s)
+		}
+	}
+	*r = retentionSpan{d: d, set: true}
+	return nil
+}
+
+// String is the span as set, for kong's help.
+func (r retentionSpan) String() string {
+	if !r.set {
+		return ""
+	}
+	return r.d.String()
 }
 
 // daemonConfig returns the configuration every daemon shares, whether `agent run` or the CLI

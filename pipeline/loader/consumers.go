@@ -24,6 +24,7 @@ type pluginConsumers struct {
 // stopPluginConsumers stops the enrich and insight plugins and waits for them. l.mu is held: a
 // call of theirs that ends in a quarantine does not take it (onQuarantine).
 func (l *Loader) stopPluginConsumers() {
+	l.running.Store(nil)
 	if l.pc.runner != nil {
 		l.pc.runner.Close()
 	}
@@ -82,4 +83,5 @@ func (l *Loader) startPluginConsumers(list []host.PluginEntry, loaded map[string
 	for _, in := range l.pc.insights {
 		in.Start()
 	}
+	l.running.Store(&runningConsumers{runner: l.pc.runner, insights: l.pc.insights})
 }

@@ -128,6 +128,8 @@ type Loader struct {
 	// reg is the registry without an auditor, opened once, for status and quarantines.
 	reg atomic.Pointer[host.Registry]
 	pc  pluginConsumers // enrich and insight plugins (consumers.go)
+	// running is what pc runs, for ConsumerLag, which must not wait for a reload (rebuild.go).
+	running atomic.Pointer[runningConsumers]
 }
 
 // loadedFrom is what a plugin was loaded from: its registry entry, less what does not change

@@ -115,6 +115,8 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/plugins/reload", d.postReloadPlugins)
 	mux.HandleFunc("POST /v1/audit/flush", d.postFlushAudit)
 	mux.HandleFunc("POST /v1/transcripts/import", d.postTranscriptsImport)
+	mux.HandleFunc("POST /v1/reindex", d.postReindex)
+	mux.HandleFunc("POST /v1/purge", d.postPurge)
 	return mux
 }
 
@@ -199,7 +201,7 @@ func (d *Daemon) CurrentStatus() Status {
 		}
 		return strings.Compare(a.Kind, b.Kind)
 	})
-	for name, lag := range d.consumers.Load().Lag() {
+	for name, lag := range d.consumerLag() {
 		s.Consumers[name] = ConsumerStatus{Lag: lag}
 	}
 	s.Prices, s.UnpricedModels = d.priceTable(), []string{}

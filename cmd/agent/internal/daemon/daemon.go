@@ -34,6 +34,10 @@ type Config struct {
 	Retention time.Duration
 	// DLQRetention is how long dead letters (which hold raw payloads) are kept; 0 forever.
 	DLQRetention time.Duration
+	// DerivedRetention is how long the derived records and view entries of some kinds (the
+	// metrics plugin's widths, "metrics.1m" ...) are kept after they were stored, each kind its
+	// own; 0 keeps a kind forever. Every other kind is kept as long as events (Retention).
+	DerivedRetention map[string]time.Duration
 	// Captures are the capture stages by platform.
 	Captures pipeline.Captures
 	// Consumers returns the consumers of the event log, given the open store.
@@ -83,6 +87,8 @@ var (
 	_ PluginLoader         = (*loader.Loader)(nil)
 	_ PluginReporter       = (*loader.Loader)(nil)
 	_ CaptureReporter      = (*loader.Loader)(nil)
+	_ ConsumerPauser       = (*loader.Loader)(nil)
+	_ ConsumerLagReporter  = (*loader.Loader)(nil)
 	_ prometheus.Collector = (*loader.Loader)(nil)
 )
 
@@ -107,6 +113,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention < 0 || c.DLQRetention < 0 {
 		return errors.New("retention must not be negative")
+	}
+	for kind, d := range c.DerivedRetention {
+		if d < 0 {
+			return fmt.Errorf("retention of %s must not be negative", kind)
+		}
 	}
 	return c.Intake.Validate()
 }
@@ -557,15 +568,30 @@ func (d *Daemon) maintenanceLoop(ctx context.Context) {
 	}
 }
 
-// EnforceRetention deletes what is older than the configured retention, as of now.
+// EnforceRetention deletes what is older than the configured retention, as of now: events,
+// derived records and view entries (each kind of DerivedRetention at its own cutoff, every other
+// kind at the events'), dead letters.
 func (d *Daemon) EnforceRetention(now time.Time) (store.RetentionResult, error) {
 	var res store.RetentionResult
+	cut := store.DerivedCutoffs{ByKind: map[string]time.Time{}}
 	if d.cfg.Retention > 0 {
-		n, err := d.st.DeleteEventsBefore(now.Add(-d.cfg.Retention))
+		cut.Default = now.Add(-d.cfg.Retention)
+		n, err := d.st.ExpireEvents(cut.Default)
 		res.Events = n
 		if err != nil {
 			return res, err
 		}
+	}
+	for kind, keep := range d.cfg.DerivedRetention {
+		cut.ByKind[kind] = time.Time{} // 0: forever
+		if keep > 0 {
+			cut.ByKind[kind] = now.Add(-keep)
+		}
+	}
+	n, err := d.st.ExpireDerived(cut)
+	res.Derived = n
+	if err != nil {
+		return res, err
 	}
 	if d.cfg.DLQRetention > 0 {
 		n, err := d.st.DeleteDLQBefore(now.Add(-d.cfg.DLQRetention))
@@ -574,8 +600,8 @@ func (d *Daemon) EnforceRetention(now time.Time) (store.RetentionResult, error) 
 			return res, err
 		}
 	}
-	if res.Events > 0 || res.DeadLetters > 0 {
-		d.log.Info("retention", "events_deleted", res.Events, "dead_letters_deleted", res.DeadLetters)
+	if res.Events > 0 || res.DeadLetters > 0 || res.Derived > 0 {
+		d.log.Info("retention", "events_deleted", res.Events, "derived_deleted", res.Derived, "dead_letters_deleted", res.DeadLetters)
 	}
 	return res, nil
 }
