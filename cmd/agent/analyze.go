@@ -228,7 +228,7 @@ func printAnalysis(w io.Writer, a analysis, loc *time.Location) {
 		fmt.Fprintln(w, "No turns recorded.")
 		return
 	}
-	t := newTable(w, table.Row{"Turn", "Time", "What", "Duration", "Status", "Lines", "Tokens"}, 4)
+	t := newTable(w, table.Row{"Turn", "Time", "What", "Duration", "Status", "Lines", "Tokens"}, 4, 5)
 	for _, turn := range a.Turns {
 		what := fmt.Sprintf("prompt (%d words), %d tools", turn.PromptWords, turn.ToolCalls)
 		var flags []string
@@ -260,10 +260,10 @@ func printAnalysis(w io.Writer, a analysis, loc *time.Location) {
 				name += " (" + tool.FileExt + ")"
 			}
 			status := tool.Status
-			if tool.ErrorKind != "" {
+			if tool.ErrorKind != "" && tool.ErrorKind != tool.Status {
 				status += ": " + tool.ErrorKind
 			}
-			if tool.Decision != "" && tool.Decision != "none" {
+			if (tool.Decision == "accepted" || tool.Decision == "rejected") && tool.Decision != tool.Status {
 				status += ", " + tool.Decision
 			}
 			t.AppendRow(table.Row{"", tool.Start.In(loc).Format("15:04:05"), "  └ " + name, showDuration(time.Duration(tool.DurationMS) * time.Millisecond),

@@ -64,6 +64,13 @@ type CLI struct {
 	Report    ReportCmd    `cmd:"" help:"Token usage and cost: daily, weekly, monthly, session or blocks (--json in ccusage's shape)."`
 	Pricing   PricingCmd   `cmd:"" help:"Model prices: update the table usage is priced with (and reprice it), or show a model's price."`
 	Projects  ProjectsCmd  `cmd:"" help:"List the projects with usage, and give them display names for reports."`
+	Sessions  SessionsCmd  `cmd:"" help:"List sessions: start, duration, turns, tool calls, errors, tokens, cost, project."`
+	Analyze   AnalyzeCmd   `cmd:"" help:"A session's timeline: turns, tools, changes, tokens and cost (--last for the latest)."`
+	Metrics   MetricsCmd   `cmd:"" help:"Tool calls, errors, latency, acceptance, tokens and cost by day, week or month, with their trend."`
+	Errors    ErrorsCmd    `cmd:"" help:"Tool errors by tool and kind, turns with an error, and the sessions where errors cluster."`
+	Export    ExportCmd    `cmd:"" help:"Write the sessions to a file as JSON, CSV or Markdown (--anonymize for sharing)."`
+	Derived   DerivedCmd   `cmd:"" help:"Show the derived records enrich and insight plugins made."`
+	Events    EventsCmd    `cmd:"" help:"Show stored events as plugins see them."`
 }
 
 // exitError carries an exit code out of a command.

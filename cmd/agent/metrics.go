@@ -297,8 +297,16 @@ func (c *MetricsCmd) print(w io.Writer, rep metricsReport) {
 	if c.By != "" {
 		header = append(header, strings.ToUpper(c.By[:1])+c.By[1:])
 	}
-	header = append(header, "Tool calls", "Δ", "Errors", "Error rate", "p50", "p95", "p99", "Accepted", "Lines", "Active", "Tokens", "Cost (USD)", "Δ cost")
-	t := newTable(w, header, len(header)-12)
+	// By tool, there is no active time, no tokens and no cost: turns and usage are not a tool's.
+	byTool := c.By == "tool"
+	header = append(header, "Tool calls", "Δ", "Errors", "Error rate", "p50", "p95", "p99", "Accepted", "Lines")
+	if !byTool {
+		header = append(header, "Active", "Tokens", "Cost (USD)", "Δ cost")
+	}
+	t := newTable(w, header, 2)
+	if c.By != "" {
+		t = newTable(w, header, 3)
+	}
 	for _, r := range rep.Rows {
 		row := table.Row{r.Period}
 		if c.By != "" {
@@ -314,7 +322,10 @@ func (c *MetricsCmd) print(w io.Writer, rep metricsReport) {
 		}
 		row = append(row, humanize.Comma(r.ToolCalls), dCalls, humanize.Comma(r.ToolErrors), showRate(r.ToolErrors, r.ToolCalls),
 			showQuantile(r.sketch, 0.50), showQuantile(r.sketch, 0.95), showQuantile(r.sketch, 0.99), showRate(r.EditsAccepted, r.EditsDecided),
-			lines(r.LinesAdded, r.LinesRemoved), showDuration(time.Duration(r.ActiveMS)*time.Millisecond), humanize.Comma(r.Tokens.total()), cost, dCost)
+			lines(r.LinesAdded, r.LinesRemoved))
+		if !byTool {
+			row = append(row, showDuration(time.Duration(r.ActiveMS)*time.Millisecond), humanize.Comma(r.Tokens.total()), cost, dCost)
+		}
 		t.AppendRow(row)
 	}
 	t.Render()

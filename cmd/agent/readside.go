@@ -294,16 +294,19 @@ func showRate(part, whole int64) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
 }
 
-// newTable returns a table in the house style (as `agent report`), writing to w, with columns
-// from the first right-aligned.
-func newTable(w io.Writer, header table.Row, rightFrom int) table.Writer {
+// newTable returns a table in the house style (as `agent report`), writing to w, with the columns
+// from rightFrom (1-based) on right-aligned, except those in left.
+func newTable(w io.Writer, header table.Row, rightFrom int, left ...int) table.Writer {
 	t := table.NewWriter()
 	t.SetOutputMirror(w)
 	t.SetStyle(table.StyleLight)
+	t.Style().Format.Footer = text.FormatDefault // a duration in a footer keeps its case
 	t.AppendHeader(header)
 	var cols []table.ColumnConfig
 	for i := rightFrom; i <= len(header); i++ {
-		cols = append(cols, table.ColumnConfig{Number: i, Align: text.AlignRight, AlignFooter: text.AlignRight})
+		if !slices.Contains(left, i) {
+			cols = append(cols, table.ColumnConfig{Number: i, Align: text.AlignRight, AlignFooter: text.AlignRight})
+		}
 	}
 	t.SetColumnConfigs(cols)
 	return t
