@@ -251,7 +251,7 @@ func printAnalysis(w io.Writer, a analysis, loc *time.Location) {
 			status, lines(turn.LinesAdded, turn.LinesRemoved), humanize.Comma(turn.Tokens.total())})
 		for _, tool := range turn.Tools {
 			name := tool.Tool
-			if tool.Operation != "" && tool.Operation != tool.Tool {
+			if tool.Operation != "" && !strings.EqualFold(tool.Operation, tool.Tool) {
 				name += " " + tool.Operation
 			}
 			if tool.Command != "" {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -356,5 +359,211 @@ func TestReadCommandsGolden(t *testing.T) {
 			}
 			checkGolden(t, tt.name, out)
 		})
+	}
+}
+
+func TestDerivedListAndEventsTail(t *testing.T) {
+	dataDir, _ := seededDataDir(t)
+	code, out, errOut := runCLI(t, "derived", "list", "--kind", "conversation.session", "-n", "3", "--data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("derived list: exit %d, stderr %s", code, errOut)
+	}
+	checkGolden(t, "derived-list.txt", out)
+	code, out, errOut = runCLI(t, "derived", "list", "--json", "-n", "1", "--data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("derived list --json: exit %d, stderr %s", code, errOut)
+	}
+	var recs []struct {
+		Kind   string    `json:"stored_kind"`
+		Record sdk.Event `json:"record"`
+	}
+	if err := json.Unmarshal([]byte(out), &recs); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, r := range recs {
+		kinds = append(kinds, r.Kind)
+	}
+	if want := []string{"conversation.session", "conversation.tool", "conversation.turn", "metrics.1d", "metrics.1h"}; !slices.Equal(kinds, want) {
+		t.Errorf("derived list --json -n 1: kinds %v, want %v", kinds, want)
+	}
+	// The plugin filter goes by the plugin's grants: claude-code emits no derived kind.
+	code, out, errOut = runCLI(t, "derived", "list", "--plugin", "claude-code", "--data-dir", dataDir)
+	if code != 0 || !strings.Contains(out, "No derived records") {
+		t.Errorf("derived list --plugin claude-code: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	if code, _, errOut = runCLI(t, "derived", "list", "--plugin", "nope", "--data-dir", dataDir); code != 2 {
+		t.Errorf("derived list --plugin nope: exit %d, want 2 (stderr %s)", code, errOut)
+	}
+
+	// Events, as a plugin with read:events sees them.
+	st, err := store.Open(filepath.Join(dataDir, daemon.StoreName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := st.NewBatch()
+	for i := range 30 {
+		kind := "hook.PreToolUse"
+		if i%3 == 0 {
+			kind = "hook.PostToolUse"
+		}
+		ev := sdk.Event{ID: sdk.NewID("tail", []byte(fmt.Sprint(i))), Platform: "claude-code", Kind: kind, SessionID: "s-tail",
+			Time: readTestSpec.start.Add(time.Duration(i) * time.Second), Attrs: []sdk.Attr{sdk.Ident("tool_name", "Bash"), sdk.Int("n", int64(i))}}
+		if _, err := b.AddEvent(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, out, errOut = runCLI(t, "events", "tail", "--kind", "hook.PostToolUse", "-n", "4", "--json", "--data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("events tail: exit %d, stderr %s", code, errOut)
+	}
+	var ns []int64
+	for line := range strings.Lines(out) {
+		var ev sdk.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("events tail line %q: %v", line, err)
+		}
+		if ev.Kind != "hook.PostToolUse" {
+			t.Errorf("events tail --kind hook.PostToolUse printed a %s", ev.Kind)
+		}
+		v, _ := ev.Attr("n")
+		ns = append(ns, v.Int())
+	}
+	if want := []int64{18, 21, 24, 27}; !slices.Equal(ns, want) {
+		t.Errorf("events tail -n 4: events %v, want %v (the last four, oldest first)", ns, want)
+	}
+	code, out, errOut = runCLI(t, "events", "tail", "-n", "2", "--data-dir", dataDir, "--log-level", "error")
+	if code != 0 || strings.Count(out, "s-tail") != 2 || !strings.Contains(out, "n=29") {
+		t.Errorf("events tail -n 2: exit %d, stdout\n%s\nstderr %s", code, out, errOut)
+	}
+}
+
+func TestExportAnonymize(t *testing.T) {
+	dataDir, ids := seededDataDir(t)
+	export := func() string {
+		t.Helper()
+		file := filepath.Join(t.TempDir(), "export.json")
+		code, _, errOut := runCLI(t, "export", "--format", "json", "--anonymize", "-o", file, "--data-dir", dataDir)
+		if code != 0 {
+			t.Fatalf("export: exit %d, stderr %s", code, errOut)
+		}
+		if m := fileMode(t, file); m.Perm() != 0o600 {
+			t.Errorf("export file mode %v, want 0600", m)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	a, b := export(), export()
+	// Nothing that links to the workspace or to the assistant's own files.
+	for _, id := range ids {
+		if strings.Contains(a, id) || strings.Contains(a, id[:8]) {
+			t.Errorf("the anonymized export holds session id %s", id)
+		}
+	}
+	for i := range 3 {
+		h := sha256.Sum256([]byte(fmt.Sprint("project-", i)))
+		if p := fmt.Sprintf("%x", h[:6]); strings.Contains(a, p) {
+			t.Errorf("the anonymized export holds project %s", p)
+		}
+	}
+	if strings.Contains(a, "toolu_") || strings.Contains(a, `"project`) {
+		t.Error("the anonymized export holds tool use ids or a project field")
+	}
+	var sessions []struct {
+		SessionID string `json:"session_id"`
+		Turns     int64  `json:"turns"`
+		Timeline  []struct {
+			Tools []struct {
+				ToolUseID string `json:"tool_use_id"`
+			} `json:"tools"`
+		} `json:"timeline"`
+	}
+	if err := json.Unmarshal([]byte(a), &sessions); err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != len(ids) {
+		t.Fatalf("export: %d sessions, want %d", len(sessions), len(ids))
+	}
+	seen := map[string]bool{}
+	for _, s := range sessions {
+		if len(s.SessionID) != 32 || seen[s.SessionID] {
+			t.Errorf("anonymized session id %q: want 32 hex digits, each once", s.SessionID)
+		}
+		seen[s.SessionID] = true
+		if int64(len(s.Timeline)) != s.Turns || len(s.Timeline[0].Tools) != readTestSpec.tools {
+			t.Errorf("session %s: %d turns in the timeline (want %d), %d tools in the first", s.SessionID, len(s.Timeline), s.Turns, len(s.Timeline[0].Tools))
+		}
+	}
+	// A new mapping for each export.
+	if a == b || strings.Contains(b, sessions[0].SessionID) {
+		t.Error("two anonymized exports share their session ids")
+	}
+	// Without --anonymize, the sessions are the store's.
+	code, out, errOut := runCLI(t, "export", "--format", "json", "-o", "-", "--data-dir", dataDir)
+	if code != 0 || !strings.Contains(out, ids[0]) || !strings.Contains(out, "toolu_0000_001_00") {
+		t.Errorf("export: exit %d, stderr %s, session %s or its tools missing", code, errOut, ids[0])
+	}
+}
+
+// TestDerivedReadBehind shows what a read does while the enrich plugins have events to read: a
+// read-only open refuses (the CLI then opens for writing and runs the plugins), and an answer made
+// before they caught up says how far behind it is, which the CLI prints.
+func TestDerivedReadBehind(t *testing.T) {
+	dataDir, _ := seededDataDir(t)
+	st, err := store.Open(filepath.Join(dataDir, daemon.StoreName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := st.NewBatch()
+	for i := range 5 {
+		ev := sdk.Event{ID: sdk.NewID("behind", []byte(fmt.Sprint(i))), Platform: "claude-code", Kind: "hook.Stop", SessionID: "s", Time: readTestSpec.start}
+		if _, err := b.AddEvent(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.SetCursor(usagestore.Name, 5) // the rollup has read them: only the enrich plugin is behind
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	enrich := func() ([]string, error) { return []string{"conversations"}, nil }
+	cfg := daemon.Config{DataDir: dataDir, Consumers: consumers(slog.New(slog.DiscardHandler)), ReadOnly: true, ReadsDerived: true, EnrichPlugins: enrich}
+	if d, err := daemon.Open(cfg); !errors.Is(err, daemon.ErrStale) {
+		if err == nil {
+			d.Close()
+		}
+		t.Fatalf("read-only open with an enrich plugin behind: %v, want ErrStale", err)
+	}
+	// A report, which reads no derived record, still opens read-only.
+	cfg.ReadsDerived = false
+	d, err := daemon.Open(cfg)
+	if err != nil {
+		t.Fatalf("read-only open for usage: %v", err)
+	}
+	d.Close()
+
+	cfg.ReadOnly, cfg.ReadsDerived, cfg.DerivedWait = false, true, 50*time.Millisecond
+	if d, err = daemon.Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	res, err := daemon.LocalClient(d).View(context.Background(), daemon.ViewQuery{Kind: kindSession, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Behind != 5 || len(res.Records) != 2 {
+		t.Errorf("View with the plugin 5 events behind: behind %d, %d records; want 5, 2", res.Behind, len(res.Records))
+	}
+	var buf bytes.Buffer
+	warnBehind(&buf, res.Behind)
+	if !strings.Contains(buf.String(), "5 events left to read") {
+		t.Errorf("warning %q", buf.String())
 	}
 }
