@@ -286,6 +286,10 @@ func seedStore(tb testing.TB, dataDir string, spec seedSpec) []string {
 	if _, err := rollup.Reprice(context.Background(), pricing.Default(), daemon.EmbeddedPrices()); err != nil {
 		tb.Fatal(err)
 	}
+	// As a daemon's store is after Pebble's background compactions.
+	if err := st.Compact(); err != nil {
+		tb.Fatal(err)
+	}
 	return ids
 }
 
