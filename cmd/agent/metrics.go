@@ -78,7 +78,7 @@ func periodOf(t time.Time, period string) string {
 	t = t.UTC()
 	switch period {
 	case "week":
-		return t.AddDate(0, 0, -((int(t.Weekday())+6)%7)).Format("2006-01-02")
+		return t.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7)).Format("2006-01-02")
 	case "month":
 		return t.Format("2006-01")
 	}

@@ -150,10 +150,10 @@ const derivedCatchUp = 5 * time.Minute
 type openMode int
 
 const (
-	openAny         openMode = iota // any request
-	openUsageReader                 // only reads usage: see withUsageReader
-	openCapture                     // captures records: see withDaemonOrStore
-	openDerivedReader               // reads derived records: see withDerivedReader
+	openAny           openMode = iota // any request
+	openUsageReader                   // only reads usage: see withUsageReader
+	openCapture                       // captures records: see withDaemonOrStore
+	openDerivedReader                 // reads derived records: see withDerivedReader
 )
 
 // withDaemonOrStore runs fn with a client of the running daemon (viaDaemon), or, when none runs,
