@@ -39,6 +39,8 @@ type derivedState struct {
 type pendingDerived struct {
 	kind string
 	enc  []byte
+	// key is the record's view key (its ident attribute ViewKeyAttr); "" if it is not keyed.
+	key string
 }
 
 func derivedPrefix(kind string) []byte {
@@ -66,7 +68,9 @@ func checkDerivedKind(kind string) error {
 }
 
 // AddDerived adds a derived record of a kind. ev must pass Validate; its IngestTime is set to now.
-// The record gets its sequence number when the batch commits.
+// The record gets its sequence number when the batch commits. A keyed record (an ident attribute
+// ViewKeyAttr) also replaces the record of its kind and key in the view (view.go), in the same
+// commit.
 func (b *Batch) AddDerived(kind string, ev *sdk.Event) error {
 	if b.done {
 		return fmt.Errorf("add derived record: batch already ended")
@@ -82,7 +86,8 @@ func (b *Batch) AddDerived(kind string, ev *sdk.Event) error {
 	if err != nil {
 		return fmt.Errorf("add derived record: %w", err)
 	}
-	b.derived = append(b.derived, pendingDerived{kind: kind, enc: enc})
+	key, _ := keyOf(ev)
+	b.derived = append(b.derived, pendingDerived{kind: kind, enc: enc, key: key})
 	return nil
 }
 
@@ -96,6 +101,9 @@ func (b *Batch) setDerived() uint64 {
 	for _, d := range b.derived {
 		seq++
 		b.b.Set(derivedKey(d.kind, seq), d.enc, nil)
+		if d.key != "" {
+			b.b.Set(viewKey(d.kind, []byte(d.key)), d.enc, nil)
+		}
 	}
 	b.b.Set(metaLastDerived, binary.BigEndian.AppendUint64(nil, seq), nil)
 	return seq

@@ -44,6 +44,28 @@ func openRegistry(dataDir string, audit host.Auditor) (*host.Registry, error) {
 	return host.OpenRegistry(filepath.Join(dataDir, host.PluginsDir), host.RegistryOptions{Builtin: plugins.FS(), Auditor: audit})
 }
 
+// enrichPlugins returns a function that names the data directory's enabled enrich plugins, not
+// quarantined: the ones derived reads wait for.
+func enrichPlugins(dataDir string) func() ([]string, error) {
+	return func() ([]string, error) {
+		reg, err := openRegistry(dataDir, nil)
+		if err != nil {
+			return nil, err
+		}
+		list, err := reg.List()
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, p := range list {
+			if p.Enabled && p.Quarantined == nil && p.Manifest.Kind == host.KindEnrich {
+				names = append(names, p.Manifest.Name)
+			}
+		}
+		return names, nil
+	}
+}
+
 // pluginCacheDir is wazero's compilation cache of the data directory, shared by `plugins install`
 // (which warms it) and the daemon.
 func pluginCacheDir(dataDir string) string {

@@ -208,6 +208,16 @@ var readSide = []struct {
 	{"cmd/agent", "status.go", nil},
 	{"cmd/agent/internal/daemon", "usage.go", nil},
 	{"cmd/agent/internal/daemon", "api.go", []string{"CurrentStatus", "getStatus", "getDaily"}},
+	// The derived read commands and the endpoints that serve them; `agent events tail`
+	// (events.go, both sides) is the one read command that reads events.
+	{"cmd/agent/internal/daemon", "derived.go", nil},
+	{"cmd/agent", "readside.go", nil},
+	{"cmd/agent", "sessions.go", nil},
+	{"cmd/agent", "analyze.go", nil},
+	{"cmd/agent", "metrics.go", nil},
+	{"cmd/agent", "errors.go", nil},
+	{"cmd/agent", "export.go", nil},
+	{"cmd/agent", "derived.go", nil},
 }
 
 // exportImporter returns an importer of the packages the patterns match and of their
@@ -416,6 +426,8 @@ func f(s set) { s.Has("x") }`, nil, 0},
 		{"only the functions named", `func getStatus(st *store.Store) { st.DLQ(1) }
 func replay(st *store.Store) { st.ScanDLQ(nil) }`, []string{"getStatus"}, 1},
 		{"a function named that is gone", `func f() {}`, []string{"getDaily"}, 1},
+		{"the view and the derived log", `func f(st *store.Store) { st.ScanView("k", nil, nil); st.GetView("k", nil); st.ScanViewPrefix("k", nil, nil); st.DerivedKinds() }`, nil, 0},
+		{"the events tail's read, outside its file", `func tail(st *store.Store) { st.ReadLog(st.LastSeq()-20, 20, nil) }`, nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

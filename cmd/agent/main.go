@@ -66,6 +66,13 @@ type CLI struct {
 	Projects  ProjectsCmd  `cmd:"" help:"List the projects with usage, and give them display names for reports."`
 	Purge     PurgeCmd     `cmd:"" help:"Remove events (before a date, of a session, or all) and everything derived from them, and rebuild the rest."`
 	Reindex   ReindexCmd   `cmd:"" help:"Rebuild every derived record (enrich and insight plugins, daily counts, usage rollup) from the event log."`
+	Sessions  SessionsCmd  `cmd:"" help:"List sessions: start, duration, turns, tool calls, errors, tokens, cost, project."`
+	Analyze   AnalyzeCmd   `cmd:"" help:"A session's timeline: turns, tools, changes, tokens and cost (--last for the latest)."`
+	Metrics   MetricsCmd   `cmd:"" help:"Tool calls, errors, latency, acceptance, tokens and cost by day, week or month, with their trend."`
+	Errors    ErrorsCmd    `cmd:"" help:"Tool errors by tool and kind, turns with an error, and the sessions where errors cluster."`
+	Export    ExportCmd    `cmd:"" help:"Write the sessions to a file as JSON, CSV or Markdown (--anonymize for sharing)."`
+	Derived   DerivedCmd   `cmd:"" help:"Show the derived records enrich and insight plugins made."`
+	Events    EventsCmd    `cmd:"" help:"Show stored events as plugins see them."`
 }
 
 // exitError carries an exit code out of a command.

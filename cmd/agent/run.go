@@ -145,12 +145,13 @@ func (g *Globals) daemonConfig(log *slog.Logger, pluginIdle time.Duration) (daem
 		return daemon.Config{}, err
 	}
 	return daemon.Config{
-		DataDir:   g.DataDir,
-		Captures:  caps,
-		Consumers: consumers(log),
-		Logger:    log,
-		Version:   version(),
-		Plugins:   plugins,
+		DataDir:       g.DataDir,
+		Captures:      caps,
+		Consumers:     consumers(log),
+		Logger:        log,
+		Version:       version(),
+		Plugins:       plugins,
+		EnrichPlugins: enrichPlugins(g.DataDir),
 	}, nil
 }
 
@@ -188,14 +189,30 @@ func (g *Globals) withUsageReader(fn func(ctx context.Context, c *daemon.Client)
 	return g.withDaemonOrStore(ctx, openUsageReader, func(c *daemon.Client, _ bool) error { return fn(ctx, c) })
 }
 
+// withDerivedReader is withClient for a command that reads derived records (and usage). Without
+// a daemon, the store is opened read-only when the enrich plugins and the usage rollup are up to
+// date; otherwise it is opened for writing and the plugins loaded, so that the enrich plugins
+// read what they have not (events an `agent import` without a daemon just stored, say) and the
+// command shows it all. If they have not caught up within derivedCatchUp, the command shows what
+// there is and says how far behind it is.
+func (g *Globals) withDerivedReader(fn func(ctx context.Context, c *daemon.Client) error) error {
+	ctx := context.Background()
+	return g.withDaemonOrStore(ctx, openDerivedReader, func(c *daemon.Client, _ bool) error { return fn(ctx, c) })
+}
+
+// derivedCatchUp bounds how long a read command that opened the store itself waits for the
+// enrich plugins to catch up.
+const derivedCatchUp = 5 * time.Minute
+
 // openMode says what a command does with the daemon that withDaemonOrStore opens in its process
 // when none runs.
 type openMode int
 
 const (
-	openAny         openMode = iota // any request
-	openUsageReader                 // only reads usage: see withUsageReader
-	openCapture                     // captures records: see withDaemonOrStore
+	openAny           openMode = iota // any request
+	openUsageReader                   // only reads usage: see withUsageReader
+	openCapture                       // captures records: see withDaemonOrStore
+	openDerivedReader                 // reads derived records: see withDerivedReader
 )
 
 // withDaemonOrStore runs fn with a client of the running daemon (viaDaemon), or, when none runs,
@@ -226,9 +243,12 @@ func (g *Globals) withDaemonOrStore(ctx context.Context, mode openMode, fn func(
 			return nil, err
 		}
 		cfg.ReadOnly = readOnly
+		if mode == openDerivedReader {
+			cfg.ReadsDerived, cfg.DerivedWait = true, derivedCatchUp
+		}
 		return daemon.Open(cfg)
 	}
-	d, err := open(mode == openUsageReader)
+	d, err := open(mode == openUsageReader || mode == openDerivedReader)
 	if errors.Is(err, daemon.ErrStale) {
 		// A failed Open closed its plugin loader: the next one gets a config of its own.
 		log.Debug("opening the store for writing, to bring it up to date", "why", err)
@@ -243,7 +263,12 @@ func (g *Globals) withDaemonOrStore(ctx context.Context, mode openMode, fn func(
 	}
 	defer d.Close()
 	local := daemon.LocalClient(d)
-	if mode == openCapture {
+	if mode == openCapture || (mode == openDerivedReader && !d.ReadOnly()) {
+		// A derived reader opens for writing when the enrich plugins are behind: they run, in
+		// this process, until they have caught up (or derivedCatchUp passes) before it reads.
+		if mode == openDerivedReader {
+			fmt.Fprintln(g.stderr, "agent: no daemon runs and the store is behind: running the plugins over the new events first")
+		}
 		if _, err := local.ReloadPlugins(ctx); err != nil {
 			return err
 		}

@@ -117,6 +117,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/transcripts/import", d.postTranscriptsImport)
 	mux.HandleFunc("POST /v1/reindex", d.postReindex)
 	mux.HandleFunc("POST /v1/purge", d.postPurge)
+	d.derivedRoutes(mux)
 	return mux
 }
 

@@ -54,10 +54,20 @@ type Config struct {
 	Plugins PluginLoader
 	// ReadOnly opens the store read-only, for a command that only reads usage (a report) when no
 	// daemon runs: no intake, no consumers, no price table parsed, nothing written, and quicker
-	// to open. Its handler serves GET /v1/usage/buckets and GET /v1/usage/unpriced only, and it
+	// to open. Its handler serves GET /v1/usage/buckets, GET /v1/usage/unpriced, the derived
+	// reads (GET /v1/derived/...) and GET /v1/events/tail only, and it
 	// cannot Serve. Open fails with ErrStale when reading alone would not give the answer a
 	// daemon gives; the caller then opens without ReadOnly, which brings the store up to date.
 	ReadOnly bool
+	// ReadsDerived is set for a command that reads derived records: a read-only open (ReadOnly)
+	// then also fails with ErrStale while the enrich plugins have events to read.
+	ReadsDerived bool
+	// EnrichPlugins names the enabled enrich plugins, whose progress through the event log the
+	// derived reads wait for (GET /v1/derived/...). Nil: none.
+	EnrichPlugins func() ([]string, error)
+	// DerivedWait bounds how long a derived read waits for the enrich plugins to catch up before
+	// it answers with what there is, saying how far behind it is; 0 means 10 s.
+	DerivedWait time.Duration
 }
 
 // ErrStale means that a read-only open (Config.ReadOnly) would serve stale answers: the store
@@ -345,9 +355,19 @@ func (d *Daemon) openReadOnly() error {
 			return fmt.Errorf("%w: usage is priced with table %q, not with the data directory's %q", ErrStale, priced, want)
 		}
 	}
+	if d.cfg.ReadsDerived {
+		lag, err := d.enrichLag()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrStale, err)
+		}
+		if lag > 0 {
+			return fmt.Errorf("%w: the enrich plugins have %d events to read", ErrStale, lag)
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
 	mux.HandleFunc("GET /v1/usage/unpriced", d.getUnpriced)
+	d.derivedRoutes(mux)
 	d.handler = mux
 	d.log.Debug("store opened read-only: it is up to date")
 	return nil
@@ -402,6 +422,9 @@ func (d *Daemon) captures() map[string]string {
 
 // Handler returns the local API handler.
 func (d *Daemon) Handler() http.Handler { return d.handler }
+
+// ReadOnly reports whether the daemon opened its store read-only (Config.ReadOnly).
+func (d *Daemon) ReadOnly() bool { return d.cfg.ReadOnly }
 
 // Store returns the daemon's store.
 func (d *Daemon) Store() *store.Store { return d.st }

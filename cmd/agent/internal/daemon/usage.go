@@ -53,15 +53,14 @@ func (d *Daemon) getUsageBuckets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var scanErr error
-	var out []byte
+	var out, key, val []byte
 	for bu, err := range usagestore.Buckets(d.st, from, to) {
 		if err != nil {
 			scanErr = err
 			break
 		}
-		key := bu.Key.AppendKey(nil)
-		val, err := bu.AppendBinary(nil)
-		if err != nil {
+		key = bu.Key.AppendKey(key[:0])
+		if val, err = bu.AppendBinary(val[:0]); err != nil {
 			scanErr = err
 			break
 		}
@@ -116,7 +115,7 @@ func (c *Client) UsageBuckets(ctx context.Context, from, to time.Time) ([]usage.
 		return nil, fmt.Errorf("usage buckets: %w", err)
 	}
 	b := []byte(raw)
-	var out []usage.Bucket
+	out := make([]usage.Bucket, 0, len(b)/128) // a bucket takes about 150 bytes
 	next := func() ([]byte, error) {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchSpec is a store holding the derived records of about a million events: 2,000 sessions
+// over 30 days, each of 25 turns of 5 tool calls (a tool call is four events: the hook's pre and
+// post, the transcript's tool_use and tool_result; with prompts, assistant messages and usage,
+// about 500 events a session): 250,000 conversation.tool, 50,000 conversation.turn and 2,000
+// conversation.session records, metrics.1d and metrics.1h buckets of five dims, and the usage
+// rollup of 50,000 transcript.usage events.
+var benchSpec = seedSpec{sessions: 2000, turns: 25, tools: 5, days: 30, start: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}
+
+var benchStore struct {
+	once    sync.Once
+	dataDir string
+}
+
+// benchDataDir seeds benchSpec once per test binary, beside the built agent (removed with it).
+func benchDataDir(b *testing.B) string {
+	benchStore.once.Do(func() {
+		dir, err := os.MkdirTemp(filepath.Dir(agentBin), "bench-read-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		benchStore.dataDir = filepath.Join(dir, "hangar")
+		seedStore(b, benchStore.dataDir, benchSpec)
+		b.Logf("seeded %d sessions in %v", benchSpec.sessions, time.Since(start).Round(time.Millisecond))
+	})
+	return benchStore.dataDir
+}
+
+// BenchmarkReadCommands runs `agent sessions` and `agent metrics` as whole processes, with no
+// daemon (the store opened read-only in the process), over benchSpec's store, alternating with
+// `agent --version`, and reports each one's time and its ratio to --version's (target: within 2x).
+func BenchmarkReadCommands(b *testing.B) {
+	dataDir := benchDataDir(b)
+	cmds := []struct {
+		name string
+		args []string
+	}{
+		{"version", []string{"--version"}},
+		{"sessions", []string{"sessions", "--data-dir", dataDir, "-z", "UTC"}},
+		{"metrics", []string{"metrics", "--data-dir", dataDir, "-z", "UTC"}},
+		{"metrics-week-by-tool", []string{"metrics", "--period", "week", "--by", "tool", "--data-dir", dataDir, "-z", "UTC"}},
+	}
+	// Warm the page cache and check that each succeeds.
+	for _, c := range cmds {
+		if res := runAgent(b, nil, nil, time.Minute, c.args...); res.code != 0 {
+			b.Fatalf("agent %v: exit %d, stderr %s", c.args, res.code, res.stderr)
+		}
+	}
+	total := make([]time.Duration, len(cmds))
+	b.ResetTimer()
+	for range b.N {
+		for i, c := range cmds {
+			res := runAgent(b, nil, nil, time.Minute, c.args...)
+			if res.code != 0 {
+				b.Fatalf("agent %v: exit %d, stderr %s", c.args, res.code, res.stderr)
+			}
+			total[i] += res.elapsed
+		}
+	}
+	b.StopTimer()
+	version := float64(total[0]) / float64(b.N)
+	for i, c := range cmds {
+		per := float64(total[i]) / float64(b.N)
+		b.ReportMetric(per/1e6, c.name+"-ms/op")
+		if i > 0 {
+			b.ReportMetric(per/version, c.name+"/version")
+		}
+	}
+}
