@@ -64,6 +64,7 @@ type CLI struct {
 	Report    ReportCmd    `cmd:"" help:"Token usage and cost: daily, weekly, monthly, session or blocks (--json in ccusage's shape)."`
 	Pricing   PricingCmd   `cmd:"" help:"Model prices: update the table usage is priced with (and reprice it), or show a model's price."`
 	Projects  ProjectsCmd  `cmd:"" help:"List the projects with usage, and give them display names for reports."`
+	Insights  InsightsCmd  `cmd:"" help:"Show the current insights of the insight plugins, newest first (--json)."`
 }
 
 // exitError carries an exit code out of a command.

@@ -115,6 +115,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/plugins/reload", d.postReloadPlugins)
 	mux.HandleFunc("POST /v1/audit/flush", d.postFlushAudit)
 	mux.HandleFunc("POST /v1/transcripts/import", d.postTranscriptsImport)
+	mux.HandleFunc("GET /v1/insights", d.getInsights)
 	return mux
 }
 
