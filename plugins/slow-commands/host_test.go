@@ -313,3 +313,54 @@ func TestBoundedState(t *testing.T) {
 	}
 	t.Logf("index %d bytes, a session's calls %d bytes", len(idx), len(calls))
 }
+
+// BenchmarkSlowCommands measures the plugin's throughput through the real host: conversation.tool
+// records of shell calls, 100 per session over 50 sessions, in calls of 256 records as the
+// insight runner makes them (the JSON is made once, outside the timing).
+func BenchmarkSlowCommands(b *testing.B) {
+	if sharedCache == "" {
+		dir, err := os.MkdirTemp("", "slow-commands-bench-cache")
+		if err != nil {
+			b.Fatal(err)
+		}
+		sharedCache = dir
+	}
+	h, err := host.New(host.Config{KV: &host.MemKV{}, CacheDir: sharedCache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	m, wasm, err := host.ReadPluginDir(".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, _ := host.NewGrants(m.Capabilities)
+	p, err := h.Load(m, wasm, g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var recs []host.Record
+	for s := range 50 {
+		id := fmt.Sprintf("%08d-aaaa-bbbb-cccc-dddddddddddd", s)
+		start := t0.Add(time.Duration(s) * time.Hour)
+		for i := range 100 {
+			ev := bashCall(id, i, fmt.Sprintf("cmd%d", i%7), start.Add(time.Duration(i)*time.Second), 1500, "ok")
+			js, _ := ev.MarshalJSON()
+			recs = append(recs, host.Record{ID: ev.ID, Received: ev.Time, Platform: ev.Platform, Payload: js})
+		}
+		ev := sessionRec(id, start, 600_000)
+		js, _ := ev.MarshalJSON()
+		recs = append(recs, host.Record{ID: ev.ID, Received: ev.Time, Platform: ev.Platform, Payload: js})
+	}
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		for lo := 0; lo < len(recs); lo += 256 {
+			if _, err := p.CallRecords(context.Background(), "insight", recs[lo:min(lo+256, len(recs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n += len(recs)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
