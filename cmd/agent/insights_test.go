@@ -251,7 +251,8 @@ func TestInsightsAssemblyScript(t *testing.T) {
 
 	dataDir := newDataDir(t)
 	install := agentOK(t, dataDir, "plugins", "install", dir, "--yes")
-	if !strings.Contains(install.stdout, "conversation.session") || strings.Contains(install.stdout, "TAKES OVER") {
+	if !strings.Contains(install.stdout, `read derived records of kind "conversation.session"`) || strings.Contains(install.stdout, "TAKES OVER") ||
+		!strings.Contains(install.stdout, "Insights:    error_heavy_session: {error_pct}% of the tool calls failed in session {session_1}") {
 		t.Errorf("install output:\n%s", install.stdout)
 	}
 	p := listPlugins(t, dataDir)["error-sessions"]
