@@ -32,6 +32,12 @@ func (d *Daemon) getInsights(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("%d plugins, at most %d", len(names), maxInsightPlugins))
 		return
 	}
+	for _, name := range names {
+		if !sdk.IsIdent(name) || name == "" {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("plugin %q: not a plugin name", name))
+			return
+		}
+	}
 	out := []Insight{}
 	for _, name := range names {
 		if err := currentRecords(d.st, host.InsightKind(name), func(key string, ev *sdk.Event) error {
