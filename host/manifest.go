@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -51,7 +53,25 @@ type Manifest struct {
 	// other kind: kinds become counter keys, which outlive retention.
 	Emits  []string `toml:"emits,omitempty"`
 	Limits Limits   `toml:"limits"`
+	// Messages are an insight plugin's texts, by the code its insights carry (the ident attribute
+	// "code"): fixed at install, so a plugin's records hold no text of their own. See Message.
+	Messages map[string]Message `toml:"messages,omitempty"`
 }
+
+// Message is the human text of one insight code ([messages.<code>] in plugin.toml): a title and a
+// one-line suggestion, plain text in which {attr} placeholders name attributes of the insight
+// record, filled in when it is shown (ExpandMessage).
+type Message struct {
+	Title      string `toml:"title"`
+	Suggestion string `toml:"suggestion,omitempty"`
+}
+
+// Limits of insight messages.
+const (
+	MaxMessages          = 64
+	MaxMessageTitle      = 120
+	MaxMessageSuggestion = 300
+)
 
 // Limits bound one plugin call. Zero fields take the defaults below.
 type Limits struct {
@@ -192,6 +212,9 @@ func (m *Manifest) Validate() error {
 	if err := m.validateEmits(); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
+	if err := m.validateMessages(); err != nil {
+		return fmt.Errorf("%w: %w", ErrManifest, err)
+	}
 	l := m.Limits
 	switch {
 	case l.MemoryPages > MaxMemoryPages:
@@ -235,6 +258,107 @@ func (m *Manifest) validateEmits() error {
 	}
 	return nil
 }
+
+// messageCodeRE is an insight code: a short identifier, as the ident attribute "code" holds it.
+var messageCodeRE = lazyRegexp(`^[a-z][a-z0-9_.-]{0,63}$`)
+
+// validateMessages checks an insight plugin's messages: codes that are short identifiers, a
+// title of 1 to MaxMessageTitle bytes and a suggestion of at most MaxMessageSuggestion, each one
+// line of printable text whose placeholders are attribute keys ({tool}, {error_rate}).
+func (m *Manifest) validateMessages() error {
+	if len(m.Messages) == 0 {
+		return nil
+	}
+	if m.Kind != KindInsight {
+		return fmt.Errorf("messages are only for insight plugins")
+	}
+	if len(m.Messages) > MaxMessages {
+		return fmt.Errorf("%d messages, at most %d", len(m.Messages), MaxMessages)
+	}
+	for code, msg := range m.Messages {
+		if !messageCodeRE().MatchString(code) {
+			return fmt.Errorf("messages.%s: a code is 1 to 64 lowercase letters, digits and . _ -, starting with a letter", code)
+		}
+		if msg.Title == "" {
+			return fmt.Errorf("messages.%s: no title", code)
+		}
+		for _, f := range []struct {
+			name, text string
+			max        int
+		}{{"title", msg.Title, MaxMessageTitle}, {"suggestion", msg.Suggestion, MaxMessageSuggestion}} {
+			if len(f.text) > f.max {
+				return fmt.Errorf("messages.%s.%s: %d bytes, at most %d", code, f.name, len(f.text), f.max)
+			}
+			if err := checkMessageText(f.text); err != nil {
+				return fmt.Errorf("messages.%s.%s: %w", code, f.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkMessageText checks that a message is one line of printable UTF-8 whose braces are all
+// placeholders of attribute keys.
+func checkMessageText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("not UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return errors.New("one line of plain text: no newlines or control characters")
+		}
+	}
+	_, err := expandMessage(s, nil)
+	return err
+}
+
+// ExpandMessage fills the {attr} placeholders of an insight message with value(attr); a
+// placeholder whose attribute the record lacks (value returns false) is left as it is. The
+// manifest's messages were checked at install (Validate); in text that was not, a brace that is
+// not a placeholder is kept.
+func ExpandMessage(text string, value func(attr string) (string, bool)) string {
+	out, err := expandMessage(text, value)
+	if err != nil {
+		return text
+	}
+	return out
+}
+
+// expandMessage expands text's placeholders with value (nil: only check them), failing on a brace
+// that is not a placeholder of an attribute key.
+func expandMessage(text string, value func(attr string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.IndexAny(text, "{}")
+		if i < 0 {
+			b.WriteString(text)
+			return b.String(), nil
+		}
+		if text[i] == '}' {
+			return "", errors.New(`a "}" closes no placeholder (placeholders are {attr}, with attr an attribute key)`)
+		}
+		b.WriteString(text[:i])
+		end := strings.IndexByte(text[i:], '}')
+		if end < 0 {
+			return "", errors.New(`a "{" opens no placeholder (placeholders are {attr}, with attr an attribute key)`)
+		}
+		attr := text[i+1 : i+end]
+		if !attrKeyRE().MatchString(attr) {
+			return "", fmt.Errorf("placeholder {%s}: an attribute key is lowercase snake_case, at most 64 bytes", attr)
+		}
+		if value != nil {
+			if v, ok := value(attr); ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(text[i : i+end+1])
+			}
+		}
+		text = text[i+end+1:]
+	}
+}
+
+// attrKeyRE is an attribute key, as sdk.Event.Validate checks it.
+var attrKeyRE = lazyRegexp(`^[a-z][a-z0-9_]{0,63}$`)
 
 // Declares reports whether the manifest declares the event kind (emits): one of its exact kinds,
 // or one of its families "<prefix>.*" with at least one byte after the dot.

@@ -73,6 +73,7 @@ type CLI struct {
 	Export    ExportCmd    `cmd:"" help:"Write the sessions to a file as JSON, CSV or Markdown (--anonymize for sharing)."`
 	Derived   DerivedCmd   `cmd:"" help:"Show the derived records enrich and insight plugins made."`
 	Events    EventsCmd    `cmd:"" help:"Show stored events as plugins see them."`
+	Insights  InsightsCmd  `cmd:"" help:"Show the current insights of the insight plugins, newest first (--json)."`
 }
 
 // exitError carries an exit code out of a command.

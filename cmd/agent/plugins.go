@@ -366,6 +366,14 @@ func describeManifest(w io.Writer, m *host.Manifest) {
 	if len(m.Emits) > 0 {
 		fmt.Fprintf(w, "Emits:       %s\n", strings.Join(m.Emits, ", "))
 	}
+	// An insight plugin's every sentence is in its manifest: show them before it is granted.
+	for i, code := range slices.Sorted(maps.Keys(m.Messages)) {
+		label := ""
+		if i == 0 {
+			label = "Insights:"
+		}
+		fmt.Fprintf(w, "%-12s %s: %s\n", label, code, m.Messages[code].Title)
+	}
 }
 
 // describeCaps lists capabilities in plain words, sensitive ones marked with "!".

@@ -30,9 +30,11 @@ const sha256Placeholder = "run ./build to fill this in"
 // langNames are the languages a plugin can be scaffolded in, with their display names.
 var langNames = map[string]string{"go": "Go", "assemblyscript": "AssemblyScript"}
 
-// PluginsNewCmd scaffolds a capture plugin folder that builds with one command (./build).
+// PluginsNewCmd scaffolds a plugin folder of a kind (capture, enrich or insight) that builds with
+// one command (./build).
 type PluginsNewCmd struct {
 	Lang     string `name:"lang" required:"" enum:"go,assemblyscript" help:"The plugin's language: go or assemblyscript."`
+	Kind     string `name:"kind" default:"capture" enum:"capture,enrich,insight" help:"The plugin's kind: capture (a platform's records into events), enrich (events into derived records) or insight (derived records into insights)."`
 	Name     string `arg:"" help:"The plugin's name: 2 to 64 lowercase letters, digits and dashes, starting with a letter."`
 	Dir      string `name:"dir" type:"path" placeholder:"DIR" help:"The folder to create (default ./NAME); it must not exist or be empty."`
 	SDK      string `name:"sdk" type:"path" placeholder:"DIR" help:"A checkout of Hangar to build against: a go.mod replace (Go) or a file: dependency (AssemblyScript). Without it the plugin needs the published SDK."`
@@ -42,6 +44,8 @@ type PluginsNewCmd struct {
 // scaffoldData is what the templates see.
 type scaffoldData struct {
 	Name, Lang, LangName, Platform string
+	// Kind is the plugin's kind; DerivedKind the derived kind an enrich scaffold emits.
+	Kind, DerivedKind string
 	// SDK is the absolute path of a Hangar checkout, or empty.
 	SDK string
 	// ASSDK is the AssemblyScript SDK's npm dependency spec.
@@ -63,17 +67,37 @@ func (c *PluginsNewCmd) Run(g *Globals) error {
 	if err := writeScaffold(dir, files); err != nil {
 		return err
 	}
-	// No --yes in the steps: installed, the plugin takes over capturing its platform, which
+	// No --yes in the steps: installed, a capture plugin takes over capturing its platform, which
 	// install explains and asks about.
-	fmt.Fprintf(g.stdout, "Created the %s plugin %s in %s.\n\nNext:\n  cd %s\n  ./build\n  agent plugins install .\n",
-		langNames[c.Lang], c.Name, dir, dir)
-	fmt.Fprintf(g.stdout, "\nInstalled, %s captures %s in place of the plugin that does now: install says which, and asks (see %s).\n",
-		c.Name, c.Platform, filepath.Join(dir, "README.md"))
+	fmt.Fprintf(g.stdout, "Created the %s %s plugin %s in %s.\n\nNext:\n  cd %s\n  ./build\n  agent plugins install .\n",
+		langNames[c.Lang], c.kind(), c.Name, dir, dir)
+	switch c.kind() {
+	case string(host.KindCapture):
+		fmt.Fprintf(g.stdout, "\nInstalled, %s captures %s in place of the plugin that does now: install says which, and asks (see %s).\n",
+			c.Name, c.Platform, filepath.Join(dir, "README.md"))
+	case string(host.KindEnrich):
+		fmt.Fprintf(g.stdout, "\nInstalled, %s runs over the stored events when the daemon runs; `agent derived list --kind %s` shows what it writes (see %s).\n",
+			c.Name, derivedKind(c.Name), filepath.Join(dir, "README.md"))
+	default:
+		fmt.Fprintf(g.stdout, "\nInstalled, %s runs over the derived records it reads when the daemon runs; `agent insights` shows what it finds (see %s).\n",
+			c.Name, filepath.Join(dir, "README.md"))
+	}
 	if c.SDK == "" {
 		fmt.Fprintf(g.stdout, "\nNo --sdk was given: the plugin builds once the Hangar SDK can be found (see %s).\n", filepath.Join(dir, "README.md"))
 	}
 	return nil
 }
+
+// kind returns the kind to scaffold: capture unless --kind says otherwise.
+func (c *PluginsNewCmd) kind() string {
+	if c.Kind == "" {
+		return string(host.KindCapture)
+	}
+	return c.Kind
+}
+
+// derivedKind is the derived kind an enrich scaffold named name emits: one record per session.
+func derivedKind(name string) string { return name + ".session" }
 
 // scaffoldFile is one file to write.
 type scaffoldFile struct {
@@ -89,8 +113,13 @@ func (c *PluginsNewCmd) render() ([]scaffoldFile, error) {
 	if !ok {
 		return nil, fmt.Errorf("scaffold plugin: language %q: want go or assemblyscript", c.Lang)
 	}
+	switch host.Kind(c.kind()) {
+	case host.KindCapture, host.KindEnrich, host.KindInsight:
+	default:
+		return nil, fmt.Errorf("scaffold plugin: kind %q: want capture, enrich or insight", c.Kind)
+	}
 	d := scaffoldData{
-		Name: c.Name, Lang: c.Lang, LangName: name, Platform: c.Platform,
+		Name: c.Name, Lang: c.Lang, LangName: name, Platform: c.Platform, Kind: c.kind(), DerivedKind: derivedKind(c.Name),
 		ASSDK: "^0.1.0", GoVersion: goVersion(), SHA256Placeholder: sha256Placeholder,
 	}
 	if c.SDK != "" {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,12 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/host"
+	"github.com/hangar-dev/hangar/sdk"
 )
 
-// TestPluginsNewBuilds scaffolds a plugin in each language against this checkout, builds it with
-// its one command, and checks that the folder is a valid plugin whose module captures real hook
-// payloads.
+// TestPluginsNewBuilds scaffolds a plugin of each kind in each language against this checkout,
+// builds it with its one command, and checks that the folder is a valid plugin whose module does
+// its kind's work through the real host: a capture plugin captures real hook payloads, an enrich
+// plugin counts stored events into keyed derived records, an insight plugin turns derived records
+// into insights its manifest has the words for.
 func TestPluginsNewBuilds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds WASM modules")
@@ -28,8 +33,13 @@ func TestPluginsNewBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, lang := range []string{"go", "assemblyscript"} {
-		t.Run(lang, func(t *testing.T) {
+	for _, tc := range []struct{ lang, kind string }{
+		{"go", "capture"}, {"assemblyscript", "capture"},
+		{"go", "enrich"}, {"assemblyscript", "enrich"},
+		{"go", "insight"}, {"assemblyscript", "insight"},
+	} {
+		lang, kind := tc.lang, tc.kind
+		t.Run(lang+"/"+kind, func(t *testing.T) {
 			if lang == "assemblyscript" {
 				if _, err := exec.LookPath("npm"); err != nil {
 					if os.Getenv("CI") != "" {
@@ -39,11 +49,11 @@ func TestPluginsNewBuilds(t *testing.T) {
 				}
 			}
 			t.Parallel()
-			name := "my-" + lang + "-plugin"
+			name := "my-" + lang + "-" + kind
 			dir := filepath.Join(t.TempDir(), name)
 			var out bytes.Buffer
 			g := &Globals{stdout: &out, stderr: &out}
-			if err := (&PluginsNewCmd{Lang: lang, Name: name, Dir: dir, SDK: repo, Platform: "claude-code"}).Run(g); err != nil {
+			if err := (&PluginsNewCmd{Lang: lang, Kind: kind, Name: name, Dir: dir, SDK: repo, Platform: "claude-code"}).Run(g); err != nil {
 				t.Fatalf("plugins new: %v", err)
 			}
 			if !strings.Contains(out.String(), "./build") {
@@ -71,9 +81,119 @@ func TestPluginsNewBuilds(t *testing.T) {
 			if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != m.SHA256 {
 				t.Errorf("plugin.toml sha256 %s, module's %x", m.SHA256, sum)
 			}
-			checkCaptures(t, m, wasm)
-			checkNextSteps(t, dir, out.String())
+			if string(m.Kind) != kind {
+				t.Fatalf("scaffolded a %s plugin, want %s", m.Kind, kind)
+			}
+			switch kind {
+			case "capture":
+				checkCaptures(t, m, wasm)
+				checkNextSteps(t, dir, out.String())
+			case "enrich":
+				checkEnriches(t, m, wasm)
+			case "insight":
+				checkInsights(t, m, wasm)
+			}
 		})
+	}
+}
+
+// loadScaffold loads a scaffolded module into a new host with a kv in memory, granted what its
+// manifest asks.
+func loadScaffold(t *testing.T, m host.Manifest, wasm []byte) *host.Plugin {
+	t.Helper()
+	h, err := host.New(host.Config{KV: &host.MemKV{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	g, err := host.NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, wasm, g)
+	if err != nil {
+		t.Fatalf("load plugin: %v", err)
+	}
+	return p
+}
+
+// callJSON calls a plugin's export over events given as their JSON, as the enrich and insight
+// stages do, and returns its outcomes.
+func callJSON(t *testing.T, p *host.Plugin, evs []sdk.Event) []host.Outcome {
+	t.Helper()
+	recs := make([]host.Record, len(evs))
+	for i := range evs {
+		js, err := evs[i].MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[i] = host.Record{ID: evs[i].ID, Received: evs[i].Time, Platform: evs[i].Platform, Payload: js}
+	}
+	outs, err := p.CallRecords(context.Background(), string(p.Manifest().Kind), recs)
+	if err != nil {
+		t.Fatalf("call %s: %v", p.Manifest().Kind, err)
+	}
+	return outs
+}
+
+// checkEnriches runs a scaffolded enrich plugin over stored events: each tool use of a session
+// yields its session's record with the running count, keyed by the session, of the kind the
+// manifest grants.
+func checkEnriches(t *testing.T, m host.Manifest, wasm []byte) {
+	t.Helper()
+	p := loadScaffold(t, m, wasm)
+	var evs []sdk.Event
+	for i, s := range []string{"s-1", "s-2", "s-1", "s-1", ""} {
+		evs = append(evs, sdk.Event{ID: sdk.NewID("scaffold", []byte{byte(i)}), Platform: "claude-code", Kind: "hook.PostToolUse",
+			SessionID: s, Time: time.Unix(1700000000, 0), Attrs: []sdk.Attr{sdk.Int("payload_bytes", 100), sdk.Ident("tool_name", "Bash")}})
+	}
+	evs = append(evs, sdk.Event{ID: sdk.NewID("scaffold", []byte("stop")), Platform: "claude-code", Kind: "hook.Stop", SessionID: "s-1", Time: time.Unix(1700000000, 0)})
+	var got []string
+	for i, o := range callJSON(t, p, evs) {
+		if o.Err != nil {
+			t.Fatalf("event %d failed: %v", i, o.Err)
+		}
+		for _, ev := range o.Events {
+			key, _ := ev.Attr("key")
+			n, _ := ev.Attr("tool_calls")
+			got = append(got, fmt.Sprintf("%s %s=%d", ev.Kind, key.Ident(), n.Int()))
+		}
+	}
+	dk := derivedKind(m.Name)
+	want := []string{dk + " s-1=1", dk + " s-2=1", dk + " s-1=2", dk + " s-1=3"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("derived records %q, want %q", got, want)
+	}
+}
+
+// checkInsights runs a scaffolded insight plugin over conversation.session records: a session of
+// an hour or more yields an insight with a code its manifest has a message for, which renders
+// with every placeholder filled.
+func checkInsights(t *testing.T, m host.Manifest, wasm []byte) {
+	t.Helper()
+	p := loadScaffold(t, m, wasm)
+	var evs []sdk.Event
+	for i, min := range []int64{30, 75, 200} {
+		id := fmt.Sprintf("sess-%d", i)
+		evs = append(evs, sdk.Event{ID: sdk.NewID("scaffold", []byte(id)), Platform: "claude-code", Kind: "conversation.session", SessionID: id,
+			Time: time.Unix(1700000000, 0), Attrs: []sdk.Attr{sdk.Ident("key", id), sdk.Int("active_ms", min*60_000), sdk.Int("turns", 12)}})
+	}
+	var got []string
+	for i, o := range callJSON(t, p, evs) {
+		if o.Err != nil {
+			t.Fatalf("record %d failed: %v", i, o.Err)
+		}
+		for _, ev := range o.Events {
+			s := renderInsight(&daemon.Insight{Plugin: m.Name, Record: ev}, &m)
+			got = append(got, s.Severity+": "+s.Title)
+			if strings.ContainsAny(s.Title+s.Suggestion, "{}") || s.Suggestion == "" {
+				t.Errorf("insight %s: title %q, suggestion %q", s.Code, s.Title, s.Suggestion)
+			}
+		}
+	}
+	want := []string{"info: Session sess-1 ran 75 active minutes over 12 turns", "warning: Session sess-2 ran 200 active minutes over 12 turns"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("insights %q, want %q", got, want)
 	}
 }
 
@@ -195,6 +315,7 @@ func TestPluginsNewRefuses(t *testing.T) {
 		{"bad name", PluginsNewCmd{Lang: "go", Name: "My_Plugin", Platform: "claude-code"}, "name"},
 		{"bad platform", PluginsNewCmd{Lang: "go", Name: "ok-name", Platform: "Claude Code"}, "platform"},
 		{"bad lang", PluginsNewCmd{Lang: "rust", Name: "ok-name", Platform: "claude-code"}, "language"},
+		{"bad kind", PluginsNewCmd{Lang: "go", Kind: "exporter", Name: "ok-name", Platform: "claude-code"}, "kind"},
 		{"not a checkout", PluginsNewCmd{Lang: "go", Name: "ok-name", Platform: "claude-code", SDK: tmp}, "not a checkout"},
 		{"folder not empty", PluginsNewCmd{Lang: "go", Name: "ok-name", Platform: "claude-code", Dir: full}, "not empty"},
 	}

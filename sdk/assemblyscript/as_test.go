@@ -333,3 +333,97 @@ func splitResults(t *testing.T, out []byte, n int) [][]byte {
 	}
 	return parts
 }
+
+// TestAttrGetters runs testdata/attrs.ts over stored events and derived records as their JSON
+// (sdk.Event.MarshalJSON) and compares what its attribute getters read, by key, with gjson's
+// attrs.#(key=="...") in Go, byte for byte.
+func TestAttrGetters(t *testing.T) {
+	wasm := build(t, "../testdata/attrs.ts")
+	when := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	events := []sdk.Event{
+		{ID: sdk.NewID("a"), Platform: "claude-code", Kind: "hook.PostToolUse", SessionID: "s-1", Time: when, Attrs: []sdk.Attr{
+			sdk.Int("payload_bytes", 812), sdk.Ident("tool_name", "Bash"), sdk.Int("count", -42), sdk.Float("ratio", 0.125),
+			sdk.Bool("ok", true), sdk.Hash("h", []byte("0123456789abcdef")), sdk.Int("big", math.MaxInt64),
+		}},
+		{ID: sdk.NewID("b"), Platform: "claude-code", Kind: "metrics.1d", Time: when, Attrs: []sdk.Attr{
+			sdk.Ident("key", "1772323200/tool/mcp__srv__do_it"), sdk.Int("count", 0), sdk.Bool("ok", false), sdk.Float("ratio", -1.5e-9),
+			sdk.Sketch("latency", []uint16{0, 81, 97}, []float32{1, 12, 0.5}), sdk.Int("big", math.MinInt64),
+		}},
+		// The value "tool_name" as another attribute's value, and keys that start alike.
+		{ID: sdk.NewID("c"), Platform: "claude-code", Kind: "conversation.tool", Attrs: []sdk.Attr{
+			sdk.Ident("tool_name_2", "tool_name"), sdk.Ident("command", "count"), sdk.Ident("tool_name", "Read"),
+		}},
+		{ID: sdk.NewID("d"), Platform: "claude-code", Kind: "session.start"},
+	}
+	var records [][]byte
+	for _, ev := range events {
+		js, err := ev.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, js)
+	}
+	// Hand-written JSON the reader must get right too: whitespace, members in another order, an
+	// escaped key, attrs that are not an array, an attrs member inside a value.
+	records = append(records,
+		[]byte(" { \"kind\" : \"x\" , \"attrs\" : [ { \"value\" : 7 , \"type\" : \"int\" , \"key\" : \"count\" } ,\n{\"type\":\"ident\",\"key\":\"tool_\\u006eame\",\"value\":\"Gr\\u0065p\"} ] } "),
+		[]byte(`{"kind":"y","attrs":{"key":"count","type":"int","value":3}}`),
+		[]byte(`{"kind":"z","meta":{"attrs":[{"key":"count","type":"int","value":9}]},"attrs":[]}`),
+	)
+	keys := []string{"tool_name", "count", "ratio", "ok", "h", "latency", "missing", "key", "big"}
+	want := make([]abi.Result, len(records))
+	for i, rec := range records {
+		ev := sdk.Event{Kind: "attrs"}
+		attrs := gjson.GetBytes(rec, "attrs")
+		for _, k := range keys {
+			if !attrs.IsArray() {
+				break
+			}
+			a := attrs.Get(`#(key=="` + k + `")`)
+			if !a.Exists() {
+				continue
+			}
+			typ, v := a.Get("type").String(), a.Get("value")
+			ev.Attrs = append(ev.Attrs, sdk.Ident(k+"_type", typ))
+			switch typ {
+			case "int":
+				ev.Attrs = append(ev.Attrs, sdk.Int(k, v.Int()))
+			case "float":
+				ev.Attrs = append(ev.Attrs, sdk.Float(k, v.Float()))
+			case "bool":
+				ev.Attrs = append(ev.Attrs, sdk.Bool(k, v.Bool()))
+			case "ident", "hash":
+				ev.Attrs = append(ev.Attrs, sdk.Ident(k, v.String()))
+			default:
+				ev.Attrs = append(ev.Attrs, sdk.Int(k, int64(len(v.Raw))))
+			}
+		}
+		if kind := gjson.GetBytes(rec, "kind"); kind.Exists() {
+			ev.Attrs = append(ev.Attrs, sdk.Ident("kind", kind.String()))
+		}
+		want[i] = abi.Result{Events: []sdk.Event{ev}}
+	}
+	out := call(t, wasm, &kvStore{m: map[string][]byte{}}, "insight", records)
+	gotRaw, wantRaw := splitResults(t, out, len(records)), splitResults(t, mustOutput(t, want), len(records))
+	for i := range records {
+		if !bytes.Equal(gotRaw[i], wantRaw[i]) {
+			var got []sdk.Event
+			abi.DecodeOutput(gotRaw[i], 1, func(_ int, evs []sdk.Event, _ string) error { got = evs; return nil })
+			t.Errorf("record %d %s:\n got %v\nwant %v", i, records[i], got, want[i].Events)
+		}
+	}
+	// The fixture covers every type and the edge cases it claims to.
+	seen := map[string]bool{}
+	for _, r := range want {
+		for _, a := range r.Events[0].Attrs {
+			if strings.HasSuffix(a.Key, "_type") {
+				seen[a.Value.Ident()] = true
+			}
+		}
+	}
+	for _, typ := range []string{"int", "float", "bool", "ident", "hash", "sketch"} {
+		if !seen[typ] {
+			t.Errorf("no attribute of type %s in the test records", typ)
+		}
+	}
+}

@@ -340,20 +340,12 @@ export class Record {
 
   /** getString returns the string at path, or null if there is none or it is not a string. */
   getString(path: string): string | null {
-    const i = findPath(this.json, path);
-    if (i < 0 || this.json[i] != 0x22) return null;
-    return decodeString(this.json, i);
+    return stringAt(this.json, findPath(this.json, path));
   }
 
   /** getNumber returns the number at path, or NaN if there is none or it is not a number. */
   getNumber(path: string): f64 {
-    const i = findPath(this.json, path);
-    if (i < 0) return NaN;
-    const c = this.json[i];
-    if (c != 0x2d && (c < 0x30 || c > 0x39)) return NaN;
-    const end = skipValue(this.json, i);
-    if (end < 0) return NaN;
-    return parseFloat(String.UTF8.decodeUnsafe(this.json.dataStart + <usize>i, <usize>(end - i)));
+    return numberAt(this.json, findPath(this.json, path));
   }
 
   /**
@@ -361,22 +353,7 @@ export class Record {
    * an integer.
    */
   getInt(path: string): i64 {
-    let i = findPath(this.json, path);
-    if (i < 0) return 0;
-    const end = skipValue(this.json, i);
-    let neg = false;
-    if (i < end && this.json[i] == 0x2d) {
-      neg = true;
-      i++;
-    }
-    if (i >= end) return 0;
-    let v: u64 = 0;
-    for (; i < end; i++) {
-      const c = this.json[i];
-      if (c < 0x30 || c > 0x39) return 0;
-      v = v * 10 + <u64>(c - 0x30);
-    }
-    return neg ? -(<i64>v) : <i64>v;
+    return intAt(this.json, findPath(this.json, path));
   }
 
   /** getBool returns the boolean at path, or false if there is none or it is not a boolean. */
@@ -387,12 +364,125 @@ export class Record {
 
   /** getRaw returns the JSON text of the value at path, or null. */
   getRaw(path: string): string | null {
-    const i = findPath(this.json, path);
-    if (i < 0) return null;
-    const end = skipValue(this.json, i);
-    if (end < 0) return null;
-    return String.UTF8.decodeUnsafe(this.json.dataStart + <usize>i, <usize>(end - i));
+    return rawAt(this.json, findPath(this.json, path));
   }
+
+  // Attributes by key. An enrich plugin's records are stored events, an insight plugin's derived
+  // records, both as sdk.Event.MarshalJSON writes them: their attributes are an array
+  // "attrs": [{"key": "tool_name", "type": "ident", "value": "Bash"}, ...], which these read by
+  // key, as the Go SDK's rec.Get(`attrs.#(key=="tool_name").value`) does.
+
+  /** hasAttr reports whether the record has an attribute key. */
+  hasAttr(key: string): bool {
+    return findAttr(this.json, key, false) >= 0;
+  }
+
+  /** attrType returns the type of attribute key ("int", "float", "bool", "ident", "hash", "sketch"), or null. */
+  attrType(key: string): string | null {
+    return stringAt(this.json, findAttr(this.json, key, true));
+  }
+
+  /**
+   * attrIdent returns the value of an ident attribute key (a tool name, a model, a session id, a
+   * derived record's key), or null if there is none or it is not a string. A hash attribute's
+   * value is its hex, which this returns too.
+   */
+  attrIdent(key: string): string | null {
+    return stringAt(this.json, findAttr(this.json, key, false));
+  }
+
+  /** attrInt returns the value of an int attribute exactly (all 64 bits), or 0 if there is none. */
+  attrInt(key: string): i64 {
+    return intAt(this.json, findAttr(this.json, key, false));
+  }
+
+  /** attrFloat returns the value of a float (or int) attribute, or NaN if there is none. */
+  attrFloat(key: string): f64 {
+    return numberAt(this.json, findAttr(this.json, key, false));
+  }
+
+  /** attrBool returns the value of a bool attribute, or false if there is none. */
+  attrBool(key: string): bool {
+    const i = findAttr(this.json, key, false);
+    return i >= 0 && this.json[i] == 0x74; // 't'
+  }
+
+  /** attrRaw returns the JSON text of an attribute's value (a sketch's {"i":[...],"v":[...]}), or null. */
+  attrRaw(key: string): string | null {
+    return rawAt(this.json, findAttr(this.json, key, false));
+  }
+}
+
+/** stringAt returns the JSON string starting at b[i], or null if there is none. */
+function stringAt(b: Uint8Array, i: i32): string | null {
+  if (i < 0 || b[i] != 0x22) return null;
+  return decodeString(b, i);
+}
+
+/** numberAt returns the JSON number starting at b[i], or NaN if there is none. */
+function numberAt(b: Uint8Array, i: i32): f64 {
+  if (i < 0) return NaN;
+  const c = b[i];
+  if (c != 0x2d && (c < 0x30 || c > 0x39)) return NaN;
+  const end = skipValue(b, i);
+  if (end < 0) return NaN;
+  return parseFloat(String.UTF8.decodeUnsafe(b.dataStart + <usize>i, <usize>(end - i)));
+}
+
+/** intAt returns the JSON integer starting at b[i] exactly, or 0 if there is none. */
+function intAt(b: Uint8Array, i: i32): i64 {
+  if (i < 0) return 0;
+  const end = skipValue(b, i);
+  let neg = false;
+  if (i < end && b[i] == 0x2d) {
+    neg = true;
+    i++;
+  }
+  if (i >= end) return 0;
+  let v: u64 = 0;
+  for (; i < end; i++) {
+    const c = b[i];
+    if (c < 0x30 || c > 0x39) return 0;
+    v = v * 10 + <u64>(c - 0x30);
+  }
+  return neg ? -(<i64>v) : <i64>v;
+}
+
+/** rawAt returns the JSON text of the value starting at b[i], or null. */
+function rawAt(b: Uint8Array, i: i32): string | null {
+  if (i < 0) return null;
+  const end = skipValue(b, i);
+  if (end < 0) return null;
+  return String.UTF8.decodeUnsafe(b.dataStart + <usize>i, <usize>(end - i));
+}
+
+const ATTRS_KEY = Uint8Array.wrap(String.UTF8.encode("attrs"));
+const KEY_KEY = Uint8Array.wrap(String.UTF8.encode("key"));
+const VALUE_KEY = Uint8Array.wrap(String.UTF8.encode("value"));
+const TYPE_KEY = Uint8Array.wrap(String.UTF8.encode("type"));
+
+/**
+ * findAttr returns the index of the value (or, with wantType, the type) of the element of the
+ * record's "attrs" array whose "key" is key, or -1.
+ */
+function findAttr(b: Uint8Array, key: string, wantType: bool): i32 {
+  let i = findKey(b, skipSpace(b, 0), ATTRS_KEY);
+  if (i < 0 || b[i] != 0x5b) return -1;
+  const want = Uint8Array.wrap(String.UTF8.encode(key));
+  i = skipSpace(b, i + 1);
+  while (i < b.length && b[i] != 0x5d) {
+    const k = findKey(b, i, KEY_KEY);
+    if (k >= 0 && b[k] == 0x22) {
+      const ke = skipString(b, k);
+      if (ke >= 0 && keyEquals(b, k + 1, ke - 1, want)) return findKey(b, i, wantType ? TYPE_KEY : VALUE_KEY);
+    }
+    i = skipValue(b, i);
+    if (i < 0) return -1;
+    i = skipSpace(b, i);
+    if (i < b.length && b[i] == 0x2c) i = skipSpace(b, i + 1);
+    else break;
+  }
+  return -1;
 }
 
 function isSpace(c: u8): bool {

@@ -118,6 +118,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/reindex", d.postReindex)
 	mux.HandleFunc("POST /v1/purge", d.postPurge)
 	d.derivedRoutes(mux)
+	mux.HandleFunc("GET /v1/insights", d.getInsights)
 	return mux
 }
 

@@ -368,6 +368,7 @@ func (d *Daemon) openReadOnly() error {
 	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
 	mux.HandleFunc("GET /v1/usage/unpriced", d.getUnpriced)
 	d.derivedRoutes(mux)
+	mux.HandleFunc("GET /v1/insights", d.getInsights) // derived records: as the daemon left them
 	d.handler = mux
 	d.log.Debug("store opened read-only: it is up to date")
 	return nil
