@@ -1,0 +1,157 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+
+	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/pdk"
+)
+
+// kvStore is the plugin's kv keyspace: pdk's in the module, a map in native tests.
+type kvStore interface {
+	Get(key []byte) ([]byte, bool)
+	Set(key, value []byte)
+}
+
+// chunkSize is the most state bytes one kv value holds (the host allows 64 KiB): a session's
+// state is split over as many values as it needs.
+const chunkSize = 60000
+
+// stateKey is the kv key of chunk i of a session's state: "s/<session>/<i>".
+func stateKey(session string, i int) []byte {
+	return strconv.AppendInt([]byte("s/"+session+"/"), int64(i), 10)
+}
+
+// loadSession reads a session's state from kv, or returns a new one.
+func loadSession(kv kvStore, id string) (*session, error) {
+	v, ok := kv.Get(stateKey(id, 0))
+	if !ok {
+		return newSession(id), nil
+	}
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n == 0 || n > 1<<16 {
+		return nil, fmt.Errorf("%w: chunk count", errCorrupt)
+	}
+	blob := v[k:]
+	if n > 1 {
+		blob = append([]byte(nil), blob...)
+	}
+	for i := 1; i < int(n); i++ {
+		c, ok := kv.Get(stateKey(id, i))
+		if !ok {
+			return nil, fmt.Errorf("%w: chunk %d of %d missing", errCorrupt, i, n)
+		}
+		blob = append(blob, c...)
+	}
+	return decodeSession(id, blob)
+}
+
+// saveSession writes a session's state to kv, in chunks of chunkSize.
+func saveSession(kv kvStore, s *session, buf []byte) []byte {
+	blob := s.encode(buf[:0])
+	n := max(1, (len(blob)+chunkSize-1)/chunkSize)
+	first := binary.AppendUvarint(make([]byte, 0, chunkSize+8), uint64(n))
+	first = append(first, blob[:min(len(blob), chunkSize)]...)
+	kv.Set(stateKey(s.id, 0), first)
+	for i := 1; i < n; i++ {
+		kv.Set(stateKey(s.id, i), blob[i*chunkSize:min(len(blob), (i+1)*chunkSize)])
+	}
+	return blob
+}
+
+// enrich handles one call's records: it reads the state of each session they touch once, merges
+// every event into it, then writes the state back and emits each record whose value changed,
+// once, attached to the last record that did not fail. A record whose session's state cannot be
+// read fails with the reason; the others stand.
+func enrich(kv kvStore, recs []string) []pdk.Result {
+	results := make([]pdk.Result, len(recs))
+	sessions := map[string]*session{}
+	failed := map[string]error{}
+	var order []*session
+	for i, r := range recs {
+		ev, ok := parseEvent(r)
+		if !ok {
+			continue
+		}
+		s := sessions[ev.session]
+		if s == nil {
+			if err := failed[ev.session]; err != nil {
+				results[i].Err = err
+				continue
+			}
+			var err error
+			if s, err = loadSession(kv, ev.session); err != nil {
+				err = fmt.Errorf("load the state of session %s: %w", ev.session, err)
+				failed[ev.session] = err
+				results[i].Err = err
+				continue
+			}
+			sessions[ev.session] = s
+			order = append(order, s)
+		}
+		s.apply(&ev)
+	}
+	last := len(results) - 1
+	for last >= 0 && results[last].Err != nil {
+		last--
+	}
+	if last < 0 {
+		return results
+	}
+	var out []sdk.Event
+	var buf []byte
+	for _, s := range order {
+		out = s.emit(out)
+		buf = saveSession(kv, s, buf)
+	}
+	results[last].Events = out
+	return results
+}
+
+// emit appends the session's records that changed since they were last emitted, and remembers
+// them.
+func (s *session) emit(out []sdk.Event) []sdk.Event {
+	b := s.build()
+	var scratch []byte
+	changed := func(ev *sdk.Event, old *uint64) bool {
+		scratch, _ = ev.AppendBinary(scratch[:0])
+		h := fnv.New64a()
+		h.Write(scratch)
+		sum := h.Sum64() | 1
+		if sum == *old {
+			return false
+		}
+		*old = sum
+		return true
+	}
+	if changed(&b.session, &s.sessHash) {
+		out = append(out, b.session)
+	}
+	for len(s.turnHash) < len(b.turns) {
+		s.turnHash = append(s.turnHash, 0)
+	}
+	for i := range b.turns {
+		if changed(&b.turns[i], &s.turnHash[i]) {
+			out = append(out, b.turns[i])
+		}
+	}
+	for i := range b.tools {
+		v := &b.tools[i]
+		if v.ordinal == 0 {
+			if changed(&b.toolEvs[i], &v.tool.hash) {
+				out = append(out, b.toolEvs[i])
+			}
+			continue
+		}
+		for len(s.anonHash) < v.ordinal {
+			s.anonHash = append(s.anonHash, 0)
+		}
+		if changed(&b.toolEvs[i], &s.anonHash[v.ordinal-1]) {
+			out = append(out, b.toolEvs[i])
+		}
+	}
+	return out
+}
