@@ -22,16 +22,16 @@ const (
 
 // Tool flags.
 const (
-	tfPre            = 1 << iota // a hook.PreToolUse was seen
-	tfPost                       // a hook.PostToolUse or PostToolUseFailure was seen
-	tfHookFailed                 // the hook says it failed
-	tfHookInterrupt              // the hook says it was interrupted
-	tfUse                        // a transcript.tool_use was seen
-	tfResult                     // a transcript.tool_result was seen
-	tfResultError                // the result is an error
-	tfResultInterrupt            // the result says interrupted
-	tfSidechain                  // a transcript event of it is on a sidechain
-	tfHookDuration               // hookDur holds the hook's duration_ms
+	tfPre             = 1 << iota // a hook.PreToolUse was seen
+	tfPost                        // a hook.PostToolUse or PostToolUseFailure was seen
+	tfHookFailed                  // the hook says it failed
+	tfHookInterrupt               // the hook says it was interrupted
+	tfUse                         // a transcript.tool_use was seen
+	tfResult                      // a transcript.tool_result was seen
+	tfResultError                 // the result is an error
+	tfResultInterrupt             // the result says interrupted
+	tfSidechain                   // a transcript event of it is on a sidechain
+	tfHookDuration                // hookDur holds the hook's duration_ms
 )
 
 // session is one session's state.
@@ -111,9 +111,9 @@ type message struct {
 
 // usage is the fullest copy of a message's usage for one request id.
 type usage struct {
-	t                  int64
-	side               bool
-	in, out, cc, cr    int64
+	t               int64
+	side            bool
+	in, out, cc, cr int64
 }
 
 // mark is a point event of a chain: an interruption.
