@@ -3,7 +3,7 @@ package main
 import (
 	"cmp"
 	"encoding/hex"
-	"fmt"
+	"strconv"
 	"slices"
 	"time"
 
@@ -205,7 +205,7 @@ func (s *session) build() built {
 		b.turns = append(b.turns, sdk.Event{
 			Kind: kindTurn, SessionID: s.id, Time: ms(tn.start),
 			Attrs: []sdk.Attr{
-				sdk.Ident("key", fmt.Sprintf("%s/%06d", s.id, tn.num)),
+				sdk.Ident("key", turnKey(s.id, tn.num)),
 				sdk.Int("turn", int64(tn.num)),
 				sdk.Int("start", tn.start), sdk.Int("end", tn.end), sdk.Int("duration_ms", tn.end-tn.start),
 				sdk.Int("prompt_words", tn.words),
@@ -387,7 +387,7 @@ func (s *session) toolViews() []view {
 	}
 	slices.SortFunc(anon, anonOrder)
 	for i, tl := range anon {
-		v := view{tool: tl, ordinal: i + 1, key: fmt.Sprintf("%s/anon-%06d", s.id, i+1)}
+		v := view{tool: tl, ordinal: i + 1, key: s.id + "/anon-" + pad6(i+1)}
 		if i < len(s.anonHash) {
 			tl.hash = s.anonHash[i]
 		}
@@ -518,4 +518,16 @@ func (v *view) record(session string) sdk.Event {
 	str("mcp_server", v.mcp)
 	attrs = append(attrs, sdk.Bool("sidechain", v.side))
 	return sdk.Event{Kind: kindTool, SessionID: session, Time: ms(v.start), Attrs: attrs}
+}
+
+// turnKey returns the key of a session's turn n: the session id, "/", n in six digits.
+func turnKey(session string, n int) string { return session + "/" + pad6(n) }
+
+// pad6 returns n in at least six digits, zero-padded.
+func pad6(n int) string {
+	s := strconv.Itoa(n)
+	if len(s) < 6 {
+		s = "000000"[len(s):] + s
+	}
+	return s
 }

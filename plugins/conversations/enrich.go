@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 
 	"github.com/hangar-dev/hangar/sdk"
@@ -53,7 +52,7 @@ func loadSession(kv kvStore, id string) (*session, error) {
 func saveSession(kv kvStore, s *session, buf []byte) []byte {
 	blob := s.encode(buf[:0])
 	n := max(1, (len(blob)+chunkSize-1)/chunkSize)
-	first := binary.AppendUvarint(make([]byte, 0, chunkSize+8), uint64(n))
+	first := binary.AppendUvarint(make([]byte, 0, min(len(blob), chunkSize)+binary.MaxVarintLen64), uint64(n))
 	first = append(first, blob[:min(len(blob), chunkSize)]...)
 	kv.Set(stateKey(s.id, 0), first)
 	for i := 1; i < n; i++ {
@@ -115,12 +114,8 @@ func enrich(kv kvStore, recs []string) []pdk.Result {
 // them.
 func (s *session) emit(out []sdk.Event) []sdk.Event {
 	b := s.build()
-	var scratch []byte
 	changed := func(ev *sdk.Event, old *uint64) bool {
-		scratch, _ = ev.AppendBinary(scratch[:0])
-		h := fnv.New64a()
-		h.Write(scratch)
-		sum := h.Sum64() | 1
+		sum := hashRecord(ev)
 		if sum == *old {
 			return false
 		}
@@ -154,4 +149,48 @@ func (s *session) emit(out []sdk.Event) []sdk.Event {
 		}
 	}
 	return out
+}
+
+// FNV-1a, 64 bits.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// hashRecord returns a hash of a record's value (never 0, which stands for "never emitted"): its
+// time and attributes, which are all a record's value (kind and session are in its key).
+func hashRecord(ev *sdk.Event) uint64 {
+	h := uint64(fnvOffset)
+	num := func(v uint64) {
+		for range 8 {
+			h = (h ^ (v & 0xff)) * fnvPrime
+			v >>= 8
+		}
+	}
+	str := func(s string) {
+		num(uint64(len(s)))
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * fnvPrime
+		}
+	}
+	num(uint64(ev.Time.UnixMilli()))
+	for _, a := range ev.Attrs {
+		str(a.Key)
+		num(uint64(a.Value.Kind()))
+		switch a.Value.Kind() {
+		case sdk.KindInt:
+			num(uint64(a.Value.Int()))
+		case sdk.KindBool:
+			if a.Value.Bool() {
+				num(1)
+			} else {
+				num(0)
+			}
+		case sdk.KindHash:
+			str(string(a.Value.Hash()))
+		default:
+			str(a.Value.Ident())
+		}
+	}
+	return h | 1
 }

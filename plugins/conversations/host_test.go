@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -497,12 +498,37 @@ func stripIDs(v finalView) finalView {
 	return v
 }
 
-// BenchmarkEnrich measures enrichment through the real host and the module: the fixtures'
-// events (hooks, transcripts and the transcripts' hooks), in calls of 256 as the consumer runner
-// gives them, each run over a fresh kv keyspace.
+// BenchmarkEnrich measures enrichment through the real host and the module, in calls of 256 as
+// the consumer runner gives them, each run over a fresh kv keyspace:
+//
+//   - fixtures: the fixtures' events (hooks, transcripts and the transcripts' hooks) in the
+//     order of their files: the worst interleaving, each call touching dozens of sessions;
+//   - stream: the transcripts' sessions, both sources, replayed 40 times with new session ids,
+//     starting 10 minutes apart (several sessions at once), in time order as the agent stores
+//     them.
 func BenchmarkEnrich(b *testing.B) {
 	hooks, transcripts, synth := fixtures(b)
-	events := slices.Concat(hooks, transcripts, synth)
+	b.Run("fixtures", func(b *testing.B) { benchEnrich(b, slices.Concat(hooks, transcripts, synth)) })
+	b.Run("stream", func(b *testing.B) { benchEnrich(b, stream(slices.Concat(transcripts, synth), 40)) })
+}
+
+// stream replays events n times, each copy with its own session ids and 10 minutes later than
+// the one before, and orders the whole by time.
+func stream(events []sdk.Event, n int) []sdk.Event {
+	var out []sdk.Event
+	for i := range n {
+		for _, e := range events {
+			e.SessionID = fmt.Sprintf("%s-%03d", e.SessionID[:min(len(e.SessionID), 24)], i)
+			e.Time = e.Time.Add(time.Duration(i) * 10 * time.Minute)
+			e.ID = sdk.NewID("stream", e.ID[:], []byte{byte(i)})
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b sdk.Event) int { return a.Time.Compare(b.Time) })
+	return out
+}
+
+func benchEnrich(b *testing.B, events []sdk.Event) {
 	p := load(b, ".")
 	// The records as the consumer gives them (their JSON is made once per stored event).
 	var batches [][]host.Record
@@ -516,6 +542,7 @@ func BenchmarkEnrich(b *testing.B) {
 		batches = append(batches, recs)
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		ctx := host.WithKV(context.Background(), mapHostKV{})
 		for _, recs := range batches {
@@ -524,5 +551,104 @@ func BenchmarkEnrich(b *testing.B) {
 			}
 		}
 	}
-	b.ReportMetric(float64(len(events)*b.N)/b.Elapsed().Seconds(), "events/s")
+	reportRate(b, len(events), cpu0)
+}
+
+// BenchmarkEnrichNative runs the reconstruction natively over the same calls as BenchmarkEnrich:
+// the difference between the two is the host's and WASM's share.
+func BenchmarkEnrichNative(b *testing.B) {
+	hooks, transcripts, synth := fixtures(b)
+	b.Run("fixtures", func(b *testing.B) { benchNative(b, slices.Concat(hooks, transcripts, synth)) })
+	b.Run("stream", func(b *testing.B) { benchNative(b, stream(slices.Concat(transcripts, synth), 40)) })
+}
+
+func benchNative(b *testing.B, events []sdk.Event) {
+	var batches [][]string
+	for lo := 0; lo < len(events); lo += 256 {
+		var recs []string
+		for _, e := range events[lo:min(lo+256, len(events))] {
+			js, _ := e.MarshalJSON()
+			recs = append(recs, string(js))
+		}
+		batches = append(batches, recs)
+	}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		kv := mapKV{}
+		for _, recs := range batches {
+			enrich(kv, recs)
+		}
+	}
+	reportRate(b, len(events), cpu0)
+}
+
+// reportRate reports events/s (wall clock) and events/cpu-s (per second of the process's CPU
+// time, user and system: the figure that holds when other processes share the cores).
+func reportRate(b *testing.B, events int, cpu0 time.Duration) {
+	n := float64(events * b.N)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(n/cpu.Seconds(), "events/cpu-s")
+	}
+}
+
+// cpuTime returns the CPU time the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestScanMatchesGeneric checks that the direct scanner reads every fixture event as gjson does,
+// and that records outside its form fall back to gjson.
+func TestScanMatchesGeneric(t *testing.T) {
+	hooks, transcripts, synth := fixtures(t)
+	extra := []string{
+		`{"id":"x","kind":"hook.Stop","session_id":"s","time":"2025-06-01T12:00:00.5+02:00","attrs":[{"key":"a","type":"ident","value":"q\"x"}]}`,
+		`{ "kind" : "hook.Stop", "session_id" : "s", "time": "2025-06-01T12:00:00Z" }`,
+		`{"kind":"hook.Stop","session_id":"s","time":"2025-06-01T12:00:00.123456789Z","attrs":[{"key":"sk","type":"sketch","value":{"i":[1,2],"v":[0.5,-0.5]}},{"key":"n","type":"int","value":-12}]}`,
+	}
+	var recs []string
+	for _, e := range slices.Concat(hooks, transcripts, synth) {
+		js, err := e.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, string(js))
+	}
+	scanned := 0
+	for _, js := range append(recs, extra...) {
+		var fast, slow event
+		if scan(js, &fast) {
+			scanned++
+		} else {
+			fast = event{}
+			parseGeneric(js, &fast)
+		}
+		parseGeneric(js, &slow)
+		if fmt.Sprint(fast) != fmt.Sprint(slow) {
+			t.Errorf("%s:\n scanned %v\n gjson   %v", js, fast, slow)
+		}
+	}
+	if scanned < len(recs) {
+		t.Errorf("the scanner read %d of the %d fixture events", scanned, len(recs))
+	}
+	for _, c := range []struct {
+		in   string
+		want int64
+	}{
+		{"2025-06-01T12:00:00Z", time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC).UnixMilli()},
+		{"2025-06-01T12:00:00.5Z", time.Date(2025, 6, 1, 12, 0, 0, 500e6, time.UTC).UnixMilli()},
+		{"2025-06-01T12:00:00.123456789Z", time.Date(2025, 6, 1, 12, 0, 0, 123e6, time.UTC).UnixMilli()},
+		{"2025-06-01T14:00:00+02:00", time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC).UnixMilli()},
+		{"2025-06-01T12:00:00.Z", 0},
+		{"yesterday", 0},
+	} {
+		if got := parseTime(c.in); got != c.want {
+			t.Errorf("parseTime(%q) = %d, want %d", c.in, got, c.want)
+		}
+	}
 }
