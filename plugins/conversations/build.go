@@ -3,8 +3,8 @@ package main
 import (
 	"cmp"
 	"encoding/hex"
-	"strconv"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hangar-dev/hangar/sdk"
