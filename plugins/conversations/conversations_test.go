@@ -454,7 +454,8 @@ func TestIgnored(t *testing.T) {
 func TestStateRoundTrip(t *testing.T) {
 	kv := mapKV{}
 	feed(t, kv, finalView{}, slices.Concat(transcriptSession("s1"), hookSession("s1")))
-	s, err := loadSession(kv, "s1")
+	clear(cache)
+	s, _, err := loadSession(kv, "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,4 +472,37 @@ func TestStateRoundTrip(t *testing.T) {
 			t.Fatalf("a state cut at %d of %d bytes decoded", n, len(blob))
 		}
 	}
+}
+
+// TestCacheAfterDiscardedCall checks that a call whose kv writes and emissions were discarded (it
+// failed, or the agent crashed before the batch committed) leaves no trace: the session state
+// the module kept in memory after it is not used, since kv does not hold its hash, and the run
+// ends with the records of a run without the discarded call.
+func TestCacheAfterDiscardedCall(t *testing.T) {
+	events := slices.Concat(transcriptSession("s9"), hookSession("s9"))
+	ref := run(t, events)
+	kv, v := mapKV{}, finalView{}
+	feed(t, kv, v, events[:10])
+	// The next call runs over a copy of kv, thrown away with what it emitted.
+	discarded := mapKV{}
+	for k, val := range kv {
+		discarded[k] = val
+	}
+	feed(t, discarded, finalView{}, events[10:12])
+	// A different event then: the cached state (with events 10 and 11) must not be used.
+	feed(t, kv, v, events[12:13])
+	feed(t, kv, v, events[10:12])
+	feed(t, kv, v, events[13:])
+	if d := diffViews(stripIDs(ref), stripIDs(v)); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// stripIDs clears what the host sets on a record (id, platform), which is not its value.
+func stripIDs(v finalView) finalView {
+	for k, e := range v {
+		e.ID, e.Platform = sdk.ID{}, ""
+		v[k] = e
+	}
+	return v
 }

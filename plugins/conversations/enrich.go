@@ -24,15 +24,43 @@ func stateKey(session string, i int) []byte {
 	return strconv.AppendInt([]byte("s/"+session+"/"), int64(i), 10)
 }
 
-// loadSession reads a session's state from kv, or returns a new one.
-func loadSession(kv kvStore, id string) (*session, error) {
+// hashKey is the kv key of the hash of a session's state as last written: "h/<session>".
+func hashKey(session string) []byte { return []byte("h/" + session) }
+
+// cached is a session's state kept in the module's memory after a call wrote it, with the hash
+// of its encoding: a later call on the same instance whose kv holds that hash uses it instead of
+// reading and decoding the state again. A call that did not commit (failed, or the agent crashed)
+// left its kv writes uncommitted, so the hash in kv is not the cached one and the state is read.
+type cached struct {
+	hash uint64
+	s    *session
+}
+
+// cache holds the states of the sessions last written, at most maxCached of them. A call takes
+// a session out while it works on it, so a call that fails half-way leaves nothing behind.
+var cache = map[string]cached{}
+
+const maxCached = 64
+
+// loadSession returns a session's state and the hash of its encoding in kv (0 for a new one).
+func loadSession(kv kvStore, id string) (*session, uint64, error) {
+	var hash uint64
+	if h, ok := kv.Get(hashKey(id)); ok && len(h) == 8 {
+		hash = binary.LittleEndian.Uint64(h)
+	}
+	if c, ok := cache[id]; ok {
+		delete(cache, id)
+		if hash != 0 && c.hash == hash {
+			return c.s, hash, nil
+		}
+	}
 	v, ok := kv.Get(stateKey(id, 0))
 	if !ok {
-		return newSession(id), nil
+		return newSession(id), hash, nil
 	}
 	n, k := binary.Uvarint(v)
 	if k <= 0 || n == 0 || n > 1<<16 {
-		return nil, fmt.Errorf("%w: chunk count", errCorrupt)
+		return nil, 0, fmt.Errorf("%w: chunk count", errCorrupt)
 	}
 	blob := v[k:]
 	if n > 1 {
@@ -41,24 +69,46 @@ func loadSession(kv kvStore, id string) (*session, error) {
 	for i := 1; i < int(n); i++ {
 		c, ok := kv.Get(stateKey(id, i))
 		if !ok {
-			return nil, fmt.Errorf("%w: chunk %d of %d missing", errCorrupt, i, n)
+			return nil, 0, fmt.Errorf("%w: chunk %d of %d missing", errCorrupt, i, n)
 		}
 		blob = append(blob, c...)
 	}
-	return decodeSession(id, blob)
+	s, err := decodeSession(id, blob)
+	return s, hash, err
 }
 
-// saveSession writes a session's state to kv, in chunks of chunkSize.
-func saveSession(kv kvStore, s *session, buf []byte) []byte {
+// saveSession writes a session's state to kv, in chunks of chunkSize, with its hash, unless it
+// is the state loaded (hash old); and keeps it in cache.
+func saveSession(kv kvStore, s *session, old uint64, buf []byte) []byte {
 	blob := s.encode(buf[:0])
-	n := max(1, (len(blob)+chunkSize-1)/chunkSize)
-	first := binary.AppendUvarint(make([]byte, 0, min(len(blob), chunkSize)+binary.MaxVarintLen64), uint64(n))
-	first = append(first, blob[:min(len(blob), chunkSize)]...)
-	kv.Set(stateKey(s.id, 0), first)
-	for i := 1; i < n; i++ {
-		kv.Set(stateKey(s.id, i), blob[i*chunkSize:min(len(blob), (i+1)*chunkSize)])
+	hash := hashBytes(blob)
+	if hash != old {
+		n := max(1, (len(blob)+chunkSize-1)/chunkSize)
+		first := binary.AppendUvarint(make([]byte, 0, min(len(blob), chunkSize)+binary.MaxVarintLen64), uint64(n))
+		first = append(first, blob[:min(len(blob), chunkSize)]...)
+		kv.Set(stateKey(s.id, 0), first)
+		for i := 1; i < n; i++ {
+			kv.Set(stateKey(s.id, i), blob[i*chunkSize:min(len(blob), (i+1)*chunkSize)])
+		}
+		kv.Set(hashKey(s.id), binary.LittleEndian.AppendUint64(nil, hash))
 	}
+	if len(cache) >= maxCached {
+		for k := range cache {
+			delete(cache, k)
+			break
+		}
+	}
+	cache[s.id] = cached{hash, s}
 	return blob
+}
+
+// hashBytes is FNV-1a of b, never 0.
+func hashBytes(b []byte) uint64 {
+	h := uint64(fnvOffset)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h | 1
 }
 
 // enrich handles one call's records: it reads the state of each session they touch once, merges
@@ -68,6 +118,7 @@ func saveSession(kv kvStore, s *session, buf []byte) []byte {
 func enrich(kv kvStore, recs []string) []pdk.Result {
 	results := make([]pdk.Result, len(recs))
 	sessions := map[string]*session{}
+	loaded := map[string]uint64{}
 	failed := map[string]error{}
 	var order []*session
 	for i, r := range recs {
@@ -82,13 +133,15 @@ func enrich(kv kvStore, recs []string) []pdk.Result {
 				continue
 			}
 			var err error
-			if s, err = loadSession(kv, ev.session); err != nil {
+			var hash uint64
+			if s, hash, err = loadSession(kv, ev.session); err != nil {
 				err = fmt.Errorf("load the state of session %s: %w", ev.session, err)
 				failed[ev.session] = err
 				results[i].Err = err
 				continue
 			}
 			sessions[ev.session] = s
+			loaded[ev.session] = hash
 			order = append(order, s)
 		}
 		s.apply(&ev)
@@ -104,7 +157,7 @@ func enrich(kv kvStore, recs []string) []pdk.Result {
 	var buf []byte
 	for _, s := range order {
 		out = s.emit(out)
-		buf = saveSession(kv, s, buf)
+		buf = saveSession(kv, s, loaded[s.id], buf)
 	}
 	results[last].Events = out
 	return results
