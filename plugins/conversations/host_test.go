@@ -490,7 +490,6 @@ func TestConvergenceFixtures(t *testing.T) {
 	checkConverges(t, stripIDs(ref), events, n)
 }
 
-
 // BenchmarkEnrich measures enrichment through the real host and the module, in calls of 256 as
 // the consumer runner gives them, each run over a fresh kv keyspace:
 //
