@@ -17,7 +17,7 @@ var t0 = time.Date(2025, 6, 8, 10, 0, 0, 0, time.UTC)
 // mk returns the JSON of an event as the host gives it to the plugin (sdk.Event.MarshalJSON).
 func mk(kind, session string, at time.Duration, attrs ...sdk.Attr) []byte {
 	ev := sdk.Event{
-		ID: sdk.NewID("test", []byte(kind), []byte(session), []byte(at.String()), []byte(fmt.Sprint(attrs))),
+		ID:       sdk.NewID("test", []byte(kind), []byte(session), []byte(at.String()), []byte(fmt.Sprint(attrs))),
 		Platform: "claude-code", Kind: kind, SessionID: session, Time: t0.Add(at),
 		IngestTime: t0.Add(at + time.Second), Attrs: attrs,
 	}
