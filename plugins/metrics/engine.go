@@ -26,8 +26,19 @@ type global struct {
 	w        int64
 	open     [len(widths)][]int64 // bucket starts with state, per width, sorted
 	sessions map[string]int64     // session -> last event time
-	days     []int64              // days (Unix ms / day) with a response index
+	days     []dayIndex           // days with a response index, sorted
 	pages    int
+}
+
+// dayIndex is a day (Unix ms / day) whose responses are indexed, in chunks: each call that
+// indexes responses of the day writes the next chunk, so a call writes only its own keys.
+type dayIndex struct {
+	day    int64
+	chunks int
+}
+
+func dayChunkKey(d int64, i int) []byte {
+	return binary.AppendUvarint(binary.AppendVarint([]byte{'u'}, d), uint64(i))
 }
 
 func loadGlobal(kv kvStore) *global {
@@ -46,7 +57,12 @@ func loadGlobal(kv kvStore) *global {
 		id := d.str()
 		g.sessions[id] = d.varint()
 	}
-	g.days = d.times()
+	n = d.uvarint()
+	prev := int64(0)
+	for i := uint64(0); i < n && !d.err; i++ {
+		prev += d.varint()
+		g.days = append(g.days, dayIndex{prev, int(d.uvarint())})
+	}
 	if d.err {
 		return &global{sessions: map[string]int64{}, pages: pages}
 	}
@@ -68,7 +84,13 @@ func (g *global) save(kv kvStore) {
 		b = appendString(b, id)
 		b = binary.AppendVarint(b, g.sessions[id])
 	}
-	b = appendTimes(b, g.days)
+	b = binary.AppendUvarint(b, uint64(len(g.days)))
+	prev := int64(0)
+	for _, x := range g.days {
+		b = binary.AppendVarint(b, x.day-prev)
+		prev = x.day
+		b = binary.AppendUvarint(b, uint64(x.chunks))
+	}
 	g.pages = setBlob(kv, []byte("g"), b, g.pages)
 }
 
@@ -628,15 +650,16 @@ func (e *engine) save() {
 		e.kv.Set([]byte(key), encodeEntry(e.entries[key]))
 	}
 	for d, keys := range e.dayIdx {
-		k := binary.AppendVarint([]byte{'u'}, d)
-		data, pages := getBlob(e.kv, k)
+		var data []byte
 		for _, key := range keys {
 			data = appendString(data, key)
 		}
-		setBlob(e.kv, k, data, pages)
-		if i, found := slices.BinarySearch(e.g.days, d); !found {
-			e.g.days = slices.Insert(e.g.days, i, d)
+		i, found := slices.BinarySearchFunc(e.g.days, d, func(x dayIndex, d int64) int { return cmpInt(x.day, d) })
+		if !found {
+			e.g.days = slices.Insert(e.g.days, i, dayIndex{day: d})
 		}
+		setBlob(e.kv, dayChunkKey(d, e.g.days[i].chunks), data, 0)
+		e.g.days[i].chunks++
 	}
 }
 
@@ -663,19 +686,22 @@ func (e *engine) drop() {
 		}
 	}
 	n := 0
-	for n < len(e.g.days) && (e.g.days[n]+1)*day <= e.g.w-entryHorizon {
-		k := binary.AppendVarint([]byte{'u'}, e.g.days[n])
-		data, pages := getBlob(e.kv, k)
-		d := decoder{b: data}
-		for d.more() {
-			key := []byte(d.str())
-			if v, ok := e.kv.Get(key); ok {
-				if en := decodeEntry(v); en == nil || en.day == e.g.days[n] {
-					e.kv.Set(key, nil)
+	for n < len(e.g.days) && (e.g.days[n].day+1)*day <= e.g.w-entryHorizon {
+		x := e.g.days[n]
+		for c := range x.chunks {
+			k := dayChunkKey(x.day, c)
+			data, pages := getBlob(e.kv, k)
+			d := decoder{b: data}
+			for d.more() {
+				key := []byte(d.str())
+				if v, ok := e.kv.Get(key); ok {
+					if en := decodeEntry(v); en == nil || en.day == x.day {
+						e.kv.Set(key, nil)
+					}
 				}
 			}
+			setBlob(e.kv, k, nil, pages)
 		}
-		setBlob(e.kv, k, nil, pages)
 		n++
 	}
 	e.g.days = e.g.days[n:]
