@@ -100,6 +100,17 @@ func (a *agg) add(b *agg, sign int64) {
 	}
 }
 
+// addLat adds sign times one observation of latency index i.
+func (a *agg) addLat(i uint16, sign int64) {
+	if a.lat == nil {
+		a.lat = map[uint16]int64{}
+	}
+	a.lat[i] += sign
+	if a.lat[i] == 0 {
+		delete(a.lat, i)
+	}
+}
+
 func (a *agg) zero() bool { return a.n == [numCounters]int64{} && len(a.lat) == 0 }
 
 // aggKey names a bucket record: width index, bucket start (Unix s), dimension, value.

@@ -185,14 +185,24 @@ type engine struct {
 	entries  map[string]*entry // kept copies read or changed in this call, by kv key
 	written  map[string]bool   // the entries this call changed
 	dayIdx   map[int64][]string
+	minute   map[minuteKey]*agg // contributions by minute and dimensions, before fanOut
 	delta    map[aggKey]*agg
 	buckets  map[bucketKey]*bucket
+}
+
+// minuteKey names the contributions of one minute (Unix s) to the records of a tuple of
+// dimension values. Every bucket of every width is a union of whole minutes, so the call sums its
+// contributions by minute first and adds each sum to its records once (fanOut): one map update per
+// contribution instead of one per width and dimension.
+type minuteKey struct {
+	start int64
+	d     dims
 }
 
 func newEngine(kv kvStore) *engine {
 	return &engine{
 		kv: kv, sessions: map[string]*sessState{}, entries: map[string]*entry{},
-		written: map[string]bool{}, dayIdx: map[int64][]string{}, delta: map[aggKey]*agg{}, buckets: map[bucketKey]*bucket{},
+		written: map[string]bool{}, dayIdx: map[int64][]string{}, minute: map[minuteKey]*agg{}, delta: map[aggKey]*agg{}, buckets: map[bucketKey]*bucket{},
 	}
 }
 
@@ -211,6 +221,7 @@ func (e *engine) run(evs []event) []sdk.Event {
 	for _, id := range sortedKeys(e.sessions) {
 		e.diffSession(e.sessions[id])
 	}
+	e.fanOut()
 	e.applyDeltas()
 	out := e.emit()
 	e.save()
@@ -233,7 +244,8 @@ func (e *engine) session(id string) *sessState {
 		return s
 	}
 	data, pages := getBlob(e.kv, shortKey('s', id))
-	s := &sessState{old: decodeSession(data), cur: decodeSession(data), pages: pages, dirty: map[string]bool{}}
+	old := decodeSession(data)
+	s := &sessState{old: old, cur: old.clone(), pages: pages, dirty: map[string]bool{}}
 	e.sessions[id] = s
 	return s
 }
@@ -389,7 +401,7 @@ func (e *engine) usage(ev *event) {
 }
 
 func (e *engine) addEntry(c *entry, sign int64) {
-	a := &agg{}
+	a := &contrib{}
 	copy(a.n[cInput:cCacheRead+1], c.tok[:])
 	model := c.model
 	if model == "" {
@@ -401,50 +413,69 @@ func (e *engine) addEntry(c *entry, sign int64) {
 type dims [numDims]string
 
 // contribute adds sign times a at time t to every width's bucket, under each dimension with a
-// value.
-func (e *engine) contribute(t int64, d dims, a *agg, sign int64) {
-	for w := range widths {
-		start := t / 1000 / widths[w].s * widths[w].s
-		if t < 0 {
-			continue
-		}
-		for dim, v := range d {
-			if v == "" {
-				continue
-			}
-			k := aggKey{w, start, dim, v}
-			x := e.delta[k]
-			if x == nil {
-				x = &agg{}
-				e.delta[k] = x
-			}
-			x.add(a, sign)
-		}
+// value (through the minute's sum: fanOut).
+func (e *engine) contribute(t int64, d dims, a *contrib, sign int64) {
+	if t < 0 {
+		return
+	}
+	e.addMinute(t/1000/60*60, d, a, sign)
+}
+
+// contrib is one contribution: counters, and at most one latency observation.
+type contrib struct {
+	n      [numCounters]int64
+	lat    uint16
+	hasLat bool
+}
+
+func (e *engine) addMinute(start int64, d dims, a *contrib, sign int64) {
+	k := minuteKey{start, d}
+	x := e.minute[k]
+	if x == nil {
+		x = &agg{}
+		e.minute[k] = x
+	}
+	for i := range x.n {
+		x.n[i] += sign * a.n[i]
+	}
+	if a.hasLat {
+		x.addLat(a.lat, sign)
 	}
 }
 
-// contributeActive adds sign times the active span [a, b) to the buckets it overlaps.
+// contributeActive adds sign times the active span [from, to) to the buckets it overlaps.
 func (e *engine) contributeActive(from, to int64, d dims, sign int64) {
-	for w := range widths {
-		ws := widths[w].s * 1000
-		for t := from; t < to; {
-			start := t / ws * ws
-			end := min(to, start+ws)
-			a := &agg{}
-			a.n[cActiveMS] = end - t
-			for dim, v := range d {
+	const ws = 60 * 1000
+	for t := from; t < to; {
+		start := t / ws * ws
+		end := min(to, start+ws)
+		var a contrib
+		a.n[cActiveMS] = end - t
+		e.addMinute(start/1000, d, &a, sign)
+		t = end
+	}
+}
+
+// fanOut adds each minute's sums to the records of every width and dimension it belongs to.
+func (e *engine) fanOut() {
+	for k, a := range e.minute {
+		if a.zero() {
+			continue
+		}
+		for w := range widths {
+			start := k.start / widths[w].s * widths[w].s
+			for dim, v := range k.d {
 				if v == "" {
 					continue
 				}
-				k := aggKey{w, start / 1000, dim, v}
-				x := e.delta[k]
+				ak := aggKey{w, start, dim, v}
+				x := e.delta[ak]
 				if x == nil {
 					x = &agg{}
-					e.delta[k] = x
+					e.delta[ak] = x
 				}
-				x.add(a, sign)
+				x.add(a, 1)
 			}
-			t = end
 		}
 	}
 }
@@ -524,7 +555,7 @@ func (e *engine) addGap(s *session, a, b int64, sign int64) {
 }
 
 func (e *engine) addTurn(s *session, t turn, sign int64) {
-	a := &agg{}
+	a := &contrib{}
 	a.n[cTurns] = 1
 	if t.hasError {
 		a.n[cTurnsWithError] = 1
@@ -537,7 +568,7 @@ func (e *engine) addCall(s *session, tl *tool, sign int64) {
 	if !ok {
 		return
 	}
-	a := &agg{}
+	a := &contrib{}
 	a.n[cToolCalls] = 1
 	if c.err {
 		a.n[cToolErrors] = 1
@@ -551,7 +582,7 @@ func (e *engine) addCall(s *session, tl *tool, sign int64) {
 	a.n[cLinesAdded], a.n[cLinesRemoved] = c.linesAdd, c.linesRem
 	if c.duration >= 0 {
 		a.n[cDurationMS] = c.duration
-		a.lat = map[uint16]int64{latencyIndex(c.duration): 1}
+		a.lat, a.hasLat = latencyIndex(c.duration), true
 	}
 	name := c.name
 	if name == "" {

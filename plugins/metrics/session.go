@@ -49,6 +49,19 @@ const (
 
 func newSession() *session { return &session{tools: map[string]*tool{}} }
 
+// clone returns a copy of s that shares nothing it can change.
+func (s *session) clone() *session {
+	c := &session{
+		project: s.project, times: slices.Clone(s.times), models: slices.Clone(s.models),
+		prompts: slices.Clone(s.prompts), stops: slices.Clone(s.stops), tools: make(map[string]*tool, len(s.tools)),
+	}
+	for id, tl := range s.tools {
+		t := *tl
+		c.tools[id] = &t
+	}
+	return c
+}
+
 func insertTime(ts []int64, t int64) ([]int64, bool) {
 	i, found := slices.BinarySearch(ts, t)
 	if found {
