@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -149,11 +150,13 @@ var ErrDenied = errors.New("host: host function not granted")
 // hostFunctions returns the "hangar" module's functions, as sdk/pdk imports them. Each checks the
 // plugin's grant when called; a denied call traps the guest, fails the call and is audited.
 func (p *Plugin) hostFunctions() []extism.HostFunction {
-	i64 := extism.ValueTypeI64
+	i64, i32 := extism.ValueTypeI64, extism.ValueTypeI32
 	fns := []extism.HostFunction{
 		extism.NewHostFunctionWithStack("log", p.hostLog, []extism.ValueType{i64, i64}, nil),
 		extism.NewHostFunctionWithStack("kv_get", p.hostKVGet, []extism.ValueType{i64}, []extism.ValueType{i64}),
 		extism.NewHostFunctionWithStack("kv_set", p.hostKVSet, []extism.ValueType{i64, i64}, nil),
+		extism.NewHostFunctionWithStack("kv_read", p.hostKVRead, []extism.ValueType{i32, i32, i32, i32}, []extism.ValueType{i32}),
+		extism.NewHostFunctionWithStack("kv_write", p.hostKVWrite, []extism.ValueType{i32, i32, i32, i32}, nil),
 	}
 	fns = append(fns, p.fsFunctions()...) // fs_read, fs_stat (fsread.go)
 	fns = append(fns, p.saltFunction())   // salt (salt.go)
@@ -288,6 +291,77 @@ func (p *Plugin) hostKVSet(ctx context.Context, cp *extism.CurrentPlugin, stack 
 	if err := kv.Set(p.m.Name, key, value); err != nil {
 		cs.fail(fmt.Errorf("kv_set: %w", err))
 	}
+}
+
+// The kv functions on the guest's own memory, as the batch ABI's input_read and output_write:
+// kv_get and kv_set move keys and values through Extism's memory, which a guest fills and reads 8
+// bytes per host call (each a trip through Extism's kernel module), which cost more than the
+// plugin's own work on a call's state. Both pairs share the keyspace, the limits and the checks.
+
+// hostKVRead is kv_read(key i32, key_len i32, dst i32, cap i32) -> i32 (capability "kv"): it
+// copies the value under the key into guest memory at dst if it fits in cap bytes, and returns its
+// length either way, or -1 if there is none. A guest whose buffer was too small calls again with
+// one of the length returned (values are at most MaxKVValue bytes).
+func (p *Plugin) hostKVRead(ctx context.Context, _ *extism.CurrentPlugin, stack []uint64) {
+	cs := state(ctx)
+	if !p.g.Has(ClassKV, "") {
+		cs.deny("kv_read")
+	}
+	kv := p.kvOf(ctx)
+	if kv == nil {
+		cs.fail(errors.New("kv_read: no kv store"))
+	}
+	key := guestBlock(cs, uint32(stack[0]), uint32(stack[1]), MaxKVKey, "kv key")
+	dst, capacity := uint32(stack[2]), uint32(stack[3])
+	v, err := kv.Get(p.m.Name, key)
+	if err != nil {
+		cs.fail(fmt.Errorf("kv_read: %w", err))
+	}
+	if v == nil {
+		stack[0] = api.EncodeI32(-1)
+		return
+	}
+	if len(v) <= int(capacity) && !cs.mem.Write(dst, v) {
+		cs.fail(errors.New("kv_read out of bounds"))
+	}
+	stack[0] = api.EncodeI32(int32(len(v)))
+}
+
+// hostKVWrite is kv_write(key i32, key_len i32, value i32, value_len i32) (capability "kv"): what
+// kv_set does, with the key and value in guest memory.
+func (p *Plugin) hostKVWrite(ctx context.Context, _ *extism.CurrentPlugin, stack []uint64) {
+	cs := state(ctx)
+	if !p.g.Has(ClassKV, "") {
+		cs.deny("kv_write")
+	}
+	kv := p.kvOf(ctx)
+	if kv == nil {
+		cs.fail(errors.New("kv_write: no kv store"))
+	}
+	// Copies: a view of guest memory is valid only until the guest runs again.
+	key := bytes.Clone(guestBlock(cs, uint32(stack[0]), uint32(stack[1]), MaxKVKey, "kv key"))
+	value := bytes.Clone(guestBlock(cs, uint32(stack[2]), uint32(stack[3]), MaxKVValue, "kv value"))
+	if p.kvLeaks(cs, key, value) {
+		p.refused.Add(1)
+		p.audit(AuditRefusedEmission, "kv_write: the key or value carries content the plugin was shown", 0)
+		cs.fail(fmt.Errorf("%w: kv_write carries content the plugin was shown", ErrRefusedEmission))
+	}
+	if err := kv.Set(p.m.Name, key, value); err != nil {
+		cs.fail(fmt.Errorf("kv_write: %w", err))
+	}
+}
+
+// guestBlock returns a view of n bytes of guest memory at ptr, failing the call if n is over
+// limit or the block is out of bounds.
+func guestBlock(cs *callState, ptr, n uint32, limit uint64, what string) []byte {
+	if uint64(n) > limit {
+		cs.fail(fmt.Errorf("%s of %d bytes, at most %d", what, n, limit))
+	}
+	b, ok := cs.mem.Read(ptr, n)
+	if !ok {
+		cs.fail(fmt.Errorf("read %s: out of bounds", what))
+	}
+	return b
 }
 
 // kvLeaks reports whether a kv key or value carries content the instance was shown (less the

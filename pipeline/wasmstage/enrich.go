@@ -134,6 +134,9 @@ func (kv *batchKV) Get(_ string, key []byte) ([]byte, error) {
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	if v, ok := kv.writes[string(key)]; ok {
+		if len(v) == 0 {
+			return nil, nil
+		}
 		return append([]byte{}, v...), nil
 	}
 	v, err := kv.st.State(kv.consumer, kvStateKey(key))
@@ -143,11 +146,16 @@ func (kv *batchKV) Get(_ string, key []byte) ([]byte, error) {
 	return v, err
 }
 
-// Set implements host.KV.
+// Set implements host.KV. An empty value deletes the key, so that a plugin can keep its
+// keyspace bounded.
 func (kv *batchKV) Set(_ string, key, value []byte) error {
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	kv.writes[string(key)] = append([]byte{}, value...)
+	if len(value) == 0 {
+		kv.b.DeleteState(kv.consumer, kvStateKey(key))
+		return nil
+	}
 	kv.b.PutState(kv.consumer, kvStateKey(key), value)
 	return nil
 }
