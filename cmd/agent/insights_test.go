@@ -74,9 +74,9 @@ func derivedSession(id string, start time.Time, activeMs, calls, errs int64) sdk
 	}
 }
 
-// seedStore starts the daemon once (so that the data directory is a real one), stops it, and adds
+// seedDerived starts the daemon once (so that the data directory is a real one), stops it, and adds
 // records to its store.
-func seedStore(t *testing.T, dataDir string, evs []sdk.Event) {
+func seedDerived(t *testing.T, dataDir string, evs []sdk.Event) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(dataDir, "store")); err != nil {
 		d := startDaemon(t, dataDir, nil)
@@ -132,7 +132,7 @@ func TestInsightsFirstParty(t *testing.T) {
 		}
 		evs = append(evs, derivedToolCall(id, 9, "Bash", "ls", "ok", start, 200), derivedSession(id, start, 10*60_000, 30, 2))
 	}
-	seedStore(t, dataDir, evs)
+	seedDerived(t, dataDir, evs)
 	d := startDaemon(t, dataDir, nil)
 	got := waitInsights(t, dataDir, 2)
 	byPlugin := map[string]shownInsight{}
@@ -261,7 +261,7 @@ func TestInsightsAssemblyScript(t *testing.T) {
 	}
 
 	start := insightDay0.Add(24 * time.Hour)
-	seedStore(t, dataDir, []sdk.Event{
+	seedDerived(t, dataDir, []sdk.Event{
 		derivedSession("sess-a", start, 600_000, 20, 9),                  // 45%: a warning
 		derivedSession("sess-b", start.Add(time.Hour), 600_000, 12, 1),   // 8%: not flagged (resolved)
 		derivedSession("sess-c", start.Add(2*time.Hour), 600_000, 5, 5),  // too few calls: nothing
