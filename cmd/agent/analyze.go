@@ -13,6 +13,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
+	"github.com/hangar-dev/hangar/pipeline/usage"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/jedib0t/go-pretty/v6/table"
 )
@@ -166,7 +167,8 @@ func (c *AnalyzeCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, na
 		id = attrIdent(&rec, "key")
 	}
 	var sp spend
-	buckets, err := cl.UsageBuckets(ctx, time.Time{}, time.Time{})
+	// The session's usage is in the buckets from the slot of its start on.
+	buckets, err := cl.UsageBuckets(ctx, rec.Time.Add(-usage.SlotDuration), time.Time{})
 	if err != nil {
 		return analysis{}, fmt.Errorf("analyze: %w", err)
 	}

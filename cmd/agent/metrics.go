@@ -175,17 +175,15 @@ func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp
 		}
 		for i := range buckets {
 			b := &buckets[i]
-			value := ""
-			switch {
-			case c.By == "model":
-				value = b.Key.Model
-			case c.By == "project":
-				value = b.Key.Project
-			case project != "" && b.Key.Project != project:
-				continue
-			}
 			if project != "" && b.Key.Project != project {
 				continue
+			}
+			value := ""
+			switch c.By {
+			case "model":
+				value = b.Key.Model
+			case "project":
+				value = b.Key.Project
 			}
 			k := rowKey{periodOf(b.Key.Start, c.Period), value}
 			r := rows[k]

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -25,8 +24,6 @@ import (
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/store"
 )
-
-var update = flag.Bool("update", false, "rewrite the read commands' goldens in testdata/read")
 
 // seedSpec says what derived records seedStore writes: sessions spread over days from start,
 // each of turns turns of tools tool calls.

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -99,8 +100,13 @@ func (d *Daemon) lagOf(names []string) (uint64, error) {
 	return lag, nil
 }
 
+// stalledWait is how long waitDerived waits for the enrich plugins without any progress before it
+// answers: a plugin that cannot load, or is failing, need not hold a read for all of
+// Config.DerivedWait.
+const stalledWait = 15 * time.Second
+
 // waitDerived waits until the enrich plugins have read the events stored now, or the wait
-// passes, and returns what they have still to read.
+// passes (or they make no progress for stalledWait), and returns what they have still to read.
 func (d *Daemon) waitDerived(ctx context.Context) (uint64, error) {
 	wait := d.cfg.DerivedWait
 	if wait == 0 {
@@ -111,9 +117,13 @@ func (d *Daemon) waitDerived(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	deadline := time.Now().Add(wait)
+	best, progressed := uint64(math.MaxUint64), time.Now()
 	for {
 		lag, err := d.lagOf(names)
-		if err != nil || lag == 0 || d.cfg.ReadOnly || time.Now().After(deadline) {
+		if lag < best {
+			best, progressed = lag, time.Now()
+		}
+		if err != nil || lag == 0 || d.cfg.ReadOnly || time.Now().After(deadline) || time.Since(progressed) > stalledWait {
 			return lag, err
 		}
 		select {
