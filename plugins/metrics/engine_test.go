@@ -431,3 +431,22 @@ func TestKeyFormat(t *testing.T) {
 		t.Errorf("record %s %s at %v", ev.Kind, k.Ident(), ev.Time)
 	}
 }
+
+// TestParseTime: the UTC reader agrees with time.Parse on the forms MarshalJSON writes, and hands
+// every other form to it.
+func TestParseTime(t *testing.T) {
+	for _, s := range []string{
+		"2025-06-08T10:00:00Z", "2025-06-08T10:00:00.1Z", "2025-06-08T10:00:00.123Z",
+		"2025-06-08T10:00:00.123456789Z", "2024-02-29T23:59:59.999Z", "1970-01-01T00:00:01Z",
+		"2025-06-08T12:00:00.5+02:00", "2025-06-31T10:00:00Z", "2025-13-08T10:00:00Z", "2025-06-08T10:00:00.Z",
+		"2025-06-08 10:00:00Z", "garbage", "",
+	} {
+		want := int64(0)
+		if tm, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			want = tm.UnixMilli()
+		}
+		if got := parseTime(s); got != want {
+			t.Errorf("parseTime(%q) = %d, want %d", s, got, want)
+		}
+	}
+}

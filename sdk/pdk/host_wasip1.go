@@ -37,6 +37,9 @@ func Log(level int, msg string) {
 // whether there is one.
 func KVGet(key []byte) ([]byte, bool) {
 	// kvBuf holds the value as the host writes it; the value returned is a copy of its length.
+	if kvBuf == nil {
+		kvBuf = make([]byte, 64<<10)
+	}
 	n := hostKVRead(ptr(key), uint32(len(key)), unsafe.Pointer(&kvBuf[0]), uint32(len(kvBuf)))
 	if n < 0 {
 		return nil, false
@@ -45,18 +48,22 @@ func KVGet(key []byte) ([]byte, bool) {
 		return append(make([]byte, 0, n), kvBuf[:n]...), true
 	}
 	// Larger than any value kv_set stores; read it again into a buffer of its size.
-	v := make([]byte, n)
-	if m := hostKVRead(ptr(key), uint32(len(key)), unsafe.Pointer(&v[0]), uint32(n)); m != n {
+	for {
+		v := make([]byte, n)
+		m := hostKVRead(ptr(key), uint32(len(key)), unsafe.Pointer(&v[0]), uint32(n))
 		if m < 0 {
 			return nil, false
 		}
-		return KVGet(key)
+		if m <= n {
+			return v[:m], true
+		}
+		n = m // it changed in between
 	}
-	return v, true
 }
 
-// kvBuf is KVGet's buffer: the largest value the host stores (host.MaxKVValue).
-var kvBuf = make([]byte, 64<<10)
+// kvBuf is KVGet's buffer, made on first use: the largest value the host stores
+// (host.MaxKVValue).
+var kvBuf []byte
 
 // KVSet stores a value in the plugin's own keyspace (capability "kv").
 func KVSet(key, value []byte) {
