@@ -94,7 +94,7 @@ func waitRebuilt(ctx context.Context, c *daemon.Client, w io.Writer) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for the rebuild (it goes on in the daemon, or at the next start): %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
