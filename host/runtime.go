@@ -320,12 +320,27 @@ var httpImports = []string{"http_request", "http_status_code", "http_headers"}
 // call under grants. A plugin of the same name loaded before is replaced (and closed). The module
 // must hash to m.SHA256 and must not import Extism's HTTP functions. Load does not instantiate
 // the module: instances are made on first use, up to the pool size.
-func (h *Host) Load(m Manifest, wasm []byte, g Grants) (*Plugin, error) {
-	return h.load(m, wasm, g, "")
+func (h *Host) Load(m Manifest, wasm []byte, g Grants, opts ...LoadOption) (*Plugin, error) {
+	return h.load(m, wasm, g, "", opts)
 }
 
+// LoadOption changes how Load and LoadInstalled load a plugin.
+type LoadOption func(*loadOptions)
+
+type loadOptions struct{ deferCompile bool }
+
+// DeferCompile has Load check and rewrite the module as always, and leave compiling it to its
+// first call, as after an idle release (Config.IdleRelease). A daemon starts its enrich and insight
+// plugins so: each one's compile (about a second for a Go plugin with a cold cache) then runs in its
+// consumer's goroutine, after the daemon has opened its socket, and not before every hook.
+func DeferCompile() LoadOption { return func(o *loadOptions) { o.deferCompile = true } }
+
 // load is Load, with the plugin's install id (LoadInstalled), or "" for a first-party plugin.
-func (h *Host) load(m Manifest, wasm []byte, g Grants, installID string) (*Plugin, error) {
+func (h *Host) load(m Manifest, wasm []byte, g Grants, installID string, opts []LoadOption) (*Plugin, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("load plugin %s: %w", m.Name, err)
 	}
@@ -378,8 +393,10 @@ func (h *Host) load(m Manifest, wasm []byte, g Grants, installID string) (*Plugi
 	}
 	p.code = code
 	p.lits.module = code // its data, where literals are, as written
-	if err := p.compile(); err != nil {
-		return nil, fmt.Errorf("load plugin %s: compile: %w", m.Name, err)
+	if !o.deferCompile {
+		if err := p.compile(); err != nil {
+			return nil, fmt.Errorf("load plugin %s: compile: %w", m.Name, err)
+		}
 	}
 	p.compileTime = time.Since(start)
 	p.lastUsed.Store(h.cfg.Now().UnixNano())

@@ -289,6 +289,38 @@ func TestIdleRelease(t *testing.T) {
 	}
 }
 
+// TestDeferCompile checks that a plugin loaded with DeferCompile is checked and rewritten but not
+// compiled until its first call, which then works as any other (and a refused module is still
+// refused at load).
+func TestDeferCompile(t *testing.T) {
+	h := newTestHost(t, Config{})
+	m := testManifest("echo", echoCaps, Limits{})
+	g, err := NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, testWasm["echo"], g, DeferCompile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Status(); s.Resident || s.Instances != 0 {
+		t.Fatalf("after a deferred load: %+v, want no machine code yet", s)
+	}
+	outs, err := p.Call(context.Background(), "capture", [][]byte{[]byte(`{"hook_event_name":"Stop","session_id":"s1"}`)})
+	if err != nil || outs[0].Err != nil || len(outs[0].Events) != 1 || outs[0].Events[0].SessionID != "s1" {
+		t.Fatalf("first call: %v %+v", err, outs)
+	}
+	if s := p.Status(); !s.Resident || s.Instances != 1 {
+		t.Fatalf("after the first call: %+v, want compiled and one instance", s)
+	}
+	bad := testManifest("echo2", echoCaps, Limits{})
+	corrupt := append([]byte{}, testWasm["echo"][:len(testWasm["echo"])/2]...)
+	bad.SHA256 = sha256Hex(corrupt)
+	if _, err := h.Load(bad, corrupt, g, DeferCompile()); !errors.Is(err, ErrRefusedModule) {
+		t.Errorf("deferred load of a cut module: %v, want ErrRefusedModule", err)
+	}
+}
+
 // TestPluginMemoryBound checks that a plugin's instances together stay within the host's
 // PluginMemory: eight callers at once on a pool of eight make only as many instances as fit.
 func TestPluginMemoryBound(t *testing.T) {

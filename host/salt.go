@@ -76,11 +76,11 @@ var ErrInstallID = errors.New("host: bad install id")
 
 // LoadInstalled is Load for a plugin installed into the registry, whose salt derives from its
 // install id (PluginEntry.InstallID), 32 lowercase hex digits, instead of its name.
-func (h *Host) LoadInstalled(m Manifest, wasm []byte, g Grants, installID string) (*Plugin, error) {
+func (h *Host) LoadInstalled(m Manifest, wasm []byte, g Grants, installID string, opts ...LoadOption) (*Plugin, error) {
 	if !validInstallID(installID) {
 		return nil, fmt.Errorf("load plugin %s: %w: %q", m.Name, ErrInstallID, installID)
 	}
-	return h.load(m, wasm, g, installID)
+	return h.load(m, wasm, g, installID, opts)
 }
 
 func validInstallID(id string) bool {

@@ -18,10 +18,6 @@ import (
 	"github.com/hangar-dev/hangar/sdk"
 )
 
-// viewKeyspace is the first byte of the view of keyed derived records (key `v` kind 0x00 key,
-// docs/ARCHITECTURE.md), which ResetDerived deletes whole.
-const viewKeyspace = 'v'
-
 // PluginConsumerPrefix starts the consumer name of every enrich and insight plugin
 // ("plugin:<name>"): ResetDerived deletes the cursors and state of all of them.
 const PluginConsumerPrefix = "plugin:"
@@ -285,7 +281,7 @@ func (s *Store) ResetDerived(opts ResetOptions) (ResetResult, error) {
 	}
 	b := s.NewBatch()
 	defer b.Close()
-	for _, p := range []byte{prefixDerived, viewKeyspace} {
+	for _, p := range []byte{prefixDerived, prefixView} {
 		if err := b.b.DeleteRange([]byte{p}, []byte{p + 1}, nil); err != nil {
 			return res, fmt.Errorf("reset derived data: %w", err)
 		}

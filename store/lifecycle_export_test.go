@@ -15,7 +15,7 @@ func PutViewEntry(s *Store, kind, key string, ev sdk.Event, ingest time.Time) er
 	if err != nil {
 		return err
 	}
-	k := append([]byte{viewKeyspace}, kind...)
+	k := append([]byte{prefixView}, kind...)
 	k = append(k, 0)
 	k = append(k, key...)
 	return s.db.Set(k, enc, pebble.Sync)
@@ -25,7 +25,7 @@ func PutViewEntry(s *Store, kind, key string, ev sdk.Event, ingest time.Time) er
 func ViewKeys(s *Store) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := s.ScanAll(func(k, _ []byte) error {
-		if k[0] != viewKeyspace {
+		if k[0] != prefixView {
 			return nil
 		}
 		for i := 1; i < len(k); i++ {

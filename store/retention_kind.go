@@ -49,7 +49,7 @@ func (s *Store) expireView(c DerivedCutoffs) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{viewKeyspace}, UpperBound: []byte{viewKeyspace + 1}})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixView}, UpperBound: []byte{prefixView + 1}})
 	if err != nil {
 		return 0, err
 	}

@@ -313,7 +313,8 @@ func TestTranscriptBadInput(t *testing.T) {
 			build: func(k *badCorpus) { k.around(windowsA, windowsUser, windowsB) },
 			want: badWant{how: "stored, one project for both drive cases", lines: 3,
 				tokens: badTokens{Input: 14, Output: 22, CacheCreation: 26, CacheRead: 34, Total: 96},
-				kinds:  map[string]int64{"transcript.assistant": 2, "transcript.usage": 2, "transcript.user": 1}},
+				kinds: map[string]int64{"transcript.assistant": 2, "transcript.usage": 2, "transcript.user": 1,
+					"transcript.tool_use": 1, "transcript.tool_result": 1}},
 			check: func(t *testing.T, k *badCorpus) {
 				projects := map[string]string{}
 				for _, s := range k.sessions() {

@@ -346,11 +346,17 @@ func (l *Loader) loadPlugin(p *host.PluginEntry) (*host.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
+	var opts []host.LoadOption
+	if p.Manifest.Kind != host.KindCapture {
+		// An enrich or insight plugin compiles at its first call, in its consumer's goroutine:
+		// a daemon opens its socket without waiting for them, and only capture needs to be ready.
+		opts = append(opts, host.DeferCompile())
+	}
 	var hp *host.Plugin
 	if p.Source == host.SourceInstalled {
-		hp, err = l.h.LoadInstalled(p.Manifest, wasm, g, p.InstallID)
+		hp, err = l.h.LoadInstalled(p.Manifest, wasm, g, p.InstallID, opts...)
 	} else {
-		hp, err = l.h.Load(p.Manifest, wasm, g)
+		hp, err = l.h.Load(p.Manifest, wasm, g, opts...)
 	}
 	if err != nil {
 		// A failed load leaves an earlier plugin of the name loaded, as it was.
