@@ -41,7 +41,9 @@ func (d *Daemon) getInsights(w http.ResponseWriter, r *http.Request) {
 	out := []Insight{}
 	for _, name := range names {
 		if err := currentRecords(d.st, host.InsightKind(name), func(key string, ev *sdk.Event) error {
-			out = append(out, Insight{Plugin: name, Key: key, Record: *ev})
+			rec := *ev
+			rec.Attrs = slices.Clone(ev.Attrs) // ev is the scan's, valid during this call
+			out = append(out, Insight{Plugin: name, Key: key, Record: rec})
 			return nil
 		}); err != nil {
 			writeError(w, http.StatusInternalServerError, err)
@@ -51,42 +53,14 @@ func (d *Daemon) getInsights(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// currentRecords calls fn with the latest derived record of each key of a kind, in key order
-// (records without a key attribute, each on its own, after them, in the order stored).
-//
-// It reads the append-only log of derived records (ScanDerived) and keeps the last record per
-// key: the store's view of keyed records (store.ScanView, contract C2 of issue 15) answers the
-// same in one seek per key, and replaces this scan once it lands; nothing else here changes.
+// currentRecords calls fn with the latest derived record of each key of a kind, in key order:
+// the store's view of keyed records, one scan. An insight record without a key attribute is in
+// the derived log only (for plugins that follow it) and is not an insight to show.
 func currentRecords(st *store.Store, kind string, fn func(key string, ev *sdk.Event) error) error {
-	latest := map[string]sdk.Event{}
-	var unkeyed []sdk.Event
-	if _, err := st.ScanDerived(kind, 0, 0, func(_ uint64, ev *sdk.Event) error {
-		e := *ev
-		e.Attrs = slices.Clone(ev.Attrs)
-		if k, ok := e.Attr("key"); ok && k.Kind() == sdk.KindIdent {
-			latest[k.Ident()] = e
-		} else {
-			unkeyed = append(unkeyed, e)
-		}
-		return nil
+	if err := st.ScanView(kind, nil, func(key []byte, ev *sdk.Event) error {
+		return fn(string(key), ev)
 	}); err != nil {
 		return fmt.Errorf("current records of %s: %w", kind, err)
-	}
-	keys := make([]string, 0, len(latest))
-	for k := range latest {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		ev := latest[k]
-		if err := fn(k, &ev); err != nil {
-			return err
-		}
-	}
-	for i := range unkeyed {
-		if err := fn("", &unkeyed[i]); err != nil {
-			return err
-		}
 	}
 	return nil
 }
