@@ -455,7 +455,7 @@ func TestStateRoundTrip(t *testing.T) {
 	kv := mapKV{}
 	feed(t, kv, finalView{}, slices.Concat(transcriptSession("s1"), hookSession("s1")))
 	clear(cache)
-	s, _, err := loadSession(kv, "s1")
+	s, err := loadSession(kv, "s1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,9 @@ type session struct {
 	anonHash  []uint64
 	dirty     bool // the state changed during this call
 	corrupted error
+
+	st    stored // where the session's log stands in kv
+	delta []byte // the log entries of this call, not written yet
 }
 
 // prompt is a user prompt, from a hook.UserPromptSubmit or a transcript.user prompt line.
