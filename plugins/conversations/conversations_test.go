@@ -506,3 +506,24 @@ func stripIDs(v finalView) finalView {
 	}
 	return v
 }
+
+// TestReplayedLog checks that a session's state read back from its log in kv (the module's
+// cache cleared before every call, as after a restart) gives the records an uninterrupted run
+// gives, and that a call after the replay emits only what changed.
+func TestReplayedLog(t *testing.T) {
+	events := slices.Concat(transcriptSession("r1"), hookSession("r1"), transcriptSession("r2"))
+	ref := run(t, events, 5)
+	kv, v := mapKV{}, finalView{}
+	for lo := 0; lo < len(events); lo += 5 {
+		clear(cache)
+		feed(t, kv, v, events[lo:min(lo+5, len(events))])
+	}
+	if d := diffViews(stripIDs(ref), stripIDs(v)); d != "" {
+		t.Fatal(d)
+	}
+	clear(cache)
+	js, _ := ev("transcript.system", "r1", at(5), ident("subtype", "x")).MarshalJSON()
+	if res := enrich(kv, []string{string(js)}); len(res[0].Events) != 0 {
+		t.Errorf("after a replay, an event that changes no record emitted %d records", len(res[0].Events))
+	}
+}

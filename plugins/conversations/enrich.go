@@ -198,35 +198,30 @@ func enrich(kv kvStore, recs []string) []pdk.Result {
 // their hashes (in the state and in the call's log entries).
 func (s *session) emit(out []sdk.Event) []sdk.Event {
 	b := s.build()
-	changed := func(ev *sdk.Event, old *uint64) bool {
-		sum := hashRecord(ev)
-		if sum == *old {
-			return false
-		}
-		*old = sum
-		return true
-	}
 	var sess uint64
-	if changed(&b.session, &s.sessHash) {
-		out = append(out, b.session)
-		sess = s.sessHash
+	if h := b.session.valueHash(); h != s.sessHash {
+		s.sessHash, sess = h, h
+		out = append(out, b.session.record(s.id))
 	}
 	for len(s.turnHash) < len(b.turns) {
 		s.turnHash = append(s.turnHash, 0)
 	}
 	var turns, anons []int
 	var tools []*tool
-	for i := range b.turns {
-		if changed(&b.turns[i], &s.turnHash[i]) {
-			out = append(out, b.turns[i])
+	for i, tn := range b.turns {
+		if h := tn.valueHash(); h != s.turnHash[i] {
+			s.turnHash[i] = h
+			out = append(out, tn.record(s.id))
 			turns = append(turns, i)
 		}
 	}
 	for i := range b.tools {
 		v := &b.tools[i]
+		h := v.valueHash()
 		if v.ordinal == 0 {
-			if changed(&b.toolEvs[i], &v.tool.hash) {
-				out = append(out, b.toolEvs[i])
+			if h != v.tool.hash {
+				v.tool.hash = h
+				out = append(out, v.record(s.id))
 				tools = append(tools, v.tool)
 			}
 			continue
@@ -234,8 +229,9 @@ func (s *session) emit(out []sdk.Event) []sdk.Event {
 		for len(s.anonHash) < v.ordinal {
 			s.anonHash = append(s.anonHash, 0)
 		}
-		if changed(&b.toolEvs[i], &s.anonHash[v.ordinal-1]) {
-			out = append(out, b.toolEvs[i])
+		if h != s.anonHash[v.ordinal-1] {
+			s.anonHash[v.ordinal-1] = h
+			out = append(out, v.record(s.id))
 			anons = append(anons, v.ordinal-1)
 		}
 	}
@@ -250,41 +246,3 @@ const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
 )
-
-// hashRecord returns a hash of a record's value (never 0, which stands for "never emitted"): its
-// time and attributes, which are all a record's value (kind and session are in its key).
-func hashRecord(ev *sdk.Event) uint64 {
-	h := uint64(fnvOffset)
-	num := func(v uint64) {
-		for range 8 {
-			h = (h ^ (v & 0xff)) * fnvPrime
-			v >>= 8
-		}
-	}
-	str := func(s string) {
-		num(uint64(len(s)))
-		for i := 0; i < len(s); i++ {
-			h = (h ^ uint64(s[i])) * fnvPrime
-		}
-	}
-	num(uint64(ev.Time.UnixMilli()))
-	for _, a := range ev.Attrs {
-		str(a.Key)
-		num(uint64(a.Value.Kind()))
-		switch a.Value.Kind() {
-		case sdk.KindInt:
-			num(uint64(a.Value.Int()))
-		case sdk.KindBool:
-			if a.Value.Bool() {
-				num(1)
-			} else {
-				num(0)
-			}
-		case sdk.KindHash:
-			str(string(a.Value.Hash()))
-		default:
-			str(a.Value.Ident())
-		}
-	}
-	return h | 1
-}

@@ -69,6 +69,16 @@ type session struct {
 
 	st    stored // where the session's log stands in kv
 	delta []byte // the log entries of this call, not written yet
+
+	// What build keeps from one call to the next (in memory only): the tool calls with an id
+	// in id order, the turns' skeleton (as of turnPrompts prompts), and buffers.
+	toolOrder        []*tool
+	turnBase         []turn
+	turnPrompts      int
+	turnBuf          []turn
+	turnPtrs         []*turn
+	mainBuf, sideBuf []*turn
+	views            []view
 }
 
 // prompt is a user prompt, from a hook.UserPromptSubmit or a transcript.user prompt line.
