@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/sdk/pdk"
@@ -154,8 +155,10 @@ func enrich(kv kvStore, recs []string) []pdk.Result {
 	sessions := map[string]*session{}
 	failed := map[string]error{}
 	var order []*session
+	buf := make([]attr, 0, 32)
 	for i, r := range recs {
-		ev, ok := parseEvent(r)
+		ev, ok := parseEventInto(r, buf)
+		buf = ev.attrs
 		if !ok {
 			continue
 		}
@@ -166,7 +169,8 @@ func enrich(kv kvStore, recs []string) []pdk.Result {
 				continue
 			}
 			var err error
-			if s, err = loadSession(kv, ev.session); err != nil {
+			// The state keeps the id: a copy, not the call's input.
+			if s, err = loadSession(kv, strings.Clone(ev.session)); err != nil {
 				err = fmt.Errorf("load the state of session %s: %w", ev.session, err)
 				failed[ev.session] = err
 				results[i].Err = err
