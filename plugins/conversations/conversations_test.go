@@ -527,3 +527,23 @@ func TestReplayedLog(t *testing.T) {
 		t.Errorf("after a replay, an event that changes no record emitted %d records", len(res[0].Events))
 	}
 }
+
+// TestCompactedLog checks that a log compacted into a snapshot after every call, and read back
+// from kv before every call, gives the records of an uninterrupted run.
+func TestCompactedLog(t *testing.T) {
+	defer func(n int) { compactMin = n }(compactMin)
+	compactMin = 0
+	events := slices.Concat(transcriptSession("c1"), hookSession("c1"), transcriptSession("c2"))
+	ref := run(t, events, 4)
+	kv, v := mapKV{}, finalView{}
+	for lo := 0; lo < len(events); lo += 4 {
+		clear(cache)
+		feed(t, kv, v, events[lo:min(lo+4, len(events))])
+		if c, ok := kv.Get(stateKey("c1", 0)); !ok || c[0] != entrySnap {
+			t.Fatalf("after events %d: the log of c1 does not start with a snapshot", lo)
+		}
+	}
+	if d := diffViews(stripIDs(ref), stripIDs(v)); d != "" {
+		t.Fatal(d)
+	}
+}

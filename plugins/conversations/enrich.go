@@ -43,7 +43,15 @@ type stored struct {
 	hash uint64
 	n    int
 	last []byte
+	size int // the log's bytes
+	snap int // the bytes of the snapshot it starts with (0: none)
 }
+
+// compactMin is the log size from which a session's log is compacted (rewritten as one snapshot
+// of its state) once it has grown past twice its last snapshot: a replay then reads little more
+// than the state, and each byte of log is rewritten a bounded number of times. A variable for
+// tests.
+var compactMin = 64 << 10
 
 // header encodes a log header: the version, the chunk count and the chained hash.
 func (st *stored) header() []byte {
@@ -105,6 +113,12 @@ func loadSession(kv kvStore, id string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.size = len(blob)
+	if blob[0] == entrySnap {
+		if n, k := binary.Uvarint(blob[1:]); k > 0 {
+			st.snap = int(n)
+		}
+	}
 	s.st = st
 	return s, nil
 }
@@ -112,8 +126,15 @@ func loadSession(kv kvStore, id string) (*session, error) {
 // saveSession appends the entries of this call (s.delta) to the session's log in kv and writes
 // its header; and keeps the state in cache.
 func saveSession(kv kvStore, s *session) {
+	if st := &s.st; len(s.delta) > 0 && st.size+len(s.delta) >= compactMin && st.size+len(s.delta) > 2*st.snap {
+		// Compact: the log becomes one snapshot of the state, from chunk 0.
+		snap := s.encode(nil)
+		s.delta = append(binary.AppendUvarint(append(s.delta[:0], entrySnap), uint64(len(snap))), snap...)
+		*st = stored{snap: len(snap), last: st.last[:0]}
+	}
 	if d := s.delta; len(d) > 0 {
 		st := &s.st
+		st.size += len(d)
 		h := st.hash
 		if h == 0 {
 			h = fnvOffset
