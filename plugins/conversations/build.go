@@ -55,18 +55,31 @@ type view struct {
 // editTools are the tools whose uses are code changes that may need a decision.
 var editTools = map[string]bool{"Write": true, "Edit": true, "MultiEdit": true, "NotebookEdit": true}
 
-// built is every record of a session, with their hashes.
+// built is what the records of a session are made of: its turns, its tool calls and the
+// session's totals. A record is made (record) only when its hash changed.
 type built struct {
-	session sdk.Event
-	turns   []sdk.Event
+	session totals
+	turns   []*turn
 	tools   []view
-	toolEvs []sdk.Event
+}
+
+// totals is the value of a session's record.
+type totals struct {
+	project                      string
+	model                        string
+	start, end                   int64
+	active, mainTurns, withErr   int64
+	interrupts, compactions      int64
+	calls, errs, edits, acc, rej int64
+	added, removed, subturns     int64
+	in, out, cc, cr              int64
+	source                       string
 }
 
 // build computes the records of a session from its whole state.
 func (s *session) build() built {
 	turns := s.buildTurns()
-	var main, side []*turn
+	main, side := s.mainBuf[:0], s.sideBuf[:0]
 	for _, t := range turns {
 		if t.side {
 			side = append(side, t)
@@ -74,6 +87,7 @@ func (s *session) build() built {
 			main = append(main, t)
 		}
 	}
+	s.mainBuf, s.sideBuf = main, side
 	// find returns the turn an item at t of a chain belongs to: the latest turn of its chain (a
 	// sidechain item: of the sidechain, else the main chain) that started at or before t.
 	find := func(t int64, sc bool) *turn {
@@ -146,7 +160,7 @@ func (s *session) build() built {
 		}
 		return chain[len(chain)-1] != tn
 	}
-	var tot struct{ calls, errs, edits, acc, rej, added, removed, subturns int64 }
+	var tot totals
 	for i := range views {
 		v := &views[i]
 		v.turn = find(v.start, v.side)
@@ -188,69 +202,149 @@ func (s *session) build() built {
 	}
 
 	var b built
-	var active, withErr, interrupts, mainTurns int64
 	for _, tn := range turns {
 		if tn.side {
 			tot.subturns++
 		} else {
-			mainTurns++
-			active += tn.end - tn.start
+			tot.mainTurns++
+			tot.active += tn.end - tn.start
 		}
 		if tn.errors > 0 {
-			withErr++
+			tot.withErr++
 		}
 		if tn.interrupt {
-			interrupts++
+			tot.interrupts++
 		}
-		b.turns = append(b.turns, sdk.Event{
-			Kind: kindTurn, SessionID: s.id, Time: ms(tn.start),
-			Attrs: []sdk.Attr{
-				sdk.Ident("key", turnKey(s.id, tn.num)),
-				sdk.Int("turn", int64(tn.num)),
-				sdk.Int("start", tn.start), sdk.Int("end", tn.end), sdk.Int("duration_ms", tn.end-tn.start),
-				sdk.Int("prompt_words", tn.words),
-				sdk.Int("tool_calls", tn.tools), sdk.Int("tool_errors", tn.errors),
-				sdk.Int("assistant_messages", tn.msgs),
-				sdk.Int("input_tokens", tn.in), sdk.Int("output_tokens", tn.out),
-				sdk.Int("cache_creation_tokens", tn.cc), sdk.Int("cache_read_tokens", tn.cr),
-				sdk.Int("lines_added", tn.added), sdk.Int("lines_removed", tn.removed),
-				sdk.Bool("sidechain", tn.side), sdk.Bool("compacted", tn.compacted), sdk.Bool("interrupted", tn.interrupt),
-			},
-		})
 	}
-	for i := range views {
-		b.toolEvs = append(b.toolEvs, views[i].record(s.id))
-	}
+	b.turns = turns
 	b.tools = views
-
-	attrs := []sdk.Attr{sdk.Ident("key", s.id)}
-	if p, err := hex.DecodeString(s.project); err == nil && len(p) > 0 && len(p) <= sdk.MaxHashLen {
-		attrs = append(attrs, sdk.Hash("project", p))
-	}
-	if m := s.model(); m != "" {
-		attrs = append(attrs, sdk.Ident("model", m))
-	}
-	source := "hooks"
+	tot.project = s.project
+	tot.model = s.model()
+	tot.source = "hooks"
 	switch s.sources {
 	case srcTranscript:
-		source = "transcript"
+		tot.source = "transcript"
 	case srcHook | srcTranscript:
-		source = "both"
+		tot.source = "both"
 	}
-	attrs = append(attrs,
-		sdk.Int("start", s.minT), sdk.Int("end", s.maxT), sdk.Int("duration_ms", s.maxT-s.minT),
-		sdk.Int("active_ms", active), sdk.Int("turns", mainTurns),
-		sdk.Int("tool_calls", tot.calls), sdk.Int("tool_errors", tot.errs), sdk.Int("turns_with_error", withErr),
-		sdk.Int("edits", tot.edits), sdk.Int("edits_accepted", tot.acc), sdk.Int("edits_rejected", tot.rej),
-		sdk.Int("lines_added", tot.added), sdk.Int("lines_removed", tot.removed),
-		sdk.Int("input_tokens", in), sdk.Int("output_tokens", out),
-		sdk.Int("cache_creation_tokens", cc), sdk.Int("cache_read_tokens", cr),
-		sdk.Int("subagent_turns", tot.subturns), sdk.Int("compactions", int64(len(compactions))),
-		sdk.Int("interrupts", interrupts), sdk.Ident("source", source),
-	)
-	b.session = sdk.Event{Kind: kindSession, SessionID: s.id, Time: ms(s.minT), Attrs: attrs}
+	tot.start, tot.end = s.minT, s.maxT
+	tot.in, tot.out, tot.cc, tot.cr = in, out, cc, cr
+	tot.compactions = int64(len(compactions))
+	b.session = tot
 	return b
 }
+
+// record returns the session's record.
+func (tot *totals) record(id string) sdk.Event {
+	attrs := make([]sdk.Attr, 0, 28)
+	attrs = append(attrs, sdk.Ident("key", id))
+	if p, err := hex.DecodeString(tot.project); err == nil && len(p) > 0 && len(p) <= sdk.MaxHashLen {
+		attrs = append(attrs, sdk.Hash("project", p))
+	}
+	if tot.model != "" {
+		attrs = append(attrs, sdk.Ident("model", tot.model))
+	}
+	attrs = append(attrs,
+		sdk.Int("start", tot.start), sdk.Int("end", tot.end), sdk.Int("duration_ms", tot.end-tot.start),
+		sdk.Int("active_ms", tot.active), sdk.Int("turns", tot.mainTurns),
+		sdk.Int("tool_calls", tot.calls), sdk.Int("tool_errors", tot.errs), sdk.Int("turns_with_error", tot.withErr),
+		sdk.Int("edits", tot.edits), sdk.Int("edits_accepted", tot.acc), sdk.Int("edits_rejected", tot.rej),
+		sdk.Int("lines_added", tot.added), sdk.Int("lines_removed", tot.removed),
+		sdk.Int("input_tokens", tot.in), sdk.Int("output_tokens", tot.out),
+		sdk.Int("cache_creation_tokens", tot.cc), sdk.Int("cache_read_tokens", tot.cr),
+		sdk.Int("subagent_turns", tot.subturns), sdk.Int("compactions", tot.compactions),
+		sdk.Int("interrupts", tot.interrupts), sdk.Ident("source", tot.source),
+	)
+	return sdk.Event{Kind: kindSession, SessionID: id, Time: ms(tot.start), Attrs: attrs}
+}
+
+// valueHash returns a hash of the session record's value (never 0).
+func (tot *totals) valueHash() uint64 {
+	h := newHasher()
+	h.str(tot.project)
+	h.str(tot.model)
+	h.str(tot.source)
+	for _, v := range [...]int64{tot.start, tot.end, tot.active, tot.mainTurns, tot.withErr, tot.interrupts,
+		tot.compactions, tot.calls, tot.errs, tot.edits, tot.acc, tot.rej, tot.added, tot.removed,
+		tot.subturns, tot.in, tot.out, tot.cc, tot.cr} {
+		h.num(uint64(v))
+	}
+	return h.sum()
+}
+
+// record returns the turn's record.
+func (tn *turn) record(session string) sdk.Event {
+	return sdk.Event{
+		Kind: kindTurn, SessionID: session, Time: ms(tn.start),
+		Attrs: []sdk.Attr{
+			sdk.Ident("key", turnKey(session, tn.num)),
+			sdk.Int("turn", int64(tn.num)),
+			sdk.Int("start", tn.start), sdk.Int("end", tn.end), sdk.Int("duration_ms", tn.end-tn.start),
+			sdk.Int("prompt_words", tn.words),
+			sdk.Int("tool_calls", tn.tools), sdk.Int("tool_errors", tn.errors),
+			sdk.Int("assistant_messages", tn.msgs),
+			sdk.Int("input_tokens", tn.in), sdk.Int("output_tokens", tn.out),
+			sdk.Int("cache_creation_tokens", tn.cc), sdk.Int("cache_read_tokens", tn.cr),
+			sdk.Int("lines_added", tn.added), sdk.Int("lines_removed", tn.removed),
+			sdk.Bool("sidechain", tn.side), sdk.Bool("compacted", tn.compacted), sdk.Bool("interrupted", tn.interrupt),
+		},
+	}
+}
+
+// valueHash returns a hash of the turn record's value (never 0).
+func (tn *turn) valueHash() uint64 {
+	h := newHasher()
+	for _, v := range [...]int64{int64(tn.num), tn.start, tn.end, tn.words, tn.tools, tn.errors, tn.msgs,
+		tn.in, tn.out, tn.cc, tn.cr, tn.added, tn.removed, b2i(tn.side), b2i(tn.compacted), b2i(tn.interrupt)} {
+		h.num(uint64(v))
+	}
+	return h.sum()
+}
+
+// valueHash returns a hash of the tool call record's value (never 0).
+func (v *view) valueHash() uint64 {
+	h := newHasher()
+	tn := int64(0)
+	if v.turn != nil {
+		tn = int64(v.turn.num)
+	}
+	for _, x := range [...]int64{tn, v.start, v.dur, v.added, v.removed, b2i(v.side)} {
+		h.num(uint64(x))
+	}
+	for _, x := range [...]string{v.name, v.op, v.status, v.errKind, v.dec, v.ext, v.cmd, v.mcp} {
+		h.str(x)
+	}
+	return h.sum()
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// hasher is FNV-1a, 64 bits, over numbers (8 bytes) and strings (their length, then their bytes).
+type hasher struct{ h uint64 }
+
+func newHasher() hasher { return hasher{fnvOffset} }
+
+func (h *hasher) num(v uint64) {
+	for range 8 {
+		h.h = (h.h ^ (v & 0xff)) * fnvPrime
+		v >>= 8
+	}
+}
+
+func (h *hasher) str(s string) {
+	h.num(uint64(len(s)))
+	for i := 0; i < len(s); i++ {
+		h.h = (h.h ^ uint64(s[i])) * fnvPrime
+	}
+}
+
+// sum returns the hash, never 0 (which stands for "never emitted").
+func (h *hasher) sum() uint64 { return h.h | 1 }
 
 // ms returns the time of Unix milliseconds (UTC).
 func ms(t int64) time.Time { return time.UnixMilli(t).UTC() }
@@ -294,6 +388,23 @@ func (s *session) model() string {
 // main-chain transcript prompt with the same hash join: per hash, the i-th of each in time order.
 // A sidechain prompt (a subagent's task) opens a sidechain turn of its own.
 func (s *session) buildTurns() []*turn {
+	if s.turnBase == nil || s.turnPrompts != len(s.prompts) {
+		s.turnBase = s.turnBase[:0]
+		for _, t := range s.joinPrompts() {
+			s.turnBase = append(s.turnBase, *t)
+		}
+		s.turnPrompts = len(s.prompts)
+	}
+	s.turnBuf = append(s.turnBuf[:0], s.turnBase...)
+	s.turnPtrs = s.turnPtrs[:0]
+	for i := range s.turnBuf {
+		s.turnPtrs = append(s.turnPtrs, &s.turnBuf[i])
+	}
+	return s.turnPtrs
+}
+
+// joinPrompts returns the turns of the prompts, numbered, with nothing attached yet.
+func (s *session) joinPrompts() []*turn {
 	byHash := map[string][2][]prompt{}
 	var turns []*turn
 	for _, p := range s.prompts {
@@ -347,11 +458,22 @@ func cmpBool(a, b bool) int {
 // without tool_use_id: per tool name, the i-th PreToolUse and the i-th PostToolUse in time
 // order are one call), numbered in order. The result is in key order.
 func (s *session) toolViews() []view {
-	var views []view
-	for id, tl := range s.tools {
-		views = append(views, view{tool: tl, key: s.id + "/" + id})
+	if len(s.toolOrder) != len(s.tools) {
+		s.toolOrder = s.toolOrder[:0]
+		for _, tl := range s.tools {
+			s.toolOrder = append(s.toolOrder, tl)
+		}
+		// Keys are the session id, "/", the tool_use_id: in the order of the ids.
+		slices.SortFunc(s.toolOrder, func(a, b *tool) int { return cmp.Compare(a.id, b.id) })
 	}
-	slices.SortFunc(views, func(a, b view) int { return cmp.Compare(a.key, b.key) })
+	views := s.views[:0]
+	for _, tl := range s.toolOrder {
+		views = append(views, view{tool: tl})
+	}
+	if len(s.anonPre)+len(s.anonPost) == 0 {
+		s.views = views
+		return s.finishViews(views)
+	}
 	byName := map[string][2][]*tool{}
 	for _, tl := range s.anonPre {
 		g := byName[tl.name]
@@ -393,6 +515,12 @@ func (s *session) toolViews() []view {
 		}
 		views = append(views, v)
 	}
+	s.views = views
+	return s.finishViews(views)
+}
+
+// finishViews sets each view's start and chain.
+func (s *session) finishViews(views []view) []view {
 	for i := range views {
 		v := &views[i]
 		v.start = v.useT
@@ -499,7 +627,12 @@ func (v *view) record(session string) sdk.Event {
 	if v.turn != nil {
 		tn = int64(v.turn.num)
 	}
-	attrs := []sdk.Attr{sdk.Ident("key", v.key), sdk.Int("turn", tn)}
+	key := v.key
+	if key == "" {
+		key = session + "/" + v.id
+	}
+	attrs := make([]sdk.Attr, 0, 18)
+	attrs = append(attrs, sdk.Ident("key", key), sdk.Int("turn", tn))
 	str := func(k, s string) {
 		if s != "" {
 			attrs = append(attrs, sdk.Ident(k, s))

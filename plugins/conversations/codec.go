@@ -261,3 +261,178 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// The entries of a session's log (its kv chunks, concatenated): each call appends, for each
+// session it touched, an entry per event it merged and one with the hashes of the records it
+// emitted. Replaying the entries in order rebuilds the state the calls left.
+const (
+	entryEvent  = 'E' // an event's kind, id (when it counts), time and the attributes apply reads
+	entryHashes = 'H' // the hashes of the records a call emitted
+	entrySnap   = 'S' // a whole state (encode), replacing what came before
+)
+
+// keptAttrs are the attributes of an event that apply reads, in the order of their codes in an
+// event entry.
+var keptAttrs = []string{
+	"project", "sidechain", "model", "prompt_hash", "prompt_words", "interrupted", "meta",
+	"tool_use_id", "tool_name", "tool_input_bytes", "permission_mode", "summary_bytes", "is_error",
+	"error_kind", "message_id", "request_id", "input_tokens", "output_tokens",
+	"cache_creation_tokens", "cache_read_tokens", "success", "duration_ms", "operation",
+	"file_ext", "command", "command_kind", "mcp_server", "lines_added", "lines_removed",
+}
+
+// attrCode maps a kept attribute to its code.
+var attrCode = func() map[string]byte {
+	m := make(map[string]byte, len(keptAttrs))
+	for i, k := range keptAttrs {
+		m[k] = byte(i)
+	}
+	return m
+}()
+
+// appendEvent appends an event entry for ev.
+func appendEvent(b []byte, ev *event) []byte {
+	e := encoder{b: append(b, entryEvent)}
+	e.s(ev.kind)
+	id := ""
+	if (ev.kind == "transcript.assistant" || ev.kind == "transcript.usage") && ev.str("message_id") == "" {
+		id = ev.id
+	}
+	e.s(id)
+	e.i(ev.t)
+	n := 0
+	for _, a := range ev.attrs {
+		if _, ok := attrCode[a.key]; ok {
+			n++
+		}
+	}
+	e.u(uint64(n))
+	for _, a := range ev.attrs {
+		c, ok := attrCode[a.key]
+		if !ok {
+			continue
+		}
+		if a.str {
+			c |= 0x80
+		}
+		e.b = append(e.b, c)
+		e.s(a.val)
+	}
+	return e.b
+}
+
+// replay rebuilds a session's state from its log.
+func replay(id string, b []byte) (*session, error) {
+	s := newSession(id)
+	d := &decoder{b: b}
+	for d.err == nil && len(d.b) > 0 {
+		tag := d.b[0]
+		d.b = d.b[1:]
+		switch tag {
+		case entrySnap:
+			n := d.count()
+			if d.err != nil {
+				break
+			}
+			snap, err := decodeSession(id, d.b[:n])
+			if err != nil {
+				return nil, err
+			}
+			d.b = d.b[n:]
+			s = snap
+		case entryEvent:
+			ev := event{kind: d.s(), session: id}
+			ev.id = d.s()
+			ev.t = d.i()
+			n := d.count()
+			ev.attrs = make([]attr, 0, n)
+			for range n {
+				if len(d.b) == 0 {
+					d.fail()
+					break
+				}
+				c := d.b[0]
+				d.b = d.b[1:]
+				if int(c&0x7f) >= len(keptAttrs) {
+					d.err = fmt.Errorf("%w: attribute code %d", errCorrupt, c)
+					break
+				}
+				ev.attrs = append(ev.attrs, attr{key: keptAttrs[c&0x7f], str: c&0x80 != 0, val: d.s()})
+			}
+			if d.err == nil {
+				if len(ev.kind) == 0 {
+					d.err = fmt.Errorf("%w: event without a kind", errCorrupt)
+					break
+				}
+				s.apply(&ev)
+			}
+		case entryHashes:
+			s.readHashes(d)
+		default:
+			d.err = fmt.Errorf("%w: entry %d", errCorrupt, tag)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	s.dirty = false
+	return s, nil
+}
+
+// appendHashes appends a hashes entry: the session record's hash (0: unchanged), then the
+// changed turns' and anonymous calls' (index, hash) and the changed calls' (id, hash).
+func appendHashes(b []byte, sess uint64, turns, anons []int, s *session, tools []*tool) []byte {
+	e := encoder{b: append(b, entryHashes)}
+	e.u(sess)
+	e.u(uint64(len(turns)))
+	for _, i := range turns {
+		e.u(uint64(i))
+		e.u(s.turnHash[i])
+	}
+	e.u(uint64(len(anons)))
+	for _, i := range anons {
+		e.u(uint64(i))
+		e.u(s.anonHash[i])
+	}
+	e.u(uint64(len(tools)))
+	for _, tl := range tools {
+		e.s(tl.id)
+		e.u(tl.hash)
+	}
+	return e.b
+}
+
+// readHashes reads a hashes entry into s.
+func (s *session) readHashes(d *decoder) {
+	if h := d.u(); h != 0 {
+		s.sessHash = h
+	}
+	for _, l := range []*[]uint64{&s.turnHash, &s.anonHash} {
+		for range d.count() {
+			i, h := d.u(), d.u()
+			if d.err != nil {
+				return
+			}
+			if i >= 1<<20 {
+				d.err = fmt.Errorf("%w: record index %d", errCorrupt, i)
+				return
+			}
+			for uint64(len(*l)) <= i {
+				*l = append(*l, 0)
+			}
+			(*l)[i] = h
+		}
+	}
+	for range d.count() {
+		id, h := d.s(), d.u()
+		if d.err != nil {
+			return
+		}
+		tl := s.tools[id]
+		if tl == nil {
+			d.err = fmt.Errorf("%w: hash of unknown tool call", errCorrupt)
+			return
+		}
+		tl.hash = h
+	}
+}

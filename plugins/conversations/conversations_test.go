@@ -455,7 +455,7 @@ func TestStateRoundTrip(t *testing.T) {
 	kv := mapKV{}
 	feed(t, kv, finalView{}, slices.Concat(transcriptSession("s1"), hookSession("s1")))
 	clear(cache)
-	s, _, err := loadSession(kv, "s1")
+	s, err := loadSession(kv, "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,4 +505,45 @@ func stripIDs(v finalView) finalView {
 		v[k] = e
 	}
 	return v
+}
+
+// TestReplayedLog checks that a session's state read back from its log in kv (the module's
+// cache cleared before every call, as after a restart) gives the records an uninterrupted run
+// gives, and that a call after the replay emits only what changed.
+func TestReplayedLog(t *testing.T) {
+	events := slices.Concat(transcriptSession("r1"), hookSession("r1"), transcriptSession("r2"))
+	ref := run(t, events, 5)
+	kv, v := mapKV{}, finalView{}
+	for lo := 0; lo < len(events); lo += 5 {
+		clear(cache)
+		feed(t, kv, v, events[lo:min(lo+5, len(events))])
+	}
+	if d := diffViews(stripIDs(ref), stripIDs(v)); d != "" {
+		t.Fatal(d)
+	}
+	clear(cache)
+	js, _ := ev("transcript.system", "r1", at(5), ident("subtype", "x")).MarshalJSON()
+	if res := enrich(kv, []string{string(js)}); len(res[0].Events) != 0 {
+		t.Errorf("after a replay, an event that changes no record emitted %d records", len(res[0].Events))
+	}
+}
+
+// TestCompactedLog checks that a log compacted into a snapshot after every call, and read back
+// from kv before every call, gives the records of an uninterrupted run.
+func TestCompactedLog(t *testing.T) {
+	defer func(n int) { compactMin = n }(compactMin)
+	compactMin = 0
+	events := slices.Concat(transcriptSession("c1"), hookSession("c1"), transcriptSession("c2"))
+	ref := run(t, events, 4)
+	kv, v := mapKV{}, finalView{}
+	for lo := 0; lo < len(events); lo += 4 {
+		clear(cache)
+		feed(t, kv, v, events[lo:min(lo+4, len(events))])
+		if c, ok := kv.Get(stateKey("c1", 0)); !ok || c[0] != entrySnap {
+			t.Fatalf("after events %d: the log of c1 does not start with a snapshot", lo)
+		}
+	}
+	if d := diffViews(stripIDs(ref), stripIDs(v)); d != "" {
+		t.Fatal(d)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/hangar-dev/hangar/sdk/pdk"
@@ -16,21 +17,52 @@ type kvStore interface {
 }
 
 // chunkSize is the most state bytes one kv value holds (the host allows 64 KiB): a session's
-// state is split over as many values as it needs.
+// log is split over as many values as it needs.
 const chunkSize = 60000
 
-// stateKey is the kv key of chunk i of a session's state: "s/<session>/<i>".
+// lastMax is the size up to which a call's entries are appended to the log's last chunk (which
+// is then written again) rather than starting a new one: small enough that rewriting it costs
+// little, large enough that a session's chunks stay few.
+const lastMax = 2048
+
+// stateKey is the kv key of chunk i of a session's log: "s/<session>/<i>".
 func stateKey(session string, i int) []byte {
 	return strconv.AppendInt([]byte("s/"+session+"/"), int64(i), 10)
 }
 
-// hashKey is the kv key of the hash of a session's state as last written: "h/<session>".
+// hashKey is the kv key of a session's log header: "h/<session>".
 func hashKey(session string) []byte { return []byte("h/" + session) }
 
-// cached is a session's state kept in the module's memory after a call wrote it, with the hash
-// of its encoding: a later call on the same instance whose kv holds that hash uses it instead of
-// reading and decoding the state again. A call that did not commit (failed, or the agent crashed)
-// left its kv writes uncommitted, so the hash in kv is not the cached one and the state is read.
+// logVersion is the first byte of a log header.
+const logVersion = 2
+
+// stored is where a session's log stands in kv: its chunk count, a hash chained over every
+// entry appended (it names the log's content), and the last chunk's bytes (a call appends to
+// it while it is small).
+type stored struct {
+	hash uint64
+	n    int
+	last []byte
+	size int // the log's bytes
+	snap int // the bytes of the snapshot it starts with (0: none)
+}
+
+// compactMin is the log size from which a session's log is compacted (rewritten as one snapshot
+// of its state) once it has grown past twice its last snapshot: a replay then reads little more
+// than the state, and each byte of log is rewritten a bounded number of times. A variable for
+// tests.
+var compactMin = 64 << 10
+
+// header encodes a log header: the version, the chunk count and the chained hash.
+func (st *stored) header() []byte {
+	b := binary.AppendUvarint([]byte{logVersion}, uint64(st.n))
+	return binary.LittleEndian.AppendUint64(b, st.hash)
+}
+
+// cached is a session's state kept in the module's memory after a call wrote it: a later call
+// on the same instance whose kv header holds its hash uses it instead of reading and replaying
+// the log again. A call that did not commit (failed, or the agent crashed) left its kv writes
+// uncommitted, so the hash in kv is not the cached one and the log is read.
 type cached struct {
 	hash uint64
 	s    *session
@@ -40,57 +72,91 @@ type cached struct {
 // a session out while it works on it, so a call that fails half-way leaves nothing behind.
 var cache = map[string]cached{}
 
-const maxCached = 64
+const maxCached = 256
 
-// loadSession returns a session's state and the hash of its encoding in kv (0 for a new one).
-func loadSession(kv kvStore, id string) (*session, uint64, error) {
-	var hash uint64
-	if h, ok := kv.Get(hashKey(id)); ok && len(h) == 8 {
-		hash = binary.LittleEndian.Uint64(h)
+// loadSession returns a session's state: the cached one when kv's header names it, else the
+// log in kv replayed (a new session when there is none).
+func loadSession(kv kvStore, id string) (*session, error) {
+	h, ok := kv.Get(hashKey(id))
+	if !ok {
+		delete(cache, id)
+		if _, ok := kv.Get(stateKey(id, 0)); ok {
+			return nil, fmt.Errorf("%w: no header", errCorrupt)
+		}
+		return newSession(id), nil
 	}
+	var st stored
+	n, k := binary.Uvarint(h[min(1, len(h)):])
+	if len(h) == 0 || h[0] != logVersion || k <= 0 || n == 0 || n > 1<<16 || len(h) != 1+k+8 {
+		delete(cache, id)
+		return nil, fmt.Errorf("%w: header", errCorrupt)
+	}
+	st.n, st.hash = int(n), binary.LittleEndian.Uint64(h[1+k:])
 	if c, ok := cache[id]; ok {
 		delete(cache, id)
-		if hash != 0 && c.hash == hash {
-			return c.s, hash, nil
+		if c.hash == st.hash {
+			return c.s, nil
 		}
 	}
-	v, ok := kv.Get(stateKey(id, 0))
-	if !ok {
-		return newSession(id), hash, nil
-	}
-	n, k := binary.Uvarint(v)
-	if k <= 0 || n == 0 || n > 1<<16 {
-		return nil, 0, fmt.Errorf("%w: chunk count", errCorrupt)
-	}
-	blob := v[k:]
-	if n > 1 {
-		blob = append([]byte(nil), blob...)
-	}
-	for i := 1; i < int(n); i++ {
+	var blob []byte
+	for i := range st.n {
 		c, ok := kv.Get(stateKey(id, i))
 		if !ok {
-			return nil, 0, fmt.Errorf("%w: chunk %d of %d missing", errCorrupt, i, n)
+			return nil, fmt.Errorf("%w: chunk %d of %d missing", errCorrupt, i, st.n)
 		}
 		blob = append(blob, c...)
+		if i == st.n-1 {
+			st.last = append([]byte(nil), c...)
+		}
 	}
-	s, err := decodeSession(id, blob)
-	return s, hash, err
+	s, err := replay(id, blob)
+	if err != nil {
+		return nil, err
+	}
+	st.size = len(blob)
+	if blob[0] == entrySnap {
+		if n, k := binary.Uvarint(blob[1:]); k > 0 {
+			st.snap = int(n)
+		}
+	}
+	s.st = st
+	return s, nil
 }
 
-// saveSession writes a session's state to kv, in chunks of chunkSize, with its hash, unless it
-// is the state loaded (hash old); and keeps it in cache.
-func saveSession(kv kvStore, s *session, old uint64, buf []byte) []byte {
-	blob := s.encode(buf[:0])
-	hash := hashBytes(blob)
-	if hash != old {
-		n := max(1, (len(blob)+chunkSize-1)/chunkSize)
-		first := binary.AppendUvarint(make([]byte, 0, min(len(blob), chunkSize)+binary.MaxVarintLen64), uint64(n))
-		first = append(first, blob[:min(len(blob), chunkSize)]...)
-		kv.Set(stateKey(s.id, 0), first)
-		for i := 1; i < n; i++ {
-			kv.Set(stateKey(s.id, i), blob[i*chunkSize:min(len(blob), (i+1)*chunkSize)])
+// saveSession appends the entries of this call (s.delta) to the session's log in kv and writes
+// its header; and keeps the state in cache.
+func saveSession(kv kvStore, s *session) {
+	if st := &s.st; len(s.delta) > 0 && st.size+len(s.delta) >= compactMin && st.size+len(s.delta) > 2*st.snap {
+		// Compact: the log becomes one snapshot of the state, from chunk 0.
+		snap := s.encode(nil)
+		s.delta = append(binary.AppendUvarint(append(s.delta[:0], entrySnap), uint64(len(snap))), snap...)
+		*st = stored{snap: len(snap), last: st.last[:0]}
+	}
+	if d := s.delta; len(d) > 0 {
+		st := &s.st
+		st.size += len(d)
+		h := st.hash
+		if h == 0 {
+			h = fnvOffset
 		}
-		kv.Set(hashKey(s.id), binary.LittleEndian.AppendUint64(nil, hash))
+		for _, c := range d {
+			h = (h ^ uint64(c)) * fnvPrime
+		}
+		st.hash = h | 1
+		if st.n > 0 && len(st.last)+len(d) <= lastMax {
+			st.last = append(st.last, d...)
+			kv.Set(stateKey(s.id, st.n-1), st.last)
+		} else {
+			for len(d) > 0 {
+				c := d[:min(len(d), chunkSize)]
+				d = d[len(c):]
+				kv.Set(stateKey(s.id, st.n), c)
+				st.n++
+				st.last = append(st.last[:0], c...)
+			}
+		}
+		kv.Set(hashKey(s.id), st.header())
+		s.delta = s.delta[:0]
 	}
 	if len(cache) >= maxCached {
 		for k := range cache {
@@ -98,17 +164,7 @@ func saveSession(kv kvStore, s *session, old uint64, buf []byte) []byte {
 			break
 		}
 	}
-	cache[s.id] = cached{hash, s}
-	return blob
-}
-
-// hashBytes is FNV-1a of b, never 0.
-func hashBytes(b []byte) uint64 {
-	h := uint64(fnvOffset)
-	for _, c := range b {
-		h = (h ^ uint64(c)) * fnvPrime
-	}
-	return h | 1
+	cache[s.id] = cached{s.st.hash, s}
 }
 
 // enrich handles one call's records: it reads the state of each session they touch once, merges
@@ -118,11 +174,12 @@ func hashBytes(b []byte) uint64 {
 func enrich(kv kvStore, recs []string) []pdk.Result {
 	results := make([]pdk.Result, len(recs))
 	sessions := map[string]*session{}
-	loaded := map[string]uint64{}
 	failed := map[string]error{}
 	var order []*session
+	buf := make([]attr, 0, 32)
 	for i, r := range recs {
-		ev, ok := parseEvent(r)
+		ev, ok := parseEventInto(r, buf)
+		buf = ev.attrs
 		if !ok {
 			continue
 		}
@@ -133,18 +190,18 @@ func enrich(kv kvStore, recs []string) []pdk.Result {
 				continue
 			}
 			var err error
-			var hash uint64
-			if s, hash, err = loadSession(kv, ev.session); err != nil {
+			// The state keeps the id: a copy, not the call's input.
+			if s, err = loadSession(kv, strings.Clone(ev.session)); err != nil {
 				err = fmt.Errorf("load the state of session %s: %w", ev.session, err)
 				failed[ev.session] = err
 				results[i].Err = err
 				continue
 			}
 			sessions[ev.session] = s
-			loaded[ev.session] = hash
 			order = append(order, s)
 		}
 		s.apply(&ev)
+		s.delta = appendEvent(s.delta, &ev)
 	}
 	last := len(results) - 1
 	for last >= 0 && results[last].Err != nil {
@@ -154,52 +211,57 @@ func enrich(kv kvStore, recs []string) []pdk.Result {
 		return results
 	}
 	var out []sdk.Event
-	var buf []byte
 	for _, s := range order {
 		out = s.emit(out)
-		buf = saveSession(kv, s, loaded[s.id], buf)
+		saveSession(kv, s)
 	}
 	results[last].Events = out
 	return results
 }
 
 // emit appends the session's records that changed since they were last emitted, and remembers
-// them.
+// their hashes (in the state and in the call's log entries).
 func (s *session) emit(out []sdk.Event) []sdk.Event {
 	b := s.build()
-	changed := func(ev *sdk.Event, old *uint64) bool {
-		sum := hashRecord(ev)
-		if sum == *old {
-			return false
-		}
-		*old = sum
-		return true
-	}
-	if changed(&b.session, &s.sessHash) {
-		out = append(out, b.session)
+	var sess uint64
+	if h := b.session.valueHash(); h != s.sessHash {
+		s.sessHash, sess = h, h
+		out = append(out, b.session.record(s.id))
 	}
 	for len(s.turnHash) < len(b.turns) {
 		s.turnHash = append(s.turnHash, 0)
 	}
-	for i := range b.turns {
-		if changed(&b.turns[i], &s.turnHash[i]) {
-			out = append(out, b.turns[i])
+	var turns, anons []int
+	var tools []*tool
+	for i, tn := range b.turns {
+		if h := tn.valueHash(); h != s.turnHash[i] {
+			s.turnHash[i] = h
+			out = append(out, tn.record(s.id))
+			turns = append(turns, i)
 		}
 	}
 	for i := range b.tools {
 		v := &b.tools[i]
+		h := v.valueHash()
 		if v.ordinal == 0 {
-			if changed(&b.toolEvs[i], &v.tool.hash) {
-				out = append(out, b.toolEvs[i])
+			if h != v.tool.hash {
+				v.tool.hash = h
+				out = append(out, v.record(s.id))
+				tools = append(tools, v.tool)
 			}
 			continue
 		}
 		for len(s.anonHash) < v.ordinal {
 			s.anonHash = append(s.anonHash, 0)
 		}
-		if changed(&b.toolEvs[i], &s.anonHash[v.ordinal-1]) {
-			out = append(out, b.toolEvs[i])
+		if h != s.anonHash[v.ordinal-1] {
+			s.anonHash[v.ordinal-1] = h
+			out = append(out, v.record(s.id))
+			anons = append(anons, v.ordinal-1)
 		}
+	}
+	if sess != 0 || len(turns) > 0 || len(anons) > 0 || len(tools) > 0 {
+		s.delta = appendHashes(s.delta, sess, turns, anons, s, tools)
 	}
 	return out
 }
@@ -209,41 +271,3 @@ const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
 )
-
-// hashRecord returns a hash of a record's value (never 0, which stands for "never emitted"): its
-// time and attributes, which are all a record's value (kind and session are in its key).
-func hashRecord(ev *sdk.Event) uint64 {
-	h := uint64(fnvOffset)
-	num := func(v uint64) {
-		for range 8 {
-			h = (h ^ (v & 0xff)) * fnvPrime
-			v >>= 8
-		}
-	}
-	str := func(s string) {
-		num(uint64(len(s)))
-		for i := 0; i < len(s); i++ {
-			h = (h ^ uint64(s[i])) * fnvPrime
-		}
-	}
-	num(uint64(ev.Time.UnixMilli()))
-	for _, a := range ev.Attrs {
-		str(a.Key)
-		num(uint64(a.Value.Kind()))
-		switch a.Value.Kind() {
-		case sdk.KindInt:
-			num(uint64(a.Value.Int()))
-		case sdk.KindBool:
-			if a.Value.Bool() {
-				num(1)
-			} else {
-				num(0)
-			}
-		case sdk.KindHash:
-			str(string(a.Value.Hash()))
-		default:
-			str(a.Value.Ident())
-		}
-	}
-	return h | 1
-}

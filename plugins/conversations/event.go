@@ -29,8 +29,12 @@ type attr struct {
 // reports false for a record that is not such an event (no kind, no session, not a hook or
 // transcript event): those are ignored. The common form is scanned directly (scan); anything
 // else goes through gjson.
-func parseEvent(js string) (event, bool) {
-	ev := event{attrs: make([]attr, 0, 24)}
+func parseEvent(js string) (event, bool) { return parseEventInto(js, make([]attr, 0, 24)) }
+
+// parseEventInto is parseEvent with the attributes kept in buf (reused: they are valid until
+// the next call).
+func parseEventInto(js string, buf []attr) (event, bool) {
+	ev := event{attrs: buf[:0]}
 	if !scan(js, &ev) {
 		ev = event{attrs: ev.attrs[:0]}
 		parseGeneric(js, &ev)

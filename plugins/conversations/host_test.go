@@ -553,6 +553,7 @@ func benchEnrich(b *testing.B, events []sdk.Event) {
 		}
 	}
 	reportRate(b, len(events), cpu0)
+	b.ReportMetric(float64(p.Status().MaxMemoryBytes)/(1<<20), "MiB-linear/instance")
 }
 
 // BenchmarkEnrichNative runs the reconstruction natively over the same calls as BenchmarkEnrich:

@@ -1,5 +1,7 @@
 package main
 
+import "strings"
+
 // The per-session state: the facts of a session's events, merged into entities (prompts, tool
 // calls, messages, usage copies, stops, compactions, interrupts, permission requests). Every merge
 // is commutative: an entity's fields come from the source of highest rank that has them, or are a
@@ -66,6 +68,19 @@ type session struct {
 	anonHash  []uint64
 	dirty     bool // the state changed during this call
 	corrupted error
+
+	st    stored // where the session's log stands in kv
+	delta []byte // the log entries of this call, not written yet
+
+	// What build keeps from one call to the next (in memory only): the tool calls with an id
+	// in id order, the turns' skeleton (as of turnPrompts prompts), and buffers.
+	toolOrder        []*tool
+	turnBase         []turn
+	turnPrompts      int
+	turnBuf          []turn
+	turnPtrs         []*turn
+	mainBuf, sideBuf []*turn
+	views            []view
 }
 
 // prompt is a user prompt, from a hook.UserPromptSubmit or a transcript.user prompt line.
@@ -131,6 +146,29 @@ type permReq struct {
 	mode    string
 }
 
+// interned holds the idents the states keep (tool names, operations, extensions, commands,
+// models, ...), each once: an event's strings alias the call's input, which a state must not
+// keep alive, and these few values recur in every session.
+var interned = map[string]string{}
+
+// maxInterned bounds interned; past it, values are copied.
+const maxInterned = 8192
+
+// intern returns a copy of s that does not alias the call's input, shared by equal values.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := interned[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	if len(interned) < maxInterned {
+		interned[v] = v
+	}
+	return v
+}
+
 func newSession(id string) *session {
 	return &session{id: id, hookModels: map[string]int64{}, tools: map[string]*tool{}, msgs: map[string]*message{}, usages: map[string]*usage{}}
 }
@@ -156,30 +194,30 @@ func (s *session) apply(ev *event) {
 		s.sources |= srcTranscript
 	}
 	if p := ev.str("project"); p != "" && (s.project == "" || ev.t < s.projectT || (ev.t == s.projectT && p < s.project)) {
-		s.project, s.projectT = p, ev.t
+		s.project, s.projectT = intern(p), ev.t
 	}
 	side := ev.flag("sidechain")
 	switch ev.kind {
 	case "hook.SessionStart":
 		if m := ev.str("model"); m != "" {
-			s.hookModels[m]++
+			s.hookModels[intern(m)]++
 		}
 	case "hook.SessionEnd":
 		s.ended = true
 	case "hook.UserPromptSubmit":
-		s.prompts = append(s.prompts, prompt{src: srcHook, hash: ev.str("prompt_hash"), t: ev.t, words: ev.num("prompt_words")})
+		s.prompts = append(s.prompts, prompt{src: srcHook, hash: strings.Clone(ev.str("prompt_hash")), t: ev.t, words: ev.num("prompt_words")})
 	case "transcript.user":
 		switch {
 		case ev.flag("interrupted"):
 			s.interrupts = append(s.interrupts, mark{ev.t, side})
 		case ev.flag("meta"):
 		case ev.has("prompt_hash"):
-			s.prompts = append(s.prompts, prompt{src: srcTranscript, side: side, hash: ev.str("prompt_hash"), t: ev.t, words: ev.num("prompt_words")})
+			s.prompts = append(s.prompts, prompt{src: srcTranscript, side: side, hash: strings.Clone(ev.str("prompt_hash")), t: ev.t, words: ev.num("prompt_words")})
 		}
 	case "hook.PreToolUse", "hook.PostToolUse", "hook.PostToolUseFailure":
 		s.applyHookTool(ev)
 	case "hook.PermissionRequest":
-		s.perms = append(s.perms, permReq{t: ev.t, name: ev.str("tool_name"), inBytes: ev.num("tool_input_bytes"), mode: ev.str("permission_mode")})
+		s.perms = append(s.perms, permReq{t: ev.t, name: intern(ev.str("tool_name")), inBytes: ev.num("tool_input_bytes"), mode: intern(ev.str("permission_mode"))})
 	case "hook.Stop":
 		s.stops = append(s.stops, ev.t)
 	case "hook.PreCompact":
@@ -220,7 +258,7 @@ func (s *session) apply(ev *event) {
 		}
 		tl.resT = max(tl.resT, ev.t)
 		if k := ev.str("error_kind"); k != "" && tl.errRk <= 1 && (tl.errRk == 0 || k < tl.errKind) {
-			tl.errKind, tl.errRk = k, 1
+			tl.errKind, tl.errRk = intern(k), 1
 		}
 	case "transcript.assistant", "transcript.usage":
 		id := ev.str("message_id")
@@ -230,14 +268,14 @@ func (s *session) apply(ev *event) {
 		m := s.msgs[id]
 		if m == nil {
 			m = &message{t: ev.t, side: side}
-			s.msgs[id] = m
+			s.msgs[strings.Clone(id)] = m
 		}
 		if ev.t != 0 && (m.t == 0 || ev.t < m.t) {
 			m.t = ev.t
 		}
 		m.side = m.side || side
 		if md := ev.str("model"); md != "" && (m.model == "" || md < m.model) {
-			m.model = md
+			m.model = intern(md)
 		}
 		if ev.kind == "transcript.usage" {
 			key := id + "\x00" + ev.str("request_id")
@@ -274,7 +312,7 @@ func (u *usage) fuller(o *usage) bool {
 func (s *session) tool(id string) *tool {
 	tl := s.tools[id]
 	if tl == nil {
-		tl = &tool{id: id}
+		tl = &tool{id: strings.Clone(id)}
 		s.tools[id] = tl
 	}
 	return tl
@@ -313,11 +351,11 @@ func (s *session) applyHookTool(ev *event) {
 			tl.hookDur = ev.num("duration_ms")
 		}
 		if k := ev.str("error_kind"); k != "" {
-			tl.errKind, tl.errRk = k, 2
+			tl.errKind, tl.errRk = intern(k), 2
 		}
 	}
 	if m := ev.str("permission_mode"); m != "" && rank > tl.modeRk {
-		tl.mode, tl.modeRk = m, rank
+		tl.mode, tl.modeRk = intern(m), rank
 	}
 	tl.input(ev, rank)
 }
@@ -331,14 +369,15 @@ func (tl *tool) input(ev *event, rank uint8) {
 		return
 	}
 	tl.rank = rank
-	tl.name = ev.str("tool_name")
-	tl.op = ev.str("operation")
-	tl.ext = ev.str("file_ext")
+	tl.name = intern(ev.str("tool_name"))
+	tl.op = intern(ev.str("operation"))
+	tl.ext = intern(ev.str("file_ext"))
 	tl.cmd = ev.str("command")
 	if tl.cmd == "" {
 		tl.cmd = ev.str("command_kind")
 	}
-	tl.mcp = ev.str("mcp_server")
+	tl.cmd = intern(tl.cmd)
+	tl.mcp = intern(ev.str("mcp_server"))
 	tl.added = ev.num("lines_added")
 	tl.removed = ev.num("lines_removed")
 	if ev.has("tool_input_bytes") {
