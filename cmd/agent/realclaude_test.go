@@ -450,6 +450,7 @@ func TestRealClaudeCode(t *testing.T) {
 	if st := apiStatus(t, dataDir); st.DLQSize != 0 {
 		t.Errorf("the daemon dead-lettered %d records", st.DLQSize)
 	}
+	checkConversation(t, dataDir, session)
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("agent run exited %d\n%s", code, d.stderr.String())
 	}
@@ -948,5 +949,41 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkConversation checks what the first-party conversations plugin, run by the daemon, made of
+// the session: one conversation from its hooks and its transcripts together (source "both"), each
+// of its seven tool uses once, though hooks and transcript lines each saw it, with the outcome
+// the script gave it.
+func checkConversation(t *testing.T, dataDir, session string) {
+	t.Helper()
+	res := agentOK(t, dataDir, "analyze", session, "--json")
+	var a analysis
+	if err := json.Unmarshal([]byte(res.stdout), &a); err != nil {
+		t.Fatalf("agent analyze --json: %v\n%s", err, res.stdout)
+	}
+	if a.Session.Source != "both" || a.Session.ToolCalls != 7 || a.Session.Turns < 2 {
+		t.Errorf("session %+v, want source both, 7 tool calls and at least 2 turns", a.Session)
+	}
+	var tools []toolRow
+	for _, turn := range a.Turns {
+		tools = append(tools, turn.Tools...)
+	}
+	ids := map[string]bool{}
+	var errorKinds []string
+	ok := 0
+	for _, tool := range tools {
+		ids[tool.ToolUseID] = true
+		switch tool.Status {
+		case "ok":
+			ok++
+		case "error":
+			errorKinds = append(errorKinds, tool.ErrorKind)
+		}
+	}
+	slices.Sort(errorKinds)
+	if len(tools) != 7 || len(ids) != 7 || ok != 4 || !slices.Equal(errorKinds, []string{"exit_code", "not_found", "permission"}) {
+		t.Errorf("tools %+v: want 7 distinct tool uses, 4 ok, and errors exit_code, not_found, permission; got %d distinct, %d ok, errors %v", tools, len(ids), ok, errorKinds)
 	}
 }
