@@ -12,7 +12,6 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
-	"github.com/hangar-dev/hangar/pipeline/usage"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/jedib0t/go-pretty/v6/table"
 )
@@ -74,16 +73,7 @@ type metricsReport struct {
 }
 
 // periodOf returns the period (day, week or month, UTC) t falls in.
-func periodOf(t time.Time, period string) string {
-	t = t.UTC()
-	switch period {
-	case "week":
-		return t.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7)).Format("2006-01-02")
-	case "month":
-		return t.Format("2006-01")
-	}
-	return t.Format("2006-01-02")
-}
+func periodOf(t time.Time, period string) string { return daemon.UsagePeriod(t, period) }
 
 // Run implements the command.
 func (c *MetricsCmd) Run(g *Globals) error {
@@ -169,23 +159,24 @@ func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp
 		r.add(ev)
 	}
 	if c.By != "tool" {
-		buckets, err := cl.UsageBuckets(ctx, sp.from, sp.to)
+		q := daemon.UsageSumQuery{From: sp.from, To: sp.to, Project: project, Period: c.Period}
+		if c.By != "" {
+			q.Group = []string{c.By}
+		}
+		sums, err := cl.UsageSums(ctx, q)
 		if err != nil {
 			return rep, fmt.Errorf("metrics: %w", err)
 		}
-		for i := range buckets {
-			b := &buckets[i]
-			if project != "" && b.Key.Project != project {
-				continue
-			}
+		for i := range sums {
+			u := &sums[i]
 			value := ""
 			switch c.By {
 			case "model":
-				value = b.Key.Model
+				value = u.Model
 			case "project":
-				value = b.Key.Project
+				value = u.Project
 			}
-			k := rowKey{periodOf(b.Key.Start, c.Period), value}
+			k := rowKey{u.Period, value}
 			r := rows[k]
 			if r == nil {
 				r = &metricsRow{Period: k.period, Value: value, sketch: sketch{}}
@@ -194,7 +185,7 @@ func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp
 				}
 				rows[k] = r
 			}
-			cost := b.Cost(usage.ModeAuto)
+			cost := u.Cost
 			if r.Cost != nil {
 				cost += *r.Cost
 			}

@@ -166,19 +166,16 @@ type spend struct {
 	Cost   float64 `json:"cost_usd"`
 }
 
-// addBucket adds a usage bucket to s.
-func (s *spend) addBucket(b *usage.Bucket) {
-	s.Tokens.add(tokens{b.Input, b.Output, b.CacheCreation, b.CacheRead})
-	s.Cost += b.Cost(usage.ModeAuto)
+// spendOf returns a usage sum's tokens and cost.
+func spendOf(u *daemon.UsageSum) spend {
+	return spend{Tokens: tokens{u.Input, u.Output, u.CacheCreation, u.CacheRead}, Cost: u.Cost}
 }
 
-// spendBySession sums the usage rollup's buckets by session.
-func spendBySession(buckets []usage.Bucket) map[string]spend {
-	out := map[string]spend{}
-	for i := range buckets {
-		s := out[buckets[i].Key.Session]
-		s.addBucket(&buckets[i])
-		out[buckets[i].Key.Session] = s
+// spendBySession indexes usage sums grouped by session.
+func spendBySession(sums []daemon.UsageSum) map[string]spend {
+	out := make(map[string]spend, len(sums))
+	for i := range sums {
+		out[sums[i].Session] = spendOf(&sums[i])
 	}
 	return out
 }

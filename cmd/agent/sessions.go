@@ -110,11 +110,11 @@ func loadSessions(ctx context.Context, g *Globals, cl *daemon.Client, sp span, p
 			return nil, &exitError{code: 2, err: err}
 		}
 	}
-	buckets, err := cl.UsageBuckets(ctx, sp.from, time.Time{})
+	sums, err := cl.UsageSums(ctx, daemon.UsageSumQuery{From: sp.from, Group: []string{"session"}})
 	if err != nil {
 		return nil, err
 	}
-	usage := spendBySession(buckets)
+	usage := spendBySession(sums)
 	rows := make([]sessionRow, 0, len(recs))
 	for i := range recs {
 		r := newSessionRow(&recs[i], usage[recs[i].SessionID], names)

@@ -355,6 +355,7 @@ func (d *Daemon) openReadOnly() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
+	mux.HandleFunc("GET /v1/usage/sums", d.getUsageSums)
 	mux.HandleFunc("GET /v1/usage/unpriced", d.getUnpriced)
 	d.derivedRoutes(mux)
 	d.handler = mux
