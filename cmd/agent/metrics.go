@@ -115,36 +115,24 @@ func bucketKeyAt(t time.Time, floor bool) string {
 // load sums the buckets of the span by period and value, with the usage rollup's cost.
 func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp span, names projectNames) (metricsReport, error) {
 	rep := metricsReport{Period: c.Period, By: c.By, Rows: []metricsRow{}}
-	recs, err := readView(ctx, g, cl, daemon.ViewQuery{Kind: kindMetrics, From: bucketKeyAt(sp.from, true), To: bucketKeyAt(sp.to, false)})
-	if err != nil {
-		return rep, fmt.Errorf("metrics: %w", err)
-	}
 	dim := cmp.Or(c.By, "all")
-	project := ""
 	if c.Project != "" {
 		dim = "project"
-		var keys []string
-		for i := range recs {
-			if attrIdent(&recs[i], "dim") == "project" {
-				keys = append(keys, attrIdent(&recs[i], "value"))
-			}
-		}
-		if project, err = resolveProjectKey(keys, c.Project, names); err != nil {
-			return rep, &exitError{code: 2, err: fmt.Errorf("metrics: %w", err)}
-		}
 	}
 	type rowKey struct{ period, value string }
 	rows := map[rowKey]*metricsRow{}
-	for i := range recs {
-		ev := &recs[i]
+	var projects []string // with --project: the dim's values, in the order they come
+	seen := map[string]bool{}
+	behind, err := cl.EachView(ctx, daemon.ViewQuery{Kind: kindMetrics, From: bucketKeyAt(sp.from, true), To: bucketKeyAt(sp.to, false)}, func(ev *sdk.Event) error {
 		if attrIdent(ev, "dim") != dim {
-			continue
+			return nil
 		}
 		value := attrIdent(ev, "value")
-		if project != "" && value != project {
-			continue
+		if c.Project != "" && !seen[value] {
+			seen[value] = true
+			projects = append(projects, value)
 		}
-		if c.By == "" {
+		if c.By == "" && c.Project == "" {
 			value = ""
 		}
 		k := rowKey{periodOf(time.Unix(attrInt(ev, "bucket"), 0), c.Period), value}
@@ -157,6 +145,29 @@ func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp
 			rows[k] = r
 		}
 		r.add(ev)
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("metrics: %w", err)
+	}
+	warnBehind(g.stderr, behind)
+	project := ""
+	if c.Project != "" {
+		if project, err = resolveProjectKey(projects, c.Project, names); err != nil {
+			return rep, &exitError{code: 2, err: fmt.Errorf("metrics: %w", err)}
+		}
+		// Only the project's rows; without --by, they are the period's rows.
+		kept := map[rowKey]*metricsRow{}
+		for k, r := range rows {
+			if k.value != project {
+				continue
+			}
+			if c.By == "" {
+				k.value, r.Value = "", ""
+			}
+			kept[k] = r
+		}
+		rows = kept
 	}
 	if c.By != "tool" {
 		q := daemon.UsageSumQuery{From: sp.from, To: sp.to, Project: project, Period: c.Period}

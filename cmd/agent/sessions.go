@@ -95,33 +95,34 @@ func (c *SessionsCmd) Run(g *Globals) error {
 }
 
 // loadSessions reads the sessions that start in sp (of the project named, if not ""), oldest
-// first, with their usage.
+// first, with their usage. It keeps the fields it shows, not the records.
 func loadSessions(ctx context.Context, g *Globals, cl *daemon.Client, sp span, project string, names projectNames) ([]sessionRow, error) {
-	recs, err := readView(ctx, g, cl, daemon.ViewQuery{Kind: kindSession, Since: sp.from, Until: sp.to})
-	if err != nil {
-		return nil, err
-	}
-	if project != "" {
-		var keys []string
-		for i := range recs {
-			keys = append(keys, attrHex(&recs[i], "project"))
-		}
-		if project, err = resolveProjectKey(keys, project, names); err != nil {
-			return nil, &exitError{code: 2, err: err}
-		}
-	}
 	sums, err := cl.UsageSums(ctx, daemon.UsageSumQuery{From: sp.from, Group: []string{"session"}})
 	if err != nil {
 		return nil, err
 	}
 	usage := spendBySession(sums)
-	rows := make([]sessionRow, 0, len(recs))
-	for i := range recs {
-		r := newSessionRow(&recs[i], usage[recs[i].SessionID], names)
-		if project != "" && r.Project != project {
-			continue
+	var rows []sessionRow
+	behind, err := cl.EachView(ctx, daemon.ViewQuery{Kind: kindSession, Since: sp.from, Until: sp.to}, func(ev *sdk.Event) error {
+		rows = append(rows, newSessionRow(ev, usage[ev.SessionID], names))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	warnBehind(g.stderr, behind)
+	if project != "" {
+		keys := make([]string, len(rows))
+		for i := range rows {
+			keys[i] = rows[i].Project
 		}
-		rows = append(rows, r)
+		if project, err = resolveProjectKey(keys, project, names); err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		rows = slices.DeleteFunc(rows, func(r sessionRow) bool { return r.Project != project })
+	}
+	if rows == nil {
+		rows = []sessionRow{}
 	}
 	slices.SortStableFunc(rows, func(a, b sessionRow) int {
 		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.SessionID, b.SessionID))
