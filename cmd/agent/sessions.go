@@ -97,20 +97,28 @@ func (c *SessionsCmd) Run(g *Globals) error {
 // loadSessions reads the sessions that start in sp (of the project named, if not ""), oldest
 // first, with their usage. It keeps the fields it shows, not the records.
 func loadSessions(ctx context.Context, g *Globals, cl *daemon.Client, sp span, project string, names projectNames) ([]sessionRow, error) {
-	sums, err := cl.UsageSums(ctx, daemon.UsageSumQuery{From: sp.from, Group: []string{"session"}})
-	if err != nil {
-		return nil, err
-	}
-	usage := spendBySession(sums)
+	// The usage and the records are two scans of the store: side by side, on two cores.
+	var sums []daemon.UsageSum
+	var sumsErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sums, sumsErr = cl.UsageSums(ctx, daemon.UsageSumQuery{From: sp.from, Group: []string{"session"}})
+	}()
 	var rows []sessionRow
 	behind, err := cl.EachView(ctx, daemon.ViewQuery{Kind: kindSession, Since: sp.from, Until: sp.to}, func(ev *sdk.Event) error {
-		rows = append(rows, newSessionRow(ev, usage[ev.SessionID], names))
+		rows = append(rows, newSessionRow(ev, spend{}, names))
 		return nil
 	})
-	if err != nil {
+	<-done
+	if err = cmp.Or(err, sumsErr); err != nil {
 		return nil, err
 	}
 	warnBehind(g.stderr, behind)
+	usage := spendBySession(sums)
+	for i := range rows {
+		rows[i].spend = usage[rows[i].SessionID]
+	}
 	if project != "" {
 		keys := make([]string, len(rows))
 		for i := range rows {
