@@ -12,7 +12,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/jedib0t/go-pretty/v6/table"
 )
 
 // SessionsCmd lists the sessions: start, duration, turns, tool calls, errors, tokens, cost and
@@ -144,11 +143,11 @@ func printSessions(w io.Writer, rows []sessionRow, loc *time.Location) {
 		fmt.Fprintln(w, "No sessions found. They appear once the conversations plugin has read the events (`agent plugins list`).")
 		return
 	}
-	t := newTable(w, table.Row{"Start", "Session", "Project", "Duration", "Turns", "Tools", "Errors", "Tokens", "Cost (USD)"}, 4)
+	t := newLineTable([]string{"Start", "Session", "Project", "Duration", "Turns", "Tools", "Errors", "Tokens", "Cost (USD)"}, 4)
 	var total sessionRow
 	for _, r := range rows {
-		t.AppendRow(table.Row{r.Start.In(loc).Format("2006-01-02 15:04"), r.SessionID, r.ProjectName, showDuration(time.Duration(r.DurationMS) * time.Millisecond),
-			humanize.Comma(r.Turns), humanize.Comma(r.ToolCalls), humanize.Comma(r.ToolErrors), humanize.Comma(r.Tokens.total()), showCost(r.Cost)})
+		t.appendRow(r.Start.In(loc).Format("2006-01-02 15:04"), r.SessionID, r.ProjectName, showDuration(time.Duration(r.DurationMS)*time.Millisecond),
+			humanize.Comma(r.Turns), humanize.Comma(r.ToolCalls), humanize.Comma(r.ToolErrors), humanize.Comma(r.Tokens.total()), showCost(r.Cost))
 		total.DurationMS += r.DurationMS
 		total.Turns += r.Turns
 		total.ToolCalls += r.ToolCalls
@@ -156,9 +155,9 @@ func printSessions(w io.Writer, rows []sessionRow, loc *time.Location) {
 		total.Tokens.add(r.Tokens)
 		total.Cost += r.Cost
 	}
-	t.AppendFooter(table.Row{"Total", fmt.Sprintf("%d sessions", len(rows)), "", showDuration(time.Duration(total.DurationMS) * time.Millisecond),
-		humanize.Comma(total.Turns), humanize.Comma(total.ToolCalls), humanize.Comma(total.ToolErrors), humanize.Comma(total.Tokens.total()), showCost(total.Cost)})
-	t.Render()
+	t.setFooter("Total", fmt.Sprintf("%d sessions", len(rows)), "", showDuration(time.Duration(total.DurationMS)*time.Millisecond),
+		humanize.Comma(total.Turns), humanize.Comma(total.ToolCalls), humanize.Comma(total.ToolErrors), humanize.Comma(total.Tokens.total()), showCost(total.Cost))
+	t.render(w)
 }
 
 // writeJSONOut writes v as indented JSON.
