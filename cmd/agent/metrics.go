@@ -115,6 +115,25 @@ func bucketKeyAt(t time.Time, floor bool) string {
 // load sums the buckets of the span by period and value, with the usage rollup's cost.
 func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp span, names projectNames) (metricsReport, error) {
 	rep := metricsReport{Period: c.Period, By: c.By, Rows: []metricsRow{}}
+	// The usage sums (for cost) and the buckets are two scans of the store: side by side, on two
+	// cores. With --project, the sums are by project, the project picked once it is resolved.
+	var sums []daemon.UsageSum
+	var sumsErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c.By == "tool" {
+			return // by tool, no cost
+		}
+		q := daemon.UsageSumQuery{From: sp.from, To: sp.to, Period: c.Period}
+		if c.By != "" {
+			q.Group = []string{c.By}
+		} else if c.Project != "" {
+			q.Group = []string{"project"}
+		}
+		sums, sumsErr = cl.UsageSums(ctx, q)
+	}()
+	defer func() { <-done }()
 	dim := cmp.Or(c.By, "all")
 	if c.Project != "" {
 		dim = "project"
@@ -169,39 +188,36 @@ func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp
 		}
 		rows = kept
 	}
-	if c.By != "tool" {
-		q := daemon.UsageSumQuery{From: sp.from, To: sp.to, Project: project, Period: c.Period}
-		if c.By != "" {
-			q.Group = []string{c.By}
+	<-done
+	if sumsErr != nil {
+		return rep, fmt.Errorf("metrics: %w", sumsErr)
+	}
+	for i := range sums {
+		u := &sums[i]
+		if project != "" && u.Project != project {
+			continue
 		}
-		sums, err := cl.UsageSums(ctx, q)
-		if err != nil {
-			return rep, fmt.Errorf("metrics: %w", err)
+		value := ""
+		switch c.By {
+		case "model":
+			value = u.Model
+		case "project":
+			value = u.Project
 		}
-		for i := range sums {
-			u := &sums[i]
-			value := ""
-			switch c.By {
-			case "model":
-				value = u.Model
-			case "project":
-				value = u.Project
+		k := rowKey{u.Period, value}
+		r := rows[k]
+		if r == nil {
+			r = &metricsRow{Period: k.period, Value: value, sketch: sketch{}}
+			if c.By == "project" {
+				r.Name = names.show(value)
 			}
-			k := rowKey{u.Period, value}
-			r := rows[k]
-			if r == nil {
-				r = &metricsRow{Period: k.period, Value: value, sketch: sketch{}}
-				if c.By == "project" {
-					r.Name = names.show(value)
-				}
-				rows[k] = r
-			}
-			cost := u.Cost
-			if r.Cost != nil {
-				cost += *r.Cost
-			}
-			r.Cost = &cost
+			rows[k] = r
 		}
+		cost := u.Cost
+		if r.Cost != nil {
+			cost += *r.Cost
+		}
+		r.Cost = &cost
 	}
 	periods := map[string]bool{}
 	for k := range rows {
