@@ -56,7 +56,7 @@ func BenchmarkReadCommands(b *testing.B) {
 			b.Fatalf("agent %v: exit %d, stderr %s", c.args, res.code, res.stderr)
 		}
 	}
-	total := make([]time.Duration, len(cmds))
+	total, cpu := make([]time.Duration, len(cmds)), make([]time.Duration, len(cmds))
 	b.ResetTimer()
 	for range b.N {
 		for i, c := range cmds {
@@ -65,15 +65,18 @@ func BenchmarkReadCommands(b *testing.B) {
 				b.Fatalf("agent %v: exit %d, stderr %s", c.args, res.code, res.stderr)
 			}
 			total[i] += res.elapsed
+			cpu[i] += res.cpu
 		}
 	}
 	b.StopTimer()
-	version := float64(total[0]) / float64(b.N)
+	version, versionCPU := float64(total[0])/float64(b.N), float64(cpu[0])/float64(b.N)
 	for i, c := range cmds {
-		per := float64(total[i]) / float64(b.N)
+		per, perCPU := float64(total[i])/float64(b.N), float64(cpu[i])/float64(b.N)
 		b.ReportMetric(per/1e6, c.name+"-ms/op")
+		b.ReportMetric(perCPU/1e6, c.name+"-cpu-ms/op")
 		if i > 0 {
 			b.ReportMetric(per/version, c.name+"/version")
+			b.ReportMetric(perCPU/versionCPU, c.name+"-cpu/version")
 		}
 	}
 }
