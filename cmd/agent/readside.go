@@ -389,7 +389,7 @@ func (t *lineTable) render(w io.Writer) {
 		header[i] = strings.ToUpper(h)
 	}
 	all := append(append([][]string{header}, t.rows...), t.footer)
-	if len(t.rows) == 0 {
+	if len(t.rows) == 0 || len(t.header) == 0 {
 		t.renderPretty(w) // go-pretty has its ways with an empty table
 		return
 	}
@@ -415,6 +415,12 @@ func (t *lineTable) render(w io.Writer) {
 		}
 	}
 	var b strings.Builder
+	lineBytes := 4 // the last bar (3 bytes) and the newline
+	for _, n := range widths {
+		lineBytes += 3 * (n + 3) // a bar or a rule's runes: 3 bytes each, at most
+	}
+	b.Grow(lineBytes * (len(all) + 4))
+	spaces := strings.Repeat(" ", slices.Max(widths))
 	rule := func(left, mid, right string) {
 		b.WriteString(left)
 		for i, n := range widths {
@@ -434,7 +440,7 @@ func (t *lineTable) render(w io.Writer) {
 			if i < len(row) {
 				c, cw = row[i], cellWidths[r][i]
 			}
-			pad := strings.Repeat(" ", n-cw)
+			pad := spaces[:n-cw]
 			if alignRight && i+1 >= t.rightFrom {
 				b.WriteString(pad)
 				b.WriteString(c)
