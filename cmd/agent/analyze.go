@@ -168,13 +168,13 @@ func (c *AnalyzeCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, na
 	}
 	var sp spend
 	// The session's usage is in the buckets from the slot of its start on.
-	buckets, err := cl.UsageBuckets(ctx, rec.Time.Add(-usage.SlotDuration), time.Time{})
+	sums, err := cl.UsageSums(ctx, daemon.UsageSumQuery{From: rec.Time.Add(-usage.SlotDuration), Group: []string{"session"}})
 	if err != nil {
 		return analysis{}, fmt.Errorf("analyze: %w", err)
 	}
-	for i := range buckets {
-		if buckets[i].Key.Session == id {
-			sp.addBucket(&buckets[i])
+	for i := range sums {
+		if sums[i].Session == id {
+			sp = spendOf(&sums[i])
 		}
 	}
 	a := analysis{Session: newSessionRow(&rec, sp, names), Turns: []turnRow{}}

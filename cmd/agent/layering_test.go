@@ -211,6 +211,7 @@ var readSide = []struct {
 	// The derived read commands and the endpoints that serve them; `agent events tail`
 	// (events.go, both sides) is the one read command that reads events.
 	{"cmd/agent/internal/daemon", "derived.go", nil},
+	{"cmd/agent/internal/daemon", "usagesums.go", nil},
 	{"cmd/agent", "readside.go", nil},
 	{"cmd/agent", "sessions.go", nil},
 	{"cmd/agent", "analyze.go", nil},

@@ -280,6 +280,7 @@ type result struct {
 	stdout, stderr string
 	code           int
 	elapsed        time.Duration
+	cpu            time.Duration // user and system time of the process
 }
 
 // runAgent runs the binary with args and stdin to completion (at most timeout) and returns how it
@@ -311,6 +312,7 @@ func execAgent(env []string, stdin io.Reader, timeout time.Duration, args ...str
 	res := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
 	if cmd.ProcessState != nil {
 		res.code = cmd.ProcessState.ExitCode()
+		res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	var exitErr *exec.ExitError
 	if ctx.Err() != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
-	"github.com/hangar-dev/hangar/pipeline/usage"
 	"github.com/hangar-dev/hangar/sdk"
 	"github.com/jedib0t/go-pretty/v6/table"
 )
@@ -74,16 +73,7 @@ type metricsReport struct {
 }
 
 // periodOf returns the period (day, week or month, UTC) t falls in.
-func periodOf(t time.Time, period string) string {
-	t = t.UTC()
-	switch period {
-	case "week":
-		return t.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7)).Format("2006-01-02")
-	case "month":
-		return t.Format("2006-01")
-	}
-	return t.Format("2006-01-02")
-}
+func periodOf(t time.Time, period string) string { return daemon.UsagePeriod(t, period) }
 
 // Run implements the command.
 func (c *MetricsCmd) Run(g *Globals) error {
@@ -125,36 +115,43 @@ func bucketKeyAt(t time.Time, floor bool) string {
 // load sums the buckets of the span by period and value, with the usage rollup's cost.
 func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp span, names projectNames) (metricsReport, error) {
 	rep := metricsReport{Period: c.Period, By: c.By, Rows: []metricsRow{}}
-	recs, err := readView(ctx, g, cl, daemon.ViewQuery{Kind: kindMetrics, From: bucketKeyAt(sp.from, true), To: bucketKeyAt(sp.to, false)})
-	if err != nil {
-		return rep, fmt.Errorf("metrics: %w", err)
-	}
+	// The usage sums (for cost) and the buckets are two scans of the store: side by side, on two
+	// cores. With --project, the sums are by project, the project picked once it is resolved.
+	var sums []daemon.UsageSum
+	var sumsErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c.By == "tool" {
+			return // by tool, no cost
+		}
+		q := daemon.UsageSumQuery{From: sp.from, To: sp.to, Period: c.Period}
+		if c.By != "" {
+			q.Group = []string{c.By}
+		} else if c.Project != "" {
+			q.Group = []string{"project"}
+		}
+		sums, sumsErr = cl.UsageSums(ctx, q)
+	}()
+	defer func() { <-done }()
 	dim := cmp.Or(c.By, "all")
-	project := ""
 	if c.Project != "" {
 		dim = "project"
-		var keys []string
-		for i := range recs {
-			if attrIdent(&recs[i], "dim") == "project" {
-				keys = append(keys, attrIdent(&recs[i], "value"))
-			}
-		}
-		if project, err = resolveProjectKey(keys, c.Project, names); err != nil {
-			return rep, &exitError{code: 2, err: fmt.Errorf("metrics: %w", err)}
-		}
 	}
 	type rowKey struct{ period, value string }
 	rows := map[rowKey]*metricsRow{}
-	for i := range recs {
-		ev := &recs[i]
+	var projects []string // with --project: the dim's values, in the order they come
+	seen := map[string]bool{}
+	behind, err := cl.EachView(ctx, daemon.ViewQuery{Kind: kindMetrics, From: bucketKeyAt(sp.from, true), To: bucketKeyAt(sp.to, false)}, func(ev *sdk.Event) error {
 		if attrIdent(ev, "dim") != dim {
-			continue
+			return nil
 		}
 		value := attrIdent(ev, "value")
-		if project != "" && value != project {
-			continue
+		if c.Project != "" && !seen[value] {
+			seen[value] = true
+			projects = append(projects, value)
 		}
-		if c.By == "" {
+		if c.By == "" && c.Project == "" {
 			value = ""
 		}
 		k := rowKey{periodOf(time.Unix(attrInt(ev, "bucket"), 0), c.Period), value}
@@ -167,39 +164,60 @@ func (c *MetricsCmd) load(ctx context.Context, g *Globals, cl *daemon.Client, sp
 			rows[k] = r
 		}
 		r.add(ev)
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("metrics: %w", err)
 	}
-	if c.By != "tool" {
-		buckets, err := cl.UsageBuckets(ctx, sp.from, sp.to)
-		if err != nil {
-			return rep, fmt.Errorf("metrics: %w", err)
+	warnBehind(g.stderr, behind)
+	project := ""
+	if c.Project != "" {
+		if project, err = resolveProjectKey(projects, c.Project, names); err != nil {
+			return rep, &exitError{code: 2, err: fmt.Errorf("metrics: %w", err)}
 		}
-		for i := range buckets {
-			b := &buckets[i]
-			if project != "" && b.Key.Project != project {
+		// Only the project's rows; without --by, they are the period's rows.
+		kept := map[rowKey]*metricsRow{}
+		for k, r := range rows {
+			if k.value != project {
 				continue
 			}
-			value := ""
-			switch c.By {
-			case "model":
-				value = b.Key.Model
-			case "project":
-				value = b.Key.Project
+			if c.By == "" {
+				k.value, r.Value = "", ""
 			}
-			k := rowKey{periodOf(b.Key.Start, c.Period), value}
-			r := rows[k]
-			if r == nil {
-				r = &metricsRow{Period: k.period, Value: value, sketch: sketch{}}
-				if c.By == "project" {
-					r.Name = names.show(value)
-				}
-				rows[k] = r
-			}
-			cost := b.Cost(usage.ModeAuto)
-			if r.Cost != nil {
-				cost += *r.Cost
-			}
-			r.Cost = &cost
+			kept[k] = r
 		}
+		rows = kept
+	}
+	<-done
+	if sumsErr != nil {
+		return rep, fmt.Errorf("metrics: %w", sumsErr)
+	}
+	for i := range sums {
+		u := &sums[i]
+		if project != "" && u.Project != project {
+			continue
+		}
+		value := ""
+		switch c.By {
+		case "model":
+			value = u.Model
+		case "project":
+			value = u.Project
+		}
+		k := rowKey{u.Period, value}
+		r := rows[k]
+		if r == nil {
+			r = &metricsRow{Period: k.period, Value: value, sketch: sketch{}}
+			if c.By == "project" {
+				r.Name = names.show(value)
+			}
+			rows[k] = r
+		}
+		cost := u.Cost
+		if r.Cost != nil {
+			cost += *r.Cost
+		}
+		r.Cost = &cost
 	}
 	periods := map[string]bool{}
 	for k := range rows {

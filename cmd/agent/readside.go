@@ -166,19 +166,16 @@ type spend struct {
 	Cost   float64 `json:"cost_usd"`
 }
 
-// addBucket adds a usage bucket to s.
-func (s *spend) addBucket(b *usage.Bucket) {
-	s.Tokens.add(tokens{b.Input, b.Output, b.CacheCreation, b.CacheRead})
-	s.Cost += b.Cost(usage.ModeAuto)
+// spendOf returns a usage sum's tokens and cost.
+func spendOf(u *daemon.UsageSum) spend {
+	return spend{Tokens: tokens{u.Input, u.Output, u.CacheCreation, u.CacheRead}, Cost: u.Cost}
 }
 
-// spendBySession sums the usage rollup's buckets by session.
-func spendBySession(buckets []usage.Bucket) map[string]spend {
-	out := map[string]spend{}
-	for i := range buckets {
-		s := out[buckets[i].Key.Session]
-		s.addBucket(&buckets[i])
-		out[buckets[i].Key.Session] = s
+// spendBySession indexes usage sums grouped by session.
+func spendBySession(sums []daemon.UsageSum) map[string]spend {
+	out := make(map[string]spend, len(sums))
+	for i := range sums {
+		out[sums[i].Session] = spendOf(&sums[i])
 	}
 	return out
 }
@@ -351,4 +348,149 @@ func attrsText(ev *sdk.Event, skip ...string) string {
 		parts = append(parts, a.Key+"="+v)
 	}
 	return strings.Join(parts, " ")
+}
+
+// lineTable draws what newTable draws, for tables whose cells are single lines of printable text:
+// go-pretty costs about 10 µs a row, so `agent sessions` over 2,000 sessions spent 20 ms drawing.
+// A table with a cell it cannot draw (a control character: a newline, a tab, an escape
+// sequence), or no row, is drawn by go-pretty.
+type lineTable struct {
+	header, footer []string
+	rows           [][]string
+	rightFrom      int // columns from this one (1-based) on are right-aligned, in rows and footer
+}
+
+// newLineTable returns a lineTable of the header's columns, the columns from rightFrom (1-based)
+// on right-aligned.
+func newLineTable(header []string, rightFrom int) *lineTable {
+	return &lineTable{header: header, rightFrom: rightFrom}
+}
+
+// appendRow adds a row.
+func (t *lineTable) appendRow(cells ...string) { t.rows = append(t.rows, cells) }
+
+// setFooter sets the footer.
+func (t *lineTable) setFooter(cells ...string) { t.footer = cells }
+
+// plainCell reports whether s is drawn as it is: no control character.
+func plainCell(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return !strings.ContainsRune(s, '\u009b') // the one-rune CSI
+}
+
+// render writes the table to w.
+func (t *lineTable) render(w io.Writer) {
+	header := make([]string, len(t.header))
+	for i, h := range t.header {
+		header[i] = strings.ToUpper(h)
+	}
+	all := append(append([][]string{header}, t.rows...), t.footer)
+	if len(t.rows) == 0 || len(t.header) == 0 {
+		t.renderPretty(w) // go-pretty has its ways with an empty table
+		return
+	}
+	for _, row := range all {
+		for _, c := range row {
+			if !plainCell(c) {
+				t.renderPretty(w)
+				return
+			}
+		}
+	}
+	widths := make([]int, len(header))
+	cellWidths := make([][]int, len(all))
+	for r, row := range all {
+		cellWidths[r] = make([]int, len(row))
+		for i, c := range row {
+			n := len(c)
+			if !isASCII(c) {
+				n = text.StringWidthWithoutEscSequences(c)
+			}
+			cellWidths[r][i] = n
+			widths[i] = max(widths[i], n)
+		}
+	}
+	var b strings.Builder
+	lineBytes := 4 // the last bar (3 bytes) and the newline
+	for _, n := range widths {
+		lineBytes += 3 * (n + 3) // a bar or a rule's runes: 3 bytes each, at most
+	}
+	b.Grow(lineBytes * (len(all) + 4))
+	spaces := strings.Repeat(" ", slices.Max(widths))
+	rule := func(left, mid, right string) {
+		b.WriteString(left)
+		for i, n := range widths {
+			if i > 0 {
+				b.WriteString(mid)
+			}
+			b.WriteString(strings.Repeat("─", n+2))
+		}
+		b.WriteString(right)
+		b.WriteByte('\n')
+	}
+	line := func(r int, alignRight bool) {
+		row := all[r]
+		for i, n := range widths {
+			b.WriteString("│ ")
+			c, cw := "", 0
+			if i < len(row) {
+				c, cw = row[i], cellWidths[r][i]
+			}
+			pad := spaces[:n-cw]
+			if alignRight && i+1 >= t.rightFrom {
+				b.WriteString(pad)
+				b.WriteString(c)
+			} else {
+				b.WriteString(c)
+				b.WriteString(pad)
+			}
+			b.WriteByte(' ')
+		}
+		b.WriteString("│\n")
+	}
+	rule("┌", "┬", "┐")
+	line(0, false)
+	rule("├", "┼", "┤")
+	for r := 1; r <= len(t.rows); r++ {
+		line(r, true)
+	}
+	if t.footer != nil {
+		rule("├", "┼", "┤")
+		line(len(all)-1, true)
+	}
+	rule("└", "┴", "┘")
+	io.WriteString(w, b.String())
+}
+
+// renderPretty draws the table with go-pretty.
+func (t *lineTable) renderPretty(w io.Writer) {
+	row := func(cells []string) table.Row {
+		r := make(table.Row, len(cells))
+		for i, c := range cells {
+			r[i] = c
+		}
+		return r
+	}
+	pt := newTable(w, row(t.header), t.rightFrom)
+	for _, r := range t.rows {
+		pt.AppendRow(row(r))
+	}
+	if t.footer != nil {
+		pt.AppendFooter(row(t.footer))
+	}
+	pt.Render()
+}
+
+// isASCII reports whether s is ASCII: one column a byte.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

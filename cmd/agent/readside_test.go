@@ -568,3 +568,34 @@ func TestDerivedReadBehind(t *testing.T) {
 		t.Errorf("warning %q", buf.String())
 	}
 }
+
+// TestReadCommandsThroughDaemon runs read commands against a running daemon, over its socket
+// (GET /v1/derived/view, GET /v1/usage/sums), and checks they print what they print with the store
+// opened in their process, where they read it directly: the goldens.
+func TestReadCommandsThroughDaemon(t *testing.T) {
+	dataDir, ids := seededDataDir(t)
+	startDaemon(t, dataDir, nil)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"sessions.txt", []string{"sessions"}},
+		{"sessions-project.txt", []string{"sessions", "--project", "fa430adde4fa"}},
+		{"analyze.txt", []string{"analyze", ids[2]}},
+		{"metrics-day.txt", []string{"metrics"}},
+		{"metrics-model.json", []string{"metrics", "--by", "model", "--json"}},
+		{"metrics-project.txt", []string{"metrics", "--by", "project", "--since", "2026-03-03"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, append(tt.args, "--data-dir", dataDir, "-z", "UTC")...)
+			if code != 0 {
+				t.Fatalf("agent %s: exit %d, stderr %s", strings.Join(tt.args, " "), code, errOut)
+			}
+			if *update {
+				t.Skip("the goldens are TestReadCommandsGolden's")
+			}
+			checkGolden(t, tt.name, out)
+		})
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/sdk"
-	"github.com/jedib0t/go-pretty/v6/table"
 )
 
 // SessionsCmd lists the sessions: start, duration, turns, tool calls, errors, tokens, cost and
@@ -95,33 +94,42 @@ func (c *SessionsCmd) Run(g *Globals) error {
 }
 
 // loadSessions reads the sessions that start in sp (of the project named, if not ""), oldest
-// first, with their usage.
+// first, with their usage. It keeps the fields it shows, not the records.
 func loadSessions(ctx context.Context, g *Globals, cl *daemon.Client, sp span, project string, names projectNames) ([]sessionRow, error) {
-	recs, err := readView(ctx, g, cl, daemon.ViewQuery{Kind: kindSession, Since: sp.from, Until: sp.to})
-	if err != nil {
+	// The usage and the records are two scans of the store: side by side, on two cores.
+	var sums []daemon.UsageSum
+	var sumsErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sums, sumsErr = cl.UsageSums(ctx, daemon.UsageSumQuery{From: sp.from, Group: []string{"session"}})
+	}()
+	var rows []sessionRow
+	behind, err := cl.EachView(ctx, daemon.ViewQuery{Kind: kindSession, Since: sp.from, Until: sp.to}, func(ev *sdk.Event) error {
+		rows = append(rows, newSessionRow(ev, spend{}, names))
+		return nil
+	})
+	<-done
+	if err = cmp.Or(err, sumsErr); err != nil {
 		return nil, err
 	}
+	warnBehind(g.stderr, behind)
+	usage := spendBySession(sums)
+	for i := range rows {
+		rows[i].spend = usage[rows[i].SessionID]
+	}
 	if project != "" {
-		var keys []string
-		for i := range recs {
-			keys = append(keys, attrHex(&recs[i], "project"))
+		keys := make([]string, len(rows))
+		for i := range rows {
+			keys[i] = rows[i].Project
 		}
 		if project, err = resolveProjectKey(keys, project, names); err != nil {
 			return nil, &exitError{code: 2, err: err}
 		}
+		rows = slices.DeleteFunc(rows, func(r sessionRow) bool { return r.Project != project })
 	}
-	buckets, err := cl.UsageBuckets(ctx, sp.from, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	usage := spendBySession(buckets)
-	rows := make([]sessionRow, 0, len(recs))
-	for i := range recs {
-		r := newSessionRow(&recs[i], usage[recs[i].SessionID], names)
-		if project != "" && r.Project != project {
-			continue
-		}
-		rows = append(rows, r)
+	if rows == nil {
+		rows = []sessionRow{}
 	}
 	slices.SortStableFunc(rows, func(a, b sessionRow) int {
 		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.SessionID, b.SessionID))
@@ -135,11 +143,11 @@ func printSessions(w io.Writer, rows []sessionRow, loc *time.Location) {
 		fmt.Fprintln(w, "No sessions found. They appear once the conversations plugin has read the events (`agent plugins list`).")
 		return
 	}
-	t := newTable(w, table.Row{"Start", "Session", "Project", "Duration", "Turns", "Tools", "Errors", "Tokens", "Cost (USD)"}, 4)
+	t := newLineTable([]string{"Start", "Session", "Project", "Duration", "Turns", "Tools", "Errors", "Tokens", "Cost (USD)"}, 4)
 	var total sessionRow
 	for _, r := range rows {
-		t.AppendRow(table.Row{r.Start.In(loc).Format("2006-01-02 15:04"), r.SessionID, r.ProjectName, showDuration(time.Duration(r.DurationMS) * time.Millisecond),
-			humanize.Comma(r.Turns), humanize.Comma(r.ToolCalls), humanize.Comma(r.ToolErrors), humanize.Comma(r.Tokens.total()), showCost(r.Cost)})
+		t.appendRow(r.Start.In(loc).Format("2006-01-02 15:04"), r.SessionID, r.ProjectName, showDuration(time.Duration(r.DurationMS)*time.Millisecond),
+			humanize.Comma(r.Turns), humanize.Comma(r.ToolCalls), humanize.Comma(r.ToolErrors), humanize.Comma(r.Tokens.total()), showCost(r.Cost))
 		total.DurationMS += r.DurationMS
 		total.Turns += r.Turns
 		total.ToolCalls += r.ToolCalls
@@ -147,9 +155,9 @@ func printSessions(w io.Writer, rows []sessionRow, loc *time.Location) {
 		total.Tokens.add(r.Tokens)
 		total.Cost += r.Cost
 	}
-	t.AppendFooter(table.Row{"Total", fmt.Sprintf("%d sessions", len(rows)), "", showDuration(time.Duration(total.DurationMS) * time.Millisecond),
-		humanize.Comma(total.Turns), humanize.Comma(total.ToolCalls), humanize.Comma(total.ToolErrors), humanize.Comma(total.Tokens.total()), showCost(total.Cost)})
-	t.Render()
+	t.setFooter("Total", fmt.Sprintf("%d sessions", len(rows)), "", showDuration(time.Duration(total.DurationMS)*time.Millisecond),
+		humanize.Comma(total.Turns), humanize.Comma(total.ToolCalls), humanize.Comma(total.ToolErrors), humanize.Comma(total.Tokens.total()), showCost(total.Cost))
+	t.render(w)
 }
 
 // writeJSONOut writes v as indented JSON.

@@ -105,6 +105,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/daily", d.getDaily)
 	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
+	mux.HandleFunc("GET /v1/usage/sums", d.getUsageSums)
 	mux.HandleFunc("GET /v1/usage/unpriced", d.getUnpriced)
 	mux.HandleFunc("GET /v1/pricing", d.getPricing)
 	mux.HandleFunc("POST /v1/pricing/update", d.postPricingUpdate)

@@ -366,6 +366,7 @@ func (d *Daemon) openReadOnly() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/usage/buckets", d.getUsageBuckets)
+	mux.HandleFunc("GET /v1/usage/sums", d.getUsageSums)
 	mux.HandleFunc("GET /v1/usage/unpriced", d.getUnpriced)
 	d.derivedRoutes(mux)
 	mux.HandleFunc("GET /v1/insights", d.getInsights) // derived records: as the daemon left them

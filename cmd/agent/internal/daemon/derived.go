@@ -182,51 +182,63 @@ func queryInt(q url.Values, name string) (int, error) {
 
 // getDerivedView serves GET /v1/derived/view (see ViewQuery for its parameters).
 func (d *Daemon) getDerivedView(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	kind := q.Get("kind")
-	since, err1 := queryTime(q, "since")
-	until, err2 := queryTime(q, "until")
-	limit, err3 := queryInt(q, "limit")
-	if err := errors.Join(err1, err2, err3); err != nil || kind == "" {
+	v := r.URL.Query()
+	q := ViewQuery{Kind: v.Get("kind"), Prefix: v.Get("prefix"), From: v.Get("from"), To: v.Get("to")}
+	var err1, err2, err3 error
+	q.Since, err1 = queryTime(v, "since")
+	q.Until, err2 = queryTime(v, "until")
+	q.Limit, err3 = queryInt(v, "limit")
+	if err := errors.Join(err1, err2, err3); err != nil || q.Kind == "" {
 		if err == nil {
 			err = errors.New("kind is required")
 		}
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	behind, err := d.waitDerived(r.Context())
+	var out []byte
+	behind, err := d.eachView(r.Context(), q, func(ev *sdk.Event) error {
+		var err error
+		out, err = appendEvent(out, ev)
+		return err
+	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	var out []byte
+	writeEvents(w, out, behind)
+}
+
+// eachView waits for the enrich plugins as a derived read does, then calls fn for each record of
+// the view that q selects, in key order (ev is valid during the call only), and returns how many
+// events the plugins had still to read.
+func (d *Daemon) eachView(ctx context.Context, q ViewQuery, fn func(ev *sdk.Event) error) (uint64, error) {
+	behind, err := d.waitDerived(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
 	errLimit := errors.New("limit")
-	fn := func(_ []byte, ev *sdk.Event) error {
-		if (!since.IsZero() && ev.Time.Before(since)) || (!until.IsZero() && !ev.Time.Before(until)) {
+	scan := func(_ []byte, ev *sdk.Event) error {
+		if (!q.Since.IsZero() && ev.Time.Before(q.Since)) || (!q.Until.IsZero() && !ev.Time.Before(q.Until)) {
 			return nil
 		}
-		var err error
-		if out, err = appendEvent(out, ev); err != nil {
+		if err := fn(ev); err != nil {
 			return err
 		}
-		if n++; limit > 0 && n >= limit {
+		if n++; q.Limit > 0 && n >= q.Limit {
 			return errLimit
 		}
 		return nil
 	}
-	prefix, from, to := q.Get("prefix"), q.Get("from"), q.Get("to")
-	switch {
-	case prefix != "":
-		err = d.st.ScanViewPrefix(kind, []byte(prefix), fn)
-	default:
-		err = d.st.ScanViewRange(kind, []byte(from), []byte(to), fn)
+	if q.Prefix != "" {
+		err = d.st.ScanViewPrefix(q.Kind, []byte(q.Prefix), scan)
+	} else {
+		err = d.st.ScanViewRange(q.Kind, []byte(q.From), []byte(q.To), scan)
 	}
 	if err != nil && !errors.Is(err, errLimit) {
-		writeError(w, http.StatusInternalServerError, err)
-		return
+		return behind, err
 	}
-	writeEvents(w, out, behind)
+	return behind, nil
 }
 
 // getDerivedRecord serves GET /v1/derived/record?kind=K&key=X: the view's record of a kind and
@@ -383,6 +395,30 @@ func (c *Client) View(ctx context.Context, q ViewQuery) (Derived, error) {
 		return res, fmt.Errorf("read %s records: %w", q.Kind, err)
 	}
 	return res, nil
+}
+
+// EachView calls fn for each record of a kind's view that q selects, in key order, and returns how
+// many events the enrich plugins had still to read. ev is valid during the call only: a command
+// that keeps a few fields of many records keeps no record. A client of a daemon opened in this
+// process reads the store there, with no encoding in between.
+func (c *Client) EachView(ctx context.Context, q ViewQuery, fn func(ev *sdk.Event) error) (uint64, error) {
+	if c.local != nil {
+		behind, err := c.local.eachView(ctx, q, fn)
+		if err != nil {
+			return behind, fmt.Errorf("read %s records: %w", q.Kind, err)
+		}
+		return behind, nil
+	}
+	res, err := c.View(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	for i := range res.Records {
+		if err := fn(&res.Records[i]); err != nil {
+			return res.Behind, err
+		}
+	}
+	return res.Behind, nil
 }
 
 // Record returns the view's record of a kind and key; a *StatusError of code 404 if there is
