@@ -46,6 +46,7 @@ type Plugin struct {
 	code        []byte
 	codeMu      sync.Mutex
 	compiled    *extism.CompiledPlugin
+	hasCode     atomic.Bool // compiled != nil, for resident without codeMu
 	cache       wazero.CompilationCache
 	compileTime time.Duration
 	lastUsed    atomic.Int64 // Unix nanoseconds at the end of the last call
@@ -453,12 +454,9 @@ type Stats struct {
 	ContentReads map[string]int64 `json:"content_reads,omitempty"`
 }
 
-// resident reports whether the plugin's machine code is loaded.
-func (p *Plugin) resident() bool {
-	p.codeMu.Lock()
-	defer p.codeMu.Unlock()
-	return p.compiled != nil
-}
+// resident reports whether the plugin's machine code is loaded. It does not take codeMu, which a
+// compile holds for as long as it takes (seconds, for a deferred one): status never waits for it.
+func (p *Plugin) resident() bool { return p.hasCode.Load() }
 
 // Status returns the plugin's state and resource use.
 func (p *Plugin) Status() Stats {

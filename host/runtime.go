@@ -542,6 +542,7 @@ func (p *Plugin) compile() error {
 		return err
 	}
 	p.compiled = compiled
+	p.hasCode.Store(true)
 	if cache != p.h.cache {
 		p.cache = cache
 	}
@@ -557,6 +558,7 @@ func (p *Plugin) closeCode() error {
 	if p.compiled != nil {
 		errs = append(errs, p.compiled.Close(context.Background()))
 		p.compiled = nil
+		p.hasCode.Store(false)
 	}
 	if p.cache != nil {
 		errs = append(errs, p.cache.Close(context.Background()))

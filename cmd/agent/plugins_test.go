@@ -318,7 +318,10 @@ func readLog(dataDir string) string {
 // after the next hook, whose event is stored like the others.
 func TestPluginIdleStatus(t *testing.T) {
 	dataDir := newDataDir(t)
-	startDaemon(t, dataDir, nil, "--plugin-idle", "300ms")
+	// The first event also starts the enrich plugins, which compile then (a second or more of
+	// CPU each on a loaded machine): the idle window must outlast that, or the capture plugin is
+	// released before the status below is asked for.
+	startDaemon(t, dataDir, nil, "--plugin-idle", "3s")
 	capture := func(st daemon.Status) daemon.PluginStatus {
 		t.Helper()
 		for _, p := range st.Plugins {
@@ -334,7 +337,7 @@ func TestPluginIdleStatus(t *testing.T) {
 	if p := capture(st); !p.Running || !p.Resident || p.Releases != 0 {
 		t.Fatalf("after a hook: running %v, resident %v, releases %d; want true, true, 0", p.Running, p.Resident, p.Releases)
 	}
-	waitFor(t, 10*time.Second, func() string {
+	waitFor(t, 30*time.Second, func() string {
 		if p := capture(apiStatus(t, dataDir)); p.Resident || p.Releases != 1 {
 			return fmt.Sprintf("resident %v, releases %d; want false, 1", p.Resident, p.Releases)
 		}
