@@ -724,11 +724,11 @@ func checkToolUses(t *testing.T, events []storedEvent, session string) {
 	uses := map[string]*toolUse{}
 	get := func(e storedEvent) *toolUse {
 		v, ok := e.attrs["tool_use_id"]
-		if !ok || v.Kind() != sdk.KindIdent {
-			t.Errorf("%s has no tool_use_id ident: %v", e.kind, e.attrs)
+		if !ok || v.Kind() != sdk.KindHash {
+			t.Errorf("%s has no tool_use_id hash: %v", e.kind, e.attrs)
 			return &toolUse{name: map[string]string{}, input: map[string]string{}}
 		}
-		id := v.Ident()
+		id := v.String()
 		if strings.HasPrefix(id, "toolu_") {
 			t.Errorf("%s keeps the tool use id %s as Claude Code wrote it, want the salted join key", e.kind, id)
 		}

@@ -130,8 +130,8 @@ func (a *attrs) prompt(text string) error {
 	return nil
 }
 
-// toolUse adds tool_use_id, the join key of a tool use id (keys.toolUseID), if id is one: a
-// non-empty string of at most 128 bytes.
+// toolUse adds tool_use_id, the join key of a tool use id (keys.toolUseID, a hash), if id is one:
+// a non-empty string of at most 128 bytes.
 func (a *attrs) toolUse(id gjson.Result) error {
 	if id.Type != gjson.String || id.Str == "" || len(id.Str) > sdk.MaxIdentLen || pdk.Withheld(id) {
 		return nil
@@ -140,7 +140,7 @@ func (a *attrs) toolUse(id gjson.Result) error {
 	if err != nil {
 		return err
 	}
-	a.ident("tool_use_id", k.toolUseID(id.Str))
+	a.hash("tool_use_id", k.toolUseID(id.Str))
 	return nil
 }
 

@@ -301,7 +301,7 @@ func toolUseKey(id string) string {
 	if err != nil {
 		panic(err)
 	}
-	return k.toolUseID(id)
+	return hexOf(k.toolUseID(id))
 }
 
 func TestTranscriptEvents(t *testing.T) {

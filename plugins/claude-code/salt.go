@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 )
 
@@ -73,13 +72,15 @@ func (k *keys) project(name string) []byte {
 // toolUseLabel separates the tool-use id hash from the plugin's other salted hashes.
 const toolUseLabel = "claude-code/tool_use_id\x00"
 
-// toolUseID returns the join key of a tool use: the hex of the salted hash of Claude Code's
-// tool_use_id (12 bytes, 24 hex digits). A hook has the id as metadata, but a transcript line has
-// it inside its content, where the host would refuse it verbatim; both emit this form, so hook
-// and transcript events of one tool use carry the same tool_use_id.
-func (k *keys) toolUseID(id string) string {
+// toolUseID returns the join key of a tool use: 12 bytes of the salted hash of Claude Code's
+// tool_use_id. A hook has the id as metadata, but a transcript line has it inside its content,
+// where the host would refuse it verbatim; both emit this form, so hook and transcript events of
+// one tool use carry the same tool_use_id. It is a hash, not its hex digits: the host decides
+// nearly every hash against what the plugin was shown by a lookup of its byte pairs, where a
+// hex string, whose pairs any text holds, would cost a scan of the whole window.
+func (k *keys) toolUseID(id string) []byte {
 	m := hmac.New(sha256.New, k.salt)
 	m.Write([]byte(toolUseLabel))
 	m.Write([]byte(id))
-	return hex.EncodeToString(m.Sum(nil)[:12])
+	return m.Sum(nil)[:12]
 }
