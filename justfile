@@ -37,9 +37,11 @@ plugins:
 test:
     go test ./...
 
-# Run the race detector on the packages with concurrency.
+# Run the race detector on the packages with concurrency. cmd/agent's tests drive the agent as a
+# separate process built without the detector, so running them under it checked only the tests'
+# own goroutines, at 10 minutes of CI; its in-process packages are here.
 race:
-    go test -race -short ./store/... ./pipeline/... ./host/... ./cmd/agent/...
+    go test -race -short ./store/... ./pipeline/... ./host/... ./cmd/agent/internal/...
 
 # Check formatting and vet.
 lint:
