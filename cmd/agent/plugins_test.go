@@ -321,7 +321,7 @@ func TestPluginIdleStatus(t *testing.T) {
 	// The first event also starts the enrich plugins, which compile then (a second or more of
 	// CPU each on a loaded machine): the idle window must outlast that, or the capture plugin is
 	// released before the status below is asked for.
-	startDaemon(t, dataDir, nil, "--plugin-idle", "3s")
+	startDaemon(t, dataDir, nil, "--plugin-idle", "15s")
 	capture := func(st daemon.Status) daemon.PluginStatus {
 		t.Helper()
 		for _, p := range st.Plugins {
@@ -337,7 +337,7 @@ func TestPluginIdleStatus(t *testing.T) {
 	if p := capture(st); !p.Running || !p.Resident || p.Releases != 0 {
 		t.Fatalf("after a hook: running %v, resident %v, releases %d; want true, true, 0", p.Running, p.Resident, p.Releases)
 	}
-	waitFor(t, 30*time.Second, func() string {
+	waitFor(t, 90*time.Second, func() string {
 		if p := capture(apiStatus(t, dataDir)); p.Resident || p.Releases != 1 {
 			return fmt.Sprintf("resident %v, releases %d; want false, 1", p.Resident, p.Releases)
 		}
