@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -66,9 +67,19 @@ func enrichPlugins(dataDir string) func() ([]string, error) {
 	}
 }
 
-// pluginCacheDir is wazero's compilation cache of the data directory, shared by `plugins install`
-// (which warms it) and the daemon.
+// cacheDirEnv names the variable that moves the caches out of the data directory: a folder not
+// backed up, or one cache shared by several data directories (the tests' agents share one, so a
+// plugin compiles once per test run instead of once per test).
+const cacheDirEnv = "HANGAR_CACHE_DIR"
+
+// pluginCacheDir is wazero's compilation cache, shared by `plugins install` (which warms it) and
+// the daemon: <data-dir>/cache/wasm, or wasm under $HANGAR_CACHE_DIR. Compiled code is keyed by a
+// hash of the module and wazero's version, and written by rename, so agents of several data
+// directories can share it.
 func pluginCacheDir(dataDir string) string {
+	if dir := os.Getenv(cacheDirEnv); dir != "" {
+		return filepath.Join(expandHome(dir), "wasm")
+	}
 	return filepath.Join(dataDir, daemon.CacheName, "wasm")
 }
 

@@ -210,3 +210,42 @@ func TestEnvOnlyDaemonSettings(t *testing.T) {
 		return next(nil)
 	})
 }
+
+// TestCacheDirEnv: HANGAR_CACHE_DIR takes the plugins' compiled code out of the data directory,
+// and a second data directory's first import finds it there.
+func TestCacheDirEnv(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv(cacheDirEnv, cache)
+	src := filepath.Join(t.TempDir(), "claude")
+	copyTranscripts(t, sharedTranscripts, src)
+	imp := func() string {
+		dataDir := newDataDir(t)
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"import", "--json", "--data-dir", dataDir, "--source", src}, nil, &stdout, &stderr); code != 0 {
+			t.Fatalf("agent import: exit %d, %s%s", code, stdout.String(), stderr.String())
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "cache")); !os.IsNotExist(err) {
+			t.Errorf("the data directory has a cache folder (%v), with %s set", err, cacheDirEnv)
+		}
+		return stdout.String()
+	}
+	files := func() int {
+		n := 0
+		filepath.WalkDir(filepath.Join(cache, "wasm"), func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	imp()
+	before := files()
+	if before == 0 {
+		t.Fatalf("%s/wasm holds no file, want the compiled plugins", cacheDirEnv)
+	}
+	imp()
+	if after := files(); after != before {
+		t.Errorf("a second data directory compiled again: %d files in the cache, then %d", before, after)
+	}
+}

@@ -518,9 +518,9 @@ func toolStatsCheck(t *testing.T, dataDir, when string, dlq int64) (cursor, last
 // `agent reindex` after it.
 //
 // HANGAR_ENRICH_CRASH_CYCLES bounds the crash cycles (default 12); HANGAR_ENRICH_CRASH_EVENTS sets
-// the events (default 20000).
+// the events (default 12000).
 func TestEnrichCrashSafety(t *testing.T) {
-	cycles, events := envInt("HANGAR_ENRICH_CRASH_CYCLES", 12), envInt("HANGAR_ENRICH_CRASH_EVENTS", 20000)
+	cycles, events := envInt("HANGAR_ENRICH_CRASH_CYCLES", 12), envInt("HANGAR_ENRICH_CRASH_EVENTS", 12000)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("seed %d, up to %d cycles, %d events", seed, cycles, events)

@@ -240,6 +240,7 @@ func groups(report any) int {
 // `agent install` or any earlier command leaves it: it runs one small import.
 func warmCache(b testing.TB) string {
 	b.Helper()
+	b.Setenv(cacheDirEnv, "") // the data directory's own cache, cold or warm as the caller copies it
 	src := filepath.Join(b.TempDir(), "claude")
 	copyTranscripts(b, sharedTranscripts, src)
 	dataDir := filepath.Join(b.TempDir(), "hangar")

@@ -133,6 +133,7 @@ func listPlugins(t *testing.T, dataDir string) map[string]pluginJSON {
 var testCaps = []string{"read:payload.hook_event_name", "read:payload.session_id", "read:payload.tool_name", "emit:events"}
 
 func TestPluginsCLI(t *testing.T) {
+	t.Setenv(cacheDirEnv, "") // install must warm the data directory's own cache
 	dataDir := newDataDir(t)
 
 	// A fresh data dir lists the built-in plugins.

@@ -119,7 +119,7 @@ func TestTranscriptBadInput(t *testing.T) {
 	// that every case starts with.
 	baseDir := t.TempDir()
 	base := &badCorpus{t: t, dir: baseDir, src: filepath.Join(baseDir, "claude"), dataDir: filepath.Join(baseDir, "hangar"),
-		env: childEnv("HOME=" + baseDir), bin: agentBin}
+		env: childEnv("HOME="+baseDir, cacheDirEnv+"="), bin: agentBin}
 	base.around()
 	sum, stderr := base.importJSON()
 	if sum.Lines != int64(len(nb)) || sum.DeadLettered != 0 || sum.Failed != 0 || stderr != "" {
@@ -129,7 +129,7 @@ func TestTranscriptBadInput(t *testing.T) {
 	if len(baseline.dlq) != 0 || baseline.kinds["transcript.usage"] != 10 || baseline.totals.Total == 0 || baseline.reportStderr != "" {
 		t.Fatalf("the neighbours: %+v, want 10 usage events, usage in the report, no dead letter", baseline)
 	}
-	cache := pluginCacheDir(base.dataDir)
+	cache := ownCacheDir(base.dataDir)
 
 	truncated := mk.assistantLine(nil)
 	half := len(truncated) / 2
@@ -399,6 +399,7 @@ func TestTranscriptBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each case has its own folders and agent; they wait on processes more than on the CPU
 			k := newBadCorpus(t, cache)
 			tc.build(k)
 			if tc.unprivileged {
@@ -459,19 +460,26 @@ func TestTranscriptBadInput(t *testing.T) {
 	}
 }
 
+// ownCacheDir is the compilation cache in dataDir. The cases keep theirs there, not in the tests'
+// shared one, because when the tests run as root the agent of a case runs as nobody, who must
+// own it.
+func ownCacheDir(dataDir string) string {
+	return filepath.Join(dataDir, "cache", "wasm")
+}
+
 // newBadCorpus makes a case's folders: an empty projects folder, and a data directory holding the
 // compilation cache.
 func newBadCorpus(t *testing.T, cache string) *badCorpus {
 	t.Helper()
 	dir := t.TempDir()
 	k := &badCorpus{t: t, dir: dir, src: filepath.Join(dir, "claude"), dataDir: filepath.Join(dir, "hangar"),
-		env: childEnv("HOME=" + filepath.Join(dir, "home")), bin: agentBin}
+		env: childEnv("HOME="+filepath.Join(dir, "home"), cacheDirEnv+"="), bin: agentBin}
 	for _, p := range []string{k.path(""), filepath.Join(dir, "home")} {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := badLinkTree(cache, pluginCacheDir(k.dataDir)); err != nil {
+	if err := badLinkTree(cache, ownCacheDir(k.dataDir)); err != nil {
 		t.Fatalf("copy the compilation cache: %v", err)
 	}
 	return k
