@@ -24,6 +24,11 @@ const (
 // The carry plugin's attacks (content kept from another record or call, emitted or written into
 // errors, logs, kv and paths) are tested in window_test.go.
 func TestAdversarial(t *testing.T) {
+	if testing.Short() {
+		// Its child compiles a dozen Go guests, cold: over 5 minutes under the race detector on
+		// 2 busy cores (just race runs -short). go test ./... runs it.
+		t.Skip("compiles a dozen guests in a child process: runs in go test ./... without -short")
+	}
 	if inChild(t, 5*time.Minute) { // its guests spin: see inChild
 		return
 	}
