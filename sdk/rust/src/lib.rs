@@ -514,7 +514,9 @@ pub fn process_batch(input: &[u8], h: BatchHandler, out: &mut Vec<u8>) -> Result
 pub fn call(f: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<(), String>) -> i32 {
     install_panic_hook();
     let input = sys::input();
-    let mut out = unsafe { std::mem::take(&mut OUT) };
+    // Through a raw pointer: the instance runs one call at a time, on one thread.
+    let kept = unsafe { &mut *std::ptr::addr_of_mut!(OUT) };
+    let mut out = std::mem::take(kept);
     out.clear();
     let rc = match f(&input, &mut out) {
         Ok(()) => {
@@ -527,7 +529,7 @@ pub fn call(f: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<(), String>) -> i32 {
         }
     };
     if out.capacity() <= MAX_KEPT_OUTPUT {
-        unsafe { OUT = out };
+        *kept = out;
     }
     rc
 }

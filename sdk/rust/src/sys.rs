@@ -157,12 +157,9 @@ static mut SALT: Option<Vec<u8>> = None;
 
 /// `hangar salt`, once.
 pub fn salt() -> Vec<u8> {
-    unsafe {
-        if SALT.is_none() {
-            SALT = Some(load(imp::salt()));
-        }
-        SALT.clone().unwrap_or_default()
-    }
+    // Through a raw pointer: the instance runs one call at a time, on one thread.
+    let salt = unsafe { &mut *std::ptr::addr_of_mut!(SALT) };
+    salt.get_or_insert_with(|| load(unsafe { imp::salt() })).clone()
 }
 
 /// `hangar leaks`: the query `q` (uvarint-prefixed strings) about record `record`; the answer's
