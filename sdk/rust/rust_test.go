@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -704,5 +705,31 @@ func TestHostFunctionsUnderHost(t *testing.T) {
 	// A panic traps: the host fails the call.
 	if _, err := p.Call(ctx, "capture", [][]byte{[]byte(`{"panic":"boom"}`)}); err == nil {
 		t.Error("a panic did not fail the call")
+	}
+}
+
+// TestReaderSurvivesDamagedJSON runs the example and the test plugin's path lookups over real
+// payloads damaged at random (hosttest.Mutate): the SDK's JSON reader must never panic, which
+// would trap and fail the whole call, and every record must get a well-formed result.
+func TestReaderSurvivesDamagedJSON(t *testing.T) {
+	wasm := build(t, "example/lib.rs")
+	payloads := hookPayloads(t)
+	rng := rand.New(rand.NewPCG(18, 1))
+	records := make([][]byte, 2000)
+	for i := range records {
+		records[i] = hosttest.Mutate(rng, payloads[rng.IntN(len(payloads))])
+	}
+	out := newFake().call(t, wasm, "capture", records)
+	ok := 0
+	if err := abi.DecodeOutput(out, len(records), func(_ int, evs []sdk.Event, msg string) error {
+		if msg == "" {
+			ok++
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("strict decode: %v", err)
+	}
+	if ok == 0 || ok == len(records) {
+		t.Errorf("%d of %d damaged records captured: want some, not all", ok, len(records))
 	}
 }
