@@ -28,16 +28,16 @@ var templates embed.FS
 const sha256Placeholder = "run ./build to fill this in"
 
 // langNames are the languages a plugin can be scaffolded in, with their display names.
-var langNames = map[string]string{"go": "Go", "assemblyscript": "AssemblyScript"}
+var langNames = map[string]string{"go": "Go", "assemblyscript": "AssemblyScript", "rust": "Rust"}
 
 // PluginsNewCmd scaffolds a plugin folder of a kind (capture, enrich or insight) that builds with
 // one command (./build).
 type PluginsNewCmd struct {
-	Lang     string `name:"lang" required:"" enum:"go,assemblyscript" help:"The plugin's language: go or assemblyscript."`
+	Lang     string `name:"lang" required:"" enum:"go,assemblyscript,rust" help:"The plugin's language: go, assemblyscript or rust."`
 	Kind     string `name:"kind" default:"capture" enum:"capture,enrich,insight" help:"The plugin's kind: capture (a platform's records into events), enrich (events into derived records) or insight (derived records into insights)."`
 	Name     string `arg:"" help:"The plugin's name: 2 to 64 lowercase letters, digits and dashes, starting with a letter."`
 	Dir      string `name:"dir" type:"path" placeholder:"DIR" help:"The folder to create (default ./NAME); it must not exist or be empty."`
-	SDK      string `name:"sdk" type:"path" placeholder:"DIR" help:"A checkout of Hangar to build against: a go.mod replace (Go) or a file: dependency (AssemblyScript). Without it the plugin needs the published SDK."`
+	SDK      string `name:"sdk" type:"path" placeholder:"DIR" help:"A checkout of Hangar to build against: a go.mod replace (Go), a file: dependency (AssemblyScript) or the SDK's path (Rust). Without it the plugin needs the published SDK."`
 	Platform string `name:"platform" default:"claude-code" help:"The platform the capture plugin reads."`
 }
 
@@ -49,7 +49,9 @@ type scaffoldData struct {
 	// SDK is the absolute path of a Hangar checkout, or empty.
 	SDK string
 	// ASSDK is the AssemblyScript SDK's npm dependency spec.
-	ASSDK             string
+	ASSDK string
+	// CrateName is the Rust crate's name: the plugin's, dashes as underscores (cargo's file name).
+	CrateName         string
 	GoVersion         string
 	SHA256Placeholder string
 }
@@ -111,7 +113,7 @@ type scaffoldFile struct {
 func (c *PluginsNewCmd) render() ([]scaffoldFile, error) {
 	name, ok := langNames[c.Lang]
 	if !ok {
-		return nil, fmt.Errorf("scaffold plugin: language %q: want go or assemblyscript", c.Lang)
+		return nil, fmt.Errorf("scaffold plugin: language %q: want go, assemblyscript or rust", c.Lang)
 	}
 	switch host.Kind(c.kind()) {
 	case host.KindCapture, host.KindEnrich, host.KindInsight:
@@ -120,7 +122,7 @@ func (c *PluginsNewCmd) render() ([]scaffoldFile, error) {
 	}
 	d := scaffoldData{
 		Name: c.Name, Lang: c.Lang, LangName: name, Platform: c.Platform, Kind: c.kind(), DerivedKind: derivedKind(c.Name),
-		ASSDK: "^0.1.0", GoVersion: goVersion(), SHA256Placeholder: sha256Placeholder,
+		ASSDK: "^0.1.0", CrateName: strings.ReplaceAll(c.Name, "-", "_"), GoVersion: goVersion(), SHA256Placeholder: sha256Placeholder,
 	}
 	if c.SDK != "" {
 		sdk, err := filepath.Abs(c.SDK)
@@ -129,6 +131,9 @@ func (c *PluginsNewCmd) render() ([]scaffoldFile, error) {
 		}
 		if _, err := os.Stat(filepath.Join(sdk, "sdk", "pdk", "doc.go")); err != nil {
 			return nil, fmt.Errorf("scaffold plugin: --sdk %s is not a checkout of Hangar (no sdk/pdk)", sdk)
+		}
+		if _, err := os.Stat(filepath.Join(sdk, "sdk", "rust", "build.sh")); err != nil && c.Lang == "rust" {
+			return nil, fmt.Errorf("scaffold plugin: --sdk %s has no Rust SDK (sdk/rust): a checkout of Hangar too old", sdk)
 		}
 		d.SDK = filepath.ToSlash(sdk)
 		d.ASSDK = "file:" + path.Join(d.SDK, "sdk/assemblyscript")
