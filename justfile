@@ -57,6 +57,12 @@ bench:
 bench-hook:
     go test -run '^$' -bench 'HookProcess|IdleRSS' -benchtime 300x -count 3 ./cmd/agent/
 
+# Issue 18's start-up targets: agent --version, the hook (daemon up) and agent report daily (on a
+# store of a 200 MB corpus) against a trivial Go program that reads stdin, medians of 30 whole
+# processes run in alternation, as ratios.
+bench-startup mb="200":
+    go test -run '^$' -bench Startup -benchtime 30x -timeout 40m ./cmd/agent/ -transcripts-corpus-mb={{mb}}
+
 # Crash-test with 1000 SIGKILL cycles instead of 20 (long).
 soak:
     HANGAR_CRASH_CYCLES=1000 go test -run Crash -timeout 3h -v ./cmd/agent/
@@ -102,4 +108,4 @@ parity mb="40": ccusage
 
 # Time a first `agent import` and `agent report daily` against `ccusage claude daily`.
 bench-vs-ccusage mb="200" runs="5": ccusage
-    go test -run '^$' -bench VsCcusage -benchtime {{runs}}x ./cmd/agent/ -ccusage {{ccusage}} -transcripts-corpus-mb {{mb}}
+    go test -run '^$' -bench VsCcusage -benchtime {{runs}}x ./cmd/agent/ -ccusage {{ccusage}} -transcripts-corpus-mb={{mb}}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -112,12 +113,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	cli := CLI{Globals: Globals{stdin: stdin, stdout: stdout, stderr: stderr}}
 	exitCode := -1
-	parser, err := newParser(&cli, dataDir, &exitCode)
-	if err != nil {
-		fmt.Fprintf(stderr, "agent: %v\n", err)
-		return 2
+	ctx, err := parseOneCommand(&cli, args, dataDir, &exitCode)
+	if ctx == nil && exitCode < 0 {
+		parser, perr := newParser(&cli, dataDir, &exitCode)
+		if perr != nil {
+			fmt.Fprintf(stderr, "agent: %v\n", perr)
+			return 2
+		}
+		ctx, err = parseArgs(parser, args, &exitCode)
 	}
-	ctx, err := parseArgs(parser, args, &exitCode)
 	if exitCode >= 0 {
 		return exitCode // --help or --version
 	}
@@ -147,18 +151,85 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 // newParser is the command line's parser, filling cli, with the config file of dataDir. Kong's
 // exit (after --help or --version) sets *exitCode and unwinds to parseArgs.
 func newParser(cli *CLI, dataDir string, exitCode *int) (*kong.Kong, error) {
-	return kong.New(cli,
+	return kong.New(cli, parserOptions(dataDir, cli.stdout, cli.stderr, exitCode)...)
+}
+
+// parserOptions are the options of the command line's parser (newParser, parseOneCommand).
+func parserOptions(dataDir string, stdout, stderr io.Writer, exitCode *int) []kong.Option {
+	return []kong.Option{
 		kong.Name("agent"),
 		kong.Description("Hangar: local-first, privacy-first telemetry for AI coding assistants."),
-		kong.Writers(cli.stdout, cli.stderr),
+		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { *exitCode = c; panic(exitPanic{}) }),
 		kong.Vars{"version": version()},
 		kong.Resolvers(newConfigResolver(filepath.Join(dataDir, "config.toml"))),
 		kong.UsageOnError(),
-	)
+	}
 }
 
 type exitPanic struct{}
+
+// parseOneCommand parses args with a model of the global flags and the one command args name,
+// instead of every command: kong builds its model by reflection over the whole CLI, which cost a
+// short command (agent report, agent status, ...) more than anything of its own after package
+// init (docs/RATIONALE.md, "Start-up"). It returns a nil context, having changed nothing of cli,
+// whenever the whole model could answer otherwise: args name no command ("agent --version" alone
+// is the exception: it prints the version), or the parse does anything but succeed (help, an
+// error, a config key of another command). The caller then parses with the whole model, which
+// prints what it always printed. A clean parse of the one command is the whole model's: no other
+// command's flag is in scope once a command is named.
+func parseOneCommand(cli *CLI, args []string, dataDir string, exitCode *int) (*kong.Context, error) {
+	versionOnly := len(args) == 1 && args[0] == "--version"
+	fields := []reflect.StructField{{Name: "Globals", Type: reflect.TypeFor[Globals](), Tag: `embed:""`}}
+	if !versionOnly {
+		f, ok := commandField(commandOf(args))
+		if !ok {
+			return nil, nil
+		}
+		fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag})
+	}
+	model := reflect.New(reflect.StructOf(fields))
+	g := model.Elem().Field(0).Addr().Interface().(*Globals)
+	*g = cli.Globals
+	stdout, stderr := io.Discard, io.Discard // a failed parse says nothing: the whole model's says it
+	if versionOnly {
+		stdout, stderr = cli.stdout, cli.stderr
+	}
+	code := -1
+	parser, err := kong.New(model.Interface(), parserOptions(dataDir, stdout, stderr, &code)...)
+	if err != nil {
+		return nil, nil
+	}
+	ctx, err := parseArgs(parser, args, &code)
+	if versionOnly && code >= 0 {
+		*exitCode = code
+		return nil, nil
+	}
+	if err != nil || code >= 0 || ctx == nil {
+		return nil, nil
+	}
+	cli.Globals = *g
+	return ctx, nil
+}
+
+// commandField returns the field of CLI that is the command named name.
+func commandField(name string) (reflect.StructField, bool) {
+	t := reflect.TypeFor[CLI]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if _, isCmd := f.Tag.Lookup("cmd"); !isCmd {
+			continue
+		}
+		n := f.Tag.Get("name")
+		if n == "" {
+			n = strings.ToLower(f.Name)
+		}
+		if name != "" && n == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
 
 // parseArgs parses, turning kong's exit (after --help or --version) into a returned code.
 func parseArgs(p *kong.Kong, args []string, exitCode *int) (ctx *kong.Context, err error) {
