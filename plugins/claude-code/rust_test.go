@@ -273,3 +273,51 @@ func TestCaptureRustDamaged(t *testing.T) {
 	}
 	t.Logf("%d damaged records, %d captured", len(recs), ok)
 }
+
+// BenchmarkCaptureGoVsRust runs the Go reference and the Rust port under the real host on the
+// real hook payloads (calls of 64, as the daemon's queue makes them) and on the transcript lines
+// (calls of 500, as `agent import` makes them), one goroutine, and reports the time and CPU time
+// per record of the whole call (projection, the guest, the leak checks, emission checks).
+func BenchmarkCaptureGoVsRust(b *testing.B) {
+	rustToolchain(b)
+	wasm, err := rustWasm()
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, goWasm, err := host.ReadPluginDir(".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var hooks [][]byte
+	for _, rel := range hookFiles(b) {
+		hooks = append(hooks, hookPayloads(b, rel)...)
+	}
+	transcript, _ := transcriptLines(b)
+	for _, mod := range []struct {
+		name string
+		wasm []byte
+	}{{"go", goWasm}, {"rust", wasm}} {
+		for _, set := range []struct {
+			name    string
+			records [][]byte
+			batch   int
+		}{{"hooks", hooks, 64}, {"transcripts", transcript, 500}} {
+			b.Run(mod.name+"/"+set.name, func(b *testing.B) {
+				p := loadWasm(b, mod.wasm, testSecret)
+				n := 0
+				b.ResetTimer()
+				cpu0 := cpuTime()
+				for range b.N {
+					for lo := 0; lo < len(set.records); lo += set.batch {
+						if _, err := p.Call(context.Background(), "capture", set.records[lo:min(lo+set.batch, len(set.records))]); err != nil {
+							b.Fatal(err)
+						}
+					}
+					n += len(set.records)
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(n), "µs/record")
+				b.ReportMetric(float64(cpuTime()-cpu0)/1e3/float64(n), "cpu-µs/record")
+			})
+		}
+	}
+}
