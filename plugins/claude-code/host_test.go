@@ -186,7 +186,7 @@ func checkGolden(t *testing.T, name string, outcomes []host.Outcome) {
 }
 
 // hookFiles returns the hook fixture files, relative to hooksDir.
-func hookFiles(t *testing.T) []string {
+func hookFiles(t testing.TB) []string {
 	t.Helper()
 	var files []string
 	err := filepath.WalkDir(hooksDir, func(path string, d fs.DirEntry, err error) error {
@@ -207,7 +207,7 @@ func hookFiles(t *testing.T) []string {
 }
 
 // hookPayloads returns the payloads of a hook fixture file (a JSON array).
-func hookPayloads(t *testing.T, rel string) [][]byte {
+func hookPayloads(t testing.TB, rel string) [][]byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(hooksDir, rel))
 	if err != nil {
