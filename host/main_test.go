@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	testCacheDir = filepath.Join(dir, "cache")
+	testCacheDir = hosttest.CacheDir(filepath.Join(dir, "cache"))
 	testWasmDir = dir
 	flag.Parse()
 	if flagSet("test.fuzz") || flagSet("test.list") {
@@ -68,7 +68,7 @@ func TestMain(m *testing.M) {
 	}
 	if built := os.Getenv(envChildWasm); built != "" {
 		// A child test process (inChild): the parent built the plugins and warmed the cache.
-		testWasmDir, testCacheDir = built, filepath.Join(built, "cache")
+		testWasmDir, testCacheDir = built, hosttest.CacheDir(filepath.Join(built, "cache"))
 		err = loadTestPlugins(built)
 	} else {
 		err = buildTestPlugins(dir)

@@ -69,7 +69,7 @@ func testMain(m *testing.M) int {
 	// One compilation cache for every agent the tests run: each first-party plugin compiles once
 	// per run, not once per data directory (3 s of CPU each time on 2 cores). Tests of the data
 	// directory's own cache set the variable empty.
-	if err := os.Setenv(cacheDirEnv, filepath.Join(dir, "cache")); err != nil {
+	if err := os.Setenv(cacheDirEnv, hosttest.CacheDir(filepath.Join(dir, "cache"))); err != nil {
 		fmt.Fprintln(os.Stderr, "set cache dir:", err)
 		return 1
 	}

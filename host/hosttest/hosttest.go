@@ -84,6 +84,21 @@ func BuildPlugins(dir string, srcs map[string]string) (map[string][]byte, error)
 	return wasm, nil
 }
 
+// CacheEnv names a folder the tests of several packages and runs may share as wazero's compilation
+// cache (.ci/run sets it): the same test plugin, compiled once for the whole run instead of once per
+// test binary, and under the race detector at native compile speed, since compiled code does not
+// depend on how the compiler was built. Compiled code is keyed by the module's hash and wazero's
+// version, and written by rename.
+const CacheEnv = "HANGAR_TEST_CACHE_DIR"
+
+// CacheDir returns the folder named by CacheEnv, or fallback when it is unset.
+func CacheDir(fallback string) string {
+	if dir := os.Getenv(CacheEnv); dir != "" {
+		return dir
+	}
+	return fallback
+}
+
 // HooksDir returns the folder of the shared Claude Code hook fixtures.
 func HooksDir(t testing.TB) string {
 	t.Helper()

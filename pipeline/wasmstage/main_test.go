@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	testCacheDir = filepath.Join(dir, "cache")
+	testCacheDir = hosttest.CacheDir(filepath.Join(dir, "cache"))
 	flag.Parse()
 	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
 		os.RemoveAll(dir)
