@@ -48,7 +48,9 @@ func CaseName(cases []Case) func(int) string {
 // SDK's own). An SDK's test adds the cases only its plugin does.
 func EncodingCases() []Case {
 	when := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	ev := func(attrs ...sdk.Attr) abi.Result { return abi.Result{Events: []sdk.Event{{Kind: "test", Attrs: attrs}}} }
+	ev := func(attrs ...sdk.Attr) abi.Result {
+		return abi.Result{Events: []sdk.Event{{Kind: "test", Attrs: attrs}}}
+	}
 	minInt := sdk.Event{Kind: "test", Attrs: []sdk.Attr{sdk.Int("n", math.MinInt64)}}
 	return []Case{
 		{"empty", `{"count":0}`, abi.Result{}},
