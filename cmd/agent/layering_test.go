@@ -35,9 +35,12 @@ var layeringRules = []struct {
 	exempt  string // except those with this prefix
 	forbids func(imp string) bool
 }{
-	{"sdk imports nothing of ours but sdk", "sdk", "", func(i string) bool {
+	// sdk/sdktest is the SDKs' conformance tests' helper: it runs their modules under the real
+	// host, so it may import it, and only tests may import it.
+	{"sdk imports nothing of ours but sdk", "sdk", "sdk/sdktest", func(i string) bool {
 		return strings.HasPrefix(i, mod) && !ours(i, "sdk")
 	}},
+	{"only tests import sdk/sdktest", "", "", func(i string) bool { return i == mod+"sdk/sdktest" }},
 	{"only store imports pebble", "", "store", func(i string) bool { return strings.Contains(i, "cockroachdb/pebble") }},
 	{"libraries never import the CLI", "", "cmd/", func(i string) bool { return strings.HasPrefix(i, mod+"cmd/") }},
 	{"store does not import pipeline", "store", "", func(i string) bool { return ours(i, "pipeline") }},
@@ -173,6 +176,14 @@ func TestLayeringRulesBite(t *testing.T) {
 		{"a plugin importing the host, the pipeline, the store", map[string][]string{
 			"plugins/x": {mod + "host", mod + "pipeline", mod + "store/atomicfile", mod + "sdk/internal/y"},
 		}, 5}, // host twice (both plugin rules), pipeline, store/atomicfile, sdk/internal/y
+		{"the SDKs' test helper may import the host", map[string][]string{
+			"sdk/sdktest": {mod + "host", mod + "host/hosttest", mod + "sdk", mod + "sdk/abi"},
+		}, 0},
+		{"an SDK package importing the host, or the test helper", map[string][]string{
+			"sdk/pdk":   {mod + "host", mod + "sdk/sdktest"},
+			"pipeline":  {mod + "sdk/sdktest"},
+			"sdk/other": {mod + "host/hosttest"},
+		}, 4}, // sdk/pdk: host, and sdktest; pipeline: sdktest; sdk/other: hosttest
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/hangar-dev/hangar/cmd/agent/internal/daemon"
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/sdktest"
 )
 
 // TestPluginsNewBuilds scaffolds a plugin of each kind in each language against this checkout,
@@ -43,14 +44,11 @@ func TestPluginsNewBuilds(t *testing.T) {
 		t.Run(lang+"/"+kind, func(t *testing.T) {
 			if lang == "assemblyscript" {
 				if _, err := exec.LookPath("npm"); err != nil {
-					if os.Getenv("CI") != "" {
-						t.Fatal("npm is not on PATH, and CI must build the AssemblyScript plugins")
-					}
-					t.Skip("npm is not on PATH")
+					sdktest.Require(t, "npm is not on PATH", "AssemblyScript")
 				}
 			}
 			if lang == "rust" {
-				rustToolchain(t)
+				sdktest.Require(t, sdktest.RustMissing(), "Rust")
 			}
 			t.Parallel()
 			name := "my-" + lang + "-" + kind
@@ -373,24 +371,4 @@ func runBuild(dir string) ([]byte, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// rustToolchain skips a test that builds Rust plugins if Debian's rustc or its wasm32-wasi std is
-// missing, unless CI is set: CI must build them, so there it fails.
-func rustToolchain(t *testing.T) {
-	t.Helper()
-	const rustc = "/usr/bin/rustc"
-	missing := ""
-	if out, err := exec.Command(rustc, "--print", "sysroot").Output(); err != nil {
-		missing = rustc + " is missing (apt-get install rustc)"
-	} else if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(out)), "lib", "rustlib", "wasm32-wasi")); err != nil {
-		missing = "rustc has no wasm32-wasi std (apt-get install libstd-rust-dev-wasm32)"
-	}
-	if missing == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s, and CI must build the Rust plugins", missing)
-	}
-	t.Skip(missing)
 }

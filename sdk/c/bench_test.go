@@ -9,12 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/host/hosttest"
+	"github.com/hangar-dev/hangar/sdk/sdktest"
 )
 
 // BenchmarkCapture runs the same capture plugin (one event per hook, with the session id and the
@@ -59,7 +58,7 @@ func BenchmarkCapture(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			guest0, cpu0 := p.Status().GuestTime, cpuTime()
+			guest0, cpu0 := p.Status().GuestTime, sdktest.CPUTime()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := p.Call(ctx, "capture", batches[i%len(batches)]); err != nil {
@@ -68,19 +67,10 @@ func BenchmarkCapture(b *testing.B) {
 			}
 			b.StopTimer()
 			records := float64(b.N * batch)
-			b.ReportMetric(float64(cpuTime()-cpu0)/records, "cpu-ns/record")
+			b.ReportMetric(float64(sdktest.CPUTime()-cpu0)/records, "cpu-ns/record")
 			b.ReportMetric(float64(p.Status().GuestTime-guest0)/records, "guest-ns/record")
 		})
 	}
-}
-
-// cpuTime is the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // buildAS builds the AssemblyScript SDK's example with its installed compiler, or returns nil if

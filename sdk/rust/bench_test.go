@@ -3,21 +3,12 @@ package rust_test
 import (
 	"context"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hangar-dev/hangar/host"
+	"github.com/hangar-dev/hangar/sdk/sdktest"
 )
-
-// cpuTime returns the CPU time (user and system) the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkRustVsGo runs the Rust example and the Go reference plugin it matches byte for byte
 // (host/testdata/echo), under the real host granted the same fields, over the real hook payloads
@@ -57,7 +48,7 @@ func BenchmarkRustVsGo(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			start, cpu0, guest0 := time.Now(), cpuTime(), p.Status().GuestTime
+			start, cpu0, guest0 := time.Now(), sdktest.CPUTime(), p.Status().GuestTime
 			for i := 0; i < b.N; i++ {
 				outs, err := p.CallRecords(ctx, "capture", batches[i%len(batches)])
 				if err != nil {
@@ -69,7 +60,7 @@ func BenchmarkRustVsGo(b *testing.B) {
 			}
 			b.StopTimer()
 			n := float64(b.N * batch)
-			b.ReportMetric(float64(cpuTime()-cpu0)/1e3/n, "cpu-µs/record")
+			b.ReportMetric(float64(sdktest.CPUTime()-cpu0)/1e3/n, "cpu-µs/record")
 			b.ReportMetric(float64(time.Since(start))/1e3/n, "µs/record")
 			// The time inside the module's export alone: the plugin's own cost.
 			b.ReportMetric(float64(p.Status().GuestTime-guest0)/1e3/n, "guest-µs/record")
