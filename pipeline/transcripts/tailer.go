@@ -436,7 +436,7 @@ func (t *Tailer) syncFile(ctx context.Context, f File, cp *store.Checkpoint, st 
 	}
 	quiet := t.cfg.QuiesceAfter > 0 && t.cfg.Now().Sub(fi.ModTime()) >= t.cfg.QuiesceAfter
 	b := &fileSync{
-		t: t, ctx: ctx, f: f, st: st, prev: cp, end: start, saved: start,
+		t: t, ctx: ctx, f: f, st: st, prev: cp, end: start, acked: start, saved: start,
 		base: store.Checkpoint{Dev: dev, Ino: ino, Size: size, HeadLen: headLen, Head: head},
 	}
 	lr := newLineReader(io.NewSectionReader(fh, start, size-start))
@@ -482,6 +482,7 @@ type fileSync struct {
 	recs  []pipeline.RawRecord
 	arena []byte // payloads of recs; a fresh one per batch, as the intake may keep them
 	end   int64  // offset just past the batch's last line (or skipped blank lines)
+	acked int64  // offset just past the last line the sink acknowledged (or found checkpointed)
 	saved int64  // offset of the last checkpoint written (or found)
 }
 
@@ -526,6 +527,13 @@ func (s *fileSync) flush(final bool) (bool, error) {
 	if len(s.recs) > 0 {
 		res, err := s.t.submit(s.ctx, s.recs)
 		if err != nil {
+			// A pass stopped between two batches (the stop came after the last one was
+			// acknowledged and its checkpoint put off): move the checkpoint past what was
+			// acknowledged, or the next pass reads it again. The submit's error is what the
+			// caller needs; a checkpoint not written only means reading those lines again.
+			if s.acked > s.saved {
+				s.checkpoint(s.acked)
+			}
 			return false, err
 		}
 		s.st.Lines.Add(int64(len(s.recs)))
@@ -535,6 +543,7 @@ func (s *fileSync) flush(final bool) (bool, error) {
 		s.st.Parked.Add(int64(res.Parked))
 		s.recs, s.arena = s.recs[:0], nil
 	}
+	s.acked = s.end
 	if s.end == s.saved || (!final && s.end-s.saved < s.t.cfg.CheckpointEvery && s.ctx.Err() == nil) {
 		return true, nil
 	}
