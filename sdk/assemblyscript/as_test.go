@@ -65,6 +65,18 @@ func TestExampleCapturesHookPayloads(t *testing.T) {
 	sdktest.HasKinds(t, sdktest.Kinds(t, out, len(records)), "hook.PreToolUse", "hook.PostToolUse", "hook.UserPromptSubmit", "hook.Stop", "hook.Café😀")
 }
 
+// TestExampleUnderHost runs the example and the Go reference plugin under the real host (Extism
+// on wazero, the interrupt rewrite, the checks on emissions), granted the same fields, over every
+// real hook payload and the odd records, and compares what the host made of each record's
+// emissions byte for byte.
+func TestExampleUnderHost(t *testing.T) {
+	wasm := build(t, "assembly/index.ts")
+	records := append(sdktest.HookPayloads(t), sdktest.OddHookRecords...)
+	if n := sdktest.CompareWithEcho(t, "as-example", wasm, records); n < len(records)/2 {
+		t.Errorf("%d events from %d records", n, len(records))
+	}
+}
+
 // TestEncodingMatchesGo runs the test plugin's capture over the cases every SDK encodes alike and
 // the AssemblyScript plugin's own, and compares the raw output byte for byte with the Go
 // encoders'; then the calls that must fail.

@@ -39,7 +39,7 @@ func BenchmarkRustVsGo(b *testing.B) {
 	for _, lang := range []struct {
 		name string
 		wasm []byte
-	}{{"rust", rustWasm}, {"go", echoWasm(b)}} {
+	}{{"rust", rustWasm}, {"go", sdktest.EchoWasm(b)}} {
 		p := load(b, h, "bench-"+lang.name, lang.wasm, exampleCaps)
 		b.Run(lang.name, func(b *testing.B) {
 			ctx := context.Background()

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/host/hosttest"
@@ -90,7 +89,7 @@ func TestExampleCapturesHookPayloads(t *testing.T) {
 }
 
 // exampleCaps are the example's grants (its plugin.toml).
-var exampleCaps = []string{"emit:events", "read:payload.hook_event_name", "read:payload.session_id", "read:payload.tool_name"}
+var exampleCaps = sdktest.EchoCaps
 
 // newHost returns a real host over a temp compilation cache, with a kv store and a secret.
 func newHost(t testing.TB, kv host.KV) *host.Host {
@@ -105,74 +104,14 @@ func load(t testing.TB, h *host.Host, name string, wasm []byte, caps []string, e
 	return sdktest.Load(t, h, sdktest.CaptureManifest(name, wasm, caps, append([]string{"hook.*"}, emits...)...), wasm)
 }
 
-var goEcho struct {
-	sync.Once
-	wasm []byte
-	err  error
-}
-
-// echoWasm builds the Go reference plugin host/testdata/echo (GOOS=wasip1), once.
-func echoWasm(t testing.TB) []byte {
-	t.Helper()
-	goEcho.Do(func() {
-		dir, err := os.MkdirTemp("", "hangar-rust-test")
-		if err != nil {
-			goEcho.err = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		w, err := hosttest.BuildPlugins(dir, map[string]string{"echo": "echo"})
-		goEcho.wasm, goEcho.err = w["echo"], err
-	})
-	if goEcho.err != nil {
-		t.Fatal(goEcho.err)
-	}
-	return goEcho.wasm
-}
-
 // TestExampleUnderHost runs the example and the Go reference plugin under the real host, granted
 // the same fields, over every real hook payload, and compares what the host made of each
 // record's emissions (checked and completed: ids, platform, times) byte for byte.
 func TestExampleUnderHost(t *testing.T) {
 	wasm := build(t, "example/lib.rs")
 	records := append(hookPayloads(t), oddRecords...)
-	h := newHost(t, nil)
-	rs := load(t, h, "rust-example", wasm, exampleCaps)
-	gop := load(t, h, "go-echo", echoWasm(t), exampleCaps)
-	ctx := context.Background()
-	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	recs := make([]host.Record, len(records))
-	for i, r := range records {
-		recs[i] = host.Record{ID: sdk.NewID("payload", r), Received: now, Payload: r}
-	}
-	// Batches of 100, as the capture stage sends them.
-	captured := 0
-	for start := 0; start < len(recs); start += 100 {
-		batch := recs[start:min(start+100, len(recs))]
-		got, err := rs.CallRecords(ctx, "capture", batch)
-		if err != nil {
-			t.Fatalf("rust: %v", err)
-		}
-		want, err := gop.CallRecords(ctx, "capture", batch)
-		if err != nil {
-			t.Fatalf("go: %v", err)
-		}
-		for i := range batch {
-			g, w := got[i], want[i]
-			if (g.Err == nil) != (w.Err == nil) || g.Err != nil && g.Err.Error() != w.Err.Error() {
-				t.Errorf("record %d: error %v, want %v", start+i, g.Err, w.Err)
-				continue
-			}
-			gb, gerr := abi.AppendOutput(nil, []abi.Result{{Events: g.Events}})
-			wb, werr := abi.AppendOutput(nil, []abi.Result{{Events: w.Events}})
-			if gerr != nil || werr != nil || !bytes.Equal(gb, wb) {
-				t.Errorf("record %d: events\n got %v\nwant %v", start+i, g.Events, w.Events)
-			}
-			captured += len(g.Events)
-		}
-	}
-	if captured < len(records)/2 {
-		t.Errorf("%d events from %d records", captured, len(records))
+	if n := sdktest.CompareWithEcho(t, "rust-example", wasm, records); n < len(records)/2 {
+		t.Errorf("%d events from %d records", n, len(records))
 	}
 }
 
