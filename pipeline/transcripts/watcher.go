@@ -211,10 +211,17 @@ func (w *Watcher) event(ev fsnotify.Event) bool {
 	if ev.Has(fsnotify.Create) {
 		if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
 			// A new folder (a new project, or subagents/): watch it and read what it already holds.
-			files, dirs := walk([]string{ev.Name}, nil)
+			// Watch first and list after: a file made between a listing and the watch of its folder
+			// (Claude Code makes a project's folder and at once its first transcript) would
+			// otherwise wait for the next rescan. So: the folder's watch, a listing for the folders
+			// below it, their watches, and a second listing for the files.
+			w.watch(ev.Name)
+			_, dirs := walk([]string{ev.Name}, nil)
+			listedHook(ev.Name)
 			for _, d := range dirs {
 				w.watch(d)
 			}
+			files, _ := walk([]string{ev.Name}, nil)
 			for _, f := range files {
 				f.Root, f.Name = root, name+"/"+f.Name
 				w.pending[f.Path] = f
@@ -228,6 +235,10 @@ func (w *Watcher) event(ev fsnotify.Event) bool {
 	w.pending[ev.Name] = File{Path: ev.Name, Root: root, Name: name}
 	return true
 }
+
+// listedHook is called when a new folder has been listed for the first time; tests set it to make
+// a file at that moment.
+var listedHook = func(dir string) {}
 
 // locate returns the projects folder that path is in and its name below it; ok is false for a
 // path outside them, or with a part that starts with a dot.

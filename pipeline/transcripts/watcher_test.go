@@ -128,3 +128,24 @@ func TestWatcherRescan(t *testing.T) {
 	}
 	waitPayloads(t, e2, `{"late":1}`)
 }
+
+// TestWatcherNewFolderFileRace makes a project folder's first file right after the watcher listed
+// the new folder, as Claude Code does (a folder, and at once its first transcript): the file is read
+// from a notification, with the rescan an hour away. Listing before watching lost it.
+func TestWatcherNewFolderFileRace(t *testing.T) {
+	e := newEnv(t, Config{})
+	var once sync.Once
+	listedHook = func(dir string) {
+		if filepath.Base(dir) == "late" {
+			once.Do(func() { e.write("late/s.jsonl", "{\"late\":1}\n") })
+		}
+	}
+	t.Cleanup(func() { listedHook = func(string) {} })
+	e.write("p/s.jsonl", "{\"a\":1}\n")
+	runWatcher(t, e, WatcherConfig{Rescan: time.Hour, Settle: 10 * time.Millisecond})
+	waitPayloads(t, e, `{"a":1}`) // the first scan is done: the projects folder is watched
+	if err := os.MkdirAll(e.path("late"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitPayloads(t, e, `{"late":1}`)
+}
