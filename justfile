@@ -18,16 +18,24 @@ default:
 build:
     CGO_ENABLED=0 go build -trimpath -o bin/agent ./cmd/agent
 
-# Rebuild every first-party Go plugin's .wasm (plugins/*/) deterministically and update the sha256
-# in its plugin.toml. TestPluginsReproducible (./plugins) checks the committed result.
+# Rebuild every first-party plugin's .wasm (plugins/*/) deterministically and update the sha256
+# in its plugin.toml: a folder with rust/lib.rs ships its Rust module (sdk/rust/build.sh, Debian's
+# rustc; its Go files, if any, are the reference its tests compare against), any other folder
+# with Go files its Go module. TestPluginsReproducible (./plugins) checks the committed result.
 plugins:
     #!/usr/bin/env bash
     set -euo pipefail
     for dir in plugins/*/; do
         dir=${dir%/}
-        [[ -f $dir/plugin.toml ]] && compgen -G "$dir/*.go" >/dev/null || continue
+        [[ -f $dir/plugin.toml ]] || continue
         wasm=$(sed -n 's/^wasm *= *"\(.*\)"$/\1/p' "$dir/plugin.toml")
-        GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -trimpath -buildvcs=false -buildmode=c-shared -ldflags=-buildid= -o "$dir/$wasm" "./$dir"
+        if [[ -f $dir/rust/lib.rs ]]; then
+            sdk/rust/build.sh "$dir/rust/lib.rs" "$dir/$wasm"
+        elif compgen -G "$dir/*.go" >/dev/null; then
+            GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -trimpath -buildvcs=false -buildmode=c-shared -ldflags=-buildid= -o "$dir/$wasm" "./$dir"
+        else
+            continue
+        fi
         sum=$(sha256sum "$dir/$wasm" | cut -d' ' -f1)
         sed -i.bak "s/^sha256 *= *\".*\"$/sha256 = \"$sum\"/" "$dir/plugin.toml" && rm "$dir/plugin.toml.bak"
         echo "$dir/$wasm $sum"

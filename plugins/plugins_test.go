@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
@@ -51,9 +52,33 @@ func readHead(t *testing.T, fsys fs.FS, dir string) manifestHead {
 	return m
 }
 
-// TestPluginsReproducible rebuilds every first-party plugin as `just plugins` does and checks that
-// the build is byte-identical to the committed .wasm, and that the manifest's sha256 is the
-// module's.
+// rustc is Debian's compiler, which has the wasm32-wasi std (libstd-rust-dev-wasm32).
+const rustc = "/usr/bin/rustc"
+
+// rustToolchain skips the test if rustc or its wasm32-wasi std is missing, unless CI is set: CI
+// must rebuild the Rust plugins.
+func rustToolchain(t *testing.T) {
+	t.Helper()
+	missing := ""
+	if _, err := os.Stat(rustc); err != nil {
+		missing = rustc + " is missing (apt-get install rustc)"
+	} else if out, err := exec.Command(rustc, "--print", "sysroot").Output(); err != nil {
+		missing = "rustc --print sysroot: " + err.Error()
+	} else if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(out)), "lib/rustlib/wasm32-wasi")); err != nil {
+		missing = "rustc has no wasm32-wasi std (apt-get install libstd-rust-dev-wasm32)"
+	}
+	if missing == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s, and CI must rebuild the Rust plugins", missing)
+	}
+	t.Skip(missing)
+}
+
+// TestPluginsReproducible rebuilds every first-party plugin as `just plugins` does (a folder with
+// rust/lib.rs with sdk/rust/build.sh, any other with the Go toolchain) and checks that the build
+// is byte-identical to the committed .wasm, and that the manifest's sha256 is the module's.
 func TestPluginsReproducible(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every plugin")
@@ -70,8 +95,15 @@ func TestPluginsReproducible(t *testing.T) {
 				t.Errorf("%s/%s has sha256 %s, plugin.toml says %s: run `just plugins`", dir, m.Wasm, got, m.SHA256)
 			}
 			out := filepath.Join(t.TempDir(), m.Wasm)
-			cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared", "-ldflags=-buildid=", "-o", out, "./"+dir)
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+			var cmd *exec.Cmd
+			if _, err := os.Stat(filepath.Join(dir, "rust", "lib.rs")); err == nil {
+				rustToolchain(t)
+				cmd = exec.Command("../sdk/rust/build.sh", filepath.Join(dir, "rust", "lib.rs"), out)
+				cmd.Env = append(os.Environ(), "RUSTC="+rustc)
+			} else {
+				cmd = exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared", "-ldflags=-buildid=", "-o", out, "./"+dir)
+				cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+			}
 			if b, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("build: %v\n%s", err, b)
 			}
@@ -81,7 +113,7 @@ func TestPluginsReproducible(t *testing.T) {
 			}
 			if !bytes.Equal(fresh, committed) {
 				fs := sha256.Sum256(fresh)
-				t.Errorf("a fresh build of %s (%d bytes, sha256 %x) differs from the committed %s (%d bytes): run `just plugins` (with the toolchain of go.mod)",
+				t.Errorf("a fresh build of %s (%d bytes, sha256 %x) differs from the committed %s (%d bytes): run `just plugins` (with the toolchain of go.mod, and Debian's rustc for Rust plugins)",
 					dir, len(fresh), fs, m.Wasm, len(committed))
 			}
 		})

@@ -3,19 +3,25 @@
 package main
 
 // These tests run the committed module through the real host (package host: projection, salt,
-// enforcement), as the agent runs it. The module itself never imports the host; only its tests
-// do, natively.
+// enforcement), as the agent runs it. The committed module is the Rust port (rust/); the Go source
+// of this package is the reference it is compared against (rust_test.go), built from source once
+// per test binary, and the golden files are the reference's outcomes (-update writes them from
+// it), which the committed module must reproduce. The modules never import the host; only their
+// tests do, natively.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -108,6 +114,65 @@ func module(t *testing.T) *host.Plugin {
 		}
 	}
 	return sharedPlugin
+}
+
+// referenceWasm builds the Go reference, this package for GOOS=wasip1 as a c-shared module (as
+// `just plugins` built the shipped module before the Rust port), once per test binary.
+var referenceWasm = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "claude-code-reference")
+	if err != nil {
+		return nil, fmt.Errorf("build the Go reference: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "reference.wasm")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared", "-ldflags=-buildid=", "-o", out, ".")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build the Go reference: %v\n%s", err, msg)
+	}
+	return os.ReadFile(out)
+})
+
+// reference returns the Go reference module's bytes.
+func reference(t testing.TB) []byte {
+	t.Helper()
+	wasm, err := referenceWasm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wasm
+}
+
+// loadWasm loads wasm under the plugin's own manifest and grants into a new host with secret.
+func loadWasm(t testing.TB, wasm []byte, secret []byte) *host.Plugin {
+	t.Helper()
+	h := newHost(t, secret)
+	t.Cleanup(func() { h.Close() })
+	m, _, err := host.ReadPluginDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(wasm)
+	m.SHA256 = hex.EncodeToString(sum[:]) // the manifest's is the shipped module's
+	g, err := host.NewGrants(m.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load(m, wasm, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// goldenModule returns the module the golden tests run: the committed one, or with -update the
+// Go reference, whose outcomes the golden files hold.
+func goldenModule(t *testing.T) *host.Plugin {
+	t.Helper()
+	if *update {
+		return loadWasm(t, reference(t), testSecret)
+	}
+	return module(t)
 }
 
 // callAll runs records through the plugin in batches, as the agent does, and returns their
@@ -259,7 +324,7 @@ func transcriptFiles(t *testing.T) []string {
 // TestGoldenHooks runs every hook payload fixture through the host and compares the outcomes with
 // testdata/golden/hooks/<file>: every payload must become one event, none refused, none leaking.
 func TestGoldenHooks(t *testing.T) {
-	p := module(t)
+	p := goldenModule(t)
 	total := 0
 	kinds := map[string]int{}
 	for _, rel := range hookFiles(t) {
@@ -287,7 +352,7 @@ func TestGoldenHooks(t *testing.T) {
 // TestGoldenTranscripts runs every line of the four transcripts through the host and compares the
 // outcomes with testdata/golden/transcripts/<file>.json.
 func TestGoldenTranscripts(t *testing.T) {
-	p := module(t)
+	p := goldenModule(t)
 	for _, path := range transcriptFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(path), ".jsonl") + ".json"
 		t.Run(name, func(t *testing.T) {
@@ -309,7 +374,7 @@ func TestGoldenTranscripts(t *testing.T) {
 // lack, and bad records), through the host and compares the outcomes with
 // testdata/golden/synthetic.json.
 func TestGoldenSynthetic(t *testing.T) {
-	p := module(t)
+	p := goldenModule(t)
 	ls := lines(t, "testdata/synthetic.jsonl")
 	for i, l := range ls {
 		// A line may carry a JSON string that stands for any bytes, for records that are not JSON.

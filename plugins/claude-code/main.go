@@ -16,7 +16,10 @@
 // payloads), its time; it adds payload_bytes, and turns an oversized payload into hook.oversized
 // without calling the plugin.
 //
-// Build it with `just plugins`, which rebuilds the committed claude-code.wasm byte for byte.
+// This Go source is the reference: the shipped module, claude-code.wasm, is its port to Rust
+// (rust/, built by `just plugins`), which the tests require to produce the same outcomes byte for
+// byte on every real record (rust_test.go). The tests build this package for GOOS=wasip1 from
+// source to compare with.
 package main
 
 import (

@@ -2,104 +2,30 @@
 
 package main
 
-// The Rust port (rust/): built from source with Debian's rustc through sdk/rust/build.sh, run
-// under the real host beside the Go reference (the committed claude-code.wasm), and required to
-// produce the same outcomes byte for byte on every real record and on damaged ones.
+// The Rust port (rust/), shipped as the committed claude-code.wasm (`just plugins` builds it with
+// Debian's rustc through sdk/rust/build.sh; TestPluginsReproducible in ./plugins checks the
+// committed bytes against a rebuild), run under the real host beside the Go reference (this
+// package, built from source by referenceWasm), and required to produce the same outcomes byte
+// for byte on every real record and on damaged ones.
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hangar-dev/hangar/host"
 	"github.com/tidwall/gjson"
 )
 
-// rustc is Debian's compiler, which has the wasm32-wasi std (libstd-rust-dev-wasm32).
-const rustc = "/usr/bin/rustc"
-
-// rustToolchain skips the test if rustc or its wasm32-wasi std is missing, unless CI is set:
-// CI must build the Rust port.
-func rustToolchain(t testing.TB) {
+// shippedAndReference returns the committed module (the Rust port) and the Go reference, each
+// in a host of its own with testSecret.
+func shippedAndReference(t testing.TB) (rs, gp *host.Plugin) {
 	t.Helper()
-	missing := ""
-	if _, err := os.Stat(rustc); err != nil {
-		missing = rustc + " is missing (apt-get install rustc)"
-	} else if out, err := exec.Command(rustc, "--print", "sysroot").Output(); err != nil {
-		missing = "rustc --print sysroot: " + err.Error()
-	} else if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(out)), "lib/rustlib/wasm32-wasi")); err != nil {
-		missing = "rustc has no wasm32-wasi std (apt-get install libstd-rust-dev-wasm32)"
-	}
-	if missing == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s, and CI must build the Rust port", missing)
-	}
-	t.Skip(missing)
-}
-
-// rustWasm builds rust/lib.rs once per test binary.
-var rustWasm = sync.OnceValues(func() ([]byte, error) {
-	dir, err := os.MkdirTemp("", "claude-code-rust")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "claude-code.wasm")
-	cmd := exec.Command("../../sdk/rust/build.sh", "rust/lib.rs", out)
-	cmd.Env = append(os.Environ(), "RUSTC="+rustc)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build the Rust port: %v\n%s", err, msg)
-	}
-	return os.ReadFile(out)
-})
-
-// loadWasm loads wasm under the plugin's own manifest and grants into a new host with secret.
-func loadWasm(t testing.TB, wasm []byte, secret []byte) *host.Plugin {
-	t.Helper()
-	h := newHost(t, secret)
-	t.Cleanup(func() { h.Close() })
-	m, _, err := host.ReadPluginDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(wasm)
-	m.SHA256 = hex.EncodeToString(sum[:]) // the manifest's is the shipped module's
-	g, err := host.NewGrants(m.Capabilities)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := h.Load(m, wasm, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// rustAndGo returns the Rust port and the Go reference, each in a host of its own with testSecret.
-func rustAndGo(t testing.TB) (rs, gp *host.Plugin) {
-	t.Helper()
-	rustToolchain(t)
-	wasm, err := rustWasm()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, goWasm, err := host.ReadPluginDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return loadWasm(t, wasm, testSecret), loadWasm(t, goWasm, testSecret)
+	return loadModule(t, testSecret), loadWasm(t, reference(t), testSecret)
 }
 
 // outcomeBytes is an outcome as bytes: each event's encoding v1 (sdk.Event.AppendBinary), and the
@@ -186,7 +112,7 @@ func equivalenceRecords(t *testing.T) (hooks, transcript, synthetic [][]byte) {
 // synthetic record to the Rust port and to the Go reference, in the batches the agent makes
 // (64 for hooks, 500 for an import), and requires the same outcomes byte for byte.
 func TestCaptureRustEquivalence(t *testing.T) {
-	rs, gp := rustAndGo(t)
+	rs, gp := shippedAndReference(t)
 	hooks, transcript, synthetic := equivalenceRecords(t)
 	for _, size := range []int{1, 64, 500} {
 		callBoth(t, fmt.Sprintf("hooks, batches of %d", size), rs, gp, hooks, size)
@@ -194,30 +120,6 @@ func TestCaptureRustEquivalence(t *testing.T) {
 	}
 	callBoth(t, "synthetic", rs, gp, synthetic, 64)
 	t.Logf("%d hook payloads, %d transcript lines, %d synthetic records: equal", len(hooks), len(transcript), len(synthetic))
-}
-
-// TestCaptureRustGolden checks the Rust port's outcomes against the Go reference's golden files
-// (TestGoldenHooks, TestGoldenTranscripts, TestGoldenSynthetic), without -update.
-func TestCaptureRustGolden(t *testing.T) {
-	if *update {
-		t.Skip("the golden files are the Go reference's: -update rewrites them from it")
-	}
-	rs, _ := rustAndGo(t)
-	for _, rel := range hookFiles(t) {
-		checkGolden(t, filepath.Join("hooks", rel), callAll(t, rs, hookPayloads(t, rel)))
-	}
-	for _, path := range transcriptFiles(t) {
-		ls := lines(t, path)
-		out := callAll(t, rs, ls)
-		for i, o := range out {
-			if o.Err == nil {
-				assertNoLeak(t, fmt.Sprintf("%s line %d", filepath.Base(path), i+1), ls[i], o.Events)
-			}
-		}
-		checkGolden(t, filepath.Join("transcripts", strings.TrimSuffix(filepath.Base(path), ".jsonl")+".json"), out)
-	}
-	_, _, synthetic := equivalenceRecords(t)
-	checkGolden(t, "synthetic.json", callAll(t, rs, synthetic))
 }
 
 // damage returns a damaged copy of rec: cut short, a byte changed, a span deleted or repeated,
@@ -251,7 +153,7 @@ func damage(rng *rand.Rand, rec []byte) []byte {
 // a failure reproduces) and requires the same outcomes: the host refuses what is not JSON, and
 // what is JSON reaches both plugins in odd shapes.
 func TestCaptureRustDamaged(t *testing.T) {
-	rs, gp := rustAndGo(t)
+	rs, gp := shippedAndReference(t)
 	hooks, transcript, _ := equivalenceRecords(t)
 	rng := rand.New(rand.NewPCG(18, 2026))
 	var recs [][]byte
@@ -279,15 +181,11 @@ func TestCaptureRustDamaged(t *testing.T) {
 // (calls of 500, as `agent import` makes them), one goroutine, and reports the time and CPU time
 // per record of the whole call (projection, the guest, the leak checks, emission checks).
 func BenchmarkCaptureGoVsRust(b *testing.B) {
-	rustToolchain(b)
-	wasm, err := rustWasm()
+	_, wasm, err := host.ReadPluginDir(".")
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, goWasm, err := host.ReadPluginDir(".")
-	if err != nil {
-		b.Fatal(err)
-	}
+	goWasm := reference(b)
 	var hooks [][]byte
 	for _, rel := range hookFiles(b) {
 		hooks = append(hooks, hookPayloads(b, rel)...)

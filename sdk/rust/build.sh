@@ -4,7 +4,8 @@
 # SDK and Rust's std.
 #
 # It compiles the SDK (src/lib.rs next to this script) into an rlib, then the plugin as a cdylib
-# linked against it, optimized (-C opt-level=3, LTO) and stripped. The compiler is $RUSTC, or
+# linked against it, optimized (-C opt-level=3, LTO) and stripped, with no path of the checkout in
+# it: the same source gives the same bytes in any directory. The compiler is $RUSTC, or
 # Debian's /usr/bin/rustc (apt-get install rustc libstd-rust-dev-wasm32), or the rustc on PATH;
 # the target is $HANGAR_RUST_TARGET, or wasm32-wasi for Debian's rustc (1.63) and wasm32-wasip1
 # for any other (rustup target add wasm32-wasip1). A plugin of several files or with crates of
@@ -25,9 +26,14 @@ if [ -z "${HANGAR_RUST_TARGET:-}" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+srcdir=$(cd "$(dirname "$src")" && pwd)
+# The paths of this checkout (in panic locations and debug info) would make the module differ
+# from one directory to another: they are remapped to names of no place, so that the same source
+# builds to the same bytes in any checkout.
 flags="--edition 2021 --target $HANGAR_RUST_TARGET -C opt-level=3"
+flags="$flags --remap-path-prefix=$sdk=/hangar-pdk --remap-path-prefix=$srcdir=/plugin --remap-path-prefix=$tmp=/build"
 # shellcheck disable=SC2086 # flags are words
 "$RUSTC" $flags --crate-type rlib --crate-name hangar_pdk "$sdk/src/lib.rs" -o "$tmp/libhangar_pdk.rlib"
 # shellcheck disable=SC2086
 "$RUSTC" $flags -C lto -C strip=symbols --crate-type cdylib --crate-name plugin \
-	--extern hangar_pdk="$tmp/libhangar_pdk.rlib" "$src" -o "$out"
+	--extern hangar_pdk="$tmp/libhangar_pdk.rlib" "$srcdir/$(basename "$src")" -o "$out"
