@@ -84,8 +84,9 @@ func pluginCacheDir(dataDir string) string {
 }
 
 // newPluginLoader returns the plugin loader of the data directory, serving the capture stages of
-// caps, whose plugins idle for pluginIdle are released (0: never).
-func newPluginLoader(dataDir string, caps pipeline.Captures, log *slog.Logger, pluginIdle time.Duration) (*loader.Loader, error) {
+// caps, whose plugins idle for pluginIdle are released (0: never); captureOnly runs no enrich or
+// insight plugin (loader.Config.CaptureOnly).
+func newPluginLoader(dataDir string, caps pipeline.Captures, log *slog.Logger, pluginIdle time.Duration, captureOnly bool) (*loader.Loader, error) {
 	return loader.New(loader.Config{
 		DataDir:     dataDir,
 		Registry:    func(audit host.Auditor) (*host.Registry, error) { return openRegistry(dataDir, audit) },
@@ -93,6 +94,7 @@ func newPluginLoader(dataDir string, caps pipeline.Captures, log *slog.Logger, p
 		SecretFile:  filepath.Join(dataDir, daemon.SecretName),
 		CacheDir:    pluginCacheDir(dataDir),
 		IdleRelease: pluginIdle,
+		CaptureOnly: captureOnly,
 		Logger:      log,
 	})
 }

@@ -46,7 +46,7 @@ func loadedCapture(t *testing.T, dataDir string) (*loader.Loader, *loader.Swap) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := newPluginLoader(dataDir, caps, slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
+	l, err := newPluginLoader(dataDir, caps, slog.New(slog.NewTextHandler(io.Discard, nil)), 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func (c *ImportCmd) Run(g *Globals) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return g.withDaemonOrStore(ctx, openCapture, func(client *daemon.Client, viaDaemon bool) error {
+	return g.withDaemonOrStore(ctx, openImport, func(client *daemon.Client, viaDaemon bool) error {
 		var (
 			problems []string
 			scan     *daemon.ImportScan

@@ -172,7 +172,7 @@ func projectKeyOf(dataDir, dir string, log *slog.Logger) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	l, err := newPluginLoader(dataDir, caps, log, 0)
+	l, err := newPluginLoader(dataDir, caps, log, 0, false)
 	if err != nil {
 		return "", err
 	}

@@ -60,7 +60,7 @@ func (r *RunCmd) Run(g *Globals) error {
 	log.Debug("effective config", "batch_max_events", r.BatchMaxEvents, "batch_max_delay", r.BatchMaxDelay.String(),
 		"queue_size", r.QueueSize, "retention_days", r.RetentionDays, "dlq_retention_days", r.DLQRetentionDays,
 		"plugin_idle", r.PluginIdle.String())
-	cfg, err := g.daemonConfig(log, r.PluginIdle)
+	cfg, err := g.daemonConfig(log, r.PluginIdle, false)
 	if err != nil {
 		return err
 	}
@@ -135,12 +135,12 @@ func (r retentionSpan) String() string {
 
 // daemonConfig returns the configuration every daemon shares, whether `agent run` or the CLI
 // opening the store itself. Plugins idle for pluginIdle are released (0: never).
-func (g *Globals) daemonConfig(log *slog.Logger, pluginIdle time.Duration) (daemon.Config, error) {
+func (g *Globals) daemonConfig(log *slog.Logger, pluginIdle time.Duration, captureOnly bool) (daemon.Config, error) {
 	caps, err := captures()
 	if err != nil {
 		return daemon.Config{}, err
 	}
-	plugins, err := newPluginLoader(g.DataDir, caps, log, pluginIdle)
+	plugins, err := newPluginLoader(g.DataDir, caps, log, pluginIdle, captureOnly)
 	if err != nil {
 		return daemon.Config{}, err
 	}
@@ -212,14 +212,18 @@ const (
 	openAny           openMode = iota // any request
 	openUsageReader                   // only reads usage: see withUsageReader
 	openCapture                       // captures records: see withDaemonOrStore
+	openImport                        // captures records, and runs no enrich or insight plugin
 	openDerivedReader                 // reads derived records: see withDerivedReader
 )
 
 // withDaemonOrStore runs fn with a client of the running daemon (viaDaemon), or, when none runs,
 // of a daemon opened in this process for the duration of fn. A command that captures records
-// (openCapture) creates the data directory if need be and loads the plugins first, so that
-// records are captured as the daemon would capture them; any other finds nothing to read in a
-// data directory that does not exist.
+// (openCapture, openImport) creates the data directory if need be and loads the plugins first, so
+// that records are captured as the daemon would capture them; any other finds nothing to read in a
+// data directory that does not exist. An import (openImport) runs no enrich or insight plugin:
+// the daemon runs them when it starts, and a command that reads what they derive runs them first
+// if they are behind (openDerivedReader); running them beside the import slowed it for nothing,
+// since they stop with the command.
 func (g *Globals) withDaemonOrStore(ctx context.Context, mode openMode, fn func(c *daemon.Client, viaDaemon bool) error) error {
 	c := daemon.NewClient(g.DataDir)
 	_, err := c.Status(ctx)
@@ -229,7 +233,8 @@ func (g *Globals) withDaemonOrStore(ctx context.Context, mode openMode, fn func(
 	if !errors.Is(err, daemon.ErrNoDaemon) {
 		return err
 	}
-	if _, statErr := os.Stat(g.DataDir); mode != openCapture && errors.Is(statErr, os.ErrNotExist) {
+	capture := mode == openCapture || mode == openImport
+	if _, statErr := os.Stat(g.DataDir); !capture && errors.Is(statErr, os.ErrNotExist) {
 		return fmt.Errorf("no data in %s yet: start the agent with `agent run`", g.DataDir)
 	}
 	log, closeLog, err := g.daemonLogger(false)
@@ -238,7 +243,7 @@ func (g *Globals) withDaemonOrStore(ctx context.Context, mode openMode, fn func(
 	}
 	defer closeLog()
 	open := func(readOnly bool) (*daemon.Daemon, error) {
-		cfg, err := g.daemonConfig(log, 0) // a command's life is too short to idle
+		cfg, err := g.daemonConfig(log, 0, mode == openImport) // a command's life is too short to idle
 		if err != nil {
 			return nil, err
 		}
@@ -263,7 +268,7 @@ func (g *Globals) withDaemonOrStore(ctx context.Context, mode openMode, fn func(
 	}
 	defer d.Close()
 	local := daemon.LocalClient(d)
-	if mode == openCapture || (mode == openDerivedReader && !d.ReadOnly()) {
+	if capture || (mode == openDerivedReader && !d.ReadOnly()) {
 		// A derived reader opens for writing when the enrich plugins are behind: they run, in
 		// this process, until they have caught up (or derivedCatchUp passes) before it reads.
 		if mode == openDerivedReader {

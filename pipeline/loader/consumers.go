@@ -38,6 +38,9 @@ func (l *Loader) stopPluginConsumers() {
 // loaded (so that the reload keeps them) and starts them. l.mu is held, and the previous ones are
 // stopped (stopPluginConsumers).
 func (l *Loader) startPluginConsumers(list []host.PluginEntry, loaded map[string]bool) {
+	if l.cfg.CaptureOnly {
+		return
+	}
 	var enrich []pipeline.Consumer
 	for i := range list {
 		p := &list[i]

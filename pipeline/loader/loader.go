@@ -52,6 +52,11 @@ type Config struct {
 	// warms it (Precompile); empty: no cache (a released plugin then compiles again from
 	// scratch, see IdleRelease).
 	CacheDir string
+	// CaptureOnly loads capture plugins only, and runs no enrich or insight plugin: for a
+	// command that captures and exits (agent import with no daemon running), which leaves them to
+	// the daemon or to the next command that reads what they derive, instead of compiling them and
+	// competing with the capture for the CPU until it exits.
+	CaptureOnly bool
 	// IdleRelease is how long a plugin goes without calls before the host releases its memory
 	// (host.Config.IdleRelease); 0 keeps plugins loaded.
 	IdleRelease time.Duration

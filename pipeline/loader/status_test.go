@@ -117,3 +117,32 @@ func TestReloadKeepsCounters(t *testing.T) {
 		t.Errorf("trapper disabled and enabled again: calls %d, running %v; want 0, true", got.Calls, got.Running)
 	}
 }
+
+// TestCaptureOnly: a loader for a command that captures and exits runs no enrich plugin (none of its runners starts, and it is not loaded); the same registry
+// under a loader of the daemon runs it.
+func TestCaptureOnly(t *testing.T) {
+	e := newTestEnv(t)
+	e.install(t, buildPluginFolder(t, "enrich-toolstats", "toolstats", host.KindEnrich, "", "read:events", "emit:derived:tool-stats", "kv"))
+	st := e.openStore(t)
+	cfg := e.config()
+	cfg.CaptureOnly = true
+	l := e.loader(t, cfg)
+	if _, err := l.Start(st); err != nil {
+		t.Fatal(err)
+	}
+	if n := waitRunners(0); n != 0 {
+		t.Errorf("%d plugin runners with CaptureOnly, want none", n)
+	}
+	if l.cur.Load().Plugin("toolstats") != nil {
+		t.Error("the enrich plugin was loaded with CaptureOnly")
+	}
+	l.Close()
+
+	daemon := e.loader(t, e.config())
+	if _, err := daemon.Start(st); err != nil {
+		t.Fatal(err)
+	}
+	if n := waitRunners(1); n != 1 {
+		t.Errorf("%d plugin runners without CaptureOnly, want the enrich plugin's", n)
+	}
+}
