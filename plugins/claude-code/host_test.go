@@ -72,21 +72,11 @@ func newHost(t testing.TB, secret []byte) *host.Host {
 // loadModule loads the committed module, granted its manifest, into a new host with secret.
 func loadModule(t testing.TB, secret []byte) *host.Plugin {
 	t.Helper()
-	h := newHost(t, secret)
-	t.Cleanup(func() { h.Close() })
-	m, wasm, err := host.ReadPluginDir(".")
+	_, wasm, err := host.ReadPluginDir(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := host.NewGrants(m.Capabilities)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := h.Load(m, wasm, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return loadWasm(t, wasm, secret)
 }
 
 // sharedPlugin is the module under testSecret, loaded once for the tests that need no other.
