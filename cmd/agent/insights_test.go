@@ -17,6 +17,7 @@ import (
 
 	"github.com/hangar-dev/hangar/host"
 	"github.com/hangar-dev/hangar/sdk"
+	"github.com/hangar-dev/hangar/sdk/sdktest"
 	"github.com/hangar-dev/hangar/store"
 )
 
@@ -190,10 +191,7 @@ var asOnce struct {
 func buildAssemblyScript(t *testing.T, entry, outFile string) {
 	t.Helper()
 	if _, err := exec.LookPath("npm"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("npm is not on PATH, and CI must build the AssemblyScript plugins")
-		}
-		t.Skip("npm is not on PATH")
+		sdktest.Require(t, "npm is not on PATH", "AssemblyScript")
 	}
 	example := filepath.Join("..", "..", "sdk", "assemblyscript", "example")
 	asOnce.Do(func() {
