@@ -463,8 +463,12 @@ func TestGroupCommitFree(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if c := commits.Load(); c > n/4 {
-		t.Errorf("%d commits for %d concurrent submitters, want at most %d", c, n, n/4)
+	// Shared: some commit took several submitters, so there were fewer commits than submitters.
+	// How few depends on how the scheduler spread the goroutines (a loaded 2-core CI machine once
+	// gave 22 where a quiet one gives 2 to 6): that ratio is BenchmarkIngestDurable's to measure,
+	// not a bound to assert here.
+	if c, l := commits.Load(), largest.Load(); c >= n || l < 2 {
+		t.Errorf("%d commits for %d concurrent submitters, the largest of %d items: want them shared", c, n, l)
 	}
 	if l := largest.Load(); l > 100 {
 		t.Errorf("largest batch %d, want at most 100", l)
